@@ -1,0 +1,45 @@
+# Every target bootstraps .venv first; `make setup` is idempotent and cheap when nothing changed.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV := $(BIN)/uv
+UV_VERSION := 0.13.9
+STAMP := $(VENV)/.installed
+
+export DAGSTER_HOME ?= $(CURDIR)/data/dagster
+export UV_COMPILE_BYTECODE := 1
+
+.PHONY: setup test demo ui bench lint lock clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(UV) || $(BIN)/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(UV) pip sync --quiet --python $(BIN)/python --compile-bytecode requirements.lock
+	$(UV) pip install --quiet --python $(BIN)/python --compile-bytecode --no-deps -e .
+	@mkdir -p $(DAGSTER_HOME)
+	@touch $(STAMP)
+
+test: setup
+	$(BIN)/pytest
+
+demo: setup
+	$(BIN)/haier-pipeline demo
+
+ui: setup
+	$(BIN)/haier-pipeline ui
+
+bench: setup
+	$(BIN)/python -m haier_pipeline_tests.bench
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+lock:
+	$(UV) pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+clean:
+	rm -rf $(VENV) data/dagster data/haier.duckdb
