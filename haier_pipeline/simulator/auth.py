@@ -1,0 +1,98 @@
+"""Server-side tokens: JWT-shaped, remembered with a death time the client cannot see."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import threading
+import time
+from typing import Any
+
+
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+class TokenStore:
+    def __init__(self) -> None:
+        self._key = secrets.token_bytes(32)
+        self._lock = threading.Lock()
+        self._alive: dict[str, float] = {}
+
+    def issue(self, client_id: str, advertised_expires_in: int, ttl: float) -> str:
+        """A signed token whose `exp` says what the vendor promises; `ttl` is when it really dies."""
+        now = time.time()
+        header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+        claims = {
+            "sub": client_id,
+            "iat": int(now),
+            "exp": int(now) + int(advertised_expires_in),
+            "jti": secrets.token_hex(8),
+        }
+        payload = _b64url(json.dumps(claims, separators=(",", ":")).encode())
+        signature = _b64url(hmac.new(self._key, f"{header}.{payload}".encode(), hashlib.sha256).digest())
+        token = f"{header}.{payload}.{signature}"
+        with self._lock:
+            if len(self._alive) > 10_000:
+                self._purge(time.monotonic())
+            self._alive[token] = time.monotonic() + ttl
+        return token
+
+    def is_valid(self, token: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            death = self._alive.get(token)
+            if death is None:
+                return False
+            if death <= now:
+                del self._alive[token]
+                return False
+            return True
+
+    def revoke_all(self) -> None:
+        with self._lock:
+            self._alive.clear()
+
+    def _purge(self, now: float) -> None:
+        for token in [t for t, death in self._alive.items() if death <= now]:
+            del self._alive[token]
+
+
+def token_from_header(value: str | None) -> str | None:
+    """The token from an Authorization header, sent bare or as `Bearer <token>`."""
+    if not value:
+        return None
+    value = value.strip()
+    scheme, _, rest = value.partition(" ")
+    if rest and scheme.lower() == "bearer":
+        value = rest.strip()
+    return value or None
+
+
+def token_answer(token: str, expires_in: int, shape: str, expires_in_at: str) -> dict[str, Any]:
+    """The token response body in one of the shapes gateways are known to use."""
+    body: dict[str, Any] = {}
+    data: dict[str, Any] = {}
+    if shape.startswith("data."):
+        body.update({"code": 200, "msg": "ok"})
+        data[shape.removeprefix("data.")] = token
+        data["token_type"] = "bearer"
+    else:
+        body[shape] = token
+        body["token_type"] = "bearer"
+    if expires_in_at == "top":
+        body["expires_in"] = expires_in
+    elif expires_in_at == "data":
+        data["expires_in"] = expires_in
+    if data:
+        body["data"] = data
+    return body
+
+
+def decode_claims(token: str) -> dict[str, Any]:
+    """The JWT payload (no signature check): for tests and debugging."""
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))

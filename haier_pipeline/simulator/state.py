@@ -1,0 +1,79 @@
+"""Everything the running simulator remembers between requests (the config is separate and mutable)."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import deque
+
+from haier_pipeline.simulator.auth import TokenStore
+from haier_pipeline.simulator.counters import Counters
+
+
+class RateLimiter:
+    """A sliding one-second window over accepted requests, as a strict gateway counts them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._accepted: deque[float] = deque()
+
+    def admit(self, limit: float | None, now: float | None = None) -> bool:
+        if limit is None:
+            return True
+        now = time.monotonic() if now is None else now
+        allowed = max(1, int(limit))
+        with self._lock:
+            window = self._accepted
+            while window and window[0] <= now - 1.0:
+                window.popleft()
+            if len(window) >= allowed:
+                return False
+            window.append(now)
+            return True
+
+    def reset(self) -> None:
+        with self._lock:
+            self._accepted.clear()
+
+
+class SimulatorState:
+    def __init__(self, seed: int = 7) -> None:
+        self.counters = Counters()
+        self.tokens = TokenStore()
+        self.limiter = RateLimiter()
+        self._lock = threading.Lock()
+        self._faults = random.Random(f"faults|{seed}")
+        # Latency jitter must not consume the fault sequence, or faults would depend on timing knobs.
+        self._jitter = random.Random(f"jitter|{seed}")
+
+    def draw_fault(self, rate: float) -> str | None:
+        """None, "503", "html" or "truncated": a seeded sequence, so a run's faults repeat with its seed.
+
+        Half the faults are 503s; the other half are HTTP 200 answers whose body is not JSON (a proxy's
+        HTML error page, or JSON cut short), which a client must not mistake for data.
+        """
+        if rate <= 0:
+            return None
+        with self._lock:
+            if self._faults.random() >= rate:
+                return None
+            kind = self._faults.random()
+        if kind < 0.5:
+            return "503"
+        return "html" if kind < 0.75 else "truncated"
+
+    def latency_seconds(self, latency_ms: float, jitter_ms: float) -> float:
+        if latency_ms <= 0 and jitter_ms <= 0:
+            return 0.0
+        with self._lock:
+            offset = self._jitter.uniform(-jitter_ms, jitter_ms) if jitter_ms > 0 else 0.0
+        return max(0.0, latency_ms + offset) / 1000.0
+
+    def reset(self, seed: int) -> None:
+        """Zero the counters and restart the fault sequence; issued tokens stay valid."""
+        self.counters.reset()
+        self.limiter.reset()
+        with self._lock:
+            self._faults = random.Random(f"faults|{seed}")
+            self._jitter = random.Random(f"jitter|{seed}")

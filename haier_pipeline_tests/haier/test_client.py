@@ -1,0 +1,298 @@
+"""The real client against the real simulator over HTTP."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from decimal import Decimal
+
+import pytest
+
+from haier_pipeline.haier import (
+    HaierAuthenticationError,
+    HaierBusinessError,
+    HaierClient,
+    HaierRequestError,
+    HaierThrottledError,
+)
+from haier_pipeline.haier.auth import TokenCache, TokenGrant
+from haier_pipeline.simulator import RunningSimulator
+from haier_pipeline_tests.conftest import SIMULATOR_CREDENTIALS
+
+ClientFactory = Callable[..., HaierClient]
+
+
+def listing_codes(client: HaierClient) -> list[str]:
+    return list(dict.fromkeys(row["productCode"] for row in client.products()))
+
+
+def calls(simulator: RunningSimulator, endpoint: str) -> int:
+    return simulator.counters.snapshot()["calls"].get(endpoint, 0)
+
+
+def statuses(simulator: RunningSimulator, endpoint: str) -> dict[str, int]:
+    return simulator.counters.snapshot()["statuses"].get(endpoint, {})
+
+
+# ---- token ----------------------------------------------------------------------------------------
+
+
+def test_one_token_is_shared_by_every_thread(simulator: RunningSimulator, make_client: ClientFactory) -> None:
+    client = make_client()
+    codes = listing_codes(client)[:10]
+    outcomes = client.stock_for_pairs(
+        [(code, county) for code in codes for county in simulator.config.counties]
+    )
+    assert all(outcome.error is None for outcome in outcomes)
+    assert len(outcomes) == 10 * len(simulator.config.counties)
+    assert calls(simulator, "token") == 1
+
+
+@pytest.mark.parametrize("shape", ["access_token", "token", "data.access_token", "data.token"])
+@pytest.mark.parametrize("expires_in_at", ["top", "data", "none"])
+def test_every_token_shape_and_expiry_placement(
+    simulator: RunningSimulator, make_client: ClientFactory, shape: str, expires_in_at: str
+) -> None:
+    simulator.config.token_shape = shape
+    simulator.config.expires_in_at = expires_in_at
+    client = make_client()
+    assert client.balance(), "a data call with the parsed token must succeed"
+    assert calls(simulator, "token") == 1
+
+
+def test_token_falls_back_to_oauth2_token(simulator: RunningSimulator, make_client: ClientFactory) -> None:
+    simulator.config.auth_path_fails = True
+    client = make_client()
+    assert client.balance()
+    assert statuses(simulator, "token").get("404") == 1
+    assert statuses(simulator, "token").get("200") == 1
+
+
+def test_wrong_client_secret_is_an_authentication_error_without_the_secret(
+    simulator: RunningSimulator, make_client: ClientFactory
+) -> None:
+    client = make_client(client_secret="not-the-secret-5521")
+    with pytest.raises(HaierAuthenticationError) as raised:
+        client.balance()
+    assert "HAIER_CLIENT_SECRET" in str(raised.value)
+    assert "not-the-secret-5521" not in str(raised.value)
+
+
+def test_token_is_refreshed_ten_minutes_before_expiry_by_exactly_one_thread() -> None:
+    now = [1000.0]
+    fetches: list[float] = []
+    gate = threading.Event()
+
+    def fetch() -> TokenGrant:
+        gate.wait(5)
+        fetches.append(now[0])
+        return TokenGrant(token=f"token-{len(fetches)}", lifetime=3600)
+
+    cache = TokenCache(clock=lambda: now[0])
+    gate.set()
+    assert cache.get(fetch) == "token-1"
+    now[0] += 2999  # 601 s before expiry: still good
+    assert cache.get(fetch) == "token-1"
+    now[0] += 2  # 599 s before expiry: inside the vendor's 10-minute margin
+    gate.clear()
+    results: list[str] = []
+    threads = [threading.Thread(target=lambda: results.append(cache.get(fetch))) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    gate.set()
+    for thread in threads:
+        thread.join(5)
+    assert results == ["token-2"] * 16
+    assert len(fetches) == 2
+
+
+def test_a_revoked_token_is_refreshed_once_and_the_call_repeated(
+    simulator: RunningSimulator, make_client: ClientFactory
+) -> None:
+    client = make_client()
+    assert client.balance()
+    simulator.revoke_tokens()
+    assert client.balance()
+    assert calls(simulator, "token") == 2
+    assert statuses(simulator, "balance") == {"200": 2, "401": 1}
+
+
+def test_tokens_dying_early_on_the_server_are_recovered(
+    simulator: RunningSimulator, make_client: ClientFactory
+) -> None:
+    simulator.config.token_ttl = 0.3
+    client = make_client()
+    codes = listing_codes(client)[:20]
+    threading.Event().wait(0.4)
+    assert len(client.products(codes)) == 20
+    assert calls(simulator, "token") >= 2
+
+
+# ---- batching, envelopes, business failures -------------------------------------------------------
+
+
+def test_45_codes_are_asked_20_20_5(simulator: RunningSimulator, make_client: ClientFactory) -> None:
+    client = make_client()
+    codes = listing_codes(client)[:45]
+    assert len(codes) == 45
+    simulator.counters.reset()
+    outcomes = client.prices(codes)
+    assert [len(outcome.item) for outcome in outcomes] == [20, 20, 5]
+    rows = [row for outcome in outcomes for row in outcome.value or []]
+    assert sorted(row["productCode"] for row in rows) == sorted(codes)
+    snapshot = simulator.counters.snapshot()
+    assert snapshot["calls"]["prices"] == 3
+    assert snapshot["largest_batch"] == 20
+
+
+def test_prices_are_exact_decimals(simulator: RunningSimulator, make_client: ClientFactory) -> None:
+    client = make_client()
+    rows = [row for outcome in client.prices(listing_codes(client)[:20]) for row in outcome.value or []]
+    priced = [row for row in rows if row.get("supplyPrice") is not None]
+    assert priced
+    assert all(isinstance(row["supplyPrice"], Decimal | int) for row in priced)
+
+
+@pytest.mark.parametrize("envelope", ["bare", "success", "code", "mixed"])
+def test_every_envelope_style_gives_the_same_payload(
+    simulator: RunningSimulator, make_client: ClientFactory, envelope: str
+) -> None:
+    simulator.config.envelope = envelope
+    client = make_client()
+    products = client.products()
+    assert len({row["productCode"] for row in products}) == simulator.config.products
+    assert len(client.balance()) == 2
+    assert set(client.logistics("SO.20190106.000003")) == {
+        "getAllLogisticsInfoByOrderCode",
+        "getStockDeliveryLogisticsRecord",
+        "getStockDeliveryLogisticsRecordThirdparty",
+    }
+
+
+def test_wrong_password_is_a_business_error_not_an_empty_catalog(
+    simulator: RunningSimulator, make_client: ClientFactory
+) -> None:
+    client = make_client(password="wrong-password-3318")
+    with pytest.raises(HaierBusinessError) as raised:
+        client.products()
+    message = str(raised.value)
+    assert "约定密码错误" in message
+    assert "HAIER_PASSWORD" in message
+    assert "wrong-password-3318" not in message
+    assert calls(simulator, "products") == 1, "a business failure is never retried"
+
+
+def test_a_bad_county_is_a_400_and_not_retried(
+    simulator: RunningSimulator, make_client: ClientFactory
+) -> None:
+    client = make_client()
+    with pytest.raises(HaierRequestError) as raised:
+        client.stock(listing_codes(client)[0], "11010")
+    assert raised.value.status == 400
+    assert calls(simulator, "stock") == 1
+
+
+# ---- retries, throttling, pacing ------------------------------------------------------------------
+
+
+def test_server_faults_are_retried_until_every_row_is_delivered(
+    simulator: RunningSimulator, make_client: ClientFactory
+) -> None:
+    client = make_client()
+    codes = listing_codes(client)[:15]
+    pairs = [(code, county) for code in codes for county in simulator.config.counties]
+    simulator.config.fault_rate = 0.25
+    outcomes = client.stock_for_pairs(pairs)
+    assert [outcome.item for outcome in outcomes] == pairs
+    assert all(outcome.error is None for outcome in outcomes)
+    assert client.stats.total("retries") > 0
+    assert statuses(simulator, "stock").get("503", 0) > 0
+
+
+def test_429_is_honoured_and_every_row_delivered(
+    simulator: RunningSimulator, make_client: ClientFactory
+) -> None:
+    client = make_client(rate_limit=400)
+    codes = listing_codes(client)[:20]
+    pairs = [(code, county) for code in codes for county in simulator.config.counties][:60]
+    simulator.config.rate_limit = 40
+    outcomes = client.stock_for_pairs(pairs)
+    assert all(outcome.error is None for outcome in outcomes)
+    assert statuses(simulator, "stock").get("429", 0) > 0
+    assert client.stats.total("throttled") == statuses(simulator, "stock")["429"]
+
+
+def test_throttled_after_every_retry_is_a_typed_error(
+    simulator: RunningSimulator, make_client: ClientFactory
+) -> None:
+    client = make_client(rate_limit=500, max_retries=1)
+    code = listing_codes(client)[0]
+    simulator.config.rate_limit = 1  # one request per second for three concurrent callers
+    outcomes = client.stock_for_pairs([(code, county) for county in simulator.config.counties[:3]])
+    errors = [outcome.error for outcome in outcomes if outcome.error is not None]
+    assert errors, "someone must still be throttled after one retry"
+    assert all(isinstance(error, HaierThrottledError) and error.status == 429 for error in errors)
+    assert "HAIER_RATE_LIMIT" in str(errors[0])
+    assert statuses(simulator, "stock")["429"] >= 2 * len(errors)
+
+
+def test_no_one_second_window_exceeds_the_rate_limit(
+    simulator: RunningSimulator, make_client: ClientFactory
+) -> None:
+    client = make_client(rate_limit=50)
+    codes = listing_codes(client)
+    pairs = [(code, county) for code in codes for county in simulator.config.counties][:150]
+    simulator.config.latency_ms = 20
+    simulator.config.rate_limit = 50
+    simulator.counters.reset()
+    outcomes = client.stock_for_pairs(pairs)
+    assert all(outcome.error is None for outcome in outcomes)
+    snapshot = simulator.counters.snapshot()
+    assert snapshot["statuses"]["stock"] == {"200": 150}, "the gateway never had to throttle"
+    assert 40 <= snapshot["busiest_second"] <= 50, "paced close to, but never over, the limit"
+
+
+# ---- secrets --------------------------------------------------------------------------------------
+
+
+def test_secrets_never_reach_logs_or_errors(
+    simulator: RunningSimulator, make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    client = make_client()
+    token = client.token()
+    simulator.revoke_tokens()
+    client.balance()
+    errors: list[str] = []
+    for bad in (make_client(password="bad-password-8812"), make_client(client_secret="bad-secret-4471")):
+        try:
+            bad.balance()
+        except Exception as error:  # every failure text is inspected
+            errors.append(str(error))
+    try:
+        client.stock("GA0SZC00U", "bad")
+    except HaierRequestError as error:
+        errors.append(str(error))
+    assert len(errors) == 3
+    text = caplog.text + "\n".join(errors)
+    for secret in (
+        SIMULATOR_CREDENTIALS["client_secret"],
+        SIMULATOR_CREDENTIALS["password"],
+        "bad-password-8812",
+        "bad-secret-4471",
+        token,
+    ):
+        assert secret not in text
+
+
+def test_call_statistics_per_endpoint(simulator: RunningSimulator, make_client: ClientFactory) -> None:
+    client = make_client()
+    with client.track() as tracked:
+        client.balance()
+        client.products()
+    by_endpoint = tracked.by_endpoint()
+    assert by_endpoint["balance"]["calls"] == 1
+    assert by_endpoint["products"]["calls"] == 1
+    assert by_endpoint["products"]["p95_ms"] >= by_endpoint["products"]["p50_ms"] > 0
+    assert tracked.as_metadata()["api_calls"] == tracked.total("calls")

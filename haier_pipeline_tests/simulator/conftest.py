@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+import pytest
+
+from haier_pipeline.simulator import RunningSimulator, SimulatorConfig, start_simulator
+from haier_pipeline_tests.simulator.helpers import Api
+
+
+@pytest.fixture(scope="session")
+def _shared_simulator() -> Iterator[RunningSimulator]:
+    # One server for the session: starting is cheap but stopping waits on uvicorn's 0.1 s tick.
+    with start_simulator(SimulatorConfig()) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def sim(_shared_simulator: RunningSimulator) -> Iterator[RunningSimulator]:
+    """The shared simulator with default knobs, fresh counters and no live tokens."""
+    defaults = SimulatorConfig()
+    _shared_simulator.config.update({f.name: getattr(defaults, f.name) for f in dataclasses.fields(defaults)})
+    _shared_simulator.revoke_tokens()
+    _shared_simulator.reset_counters()
+    yield _shared_simulator
+
+
+@pytest.fixture
+def api(sim: RunningSimulator) -> Api:
+    return Api(sim.base_url)
