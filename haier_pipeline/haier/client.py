@@ -45,8 +45,7 @@ STATUS_HINTS = {
     401: "The token was refused twice; check HAIER_CLIENT_ID / HAIER_CLIENT_SECRET and HAIER_AUTH_SCHEME.",
     403: "No permission: ask Haier to whitelist this machine's IP for the account.",
     404: "No such endpoint: check HAIER_BASE_URL (it must be the gateway root, without /yilihuo).",
-    429: "Still throttled after retries: another process may share this account's rate limit "
-    "(lower HAIER_RATE_LIMIT).",
+    429: "Still throttled after retries: another process may share this account's rate limit (lower HAIER_RATE_LIMIT).",
 }
 SERVER_HINT = "The API kept failing after retries; try again later or check the vendor's status."
 
@@ -163,9 +162,7 @@ class HaierClient(ConfigurableResource):
 
     def token(self) -> str:
         self._http()
-        return shared_token_cache(self.resolved_token_url, self.client_id, self.client_secret).get(
-            self._fetch_token
-        )
+        return shared_token_cache(self.resolved_token_url, self.client_id, self.client_secret).get(self._fetch_token)
 
     def _fetch_token(self) -> TokenGrant:
         session = self._http()
@@ -204,9 +201,7 @@ class HaierClient(ConfigurableResource):
                 return grant
             failures.append(describe_token_failure(url, response.status_code, response.text))
         raise HaierAuthenticationError(
-            "No token: "
-            + "; ".join(failures)
-            + ". Check HAIER_CLIENT_ID, HAIER_CLIENT_SECRET and HAIER_TOKEN_URL."
+            "No token: " + "; ".join(failures) + ". Check HAIER_CLIENT_ID, HAIER_CLIENT_SECRET and HAIER_TOKEN_URL."
         )
 
     # ---- one request --------------------------------------------------------------------------------
@@ -254,9 +249,7 @@ class HaierClient(ConfigurableResource):
             if status in RETRYABLE_STATUSES:
                 if attempt >= self.max_retries:
                     error_type = HaierThrottledError if status == 429 else HaierRequestError
-                    raise error_type(
-                        endpoint, status, self._excerpt(response), STATUS_HINTS.get(status, SERVER_HINT)
-                    )
+                    raise error_type(endpoint, status, self._excerpt(response), STATUS_HINTS.get(status, SERVER_HINT))
                 attempt += 1
                 retry_after = _retry_after_seconds(response)
                 if status == 429:
@@ -309,9 +302,7 @@ class HaierClient(ConfigurableResource):
         done = 0
         workers = max(1, min(self.max_workers, len(items)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="haier") as pool:
-            futures: dict[Future[R], int] = {
-                pool.submit(call, item): index for index, item in enumerate(items)
-            }
+            futures: dict[Future[R], int] = {pool.submit(call, item): index for index, item in enumerate(items)}
             pending = set(futures)
             while pending:
                 finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
@@ -346,9 +337,7 @@ class HaierClient(ConfigurableResource):
             return as_rows(self._post("products", endpoints.PRODUCTS, base))
         rows: list[dict[str, Any]] = []
         for outcome in self.fan_out(
-            lambda batch: as_rows(
-                self._post("products", endpoints.PRODUCTS, {**base, "productCodes": batch})
-            ),
+            lambda batch: as_rows(self._post("products", endpoints.PRODUCTS, {**base, "productCodes": batch})),
             endpoints.batches(list(codes)),
         ):
             if outcome.error is not None:
@@ -358,9 +347,7 @@ class HaierClient(ConfigurableResource):
 
     def price_batch(self, codes: Sequence[str]) -> list[dict[str, Any]]:
         if not 1 <= len(codes) <= endpoints.MAX_CODES_PER_CALL:
-            raise ValueError(
-                f"a price call takes 1 to {endpoints.MAX_CODES_PER_CALL} codes, got {len(codes)}"
-            )
+            raise ValueError(f"a price call takes 1 to {endpoints.MAX_CODES_PER_CALL} codes, got {len(codes)}")
         body = {
             "customerCode": self.customer_code,
             "sendToCode": self.send_to_code or self.customer_code,

@@ -10,16 +10,12 @@ PRICE_TYPE: Final = "PT"
 STOCK_SOURCE: Final = "JSH-B"
 
 PRODUCTS: Final = (
-    "/yilihuo/jsh-service-goods-mall-search/api/product-info/"
-    "procurable-products-out/check-procurable-products"
+    "/yilihuo/jsh-service-goods-mall-search/api/product-info/procurable-products-out/check-procurable-products"
 )
-PRICES: Final = (
-    "/yilihuo/jsh-service-goods-price/api/goods-price/price-daily-sales/price-query/pt-out-list-price"
-)
+PRICES: Final = "/yilihuo/jsh-service-goods-price/api/goods-price/price-daily-sales/price-query/pt-out-list-price"
 STOCK: Final = "/yilihuo/jsh-service-stock-mall/api/page/stock/get-available-stock-open"
 LOGISTICS: Final = (
-    "/yilihuo/ylh-cloud-service-stock/api/page/stock/logistics/sass/"
-    "get-thirdparty-logistics-info-by-order-code-auth"
+    "/yilihuo/ylh-cloud-service-stock/api/page/stock/logistics/sass/get-thirdparty-logistics-info-by-order-code-auth"
 )
 BALANCE: Final = (
     "/yilihuo/jsh-service-finance-mall/api/page/account/account-balance-manager/"

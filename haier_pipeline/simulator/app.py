@@ -24,8 +24,7 @@ TOKEN_PATHS = ("/oauth2/auth", "/oauth2/token")
 DATA_PATHS = {
     "/yilihuo/jsh-service-goods-mall-search/api/product-info/procurable-products-out/"
     "check-procurable-products": "products",
-    "/yilihuo/jsh-service-goods-price/api/goods-price/price-daily-sales/price-query/"
-    "pt-out-list-price": "prices",
+    "/yilihuo/jsh-service-goods-price/api/goods-price/price-daily-sales/price-query/pt-out-list-price": "prices",
     "/yilihuo/jsh-service-stock-mall/api/page/stock/get-available-stock-open": "stock",
     "/yilihuo/ylh-cloud-service-stock/api/page/stock/logistics/sass/"
     "get-thirdparty-logistics-info-by-order-code-auth": "logistics",

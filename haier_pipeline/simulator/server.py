@@ -105,9 +105,7 @@ class RunningSimulator:
         raise RuntimeError(f"the simulator did not answer on {self.base_url} within {timeout} s")
 
 
-def start_simulator(
-    config: SimulatorConfig | None = None, host: str = "127.0.0.1", port: int = 0
-) -> RunningSimulator:
+def start_simulator(config: SimulatorConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> RunningSimulator:
     """Serve in a background thread and return once it answers; port 0 picks a free port."""
     return RunningSimulator(config or SimulatorConfig(), host, port)
 

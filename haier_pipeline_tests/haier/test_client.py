@@ -41,9 +41,7 @@ def statuses(simulator: RunningSimulator, endpoint: str) -> dict[str, int]:
 def test_one_token_is_shared_by_every_thread(simulator: RunningSimulator, make_client: ClientFactory) -> None:
     client = make_client()
     codes = listing_codes(client)[:10]
-    outcomes = client.stock_for_pairs(
-        [(code, county) for code in codes for county in simulator.config.counties]
-    )
+    outcomes = client.stock_for_pairs([(code, county) for code in codes for county in simulator.config.counties])
     assert all(outcome.error is None for outcome in outcomes)
     assert len(outcomes) == 10 * len(simulator.config.counties)
     assert calls(simulator, "token") == 1
@@ -183,9 +181,7 @@ def test_wrong_password_is_a_business_error_not_an_empty_catalog(
     assert calls(simulator, "products") == 1, "a business failure is never retried"
 
 
-def test_a_bad_county_is_a_400_and_not_retried(
-    simulator: RunningSimulator, make_client: ClientFactory
-) -> None:
+def test_a_bad_county_is_a_400_and_not_retried(simulator: RunningSimulator, make_client: ClientFactory) -> None:
     client = make_client()
     with pytest.raises(HaierRequestError) as raised:
         client.stock(listing_codes(client)[0], "11010")
@@ -210,9 +206,7 @@ def test_server_faults_are_retried_until_every_row_is_delivered(
     assert statuses(simulator, "stock").get("503", 0) > 0
 
 
-def test_429_is_honoured_and_every_row_delivered(
-    simulator: RunningSimulator, make_client: ClientFactory
-) -> None:
+def test_429_is_honoured_and_every_row_delivered(simulator: RunningSimulator, make_client: ClientFactory) -> None:
     client = make_client(rate_limit=400)
     codes = listing_codes(client)[:20]
     pairs = [(code, county) for code in codes for county in simulator.config.counties][:60]
@@ -223,9 +217,7 @@ def test_429_is_honoured_and_every_row_delivered(
     assert client.stats.total("throttled") == statuses(simulator, "stock")["429"]
 
 
-def test_throttled_after_every_retry_is_a_typed_error(
-    simulator: RunningSimulator, make_client: ClientFactory
-) -> None:
+def test_throttled_after_every_retry_is_a_typed_error(simulator: RunningSimulator, make_client: ClientFactory) -> None:
     client = make_client(rate_limit=500, max_retries=1)
     code = listing_codes(client)[0]
     simulator.config.rate_limit = 1  # one request per second for three concurrent callers
@@ -237,9 +229,7 @@ def test_throttled_after_every_retry_is_a_typed_error(
     assert statuses(simulator, "stock")["429"] >= 2 * len(errors)
 
 
-def test_no_one_second_window_exceeds_the_rate_limit(
-    simulator: RunningSimulator, make_client: ClientFactory
-) -> None:
+def test_no_one_second_window_exceeds_the_rate_limit(simulator: RunningSimulator, make_client: ClientFactory) -> None:
     client = make_client(rate_limit=50)
     codes = listing_codes(client)
     pairs = [(code, county) for code in codes for county in simulator.config.counties][:150]

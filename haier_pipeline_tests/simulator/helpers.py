@@ -11,8 +11,7 @@ import requests
 PATHS = {
     "products": "/yilihuo/jsh-service-goods-mall-search/api/product-info/procurable-products-out/"
     "check-procurable-products",
-    "prices": "/yilihuo/jsh-service-goods-price/api/goods-price/price-daily-sales/price-query/"
-    "pt-out-list-price",
+    "prices": "/yilihuo/jsh-service-goods-price/api/goods-price/price-daily-sales/price-query/pt-out-list-price",
     "stock": "/yilihuo/jsh-service-stock-mall/api/page/stock/get-available-stock-open",
     "logistics": "/yilihuo/ylh-cloud-service-stock/api/page/stock/logistics/sass/"
     "get-thirdparty-logistics-info-by-order-code-auth",

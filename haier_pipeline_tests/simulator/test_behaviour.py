@@ -50,9 +50,7 @@ def test_next_day_changes_some_stock_but_not_all(sim: RunningSimulator, api: Api
     today = [api.data("stock", productCode=c, countyCode=k) for c, k in pairs]
     sim.config.day_offset = 1
     tomorrow = [api.data("stock", productCode=c, countyCode=k) for c, k in pairs]
-    quantities = [
-        ([r["stock"] for r in a], [r["stock"] for r in b]) for a, b in zip(today, tomorrow, strict=True)
-    ]
+    quantities = [([r["stock"] for r in a], [r["stock"] for r in b]) for a, b in zip(today, tomorrow, strict=True)]
     assert any(a != b for a, b in quantities)
     assert any(a == b for a, b in quantities)
 
@@ -179,15 +177,11 @@ def test_admin_endpoints(sim: RunningSimulator, api: Api) -> None:
     api.post("balance")
     stats = requests.get(sim.base_url + "/_sim/stats", timeout=5).json()
     assert stats["calls"]["balance"] == 1 and stats["total_requests"] == 2
-    answer = requests.post(
-        sim.base_url + "/_sim/config", json={"fault_rate": 0.2, "day_offset": 1}, timeout=5
-    )
+    answer = requests.post(sim.base_url + "/_sim/config", json={"fault_rate": 0.2, "day_offset": 1}, timeout=5)
     assert answer.status_code == 200 and answer.json()["day_offset"] == 1
     assert (sim.config.fault_rate, sim.config.day_offset) == (0.2, 1)
     assert requests.post(sim.base_url + "/_sim/config", json={"nope": 1}, timeout=5).status_code == 400
-    assert (
-        requests.post(sim.base_url + "/_sim/config", json={"envelope": "xml"}, timeout=5).status_code == 400
-    )
+    assert requests.post(sim.base_url + "/_sim/config", json={"envelope": "xml"}, timeout=5).status_code == 400
     assert sim.config.envelope == "mixed"
     requests.post(sim.base_url + "/_sim/config", json={"fault_rate": 0}, timeout=5)
     assert requests.post(sim.base_url + "/_sim/revoke-tokens", timeout=5).status_code == 200

@@ -1,0 +1,139 @@
+"""`account_balances` (history: one row per sales organisation per fetch) and `logistics_events`."""
+
+import csv
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from dagster import AssetCheckResult, AssetExecutionContext, MaterializeResult, asset
+
+from haier_pipeline import frames
+from haier_pipeline.assets.common import GROUP, HAIER_API_POOL, OWNERS, kinds, table_metadata
+from haier_pipeline.assets.step import fail_on_blocking, running_step
+from haier_pipeline.checks.rules import schema_gate, schema_gate_spec
+from haier_pipeline.haier import HaierClient, HaierConfigurationError
+from haier_pipeline.resources import PipelineSettings
+from haier_pipeline.shanghai_time import now_utc
+from haier_pipeline.validation import BalancesRaw, LogisticsRaw, split_valid
+from haier_pipeline.validation.convert import typed_balances
+from haier_pipeline.warehouse import WarehouseResource
+
+
+@asset(
+    name="account_balances",
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds=kinds("duckdb"),
+    pool=HAIER_API_POOL,
+    description="Payer account balance, one row per sales organisation per fetch: history, never overwritten.",
+    metadata=table_metadata("account_balances"),
+    check_specs=[schema_gate_spec("account_balances")],
+)
+def account_balances(
+    context: AssetExecutionContext,
+    haier: HaierClient,
+    warehouse: WarehouseResource,
+    pipeline: PipelineSettings,
+) -> Iterator[AssetCheckResult | MaterializeResult]:
+    store = warehouse.get_warehouse()
+    with running_step(context, "account_balances", store, haier) as step:
+        split = split_valid(frames.balances_frame(haier.balance(), now_utc()), BalancesRaw)
+        step.quarantine(split)
+        balances = typed_balances(split.valid)
+        gate = schema_gate(split, pipeline.max_rejected_ratio)
+        yield gate
+        fail_on_blocking("account_balances", [gate])
+        with store.transaction() as tx:
+            tx.append("account_balances", balances)
+            step.close(tx, loaded=len(balances), message=f"{len(balances)} sales organisations")
+        yield MaterializeResult(
+            metadata=step.metadata(len(balances), store.table_counts()["account_balances"], balances)
+        )
+
+
+@dataclass(frozen=True)
+class TrackedOrder:
+    order_code: str
+    delivery_record_code: str | None = None
+    member_id: int | None = None
+
+
+def read_orders(path: str) -> list[TrackedOrder]:
+    """The orders to track, from HAIER_ORDERS_FILE (order_code, optional delivery_record_code, member_id)."""
+    file = Path(path)
+    if not file.exists():
+        raise HaierConfigurationError(
+            [
+                f"HAIER_ORDERS_FILE={path!r} does not exist: create it with a header row "
+                "order_code,delivery_record_code,member_id"
+            ]
+        )
+    problems: list[str] = []
+    orders: dict[str, TrackedOrder] = {}
+    with file.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        if not reader.fieldnames or "order_code" not in reader.fieldnames:
+            raise HaierConfigurationError([f"HAIER_ORDERS_FILE={path!r} needs a header row with an order_code column"])
+        for line, row in enumerate(reader, start=2):
+            code = (row.get("order_code") or "").strip()
+            if not code:
+                continue
+            member = (row.get("member_id") or "").strip()
+            if member and not member.isdigit():
+                problems.append(f"HAIER_ORDERS_FILE line {line}: member_id {member!r} is not a whole number")
+                continue
+            record_code = (row.get("delivery_record_code") or "").strip() or None
+            orders[code] = TrackedOrder(code, record_code, int(member) if member else None)
+    if problems:
+        raise HaierConfigurationError(problems)
+    return list(orders.values())
+
+
+@asset(
+    name="logistics_events",
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds=kinds("duckdb"),
+    pool=HAIER_API_POOL,
+    description="For each order in HAIER_ORDERS_FILE, its records from the three logistics lists, kept whole as "
+    "JSON with the list's name. Re-fetching an order replaces its records.",
+    metadata=table_metadata("logistics_events"),
+    check_specs=[schema_gate_spec("logistics_events")],
+)
+def logistics_events(
+    context: AssetExecutionContext,
+    haier: HaierClient,
+    warehouse: WarehouseResource,
+    pipeline: PipelineSettings,
+) -> Iterator[AssetCheckResult | MaterializeResult]:
+    store = warehouse.get_warehouse()
+    with running_step(context, "logistics_events", store, haier) as step:
+        orders = read_orders(pipeline.orders_file)
+        fetched_at = now_utc()
+        outcomes = haier.fan_out(
+            lambda order: haier.logistics(order.order_code, order.delivery_record_code, order.member_id),
+            orders,
+        )
+        parts = []
+        answered = []
+        for outcome in outcomes:
+            if outcome.error is not None:
+                step.refuse(f"request failed: {outcome.error}", json.dumps({"order_code": outcome.item.order_code}))
+            else:
+                answered.append(outcome.item.order_code)
+                parts.append(frames.logistics_frame(outcome.item.order_code, outcome.value or {}, fetched_at))
+        raw = pd.concat(parts, ignore_index=True) if parts else frames.logistics_frame("", {}, fetched_at)
+        split = split_valid(raw, LogisticsRaw)
+        step.quarantine(split)
+        gate = schema_gate(split, pipeline.max_rejected_ratio, refused=len(orders) - len(answered))
+        yield gate
+        fail_on_blocking("logistics_events", [gate])
+        with store.transaction() as tx:
+            if answered:
+                tx.replace("logistics_events", split.valid, {"order_code": answered})
+            step.close(tx, loaded=len(split.valid), message=f"{len(answered)} of {len(orders)} orders answered")
+        metadata = step.metadata(len(split.valid), store.table_counts()["logistics_events"])
+        metadata["orders"] = len(orders)
+        yield MaterializeResult(metadata=metadata)

@@ -1,0 +1,84 @@
+"""The command line's parser; each subcommand lives in its own module."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from haier_pipeline.haier import HaierConfigurationError, HaierError
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+
+EXAMPLES = {
+    "sync": """examples:
+  haier-pipeline sync                              every asset, stock for today (Asia/Shanghai)
+  haier-pipeline sync --only prices,catalog        just prices (and their history) and the catalog
+  haier-pipeline sync --only stock --date 2026-11-20   backfill one stock day""",
+    "check": """examples:
+  haier-pipeline check                             configuration (secrets masked), token, one call""",
+    "query": """examples:
+  haier-pipeline query products                    the whole procurable listing
+  haier-pipeline query products GA0SZC00U --json   one product as JSON
+  haier-pipeline query prices GA0SZC00U GA1AB2C3D  any number of codes, 20 a call
+  haier-pipeline query stock GA0SZC00U 110101      one row per warehouse (cached for HAIER_STOCK_CACHE_TTL s)
+  haier-pipeline query logistics SO.20190106.000003
+  haier-pipeline query balance""",
+    "simulator": """examples:
+  haier-pipeline simulator                         the simulated API on http://127.0.0.1:8765
+  haier-pipeline simulator --latency-ms 30 --rate 100 --products 500
+  haier-pipeline simulator --fault-rate 0.05 --token-ttl 120""",
+    "demo": """examples:
+  haier-pipeline demo                              simulator + every asset into data/haier.duckdb""",
+    "ui": """examples:
+  haier-pipeline ui                                dagster dev on http://127.0.0.1:3000""",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    from haier_pipeline.cli import check, demo, query, simulator, sync, ui
+
+    parser = argparse.ArgumentParser(
+        prog="haier-pipeline",
+        description="Keep a Haier dealer's catalog (products, prices, stock, logistics, balance) in a warehouse.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, module, summary in (
+        ("sync", sync, "materialize assets through Dagster into the warehouse"),
+        ("check", check, "validate the configuration and test the API connection"),
+        ("query", query, "one-off lookups against the API (stock: cached in the warehouse)"),
+        ("simulator", simulator, "serve the bundled Haier API simulator on loopback"),
+        ("demo", demo, "start the simulator, materialize every asset, print a summary"),
+        ("ui", ui, "the Dagster UI and daemon on 127.0.0.1 (simulator when no API is configured)"),
+    ):
+        sub = commands.add_parser(
+            name,
+            help=summary,
+            description=summary,
+            epilog=EXAMPLES[name],
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.add_arguments(sub)
+        sub.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    run: Callable[[argparse.Namespace], int] = args.run
+    try:
+        return run(args)
+    except HaierConfigurationError as error:
+        print(f"haier-pipeline {args.command}: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    except HaierError as error:
+        print(f"haier-pipeline {args.command}: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

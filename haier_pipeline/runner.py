@@ -1,0 +1,79 @@
+"""Materialize a selection of assets in-process on a Dagster instance: what `sync`, `demo` and the tests
+run. In-process means one rate limiter and one token for the whole run."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dagster import AssetKey, DagsterEventType, DagsterInstance, ExecuteInProcessResult, materialize
+
+from haier_pipeline.assets import ALL_ASSETS
+from haier_pipeline.haier import HaierConfigurationError
+
+STEPS: dict[str, tuple[str, ...]] = {
+    "products": ("products",),
+    "prices": ("prices", "price_history"),
+    "stock": ("stock_snapshots",),
+    "catalog": ("catalog",),
+    "balance": ("account_balances",),
+    "logistics": ("logistics_events",),
+}
+PARTITIONED = {"stock_snapshots"}
+
+
+def selected_assets(only: Sequence[str] | None) -> list[str]:
+    names = list(only) if only else list(STEPS)
+    unknown = [name for name in names if name not in STEPS]
+    if unknown:
+        raise HaierConfigurationError(
+            [f"--only: unknown step {', '.join(map(repr, unknown))}; choose from {','.join(STEPS)}"]
+        )
+    return [asset for name in STEPS if name in names for asset in STEPS[name]]
+
+
+@dataclass(frozen=True)
+class StepFailure:
+    step: str
+    cause: str
+
+
+def run_assets(
+    assets: Sequence[str],
+    resources: Mapping[str, Any],
+    partition_key: str | None,
+    instance: DagsterInstance | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> ExecuteInProcessResult:
+    needs_partition = bool(PARTITIONED.intersection(assets))
+    return materialize(
+        ALL_ASSETS,
+        selection=[AssetKey(name) for name in assets],
+        resources=dict(resources),
+        partition_key=partition_key if needs_partition else None,
+        instance=instance,
+        raise_on_error=False,
+        tags=dict(tags or {}),
+    )
+
+
+def step_failures(result: ExecuteInProcessResult) -> list[StepFailure]:
+    failures = []
+    for event in result.all_events:
+        if event.event_type == DagsterEventType.STEP_FAILURE:
+            failures.append(StepFailure(event.step_key or "?", failure_cause(event.event_specific_data)))
+    return failures
+
+
+def failure_cause(failure_data: Any) -> str:
+    """The user's error, not Dagster's wrapper around it ("Error occurred while executing op ...")."""
+    error = getattr(failure_data, "error", None)
+    if error is None:
+        return "unknown cause"
+    while error.cls_name == "DagsterExecutionStepExecutionError" and error.cause is not None:
+        error = error.cause
+    message = error.message.strip()
+    for prefix in ("dagster._core.definitions.events.Failure: ", "dagster._core.errors."):
+        message = message.removeprefix(prefix)
+    return " ".join(message.split())

@@ -1,0 +1,127 @@
+"""Cross-process serialisation of DuckDB access.
+
+DuckDB lets one process at a time open a file for writing, and no other process may even read it
+meanwhile. Writers take an exclusive flock on `<file>.lock` for the length of one transaction, readers
+a shared one, so runs queue instead of crashing on DuckDB's "Conflicting lock" error. Processes that do
+not use this lock (a DuckDB shell, another tool) are handled by retrying that error until a deadline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+from haier_pipeline.warehouse.errors import WarehouseLockTimeout
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WRITE_TIMEOUT = 600.0
+DEFAULT_READ_TIMEOUT = 120.0
+
+T = TypeVar("T")
+
+_FIRST_POLL, _MAX_POLL = 0.02, 0.5
+_ANNOUNCE_AFTER = 2.0  # seconds of waiting before we say so in the log
+
+
+def lock_path_for(db_path: Path) -> Path:
+    return db_path.with_name(db_path.name + ".lock")
+
+
+def what_to_do(db_path: Path) -> str:
+    return (
+        f"Another process is using {db_path}. Wait for the running sync to finish, or stop the process "
+        "holding the file (`dagster dev` / `make ui`, or a DuckDB shell), then retry."
+    )
+
+
+def lock_timeout_error(db_path: Path, waited: float, exclusive: bool, detail: str = "") -> WarehouseLockTimeout:
+    verb = "write to" if exclusive else "read"
+    message = f"Timed out after {waited:.0f} s waiting to {verb} the DuckDB warehouse {db_path}. "
+    message += what_to_do(db_path)
+    if detail:
+        message += f" (DuckDB said: {detail})"
+    return WarehouseLockTimeout(message)
+
+
+class _Poller:
+    """Backoff sleeps until a deadline, logging once when the wait gets noticeable."""
+
+    def __init__(self, timeout: float, announce: str) -> None:
+        self.started = time.monotonic()
+        self.deadline = self.started + timeout
+        self._delay = _FIRST_POLL
+        self._announce = announce
+        self._announced = False
+
+    @property
+    def waited(self) -> float:
+        return time.monotonic() - self.started
+
+    def wait(self) -> bool:
+        """Sleep a little; False once the deadline has passed."""
+        now = time.monotonic()
+        if now >= self.deadline:
+            return False
+        if not self._announced and now - self.started >= _ANNOUNCE_AFTER:
+            log.info(self._announce)
+            self._announced = True
+        time.sleep(min(self._delay, max(self.deadline - now, 0.0)))
+        self._delay = min(self._delay * 1.5, _MAX_POLL)
+        return True
+
+
+@contextlib.contextmanager
+def file_lock(db_path: Path, *, exclusive: bool, timeout: float) -> Iterator[_Poller]:
+    """Hold the flock of `db_path` (exclusive for writers, shared for readers), polling up to `timeout`.
+
+    Yields the poller so the caller can spend what is left of the same deadline on opening the file."""
+    lock_path = lock_path_for(db_path)
+    poller = _Poller(timeout, f"waiting for the warehouse lock {lock_path} (another process is writing)")
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:
+        if exclusive:
+            raise
+        # A reader in a read-only directory: go without the flock, DuckDB's own lock still protects the file.
+        yield poller
+        return
+    try:
+        mode = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
+        while True:
+            try:
+                fcntl.flock(fd, mode)
+                break
+            except BlockingIOError:
+                if not poller.wait():
+                    raise lock_timeout_error(db_path, poller.waited, exclusive) from None
+        try:
+            yield poller
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def is_conflicting_lock(error: BaseException) -> bool:
+    return "conflicting lock" in str(error).lower() or "could not set lock" in str(error).lower()
+
+
+def retry_conflicts(
+    open_fn: Callable[[], T], poller: _Poller, db_path: Path, exclusive: bool, error_type: type[BaseException]
+) -> T:
+    """Call `open_fn` until DuckDB stops reporting a lock held by a process outside our flock."""
+    while True:
+        try:
+            return open_fn()
+        except error_type as exc:
+            if not is_conflicting_lock(exc):
+                raise
+            if not poller.wait():
+                raise lock_timeout_error(db_path, poller.waited, exclusive, str(exc)) from None

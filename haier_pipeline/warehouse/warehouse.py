@@ -1,0 +1,315 @@
+"""The public API: Warehouse (open, evolve, read) and WarehouseTransaction (bulk writes)."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Table
+
+from haier_pipeline.warehouse import locking, sql
+from haier_pipeline.warehouse.backend import Backend, Session
+from haier_pipeline.warehouse.convert import Columns, convert_frame, convert_values
+from haier_pipeline.warehouse.duckdb_backend import DuckDBBackend
+from haier_pipeline.warehouse.errors import WarehouseError
+from haier_pipeline.warehouse.postgres_backend import PostgresBackend
+from haier_pipeline.warehouse.tables import (
+    DEFAULT_SCHEMA,
+    TABLE_NAMES,
+    add_column_sql,
+    build_tables,
+    create_index_sql,
+    create_table_sql,
+    primary_key,
+)
+from haier_pipeline.warehouse.url import WarehouseURL, parse_warehouse_url
+
+_SHOW_KEYS = 5
+
+
+class Warehouse:
+    """The SQL warehouse (DuckDB file or Postgres schema) behind HAIER_WAREHOUSE_URL."""
+
+    def __init__(self, url: WarehouseURL, backend: Backend, schema: str = DEFAULT_SCHEMA) -> None:
+        self.url = url
+        self._backend = backend
+        self.tables: dict[str, Table] = build_tables(schema)
+        self.schema = schema
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        schema: str = DEFAULT_SCHEMA,
+        *,
+        lock_timeout: float = locking.DEFAULT_WRITE_TIMEOUT,
+        read_timeout: float = locking.DEFAULT_READ_TIMEOUT,
+    ) -> Warehouse:
+        """`lock_timeout`/`read_timeout` (DuckDB only): how long a writer/reader waits for another process."""
+        parsed = parse_warehouse_url(url)
+        backend: Backend
+        if parsed.backend == "duckdb":
+            backend = DuckDBBackend(parsed.path, write_timeout=lock_timeout, read_timeout=read_timeout)
+        else:
+            backend = PostgresBackend(parsed)
+        return cls(parsed, backend, schema)
+
+    @property
+    def backend(self) -> str:
+        return self._backend.name
+
+    @property
+    def path(self) -> Path | None:
+        """The DuckDB file (None for Postgres and :memory:)."""
+        return self.url.path
+
+    def describe(self) -> str:
+        return self._backend.describe(self.schema)
+
+    def __repr__(self) -> str:
+        return f"Warehouse({self.describe()})"
+
+    def ensure_schema(self) -> None:
+        """Create the schema, tables and indexes if missing and add missing columns. Idempotent.
+
+        Evolution is additive only: columns are never dropped or retyped, and added ones are nullable."""
+        with self._backend.write_session() as session:
+            if self.backend == "postgres":
+                # Two processes starting at once would otherwise race on CREATE SCHEMA / TABLE.
+                session.execute("SELECT pg_advisory_xact_lock(hashtext(:name))", {"name": f"haier:{self.schema}"})
+            session.execute(f"CREATE SCHEMA IF NOT EXISTS {sql.ident(self.schema)}")
+            existing = session.query(
+                "SELECT table_name, column_name FROM information_schema.columns "
+                "WHERE table_catalog = current_database() AND table_schema = :schema",
+                {"schema": self.schema},
+            )
+            present: dict[str, set[str]] = {}
+            for table_name, column_name in existing.itertuples(index=False):
+                present.setdefault(table_name, set()).add(column_name)
+            for table in self.tables.values():
+                if table.name not in present:
+                    session.execute(create_table_sql(table))
+                else:
+                    for column in table.columns:
+                        if column.name not in present[table.name]:
+                            session.execute(add_column_sql(table, column))
+                for statement in create_index_sql(table):
+                    session.execute(statement)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[WarehouseTransaction]:
+        """One database transaction: commit on normal exit, rollback (and re-raise) on exception.
+
+        On DuckDB it holds the file's writer lock from start to end; keep it to one step's writes."""
+        with self._backend.write_session() as session:
+            tx = WarehouseTransaction(session, self.tables, self.schema)
+            try:
+                yield tx
+            finally:
+                tx._closed = True
+
+    def query(self, sql_text: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """Read-only query; `:name` parameters and `{schema}` work on both backends."""
+        with self._backend.read_session() as session:
+            return session.query(sql.with_schema(sql_text, self.schema), params)
+
+    def table_counts(self) -> dict[str, int]:
+        union = " UNION ALL ".join(
+            f"SELECT '{name}' AS table_name, COUNT(*) AS n FROM {sql.qualified(self.tables[name])}"
+            for name in TABLE_NAMES
+        )
+        counts = self.query(union)
+        found = {str(name): int(n) for name, n in counts.itertuples(index=False)}
+        return {name: found[name] for name in TABLE_NAMES}
+
+
+class WarehouseTransaction:
+    """Bulk writes inside one transaction. Frames hold Python objects; see convert.py for what is accepted."""
+
+    def __init__(self, session: Session, tables: dict[str, Table], schema: str) -> None:
+        self._session = session
+        self._tables = tables
+        self._schema = schema
+        self._closed = False
+
+    # -- helpers -------------------------------------------------------------------------------------
+    def _table(self, name: str) -> Table:
+        self._check_open()
+        try:
+            return self._tables[name]
+        except KeyError:
+            raise ValueError(f"unknown table {name!r}; tables: {list(self._tables)}") from None
+
+    @contextlib.contextmanager
+    def _staged(self, table: Table, columns: Columns) -> Iterator[str]:
+        name = self._session.stage(table, columns)
+        yield name
+        # Not in a finally: after a failed statement the transaction is aborted (cleaning up would only
+        # hide the real error) and the rollback discards the stage anyway.
+        self._session.unstage(name)
+
+    @staticmethod
+    def _check_unique(table: Table, columns: Columns, key: list[str]) -> None:
+        missing = [k for k in key if k not in columns]
+        if missing:
+            raise ValueError(f"{table.name}: frame lacks key column(s) {missing}")
+        keys = list(zip(*(columns[k] for k in key), strict=True))
+        null_keys = [k for k in keys if any(part is None for part in k)]
+        if null_keys:
+            raise ValueError(f"{table.name}: null in key {key}: {null_keys[:_SHOW_KEYS]}")
+        duplicates = [k for k, n in Counter(keys).items() if n > 1]
+        if duplicates:
+            shown = [k[0] if len(k) == 1 else k for k in duplicates[:_SHOW_KEYS]]
+            raise ValueError(
+                f"{table.name}: {len(duplicates)} key(s) {key} appear more than once in the frame: {shown}"
+            )
+
+    def _insert(self, table: Table, columns: Columns) -> int:
+        if not columns or not next(iter(columns.values())):
+            return 0
+        with self._staged(table, columns) as stage:
+            self._session.execute(sql.insert_select(table, list(columns), stage))
+        return len(next(iter(columns.values())))
+
+    # -- public API ----------------------------------------------------------------------------------
+    def upsert(self, table: str, frame: pd.DataFrame) -> int:
+        """INSERT ... ON CONFLICT (primary key) DO UPDATE every non-key column the frame carries.
+
+        Rows not in the frame are kept. Returns the number of rows written."""
+        target = self._table(table)
+        key = primary_key(target)
+        if not key:
+            raise ValueError(f"{table} has no primary key; use append() or replace()")
+        columns = convert_frame(target, frame)
+        if len(frame) == 0:
+            return 0
+        self._check_unique(target, columns, key)
+        with self._staged(target, columns) as stage:
+            self._session.execute(sql.upsert(target, list(columns), key, stage))
+        return len(frame)
+
+    def append(self, table: str, frame: pd.DataFrame) -> int:
+        target = self._table(table)
+        return self._insert(target, convert_frame(target, frame))
+
+    def replace(self, table: str, frame: pd.DataFrame, match: Mapping[str, list[Any]]) -> int:
+        """Delete the rows whose columns are each in `match`'s values, then insert `frame`.
+
+        Every frame row must fall inside `match`, so running the same replace twice changes nothing.
+        A None among the values matches NULL. Returns the number of rows inserted."""
+        target = self._table(table)
+        if not match:
+            raise ValueError(f"replace on {table} needs a non-empty match; use replace_all() for everything")
+        columns = convert_frame(target, frame)
+        matched: dict[str, tuple[list[Any], bool]] = {}
+        for column, values in match.items():
+            if column not in target.c:
+                raise ValueError(f"{table}: match column {column!r} is not in the table")
+            if isinstance(values, str) or not hasattr(values, "__iter__"):
+                raise ValueError(f"{table}: match[{column!r}] must be a list of values, got {values!r}")
+            converted = convert_values(target, column, values)
+            non_null = list(dict.fromkeys(v for v in converted if v is not None))
+            matched[column] = (non_null, any(v is None for v in converted))
+        if len(frame):
+            for column, (values, include_null) in matched.items():
+                if column not in columns:
+                    raise ValueError(f"{table}: frame lacks the match column {column!r}")
+                allowed = set(values)
+                outside = [v for v in columns[column] if not (v in allowed or (v is None and include_null))]
+                if outside:
+                    raise ValueError(
+                        f"{table}: frame rows outside the replaced slice, {column} = {outside[:_SHOW_KEYS]}"
+                    )
+        if all(values or include_null for values, include_null in matched.values()):
+            statement, params = sql.delete_matching(target, matched)
+            self._session.execute(statement, params)
+        return self._insert(target, columns)
+
+    def replace_all(self, table: str, frame: pd.DataFrame) -> int:
+        target = self._table(table)
+        columns = convert_frame(target, frame)
+        key = primary_key(target)
+        if key and len(frame):
+            self._check_unique(target, columns, key)
+        self._session.execute(f"DELETE FROM {sql.qualified(target)}")
+        return self._insert(target, columns)
+
+    def scd2(
+        self, table: str, frame: pd.DataFrame, key: list[str], tracked: list[str], at: datetime
+    ) -> tuple[int, int]:
+        """Slowly changing dimension, type 2, on a table with valid_from / valid_to.
+
+        Per key: no open version (valid_to IS NULL) -> open one from `at`; open version differs in a
+        tracked column (NULL-safe) -> close it at `at` and open a new one; unchanged -> nothing.
+        Returns (opened, closed). `at` must be later than the valid_from of the versions it closes."""
+        target = self._table(table)
+        for needed in ("valid_from", "valid_to"):
+            if needed not in target.c:
+                raise ValueError(f"{table} has no {needed} column, it is not an SCD2 table")
+        if not key or not tracked:
+            raise ValueError("scd2 needs at least one key and one tracked column")
+        if {"valid_from", "valid_to"} & set(frame.columns):
+            raise ValueError("scd2 sets valid_from / valid_to itself; leave them out of the frame")
+        absent = [c for c in [*key, *tracked] if c not in frame.columns]
+        if absent:
+            raise ValueError(f"{table}: frame lacks key/tracked column(s) {absent}")
+        (at_utc,) = convert_values(target, "valid_from", [at])
+        if at_utc is None:
+            raise ValueError("scd2 needs a timezone-aware `at`")
+        columns = convert_frame(target, frame)
+        self._check_unique(target, columns, key)
+        if len(frame) == 0:
+            return 0, 0
+        params = {"at": at_utc}
+        with self._staged(target, columns) as stage:
+            blocked = self._session.query(sql.scd2_blocked(target, key, tracked, stage), params)
+            if len(blocked):
+                raise ValueError(
+                    f"{table}: scd2 at {at_utc.isoformat()} would close versions that start at or after it: "
+                    f"{blocked.to_dict('records')}"
+                )
+            closed = self._session.execute_count(sql.scd2_close(target, key, tracked, stage), params)
+            opened = self._session.execute_count(sql.scd2_open(target, list(columns), key, stage), params)
+        return opened, closed
+
+    def execute(self, sql_text: str, params: Mapping[str, Any] | None = None) -> None:
+        self._check_open()
+        self._session.execute(sql.with_schema(sql_text, self._schema), params)
+
+    def query(self, sql_text: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """Read inside the transaction (sees its own uncommitted writes)."""
+        self._check_open()
+        return self._session.query(sql.with_schema(sql_text, self._schema), params)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise WarehouseError("this transaction has ended; open a new one with warehouse.transaction()")
+
+
+_cache: dict[tuple[str, str], Warehouse] = {}
+_cache_guard = threading.Lock()
+
+
+def shared_warehouse(url: str, schema: str = DEFAULT_SCHEMA) -> Warehouse:
+    """The process-wide Warehouse for (url, schema), schema ensured on first use.
+
+    Warehouse objects hold no connection (except DuckDB :memory:), so sharing one across threads and
+    keeping it after a fork is safe."""
+    parsed = parse_warehouse_url(url)
+    # Keyed by what the URL points at: a relative DuckDB path means another file after a chdir.
+    cache_key = (str(parsed.path) if parsed.backend == "duckdb" else parsed.conninfo, schema)
+    with _cache_guard:
+        warehouse = _cache.get(cache_key)
+        if warehouse is None:
+            warehouse = Warehouse.from_url(url, schema)
+            if warehouse.path is not None:
+                warehouse.path.parent.mkdir(parents=True, exist_ok=True)
+            warehouse.ensure_schema()
+            _cache[cache_key] = warehouse
+        return warehouse

@@ -1,0 +1,103 @@
+"""A pipeline wired to the simulator and a real warehouse: a DuckDB file, or a throwaway Postgres schema."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from dagster import ExecuteInProcessResult
+
+from haier_pipeline.haier import HaierClient
+from haier_pipeline.resources import PipelineSettings
+from haier_pipeline.runner import StepFailure, run_assets, selected_assets, step_failures
+from haier_pipeline.simulator import RunningSimulator, start_simulator
+from haier_pipeline.warehouse import Warehouse, WarehouseResource
+from haier_pipeline_tests.conftest import SIMULATOR_CREDENTIALS, simulator_config
+
+POSTGRES_URL = os.environ.get("HAIER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def require_postgres() -> None:
+    try:
+        with psycopg.connect(POSTGRES_URL, connect_timeout=3):
+            return
+    except psycopg.OperationalError:
+        message = (
+            f"PostgreSQL is unreachable at HAIER_TEST_POSTGRES_URL={POSTGRES_URL}; start it with "
+            "`pg_ctlcluster 15 main start` (or point HAIER_TEST_POSTGRES_URL at a running server)"
+        )
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+
+
+@dataclass
+class Pipeline:
+    simulator: RunningSimulator
+    resource: WarehouseResource
+    orders_file: Path
+    max_deactivate_ratio: float = 0.2
+
+    @property
+    def warehouse(self) -> Warehouse:
+        return self.resource.get_warehouse()
+
+    @property
+    def today(self) -> date:
+        return self.simulator.config.today()
+
+    def resources(self) -> dict[str, object]:
+        return {
+            "haier": HaierClient(base_url=self.simulator.base_url, backoff_seconds=0.05, **SIMULATOR_CREDENTIALS),
+            "warehouse": self.resource,
+            "pipeline": PipelineSettings(
+                county_codes=",".join(self.simulator.config.counties),
+                orders_file=str(self.orders_file),
+                max_deactivate_ratio=self.max_deactivate_ratio,
+            ),
+        }
+
+    def run(self, only: Sequence[str] | None = None, day: date | None = None) -> ExecuteInProcessResult:
+        return run_assets(selected_assets(only), self.resources(), (day or self.today).isoformat())
+
+    def failures(self, result: ExecuteInProcessResult) -> list[StepFailure]:
+        return step_failures(result)
+
+    def next_day(self) -> None:
+        self.simulator.config.day_offset += 1
+
+    def counts(self) -> dict[str, int]:
+        return self.warehouse.table_counts()
+
+    def table(self, name: str, order_by: str = "1") -> list[tuple]:
+        frame = self.warehouse.query(f"SELECT * FROM {{schema}}.{name} ORDER BY {order_by}")
+        return [tuple(row) for row in frame.astype(object).where(frame.notna(), None).itertuples(index=False)]
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def pipeline(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pipeline]:
+    orders = tmp_path / "orders.csv"
+    orders.write_text("order_code,delivery_record_code,member_id\nSO.20190106.000003,,\nSO.20250612.004217,,\n")
+    schema = "haier"
+    if request.param == "duckdb":
+        resource = WarehouseResource(url=f"duckdb:///{tmp_path / 'haier.duckdb'}")
+    else:
+        require_postgres()
+        schema = f"haier_test_{uuid.uuid4().hex[:10]}"
+        resource = WarehouseResource(url=POSTGRES_URL, schema_name=schema)
+    # The simulated day starts yesterday (Asia/Shanghai), so that "the next day" is a partition that exists.
+    with start_simulator(simulator_config(products=40, day_offset=-1)) as simulator:
+        yield Pipeline(simulator, resource, orders)
+    if request.param == "postgres":
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def yesterday(day: date) -> date:
+    return day - timedelta(days=1)

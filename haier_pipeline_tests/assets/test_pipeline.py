@@ -1,0 +1,248 @@
+"""Every asset materialized in-process against the simulator, into a real DuckDB file and a real Postgres."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from haier_pipeline.assets import step as step_module
+from haier_pipeline_tests.assets.conftest import Pipeline
+from haier_pipeline_tests.conftest import SIMULATOR_CREDENTIALS
+
+DATA_TABLES = ("products", "prices", "price_history", "stock_snapshots", "catalog", "logistics_events")
+
+
+def test_a_full_run_fills_every_table_with_the_expected_rows(pipeline: Pipeline) -> None:
+    result = pipeline.run()
+    assert result.success, pipeline.failures(result)
+    dataset = pipeline.simulator.dataset
+    procurable = set(dataset.procurable_codes)
+    counties = pipeline.simulator.config.counties
+    counts = pipeline.counts()
+
+    assert counts["products"] == len(dataset.codes), "duplicates in the listing collapse to one row"
+    assert counts["prices"] == len(procurable)
+    assert counts["price_history"] == len(procurable)
+    assert counts["catalog"] == len(dataset.codes)
+    assert counts["account_balances"] == 2
+    expected_logistics = sum(
+        len(records)
+        for order in ("SO.20190106.000003", "SO.20250612.004217")
+        for records in dataset.logistics(order).values()
+    )
+    assert counts["logistics_events"] == expected_logistics
+    assert counts["rejected_rows"] == 0
+
+    pairs = pipeline.warehouse.query(
+        "SELECT count(DISTINCT product_code || '/' || county_code) AS n, "
+        "sum(CASE WHEN sec_code IS NULL THEN 1 ELSE 0 END) AS checked_none FROM {schema}.stock_snapshots"
+    )
+    assert int(pairs["n"].iloc[0]) == len(procurable) * len(counties), "every pair is asked, one call each"
+    empty_pairs = sum(
+        1 for code in procurable for county in counties if not dataset.stock_rows(code, county, pipeline.today)
+    )
+    assert int(pairs["checked_none"].iloc[0]) == empty_pairs, "'checked, none' is one row with null sec_code"
+
+    sync = pipeline.warehouse.query("SELECT sync_type, status, api_calls FROM {schema}.sync_log ORDER BY sync_type")
+    assert sorted(sync["sync_type"]) == sorted(
+        [
+            "products",
+            "prices",
+            "price_history",
+            "stock_snapshots",
+            "catalog",
+            "account_balances",
+            "logistics_events",
+        ]
+    )
+    assert set(sync["status"]) == {"success"}
+    stock_calls = int(sync.loc[sync["sync_type"] == "stock_snapshots", "api_calls"].iloc[0])
+    assert stock_calls == len(procurable) * len(counties)
+
+
+def test_catalog_sums_stock_over_warehouses_and_counties(pipeline: Pipeline) -> None:
+    assert pipeline.run().success
+    dataset = pipeline.simulator.dataset
+    counties = pipeline.simulator.config.counties
+    catalog = pipeline.warehouse.query("SELECT * FROM {schema}.catalog").set_index("product_code")
+    for code in sorted(dataset.procurable_codes)[:10]:
+        per_county = [
+            sum(int(row["stock"]) for row in dataset.stock_rows(code, county, pipeline.today)) for county in counties
+        ]
+        assert catalog.loc[code, "total_stock"] == sum(per_county)
+        assert catalog.loc[code, "counties_in_stock"] == sum(1 for quantity in per_county if quantity > 0)
+        assert catalog.loc[code, "counties_checked"] == len(counties)
+    price = dataset.price_row(sorted(dataset.priced_codes)[0], pipeline.today)
+    assert catalog.loc[price["productCode"], "supply_price"] == Decimal(str(price["supplyPrice"]))
+
+
+def test_a_second_run_of_the_same_day_changes_no_count(pipeline: Pipeline) -> None:
+    assert pipeline.run().success
+    first = pipeline.counts()
+    first_tables = {name: pipeline.table(name, "product_code") for name in ("products", "price_history")}
+    assert pipeline.run().success
+    second = pipeline.counts()
+    for table in DATA_TABLES:
+        assert second[table] == first[table], table
+    assert second["account_balances"] == 2 * first["account_balances"], "balances are history: one row per fetch"
+    assert second["sync_log"] == 2 * first["sync_log"]
+    assert pipeline.table("price_history", "product_code") == first_tables["price_history"]
+
+
+def test_the_next_day_records_price_versions_and_a_new_stock_partition(pipeline: Pipeline) -> None:
+    day_one = pipeline.today
+    assert pipeline.run().success
+    dataset = pipeline.simulator.dataset
+    pipeline.next_day()
+    day_two = pipeline.today
+    changed = [
+        code
+        for code in dataset.priced_codes
+        if dataset.price_row(code, day_one).get("supplyPrice") != dataset.price_row(code, day_two).get("supplyPrice")
+    ]
+    assert changed, "the simulator changes some prices from day to day"
+    assert pipeline.run(day=day_two).success
+
+    history = pipeline.warehouse.query("SELECT * FROM {schema}.price_history")
+    closed = history[history["valid_to"].notna()]
+    assert sorted(closed["product_code"]) == sorted(changed)
+    assert len(history) == len(dataset.procurable_codes) + len(changed)
+    open_versions = history[history["valid_to"].isna()].groupby("product_code").size()
+    assert (open_versions == 1).all()
+
+    days = pipeline.warehouse.query(
+        "SELECT snapshot_date, count(*) AS n FROM {schema}.stock_snapshots GROUP BY snapshot_date ORDER BY 1"
+    )
+    assert [str(day)[:10] for day in days["snapshot_date"]] == [day_one.isoformat(), day_two.isoformat()]
+    catalog_day = pipeline.warehouse.query(
+        "SELECT DISTINCT stock_snapshot_date FROM {schema}.catalog WHERE stock_snapshot_date IS NOT NULL"
+    )
+    assert [str(day)[:10] for day in catalog_day["stock_snapshot_date"]] == [day_two.isoformat()]
+
+
+def test_re_materializing_a_day_replaces_exactly_that_day(pipeline: Pipeline) -> None:
+    day_one = pipeline.today
+    assert pipeline.run(only=["products", "stock"]).success
+    pipeline.next_day()
+    assert pipeline.run(only=["stock"], day=pipeline.today).success
+    before = pipeline.table("stock_snapshots", "snapshot_date, product_code, county_code, sec_code")
+    assert pipeline.run(only=["stock"], day=pipeline.today).success
+    after = pipeline.table("stock_snapshots", "snapshot_date, product_code, county_code, sec_code")
+    day_one_rows = [row[:10] for row in before if str(row[0])[:10] == day_one.isoformat()]
+    assert day_one_rows == [row[:10] for row in after if str(row[0])[:10] == day_one.isoformat()]
+    assert len(after) == len(before)
+
+
+def test_a_failure_in_the_middle_of_a_step_leaves_the_tables_as_before(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert pipeline.run().success
+    before = {name: pipeline.table(name, "1, 2, 3") for name in DATA_TABLES}
+    pipeline.simulator.config.hidden_products = 2  # the listing changes, so the step has something to write
+    pipeline.next_day()
+
+    def fail_after_the_data_writes(self: step_module.Step, tx: object, loaded: int, message: str) -> None:
+        raise RuntimeError("disk full (injected after the data was written, before commit)")
+
+    monkeypatch.setattr(step_module.Step, "close", fail_after_the_data_writes)
+    result = pipeline.run(only=["products", "prices", "stock", "catalog"], day=pipeline.today)
+    assert not result.success
+    assert [failure.step for failure in pipeline.failures(result)] == ["products"]
+    assert "disk full" in pipeline.failures(result)[0].cause
+    for name in DATA_TABLES:
+        assert pipeline.table(name, "1, 2, 3") == before[name], f"{name} changed although its step failed"
+    failed = pipeline.warehouse.query("SELECT sync_type, message FROM {schema}.sync_log WHERE status = 'failed'")
+    assert failed["sync_type"].tolist() == ["products"]
+    assert "disk full" in failed["message"].iloc[0]
+
+
+def test_malformed_rows_are_quarantined_and_the_rest_loads(pipeline: Pipeline) -> None:
+    pipeline.simulator.config.bad_row_rate = 0.05
+    result = pipeline.run(only=["products", "prices", "stock"])
+    assert result.success, pipeline.failures(result)
+    rejected = pipeline.warehouse.query("SELECT asset, reason, payload, run_id FROM {schema}.rejected_rows")
+    assert set(rejected["asset"]) >= {"stock_snapshots"}
+    stock_reasons = rejected[rejected["asset"] == "stock_snapshots"]["reason"]
+    assert all("stock must be a whole number" in reason for reason in stock_reasons)
+    assert all('"N/A"' in payload for payload in rejected[rejected["asset"] == "stock_snapshots"]["payload"])
+    assert set(rejected["run_id"]) == {result.run_id}
+    sync = pipeline.warehouse.query("SELECT sync_type, status, failed_count, success_count FROM {schema}.sync_log")
+    stock = sync[sync["sync_type"] == "stock_snapshots"].iloc[0]
+    assert stock["status"] == "partial"
+    assert stock["failed_count"] == len(stock_reasons)
+    assert stock["success_count"] == pipeline.counts()["stock_snapshots"] > 0
+
+
+def test_too_many_rejected_rows_fail_the_blocking_gate_and_write_nothing(pipeline: Pipeline) -> None:
+    assert pipeline.run(only=["products", "stock"]).success
+    before = pipeline.table("stock_snapshots", "1, 2, 3, 4")
+    pipeline.simulator.config.bad_row_rate = 0.5
+    result = pipeline.run(only=["stock"])
+    assert not result.success
+    (failure,) = pipeline.failures(result)
+    assert failure.step == "stock_snapshots"
+    assert "schema_gate" in failure.cause and "HAIER_MAX_REJECTED_RATIO" in failure.cause
+    assert pipeline.table("stock_snapshots", "1, 2, 3, 4") == before
+    evaluations = [
+        event.event_specific_data for event in result.all_events if event.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
+    gate = next(evaluation for evaluation in evaluations if evaluation.check_name == "schema_gate")
+    assert gate.passed is False
+
+
+def test_the_deactivation_guard_blocks_an_empty_listing(pipeline: Pipeline) -> None:
+    assert pipeline.run().success
+    before = pipeline.table("products", "product_code")
+    catalog_before = pipeline.table("catalog", "product_code")
+    pipeline.simulator.config.empty_listing = True
+    result = pipeline.run(only=["products", "prices", "catalog"])
+    assert not result.success
+    assert [failure.step for failure in pipeline.failures(result)] == ["products"]
+    assert "deactivation_guard" in pipeline.failures(result)[0].cause
+    assert pipeline.table("products", "product_code") == before
+    assert pipeline.table("catalog", "product_code") == catalog_before
+    started = {event.step_key for event in result.all_events if event.event_type_value == "STEP_START"}
+    assert started == {"products"}, "nothing downstream of a failed blocking check runs"
+
+
+def test_missing_products_become_inactive_never_deleted(pipeline: Pipeline) -> None:
+    assert pipeline.run(only=["products"]).success
+    first_seen = dict(
+        pipeline.warehouse.query("SELECT product_code, first_seen_at FROM {schema}.products").itertuples(index=False)
+    )
+    pipeline.simulator.config.hidden_products = 3
+    assert pipeline.run(only=["products", "catalog"]).success
+    products = pipeline.warehouse.query("SELECT * FROM {schema}.products").set_index("product_code")
+    hidden = set(pipeline.simulator.dataset.hidden_codes(3))
+    assert len(products) == len(pipeline.simulator.dataset.codes)
+    assert set(products.index[~products["is_active"].astype(bool)]) == hidden
+    assert all(products.loc[code, "first_seen_at"] == first_seen[code] for code in products.index)
+    assert (products.loc[sorted(hidden), "last_seen_at"] < products["last_seen_at"].max()).all()
+    assert pipeline.counts()["catalog"] == len(products) - 3
+
+
+def test_quotes_semicolons_and_chinese_survive_the_round_trip(pipeline: Pipeline) -> None:
+    assert pipeline.run(only=["products", "catalog"]).success
+    dataset = pipeline.simulator.dataset
+    stored = dict(
+        pipeline.warehouse.query("SELECT product_code, product_model FROM {schema}.catalog").itertuples(index=False)
+    )
+    tricky = dataset.tricky_codes
+    assert tricky
+    for code in tricky:
+        assert stored[code] == dataset.by_code[code].model
+    groups = pipeline.warehouse.query("SELECT DISTINCT product_group FROM {schema}.products")["product_group"]
+    assert any("\u4e00" <= char <= "\u9fff" for group in groups for char in group)
+
+
+def test_no_secret_appears_in_any_table(pipeline: Pipeline) -> None:
+    pipeline.simulator.config.bad_row_rate = 0.05
+    assert pipeline.run().success
+    pipeline.simulator.config.bad_row_rate = 0.0
+    pipeline.simulator.config.empty_listing = True
+    assert not pipeline.run(only=["products"]).success
+    dump = "\n".join(str(pipeline.table(name)) for name in pipeline.counts())
+    assert pipeline.counts()["rejected_rows"] > 0 and len(dump) > 1000
+    for secret in (SIMULATOR_CREDENTIALS["client_secret"], SIMULATOR_CREDENTIALS["password"], "eyJ"):
+        assert secret not in dump, "no secret (and no JWT token) in any table"

@@ -1,0 +1,112 @@
+"""HAIER_WAREHOUSE_URL parsing: accepted forms, and errors that name the variable and hide passwords."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from haier_pipeline.warehouse import Warehouse, WarehouseConfigError, mask_url, parse_warehouse_url
+
+
+def test_duckdb_relative_path_is_relative_to_the_current_directory(tmp_path: Path) -> None:
+    parsed = parse_warehouse_url("duckdb:///data/haier.duckdb", cwd=tmp_path)
+    assert parsed.backend == "duckdb"
+    assert parsed.path == tmp_path / "data" / "haier.duckdb"
+
+
+def test_duckdb_four_slashes_is_absolute() -> None:
+    parsed = parse_warehouse_url("duckdb:////var/lib/haier/haier.duckdb")
+    assert parsed.path == Path("/var/lib/haier/haier.duckdb")
+
+
+def test_duckdb_memory() -> None:
+    parsed = parse_warehouse_url("duckdb:///:memory:")
+    assert parsed.in_memory and parsed.path is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://bob:s3cret@db.example:6543/warehouse",
+        "postgres://bob:s3cret@db.example:6543/warehouse",
+        "postgresql+psycopg://bob:s3cret@db.example:6543/warehouse",
+        "postgresql+psycopg2://bob:s3cret@db.example:6543/warehouse",
+    ],
+)
+def test_postgres_spellings_all_go_to_psycopg(url: str) -> None:
+    parsed = parse_warehouse_url(url)
+    assert parsed.backend == "postgres"
+    assert parsed.conninfo == "postgresql://bob:s3cret@db.example:6543/warehouse"
+    assert (parsed.host, parsed.port, parsed.database) == ("db.example", 6543, "warehouse")
+    assert "s3cret" not in repr(parsed)
+    assert "s3cret" not in parsed.display
+
+
+def test_describe_and_repr_never_show_the_password() -> None:
+    warehouse = Warehouse.from_url("postgresql://bob:s3cret@db.example:6543/warehouse")
+    assert warehouse.describe() == "postgres db.example:6543/warehouse schema haier"
+    assert "s3cret" not in repr(warehouse)
+
+
+def test_describe_duckdb(tmp_path: Path) -> None:
+    warehouse = Warehouse.from_url(f"duckdb:///{tmp_path}/w.duckdb")
+    assert warehouse.describe() == f"duckdb file {tmp_path}/w.duckdb schema haier"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "",
+        "haier.duckdb",
+        "mysql://bob:s3cret@db/warehouse",
+        "sqlite:///x.db",
+        "duckdb://host/haier.duckdb",
+        "duckdb:///",
+        "duckdb:///data/",
+        "duckdb:///x.duckdb?mode=ro",
+        "postgresql://bob:s3cret@db:notaport/warehouse",
+        "postgresql://bob:s3cret@db/a/b",
+    ],
+)
+def test_malformed_urls_name_the_variable_mask_the_password_and_show_the_forms(url: str) -> None:
+    with pytest.raises(WarehouseConfigError) as caught:
+        Warehouse.from_url(url)
+    message = str(caught.value)
+    assert "HAIER_WAREHOUSE_URL" in message
+    assert "s3cret" not in message
+    assert "duckdb:///data/haier.duckdb" in message
+    assert "postgresql://user:password@host:5432/database" in message
+    if "bob" in url:
+        assert "bob:***@" in message
+
+
+def test_config_error_is_a_value_error() -> None:
+    assert issubclass(WarehouseConfigError, ValueError)
+
+
+def test_mask_url() -> None:
+    assert mask_url("postgresql://u:p%40ss@h/db") == "postgresql://u:***@h/db"
+    assert mask_url("postgresql://u@h/db?password=x&sslmode=require") == (
+        "postgresql://u@h/db?password=***&sslmode=require"
+    )
+    assert mask_url("duckdb:///data/haier.duckdb") == "duckdb:///data/haier.duckdb"
+
+
+def test_resource_repr_masks_the_password() -> None:
+    from haier_pipeline.warehouse import WarehouseResource
+
+    resource = WarehouseResource(url="postgresql://bob:s3cret@db/warehouse")
+    assert "s3cret" not in repr(resource)
+    assert "s3cret" not in str(resource)
+    assert WarehouseResource().url == "duckdb:///data/haier.duckdb"
+
+
+def test_unreachable_postgres_error_hides_the_password() -> None:
+    from haier_pipeline.warehouse import WarehouseError
+
+    warehouse = Warehouse.from_url("postgresql://bob:s3cret@127.0.0.1:1/warehouse")
+    with pytest.raises(WarehouseError) as caught:
+        warehouse.table_counts()
+    assert "s3cret" not in str(caught.value)
+    assert "127.0.0.1:1/warehouse" in str(caught.value)
