@@ -45,7 +45,9 @@ def run_assets(
     partition_key: str | None,
     instance: DagsterInstance | None = None,
     tags: Mapping[str, str] | None = None,
+    console_log_level: str = "DEBUG",
 ) -> ExecuteInProcessResult:
+    """The console log level only changes what this process prints; the instance keeps every event."""
     needs_partition = bool(PARTITIONED.intersection(assets))
     return materialize(
         ALL_ASSETS,
@@ -55,6 +57,7 @@ def run_assets(
         instance=instance,
         raise_on_error=False,
         tags=dict(tags or {}),
+        run_config={"loggers": {"console": {"config": {"log_level": console_log_level}}}},
     )
 
 

@@ -23,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--only", metavar="STEPS", help=f"comma-separated steps to run (default: all): {','.join(STEPS)}"
     )
     parser.add_argument("--date", metavar="YYYY-MM-DD", help="the stock partition (default: today in Asia/Shanghai)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="print Dagster's event log as it runs")
 
 
 def partition_day(raw: str | None) -> date:
@@ -42,7 +43,7 @@ def partition_day(raw: str | None) -> date:
     return day
 
 
-def sync(settings: Settings, only: list[str] | None, day: date, source: str = "cli") -> int:
+def sync(settings: Settings, only: list[str] | None, day: date, source: str = "cli", verbose: bool = False) -> int:
     """Run the selection and report each step; returns the exit code."""
     assets = selected_assets(only)
     instance = project_instance()
@@ -53,6 +54,7 @@ def sync(settings: Settings, only: list[str] | None, day: date, source: str = "c
         day.isoformat(),
         instance=instance,
         tags={"haier/source": source},
+        console_log_level="DEBUG" if verbose else "ERROR",
     )
     elapsed = time.monotonic() - started
     warehouse = Warehouse.from_url(settings.warehouse_url)
@@ -79,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     only = [name.strip() for name in args.only.split(",") if name.strip()] if args.only else None
     day = partition_day(args.date)
     selected_assets(only)  # names checked before anything starts
-    return sync(settings, only, day)
+    return sync(settings, only, day, verbose=args.verbose)
 
 
 __all__ = ["EXIT_CONFIG", "partition_day", "run", "sync"]
