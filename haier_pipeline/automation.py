@@ -1,6 +1,7 @@
 """Jobs, schedules and sensors: how the pipeline runs itself. Times are Asia/Shanghai."""
 
 import hashlib
+from datetime import datetime
 from pathlib import Path
 
 from dagster import (
@@ -25,7 +26,7 @@ from dagster import (
 from haier_pipeline.assets.common import stock_partitions
 from haier_pipeline.audit import record_run_failure
 from haier_pipeline.resources import PipelineSettings
-from haier_pipeline.shanghai_time import TIMEZONE_NAME, today_in_shanghai
+from haier_pipeline.shanghai_time import SHANGHAI, TIMEZONE_NAME
 from haier_pipeline.warehouse import WarehouseResource
 
 morning_catalog_job = define_asset_job(
@@ -69,13 +70,9 @@ def morning_catalog_schedule(context: ScheduleEvaluationContext) -> RunRequest:
     description="Today's stock partition five times a day (08, 11, 14, 17, 20 h).",
 )
 def stock_schedule(context: ScheduleEvaluationContext) -> RunRequest:
-    scheduled = context.scheduled_execution_time
-    day = (
-        scheduled.astimezone(stock_partitions.timezone_info()).date().isoformat()
-        if scheduled
-        else today_in_shanghai().isoformat()
-    )
-    return RunRequest(run_key=f"stock-{scheduled:%Y-%m-%dT%H}", partition_key=day)
+    scheduled = context.scheduled_execution_time or datetime.now(SHANGHAI)
+    day = scheduled.astimezone(SHANGHAI).date().isoformat()
+    return RunRequest(run_key=f"stock-{scheduled.astimezone(SHANGHAI):%Y-%m-%dT%H}", partition_key=day)
 
 
 @schedule(

@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 
 from haier_pipeline.assets import step as step_module
-from haier_pipeline_tests.assets.conftest import Pipeline
-from haier_pipeline_tests.conftest import SIMULATOR_CREDENTIALS
+from haier_pipeline_tests.pipelines import Pipeline
+from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS
 
 DATA_TABLES = ("products", "prices", "price_history", "stock_snapshots", "catalog", "logistics_events")
 

@@ -18,7 +18,7 @@ from haier_pipeline.haier import (
 )
 from haier_pipeline.haier.auth import TokenCache, TokenGrant
 from haier_pipeline.simulator import RunningSimulator
-from haier_pipeline_tests.conftest import SIMULATOR_CREDENTIALS
+from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS
 
 ClientFactory = Callable[..., HaierClient]
 

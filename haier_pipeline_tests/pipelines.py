@@ -1,12 +1,13 @@
-"""A pipeline wired to the simulator and a real warehouse: a DuckDB file, or a throwaway Postgres schema."""
+"""Fixtures: a pipeline wired to the simulator and a real warehouse: a DuckDB file, or a throwaway Postgres schema."""
 
 from __future__ import annotations
 
 import os
 import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import psycopg
@@ -18,7 +19,7 @@ from haier_pipeline.resources import PipelineSettings
 from haier_pipeline.runner import StepFailure, run_assets, selected_assets, step_failures
 from haier_pipeline.simulator import RunningSimulator, start_simulator
 from haier_pipeline.warehouse import Warehouse, WarehouseResource
-from haier_pipeline_tests.conftest import SIMULATOR_CREDENTIALS, simulator_config
+from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS, simulator_config
 
 POSTGRES_URL = os.environ.get("HAIER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -80,12 +81,12 @@ class Pipeline:
         return [tuple(row) for row in frame.astype(object).where(frame.notna(), None).itertuples(index=False)]
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
-def pipeline(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pipeline]:
+@contextmanager
+def make_pipeline(backend: str, tmp_path: Path) -> Iterator[Pipeline]:
     orders = tmp_path / "orders.csv"
     orders.write_text("order_code,delivery_record_code,member_id\nSO.20190106.000003,,\nSO.20250612.004217,,\n")
     schema = "haier"
-    if request.param == "duckdb":
+    if backend == "duckdb":
         resource = WarehouseResource(url=f"duckdb:///{tmp_path / 'haier.duckdb'}")
     else:
         require_postgres()
@@ -94,10 +95,19 @@ def pipeline(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pipelin
     # The simulated day starts yesterday (Asia/Shanghai), so that "the next day" is a partition that exists.
     with start_simulator(simulator_config(products=40, day_offset=-1)) as simulator:
         yield Pipeline(simulator, resource, orders)
-    if request.param == "postgres":
+    if backend == "postgres":
         with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
-def yesterday(day: date) -> date:
-    return day - timedelta(days=1)
+@pytest.fixture(params=["duckdb", "postgres"])
+def pipeline(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pipeline]:
+    """The pipeline on each backend in turn."""
+    with make_pipeline(request.param, tmp_path) as built:
+        yield built
+
+
+@pytest.fixture
+def duckdb_pipeline(tmp_path: Path) -> Iterator[Pipeline]:
+    with make_pipeline("duckdb", tmp_path) as built:
+        yield built

@@ -1,0 +1,171 @@
+"""The command line, in-process, against the simulator over HTTP and a real DuckDB file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from haier_pipeline.cli import main
+from haier_pipeline.shanghai_time import today_in_shanghai
+from haier_pipeline.simulator import RunningSimulator
+from haier_pipeline.warehouse import Warehouse
+from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS
+
+
+@pytest.fixture
+def cli_env(api_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    orders = tmp_path / "orders.csv"
+    orders.write_text("order_code\nSO.20190106.000003\n", encoding="utf-8")
+    monkeypatch.setenv("HAIER_ORDERS_FILE", str(orders))
+    return api_env
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> list[dict]:
+    assert main([*argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def stock_calls(simulator: RunningSimulator) -> int:
+    return simulator.counters.snapshot()["calls"].get("stock", 0)
+
+
+def test_check_prints_the_masked_configuration_and_tests_the_connection(
+    cli_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check"]) == 0
+    out = capsys.readouterr().out
+    assert "token:     ok" in out and "api:       ok" in out and "warehouse: ok" in out
+    assert "client_secret" in out and "******" in out
+    for secret in (SIMULATOR_CREDENTIALS["client_secret"], SIMULATOR_CREDENTIALS["password"]):
+        assert secret not in out
+
+
+def test_check_names_every_missing_variable_and_exits_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("HAIER_BASE_URL", "HAIER_CLIENT_ID", "HAIER_CLIENT_SECRET", "HAIER_CUSTOMER_CODE", "HAIER_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HAIER_COUNTY_CODES", "110101")
+    assert main(["check"]) == 2
+    err = capsys.readouterr().err
+    for name in ("HAIER_BASE_URL", "HAIER_CLIENT_ID", "HAIER_CLIENT_SECRET", "HAIER_CUSTOMER_CODE", "HAIER_PASSWORD"):
+        assert name in err
+
+
+def test_check_with_a_wrong_password_fails_loudly(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HAIER_PASSWORD", "not-the-password-771")
+    assert main(["check"]) == 1
+    err = capsys.readouterr().err
+    assert "约定密码错误" in err and "HAIER_PASSWORD" in err
+    assert "not-the-password-771" not in err
+
+
+def test_query_products_lists_everything_once(
+    cli_env: dict[str, str], simulator: RunningSimulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = run_json(capsys, "query", "products")
+    assert len(rows) == len(simulator.dataset.codes)
+    assert {"product_code", "product_model", "product_group", "brand", "is_sales", "leaflet_urls"} <= set(rows[0])
+    code = simulator.dataset.codes[0]
+    (one,) = run_json(capsys, "query", "products", code)
+    assert one["product_code"] == code and isinstance(one["is_sales"], bool)
+
+
+def test_query_prices_batches_any_number_of_codes(
+    cli_env: dict[str, str], simulator: RunningSimulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    codes = simulator.dataset.codes[:45]
+    simulator.counters.reset()
+    rows = run_json(capsys, "query", "prices", *codes)
+    assert sorted(row["product_code"] for row in rows) == sorted(codes)
+    assert simulator.counters.snapshot()["calls"]["prices"] == 3
+    priced = next(row for row in rows if row["supply_price"] is not None)
+    assert isinstance(priced["supply_price"], str), "money is exact in JSON: a decimal string"
+
+
+def test_query_stock_is_cached_in_the_warehouse_for_the_ttl(
+    cli_env: dict[str, str],
+    simulator: RunningSimulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    code = sorted(simulator.dataset.procurable_codes)[0]
+    first = run_json(capsys, "query", "stock", code, "110101")
+    assert stock_calls(simulator) == 1
+    second = run_json(capsys, "query", "stock", code, "110101")
+    assert stock_calls(simulator) == 1, "answered from the warehouse while younger than HAIER_STOCK_CACHE_TTL"
+    assert second == first
+    expected = simulator.dataset.stock_rows(code, "110101", simulator.config.today())
+    assert len(first) == max(1, len(expected))
+    assert first[0]["snapshot_date"] == today_in_shanghai().isoformat()
+    monkeypatch.setenv("HAIER_STOCK_CACHE_TTL", "0")
+    run_json(capsys, "query", "stock", code, "110101")
+    assert stock_calls(simulator) == 2
+    stored = Warehouse.from_url(cli_env["HAIER_WAREHOUSE_URL"]).query(
+        "SELECT count(*) AS n FROM {schema}.stock_snapshots WHERE product_code = :code", {"code": code}
+    )
+    assert int(stored["n"].iloc[0]) == len(first), "the answer is recorded, replacing the earlier one"
+
+
+def test_query_logistics_and_balance(
+    cli_env: dict[str, str], simulator: RunningSimulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = run_json(
+        capsys, "query", "logistics", "SO.20190106.000003", "--delivery-record-code", "SO.20190106.000003.F1"
+    )
+    lists = simulator.dataset.logistics("SO.20190106.000003")
+    assert len(rows) == sum(len(records) for records in lists.values())
+    assert {row["source_list"] for row in rows} == {name for name, records in lists.items() if records}
+    assert all(json.loads(row["record"]) for row in rows)
+    balances = run_json(capsys, "query", "balance")
+    assert sorted(row["sale_group_code"] for row in balances) == ["GA01", "GC02"]
+
+
+def test_query_prints_a_readable_table_by_default(cli_env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["query", "balance"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split()[:2] == ["fetched_at", "sale_group_code"]
+    assert "(2 rows)" in out
+
+
+def test_sync_exit_codes_and_the_failing_step_on_stderr(
+    cli_env: dict[str, str], simulator: RunningSimulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["sync"]) == 0
+    out = capsys.readouterr().out
+    assert "stock_snapshots    success" in out
+    counts = Warehouse.from_url(cli_env["HAIER_WAREHOUSE_URL"]).table_counts()
+    assert all(counts[table] > 0 for table in counts if table != "rejected_rows"), counts
+
+    simulator.config.empty_listing = True
+    assert main(["sync", "--only", "products,catalog"]) == 1
+    err = capsys.readouterr().err
+    assert "step products failed" in err and "deactivation_guard" in err
+
+    assert main(["sync", "--only", "stocks"]) == 2
+    assert "unknown step 'stocks'" in capsys.readouterr().err
+    assert main(["sync", "--date", "2026-02-30"]) == 2
+    assert "YYYY-MM-DD" in capsys.readouterr().err
+
+
+def test_sync_date_backfills_one_stock_partition(cli_env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sync", "--only", "products"]) == 0
+    assert main(["sync", "--only", "stock", "--date", "2026-11-20"]) == 0
+    days = Warehouse.from_url(cli_env["HAIER_WAREHOUSE_URL"]).query(
+        "SELECT DISTINCT snapshot_date FROM {schema}.stock_snapshots"
+    )
+    assert [str(day) for day in days["snapshot_date"]] == ["2026-11-20"]
+
+
+@pytest.mark.parametrize("command", ["sync", "check", "query", "simulator", "demo", "ui"])
+def test_every_subcommand_has_help_with_examples(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--help"])
+    assert exited.value.code == 0
+    assert "examples:" in capsys.readouterr().out
