@@ -8,7 +8,7 @@ from datetime import timedelta
 import pandas as pd
 
 from haier_pipeline import frames
-from haier_pipeline.haier import HaierClient
+from haier_pipeline.haier import HaierClient, HaierRequestError
 from haier_pipeline.shanghai_time import now_utc, today_in_shanghai
 from haier_pipeline.validation import StockRaw, split_valid
 from haier_pipeline.validation.convert import typed_stock
@@ -45,7 +45,12 @@ def cached_stock(
     raw = frames.stock_frame([((product_code, county_code), client.stock(product_code, county_code))], day, fetched_at)
     split = split_valid(raw, StockRaw)
     if not split.rejected.empty:
-        raise ValueError("the API answered rows that failed validation: " + "; ".join(split.rejected["reason"]))
+        raise HaierRequestError(
+            "stock",
+            200,
+            "rows failed validation: " + "; ".join(split.rejected["reason"]),
+            "Nothing was recorded; the same rows would be quarantined by a sync.",
+        )
     rows = typed_stock(split.valid)
     with warehouse.transaction() as tx:
         tx.replace(

@@ -154,6 +154,20 @@ def test_sync_exit_codes_and_the_failing_step_on_stderr(
     assert "YYYY-MM-DD" in capsys.readouterr().err
 
 
+def test_no_secret_reaches_the_dagster_instance_or_the_output(
+    cli_env: dict[str, str], simulator: RunningSimulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["sync", "-v"]) == 0
+    simulator.config.empty_listing = True
+    assert main(["sync", "--only", "products", "-v"]) == 1
+    captured = capsys.readouterr()
+    stored = [path for path in (tmp_path / "dagster_home").rglob("*") if path.is_file()]
+    assert stored, "the runs were recorded in DAGSTER_HOME"
+    texts = [captured.out, captured.err] + [path.read_bytes().decode("utf-8", "replace") for path in stored]
+    for secret in (SIMULATOR_CREDENTIALS["client_secret"], SIMULATOR_CREDENTIALS["password"]):
+        assert not [text for text in texts if secret in text]
+
+
 def test_sync_date_backfills_one_stock_partition(cli_env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sync", "--only", "products"]) == 0
     assert main(["sync", "--only", "stock", "--date", "2026-11-20"]) == 0
