@@ -7,7 +7,9 @@ UV := $(BIN)/uv
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 
-export DAGSTER_HOME ?= $(CURDIR)/data/dagster
+# The instance is this folder's dagster.yaml (its storage lives under data/dagster), so `make ui`,
+# `make demo` and `haier-pipeline sync` run from here all share it.
+export DAGSTER_HOME ?= $(CURDIR)
 export UV_COMPILE_BYTECODE := 1
 
 .PHONY: setup test demo ui bench lint lock clean
@@ -19,7 +21,6 @@ $(STAMP): requirements.lock pyproject.toml
 	@test -x $(UV) || $(BIN)/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 	$(UV) pip sync --quiet --python $(BIN)/python --compile-bytecode requirements.lock
 	$(UV) pip install --quiet --python $(BIN)/python --compile-bytecode --no-deps -e .
-	@mkdir -p $(DAGSTER_HOME)
 	@touch $(STAMP)
 
 test: setup

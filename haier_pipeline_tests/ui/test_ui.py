@@ -1,0 +1,185 @@
+"""The Dagster UI shows what the CLI did: assets, checks, schedules, sensors over GraphQL, then in Chromium.
+
+Select with `pytest haier_pipeline_tests/ui` (no custom marker). Needs `apt-get install chromium` for the browser
+part; in CI a missing browser fails, elsewhere it skips.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from haier_pipeline_tests.ui.conftest import LOCATION_NAME, REPOSITORY_NAME, DagsterUI
+
+GROUP = "haier_catalog"
+ASSETS = {"products", "prices", "price_history", "stock_snapshots", "catalog", "account_balances", "logistics_events"}
+SCHEDULES = {"morning_catalog_schedule", "stock_schedule", "balance_schedule", "logistics_schedule"}
+SENSORS = {"orders_file_sensor", "catalog_after_stock_sensor", "run_failure_alert_sensor"}
+REPOSITORY = {"repositoryName": REPOSITORY_NAME, "repositoryLocationName": LOCATION_NAME}
+
+ASSETS_QUERY = """
+query Assets($group: AssetGroupSelector!) {
+  assetNodes(group: $group) {
+    assetKey { path }
+    groupName
+    isPartitioned
+    assetMaterializations(limit: 1) { runId timestamp partition }
+    assetChecksOrError {
+      __typename
+      ... on AssetChecks {
+        checks { name blocking executionForLatestMaterialization { runId status } }
+      }
+    }
+  }
+}
+"""
+
+AUTOMATION_QUERY = """
+query Automation($repository: RepositorySelector!) {
+  schedulesOrError(repositorySelector: $repository) {
+    __typename
+    ... on Schedules { results { name cronSchedule executionTimezone scheduleState { status } } }
+    ... on PythonError { message }
+  }
+  sensorsOrError(repositorySelector: $repository) {
+    __typename
+    ... on Sensors { results { name sensorType sensorState { status } } }
+    ... on PythonError { message }
+  }
+}
+"""
+
+RUNS_QUERY = """
+query Runs($filter: RunsFilter) {
+  runsOrError(filter: $filter, limit: 20) {
+    __typename
+    ... on Runs { results { runId status tags { key value } } }
+    ... on PythonError { message }
+  }
+}
+"""
+
+
+def asset_nodes(ui: DagsterUI) -> dict[str, dict[str, Any]]:
+    data = ui.graphql(ASSETS_QUERY, {"group": {"groupName": GROUP, **REPOSITORY}})
+    return {"/".join(node["assetKey"]["path"]): node for node in data["assetNodes"]}
+
+
+def runs(ui: DagsterUI, **run_filter: Any) -> list[dict[str, Any]]:
+    answer = ui.graphql(RUNS_QUERY, {"filter": run_filter})["runsOrError"]
+    assert answer["__typename"] == "Runs", answer
+    return answer["results"]
+
+
+def test_every_asset_is_materialized_by_the_cli_run_and_has_checks(dagster_ui: DagsterUI) -> None:
+    nodes = asset_nodes(dagster_ui)
+    assert nodes.keys() >= ASSETS, f"assets in group {GROUP}: {sorted(nodes)}"
+
+    for name in sorted(ASSETS):
+        node = nodes[name]
+        assert node["assetMaterializations"], f"{name} has no materialization in the UI's instance"
+        latest = node["assetMaterializations"][0]
+        assert latest["runId"] == dagster_ui.cli_run_id, f"{name}: latest materialization {latest}"
+        assert node["isPartitioned"] == (name == "stock_snapshots"), name
+        checks = node["assetChecksOrError"]
+        assert checks["__typename"] == "AssetChecks", f"{name}: {checks}"
+        assert checks["checks"], f"{name} has no asset check"
+
+    stock = nodes["stock_snapshots"]["assetMaterializations"][0]
+    assert stock["partition"] == dagster_ui.stock_partition, stock
+
+    product_checks = {check["name"]: check for check in nodes["products"]["assetChecksOrError"]["checks"]}
+    assert {"schema_gate", "deactivation_guard"} <= product_checks.keys(), sorted(product_checks)
+    for name in ("schema_gate", "deactivation_guard"):
+        check = product_checks[name]
+        assert check["blocking"], f"products.{name} should block downstream assets"
+        execution = check["executionForLatestMaterialization"]
+        assert execution == {"runId": dagster_ui.cli_run_id, "status": "SUCCEEDED"}, f"products.{name}: {execution}"
+
+    (cli_run,) = runs(dagster_ui, runIds=[dagster_ui.cli_run_id])
+    assert cli_run["status"] == "SUCCESS", cli_run
+    assert {"key": "haier/source", "value": "cli"} in cli_run["tags"], cli_run["tags"]
+
+
+def test_schedules_and_sensors_are_defined_and_running(dagster_ui: DagsterUI) -> None:
+    data = dagster_ui.graphql(AUTOMATION_QUERY, {"repository": REPOSITORY})
+    schedules = data["schedulesOrError"]
+    sensors = data["sensorsOrError"]
+    assert schedules["__typename"] == "Schedules", schedules
+    assert sensors["__typename"] == "Sensors", sensors
+
+    schedule_states = {item["name"]: item for item in schedules["results"]}
+    sensor_states = {item["name"]: item for item in sensors["results"]}
+    assert schedule_states.keys() >= SCHEDULES, sorted(schedule_states)
+    assert sensor_states.keys() >= SENSORS, sorted(sensor_states)
+    for name in SCHEDULES:
+        assert schedule_states[name]["scheduleState"]["status"] == "RUNNING", schedule_states[name]
+        assert schedule_states[name]["executionTimezone"] == "Asia/Shanghai", schedule_states[name]
+    for name in SENSORS:
+        assert sensor_states[name]["sensorState"]["status"] == "RUNNING", sensor_states[name]
+    assert sensor_states["catalog_after_stock_sensor"]["sensorType"] == "ASSET"
+    assert sensor_states["run_failure_alert_sensor"]["sensorType"] == "RUN_STATUS"
+
+
+def test_catalog_sensor_requests_a_rebuild_after_the_cli_stock_run(dagster_ui: DagsterUI) -> None:
+    """The daemon of `dagster dev` sees the CLI's stock materialization; the run stays queued (no run slots)."""
+    tag = {"key": "dagster/sensor_name", "value": "catalog_after_stock_sensor"}
+    deadline = time.monotonic() + 30
+    requested: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not requested:
+        requested = runs(dagster_ui, tags=[tag])
+        if not requested:
+            time.sleep(1)
+    assert requested, "catalog_after_stock_sensor requested no run within 30 s of dagster dev starting"
+    run_keys = [item["value"] for run in requested for item in run["tags"] if item["key"] == "dagster/run_key"]
+    assert any(dagster_ui.cli_run_id in key for key in run_keys), run_keys
+
+
+def open_page(page: Any, url: str) -> None:
+    page.goto(url, wait_until="domcontentloaded")
+    page.wait_for_load_state("networkidle", timeout=30_000)
+
+
+def test_asset_graph_page_shows_every_asset(
+    page: Any, page_errors: list[str], dagster_ui: DagsterUI, artifacts: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    open_page(page, f"{dagster_ui.base_url}/locations/{LOCATION_NAME}/asset-groups/{GROUP}")
+    for name in sorted(ASSETS):
+        expect(page.get_by_text(name, exact=True).first).to_be_visible()
+    # Every node has its live data (latest event, checks) once loaded.
+    expect(page.get_by_text("Latest event", exact=True)).to_have_count(len(ASSETS))
+    expect(page.get_by_text("Materialized", exact=True).first).to_be_visible()
+    page.wait_for_timeout(1000)  # the graph zooms to fit after the layout
+    page.screenshot(path=str(artifacts / "asset-graph.png"))
+
+    body = page.inner_text("body")
+    assert "Asset Group in" in body and GROUP in body, body[:500]
+    assert re.search(r"\d+ / \d+ Passed", body), "no asset check summary on the graph"
+    assert not page_errors, page_errors
+
+
+def test_asset_page_shows_the_latest_materialization(
+    page: Any, page_errors: list[str], dagster_ui: DagsterUI, artifacts: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    open_page(page, f"{dagster_ui.base_url}/assets/catalog")
+    expect(page.get_by_text("Latest materialization", exact=True)).to_be_visible()
+    status = page.locator("body")
+    expect(status).to_contain_text(
+        re.compile(r"Latest materialization\s*(a few seconds|\d+ seconds|a minute|\d+ minutes) ago")
+    )
+    expect(status).to_contain_text(re.compile(r"Row count\s*20(?!\d)"))  # the simulator's 20 products, all active
+    expect(page.get_by_text("haier.catalog", exact=True).first).to_be_visible()  # storage address
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(artifacts / "asset-catalog.png"))
+
+    open_page(page, f"{dagster_ui.base_url}/assets/catalog?view=events")
+    expect(page.get_by_text("Materialized in run").first).to_be_visible()
+    expect(page.get_by_text(dagster_ui.cli_run_id[:8], exact=True).first).to_be_visible()
+    page.screenshot(path=str(artifacts / "asset-catalog-events.png"))
+    assert not page_errors, page_errors
