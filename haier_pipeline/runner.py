@@ -3,6 +3,7 @@ run. In-process means one rate limiter and one token for the whole run."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -76,7 +77,10 @@ def failure_cause(failure_data: Any) -> str:
         return "unknown cause"
     while error.cls_name == "DagsterExecutionStepExecutionError" and error.cause is not None:
         error = error.cause
-    message = error.message.strip()
-    for prefix in ("dagster._core.definitions.events.Failure: ", "dagster._core.errors."):
-        message = message.removeprefix(prefix)
-    return " ".join(message.split())
+    message = " ".join(error.message.split())
+    # "haier_pipeline.assets.step.StepFailed: products: ..." → "products: ..."; other errors keep their class.
+    qualified, _, text = message.partition(": ")
+    if text and re.fullmatch(r"[\w.]+", qualified):
+        class_name = qualified.rsplit(".", 1)[-1]
+        message = text if class_name in ("StepFailed", "Failure") else f"{class_name}: {text}"
+    return message

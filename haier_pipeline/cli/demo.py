@@ -5,16 +5,23 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from pathlib import Path
 
 from haier_pipeline.cli.main import EXIT_OK
 from haier_pipeline.cli.sync import sync
-from haier_pipeline.settings import DEFAULT_WAREHOUSE_URL, load_dotenv_file, load_settings
+from haier_pipeline.settings import (
+    DEFAULT_COUNTIES_FILE,
+    DEFAULT_ORDERS_FILE,
+    DEFAULT_WAREHOUSE_URL,
+    load_dotenv_file,
+    load_settings,
+)
 from haier_pipeline.shanghai_time import today_in_shanghai
-from haier_pipeline.warehouse import Warehouse
+from haier_pipeline.warehouse import Warehouse, mask_url
 
 DEMO_QUERY = (
     "SELECT product_code, product_model, brand, supply_price, total_stock, counties_in_stock "
-    "FROM haier.catalog ORDER BY total_stock DESC LIMIT 10;"
+    "FROM catalog ORDER BY total_stock DESC LIMIT 10"
 )
 
 
@@ -53,6 +60,13 @@ def run(args: argparse.Namespace) -> int:
             **simulator_environment(simulator.base_url, config),
         }
         environment.setdefault("HAIER_WAREHOUSE_URL", DEFAULT_WAREHOUSE_URL)
+        if not environment.get("HAIER_COUNTY_CODES") and not Path(DEFAULT_COUNTIES_FILE).exists():
+            environment["HAIER_COUNTY_CODES"] = ",".join(config.counties)
+        orders = Path(environment.get("HAIER_ORDERS_FILE") or DEFAULT_ORDERS_FILE)
+        if not orders.exists():
+            orders.parent.mkdir(parents=True, exist_ok=True)
+            orders.write_text("order_code\n" + "".join(f"{code}\n" for code in simulator.dataset.order_codes))
+            print(f"created {orders} with the simulator's orders")
         settings = load_settings(environment)
         print(
             f"simulator: {simulator.base_url} ({args.products} products, {args.latency_ms:.0f} ms latency, "
@@ -69,11 +83,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"\nAPI calls: {calls['total_requests']} (throttled {throttled}, busiest second {calls['busiest_second']})")
     print(f"time: {time.monotonic() - started:.1f} s")
     print(f"data: {warehouse.describe()}")
-    if settings.warehouse_url.startswith("duckdb"):
-        path = settings.warehouse_url.removeprefix("duckdb:///")
+    if warehouse.path is not None:
         print(
-            f"try:  .venv/bin/python -c \"import duckdb; duckdb.sql('{DEMO_QUERY}', "
-            f"connection=duckdb.connect('{path}', read_only=True)).show()\""
+            f"try:  .venv/bin/python -c \"import duckdb; c = duckdb.connect('{warehouse.path}', read_only=True); "
+            f"c.sql('USE haier.haier'); c.sql('{DEMO_QUERY}').show()\""
         )
+    else:
+        print(f'try:  psql "{mask_url(settings.warehouse_url)}" -c "{DEMO_QUERY.replace("FROM ", "FROM haier.")}"')
     print("UI:   make ui   (http://127.0.0.1:3000: assets, checks, and this run)")
     return code if code != EXIT_OK else EXIT_OK

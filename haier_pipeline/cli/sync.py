@@ -54,7 +54,7 @@ def sync(settings: Settings, only: list[str] | None, day: date, source: str = "c
         day.isoformat(),
         instance=instance,
         tags={"haier/source": source},
-        console_log_level="DEBUG" if verbose else "ERROR",
+        console_log_level="DEBUG" if verbose else "CRITICAL",
     )
     elapsed = time.monotonic() - started
     warehouse = Warehouse.from_url(settings.warehouse_url)

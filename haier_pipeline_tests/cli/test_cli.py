@@ -183,3 +183,19 @@ def test_every_subcommand_has_help_with_examples(command: str, capsys: pytest.Ca
         main([command, "--help"])
     assert exited.value.code == 0
     assert "examples:" in capsys.readouterr().out
+
+
+def test_demo_runs_every_asset_against_the_simulator_and_prints_a_summary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    for name in ("HAIER_BASE_URL", "HAIER_WAREHOUSE_URL", "HAIER_COUNTY_CODES", "HAIER_ORDERS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["demo", "--products", "20", "--latency-ms", "0"]) == 0
+    out = capsys.readouterr().out
+    counts = Warehouse.from_url("duckdb:///data/haier.duckdb").table_counts()
+    assert all(counts[table] > 0 for table in counts if table != "rejected_rows"), counts
+    assert f"catalog            {counts['catalog']:>7}" in out
+    assert "API calls:" in out and "throttled 0" in out
+    assert "USE haier.haier" in out, "the summary shows one query to try"
