@@ -24,19 +24,26 @@ class PipelineSettings(ConfigurableResource):
         return parse_county_codes(self.county_codes)
 
 
+# HaierClient field -> environment variable. Strings only: numbers are parsed once, below.
+CLIENT_VARIABLES = {
+    "base_url": "HAIER_BASE_URL",
+    "client_id": "HAIER_CLIENT_ID",
+    "client_secret": "HAIER_CLIENT_SECRET",
+    "customer_code": "HAIER_CUSTOMER_CODE",
+    "password": "HAIER_PASSWORD",
+    "token_url": "HAIER_TOKEN_URL",
+    "send_to_code": "HAIER_SEND_TO_CODE",
+    "supplier_code": "HAIER_SUPPLIER_CODE",
+    "seller_password": "HAIER_SELLER_PASSWORD",
+    "customer_password": "HAIER_CUSTOMER_PASSWORD",
+    "auth_scheme": "HAIER_AUTH_SCHEME",
+}
+REQUIRED_CLIENT_FIELDS = ("base_url", "client_id", "client_secret", "customer_code", "password")
+
+
 def client_from_settings(settings: Settings) -> HaierClient:
     return HaierClient(
-        base_url=settings.base_url,
-        token_url=settings.token_url,
-        client_id=settings.client_id,
-        client_secret=settings.client_secret,
-        customer_code=settings.customer_code,
-        send_to_code=settings.send_to_code,
-        supplier_code=settings.supplier_code,
-        password=settings.password,
-        seller_password=settings.seller_password,
-        customer_password=settings.customer_password,
-        auth_scheme=settings.auth_scheme,
+        **{field: getattr(settings, field) for field in CLIENT_VARIABLES},
         rate_limit=settings.rate_limit,
         timeout=settings.timeout,
     )
@@ -54,25 +61,15 @@ def resources_from_settings(settings: Settings) -> dict[str, ConfigurableResourc
     }
 
 
-def _optional(name: str) -> EnvVar | None:
-    return EnvVar(name) if os.environ.get(name) else None
-
-
 def resources_for_definitions() -> dict[str, ConfigurableResource]:
     """For `dagster dev` and the daemon: secrets stay EnvVar references, resolved at launch, never stored
     in run config; the optional variables fall back to the contract's defaults."""
     haier = HaierClient(
-        base_url=EnvVar("HAIER_BASE_URL"),
-        token_url=_optional("HAIER_TOKEN_URL"),
-        client_id=EnvVar("HAIER_CLIENT_ID"),
-        client_secret=EnvVar("HAIER_CLIENT_SECRET"),
-        customer_code=EnvVar("HAIER_CUSTOMER_CODE"),
-        send_to_code=_optional("HAIER_SEND_TO_CODE"),
-        supplier_code=_optional("HAIER_SUPPLIER_CODE") or "1001",
-        password=EnvVar("HAIER_PASSWORD"),
-        seller_password=_optional("HAIER_SELLER_PASSWORD"),
-        customer_password=_optional("HAIER_CUSTOMER_PASSWORD"),
-        auth_scheme=os.environ.get("HAIER_AUTH_SCHEME", "bare") or "bare",
+        **{
+            field: EnvVar(variable)
+            for field, variable in CLIENT_VARIABLES.items()
+            if field in REQUIRED_CLIENT_FIELDS or os.environ.get(variable)
+        },
         rate_limit=float(os.environ.get("HAIER_RATE_LIMIT") or 100),
         timeout=float(os.environ.get("HAIER_TIMEOUT") or 30),
     )

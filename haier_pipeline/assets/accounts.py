@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from dagster import AssetCheckResult, AssetExecutionContext, MaterializeResult, asset
+from dagster import AssetCheckResult, AssetExecutionContext, MaterializeResult
 
 from haier_pipeline import frames
-from haier_pipeline.assets.common import GROUP, HAIER_API_POOL, OWNERS, kinds, table_metadata
+from haier_pipeline.assets.common import HAIER_API_POOL, table_asset
 from haier_pipeline.assets.step import fail_on_blocking, running_step
 from haier_pipeline.checks.rules import schema_gate, schema_gate_spec
 from haier_pipeline.haier import HaierClient, HaierConfigurationError
@@ -21,14 +21,10 @@ from haier_pipeline.validation.convert import typed_balances
 from haier_pipeline.warehouse import WarehouseResource
 
 
-@asset(
-    name="account_balances",
-    group_name=GROUP,
-    owners=OWNERS,
-    kinds=kinds("duckdb"),
+@table_asset(
+    "account_balances",
     pool=HAIER_API_POOL,
     description="Payer account balance, one row per sales organisation per fetch: history, never overwritten.",
-    metadata=table_metadata("account_balances"),
     check_specs=[schema_gate_spec("account_balances")],
 )
 def account_balances(
@@ -91,15 +87,11 @@ def read_orders(path: str) -> list[TrackedOrder]:
     return list(orders.values())
 
 
-@asset(
-    name="logistics_events",
-    group_name=GROUP,
-    owners=OWNERS,
-    kinds=kinds("duckdb"),
+@table_asset(
+    "logistics_events",
     pool=HAIER_API_POOL,
     description="For each order in HAIER_ORDERS_FILE, its records from the three logistics lists, kept whole as "
     "JSON with the list's name. Re-fetching an order replaces its records.",
-    metadata=table_metadata("logistics_events"),
     check_specs=[schema_gate_spec("logistics_events")],
 )
 def logistics_events(

@@ -2,9 +2,9 @@
 
 from collections.abc import Iterator
 
-from dagster import AssetCheckResult, AssetExecutionContext, MaterializeResult, asset
+from dagster import AssetCheckResult, AssetExecutionContext, MaterializeResult
 
-from haier_pipeline.assets.common import GROUP, OWNERS, WAREHOUSE_POOL, kinds, table_metadata
+from haier_pipeline.assets.common import WAREHOUSE_POOL, table_asset
 from haier_pipeline.assets.step import running_step
 from haier_pipeline.checks.rules import catalog_covers, catalog_covers_spec
 from haier_pipeline.shanghai_time import now_utc
@@ -43,16 +43,12 @@ WHERE p.is_active
 """
 
 
-@asset(
-    name="catalog",
-    group_name=GROUP,
-    owners=OWNERS,
-    kinds=kinds("duckdb", "sql"),
+@table_asset(
+    "catalog",
     pool=WAREHOUSE_POOL,
     deps=["products", "prices", "stock_snapshots"],
     description="One row per active product: model, group, brand, current price, and from the newest stock day "
     "the total stock, counties in stock, counties checked and best delivery time. Rebuilt in SQL, no API calls.",
-    metadata=table_metadata("catalog"),
     check_specs=[catalog_covers_spec()],
 )
 def catalog(

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from dagster import DailyPartitionsDefinition, TableColumn, TableSchema
+from dagster import (
+    AssetCheckSpec,
+    AssetsDefinition,
+    DailyPartitionsDefinition,
+    TableColumn,
+    TableSchema,
+    asset,
+)
 
 from haier_pipeline.shanghai_time import TIMEZONE_NAME
 from haier_pipeline.warehouse.tables import build_tables
@@ -43,5 +52,31 @@ def table_metadata(table: str) -> dict[str, Any]:
     return {"dagster/column_schema": column_schema(table), "dagster/table_name": f"haier.{table}"}
 
 
-def kinds(*extra: str) -> set[str]:
-    return {"python", "pandas", *extra}
+def warehouse_kind() -> str:
+    """The UI's storage icon follows the configured backend."""
+    return "postgres" if os.environ.get("HAIER_WAREHOUSE_URL", "").startswith("postgres") else "duckdb"
+
+
+def table_asset(
+    name: str,
+    *,
+    description: str,
+    pool: str,
+    check_specs: Sequence[AssetCheckSpec] = (),
+    deps: Sequence[str] = (),
+    **options: Any,
+) -> Callable[..., AssetsDefinition]:
+    """An asset that owns the warehouse table of the same name: the group, owners, kinds and column schema
+    every asset here shares."""
+    return asset(
+        name=name,
+        group_name=GROUP,
+        owners=OWNERS,
+        kinds={"python", "pandas", warehouse_kind()},
+        pool=pool,
+        deps=list(deps),
+        description=description,
+        metadata=table_metadata(name),
+        check_specs=list(check_specs),
+        **options,
+    )

@@ -5,10 +5,10 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pandas as pd
-from dagster import AssetCheckResult, AssetExecutionContext, FreshnessPolicy, MaterializeResult, asset
+from dagster import AssetCheckResult, AssetExecutionContext, FreshnessPolicy, MaterializeResult
 
 from haier_pipeline import frames
-from haier_pipeline.assets.common import GROUP, HAIER_API_POOL, OWNERS, WAREHOUSE_POOL, kinds, table_metadata
+from haier_pipeline.assets.common import HAIER_API_POOL, WAREHOUSE_POOL, table_asset
 from haier_pipeline.assets.step import fail_on_blocking, running_step
 from haier_pipeline.checks.rules import (
     invoice_not_above_supply,
@@ -31,17 +31,13 @@ TRACKED = ["supply_price", "invoice_price", "direct_discount", "rebate_money", "
 ACTIVE_PROCURABLE = "SELECT product_code FROM {schema}.products WHERE is_active AND is_sales ORDER BY product_code"
 
 
-@asset(
-    name="prices",
-    group_name=GROUP,
-    owners=OWNERS,
-    kinds=kinds("duckdb"),
+@table_asset(
+    "prices",
     pool=HAIER_API_POOL,
     deps=["products"],
     freshness_policy=DAILY,
     description="Dealer price (type PT) of every active procurable product, 20 codes a call over the client's "
     "pool and limiter; exact decimals; rows with a reason (not procurable, price not in effect) kept, flagged.",
-    metadata=table_metadata("prices"),
     check_specs=[schema_gate_spec("prices"), *price_rule_specs()],
 )
 def prices(
@@ -84,16 +80,12 @@ def prices(
         yield MaterializeResult(metadata=metadata)
 
 
-@asset(
-    name="price_history",
-    group_name=GROUP,
-    owners=OWNERS,
-    kinds=kinds("duckdb"),
+@table_asset(
+    "price_history",
     pool=WAREHOUSE_POOL,
     deps=["prices"],
     description="Slowly changing dimension (type 2) of prices: a new version when supply price, invoice price, "
     "direct discount, rebate or procurability changes; the open version has valid_to null. No API calls.",
-    metadata=table_metadata("price_history"),
     check_specs=[one_open_version_spec()],
 )
 def price_history(

@@ -3,10 +3,10 @@
 from collections.abc import Iterator
 
 import pandas as pd
-from dagster import AssetCheckResult, AssetExecutionContext, MaterializeResult, asset
+from dagster import AssetCheckResult, AssetExecutionContext, MaterializeResult
 
 from haier_pipeline import frames
-from haier_pipeline.assets.common import GROUP, HAIER_API_POOL, OWNERS, kinds, table_metadata
+from haier_pipeline.assets.common import HAIER_API_POOL, table_asset
 from haier_pipeline.assets.step import fail_on_blocking, running_step
 from haier_pipeline.checks.rules import (
     deactivation_guard,
@@ -22,15 +22,11 @@ from haier_pipeline.validation.convert import typed_products
 from haier_pipeline.warehouse import WarehouseResource
 
 
-@asset(
-    name="products",
-    group_name=GROUP,
-    owners=OWNERS,
-    kinds=kinds("duckdb"),
+@table_asset(
+    "products",
     pool=HAIER_API_POOL,
     description="Every product code the account was ever offered. One listing call; duplicates collapse; a product "
     "missing from the listing becomes is_active = false (never deleted); first_seen_at / last_seen_at kept.",
-    metadata=table_metadata("products"),
     check_specs=[schema_gate_spec("products"), deactivation_guard_spec()],
 )
 def products(

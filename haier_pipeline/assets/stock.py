@@ -6,17 +6,10 @@ from collections.abc import Iterator
 from datetime import date
 
 import pandas as pd
-from dagster import AssetCheckResult, AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetCheckResult, AssetExecutionContext, MaterializeResult, MetadataValue
 
 from haier_pipeline import frames
-from haier_pipeline.assets.common import (
-    GROUP,
-    HAIER_API_POOL,
-    OWNERS,
-    kinds,
-    stock_partitions,
-    table_metadata,
-)
+from haier_pipeline.assets.common import HAIER_API_POOL, stock_partitions, table_asset
 from haier_pipeline.assets.prices import ACTIVE_PROCURABLE, DAILY
 from haier_pipeline.assets.step import fail_on_blocking, markdown_table, running_step
 from haier_pipeline.checks.rules import (
@@ -35,11 +28,8 @@ from haier_pipeline.validation.convert import typed_stock
 from haier_pipeline.warehouse import WarehouseResource
 
 
-@asset(
-    name="stock_snapshots",
-    group_name=GROUP,
-    owners=OWNERS,
-    kinds=kinds("duckdb"),
+@table_asset(
+    "stock_snapshots",
     pool=HAIER_API_POOL,
     deps=["products"],
     partitions_def=stock_partitions,
@@ -47,7 +37,6 @@ from haier_pipeline.warehouse import WarehouseResource
     description="Stock per day (Asia/Shanghai partitions), product, county and warehouse. One call per active "
     "procurable product and configured county; a pair with no warehouse is stored as one row with stock 0 and "
     "null sec_code. Re-materializing a day replaces exactly that day.",
-    metadata=table_metadata("stock_snapshots"),
     check_specs=[schema_gate_spec("stock_snapshots"), *stock_rule_specs()],
 )
 def stock_snapshots(

@@ -113,7 +113,7 @@ class HaierClient(ConfigurableResource):
             )
             if not value
         ]
-        if self.auth_scheme not in ("bare", "bearer"):
+        if self.auth_scheme.lower() not in ("bare", "bearer"):
             problems.append(f"HAIER_AUTH_SCHEME={self.auth_scheme!r} must be 'bare' or 'bearer'")
         if problems:
             raise HaierConfigurationError(problems)
@@ -274,7 +274,7 @@ class HaierClient(ConfigurableResource):
             return unwrap(endpoint, answer)
 
     def _authorization(self, token: str) -> str:
-        return f"Bearer {token}" if self.auth_scheme == "bearer" else token
+        return f"Bearer {token}" if self.auth_scheme.lower() == "bearer" else token
 
     def _sleep_backoff(self, attempt: int, retry_after: float | None = None) -> None:
         if retry_after is not None:
