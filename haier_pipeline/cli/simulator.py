@@ -17,6 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--latency-ms", type=float, default=0.0, help="answer latency, with 20%% jitter")
     parser.add_argument("--rate", type=float, default=None, help="requests/s before answering 429 (default: none)")
     parser.add_argument("--fault-rate", type=float, default=0.0, help="share of data calls answered 503/garbled")
+    parser.add_argument("--bad-row-rate", type=float, default=0.0, help="share of malformed rows (quarantine demo)")
     parser.add_argument("--token-ttl", type=float, default=3600.0, help="server-side token lifetime, seconds")
     parser.add_argument("--seed", type=int, default=7, help="seed of the deterministic data set")
 
@@ -31,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
         latency_jitter_ms=args.latency_ms * 0.2,
         rate_limit=args.rate,
         fault_rate=args.fault_rate,
+        bad_row_rate=args.bad_row_rate,
         token_ttl=args.token_ttl,
     )
     if args.counties:
