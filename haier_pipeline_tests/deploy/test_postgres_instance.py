@@ -1,0 +1,302 @@
+"""deploy/dagster.yaml and deploy/workspace.yaml against the real Postgres. The instance lives in a fresh database
+(dropped after): its settings match the local instance's, an in-process run lands in it and a new DagsterInstance
+from the same file sees it, and a run queued by the CLI is launched by a separate daemon through a separate code
+server, the processes sharing nothing but Postgres and gRPC."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psycopg
+import pytest
+import yaml
+from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus, QueuedRunCoordinator
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+
+from haier_pipeline.haier import HaierClient
+from haier_pipeline.resources import PipelineSettings
+from haier_pipeline.runner import run_assets, selected_assets, step_failures
+from haier_pipeline.simulator import SimulatorConfig, start_simulator
+from haier_pipeline.warehouse import WarehouseResource
+
+PROJECT = Path(__file__).resolve().parents[2]
+DEPLOY_YAML = PROJECT / "deploy" / "dagster.yaml"
+DEPLOY_WORKSPACE = PROJECT / "deploy" / "workspace.yaml"
+LOCAL_YAML = PROJECT / "dagster.yaml"
+BIN = Path(sys.executable).parent
+POSTGRES_URL = os.environ.get("HAIER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+MATERIALIZED = ("products", "prices", "price_history", "catalog")
+
+
+def require_postgres() -> None:
+    try:
+        with psycopg.connect(POSTGRES_URL, connect_timeout=3):
+            return
+    except psycopg.OperationalError:
+        message = (
+            f"PostgreSQL is unreachable at HAIER_TEST_POSTGRES_URL={POSTGRES_URL}; start it with "
+            "`pg_ctlcluster 15 main start` (or point HAIER_TEST_POSTGRES_URL at a running server)"
+        )
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+
+
+def database_url(database: str) -> str:
+    """HAIER_TEST_POSTGRES_URL with its database swapped (a plain postgresql:// URL: psycopg, the warehouse)."""
+    return urlsplit(POSTGRES_URL)._replace(path=f"/{database}").geturl()
+
+
+@dataclass
+class DeployedInstance:
+    home: Path
+    database: str
+    env: dict[str, str]
+
+    def load(self) -> DagsterInstance:
+        """What the webserver, daemon and run workers each do: read $DAGSTER_HOME/dagster.yaml."""
+        return DagsterInstance.from_config(str(self.home))
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeployedInstance]:
+    """deploy/dagster.yaml, unchanged, in a temp DAGSTER_HOME; its env vars point at a fresh database."""
+    require_postgres()
+    database = f"haier_instance_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    try:
+        home = tmp_path_factory.mktemp("dagster_home")
+        shutil.copy(DEPLOY_YAML, home / "dagster.yaml")
+        shared = tmp_path_factory.mktemp("shared_volume")
+        params = conninfo_to_dict(POSTGRES_URL)
+        env = {
+            "DAGSTER_HOME": str(home),
+            "DAGSTER_PG_HOST": str(params.get("host") or "127.0.0.1"),
+            "DAGSTER_PG_PORT": str(params.get("port") or 5432),
+            "DAGSTER_PG_USER": str(params.get("user") or "postgres"),
+            "DAGSTER_PG_PASSWORD": str(params.get("password") or ""),
+            "DAGSTER_PG_DB": database,
+            "DAGSTER_ARTIFACT_DIR": str(shared / "artifacts"),
+            "DAGSTER_COMPUTE_LOG_DIR": str(shared / "logs"),
+        }
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in env.items():
+                patch.setenv(name, value)
+            yield DeployedInstance(home=home, database=database, env=env)
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
+
+
+@pytest.fixture
+def warehouse_schema() -> Iterator[str]:
+    schema = f"haier_deploy_{uuid.uuid4().hex[:12]}"
+    yield schema
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+def test_instance_settings_match_the_local_instance(deployed: DeployedInstance) -> None:
+    deploy_config = yaml.safe_load(DEPLOY_YAML.read_text())
+    local_config = yaml.safe_load(LOCAL_YAML.read_text())
+    for section in ("concurrency", "freshness", "retention", "telemetry", "nux"):
+        assert deploy_config[section] == local_config[section], section
+
+    with deployed.load() as instance:
+        # The psycopg2 driver: a plain postgresql:// URL would pick psycopg 3, on which dagster-postgres fails.
+        assert instance.run_storage.postgres_url.startswith("postgresql+psycopg2://")
+        assert instance.run_storage.postgres_url.endswith(f"/{deployed.database}")
+        assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
+        assert type(instance.run_launcher).__name__ == "DefaultRunLauncher"
+        assert not instance.telemetry_enabled
+
+        concurrency = instance.get_concurrency_config()
+        assert concurrency.pool_config.default_pool_limit == local_config["concurrency"]["pools"]["default_limit"] == 1
+        assert concurrency.run_queue_config is not None
+        assert (
+            concurrency.run_queue_config.max_concurrent_runs
+            == local_config["concurrency"]["runs"]["max_concurrent_runs"]
+        )
+        assert str(instance.root_directory) == deployed.env["DAGSTER_ARTIFACT_DIR"]
+
+
+def test_pipeline_run_is_stored_in_the_postgres_instance(deployed: DeployedInstance, warehouse_schema: str) -> None:
+    with start_simulator(SimulatorConfig(products=20)) as sim, deployed.load() as instance:
+        resources = {
+            "haier": HaierClient(
+                base_url=sim.base_url,
+                client_id="demo-client",
+                client_secret="demo-secret",
+                customer_code="8800633175",
+                password="demo-password",
+            ),
+            # The warehouse takes a plain postgresql:// URL (psycopg 3); only the instance needs psycopg2.
+            "warehouse": WarehouseResource(url=POSTGRES_URL, schema_name=warehouse_schema),
+            "pipeline": PipelineSettings(county_codes="110101,310104"),
+        }
+        result = run_assets(
+            selected_assets(["products", "prices", "catalog"]), resources, partition_key=None, instance=instance
+        )
+        assert result.success, step_failures(result)
+        run_id = result.run_id
+
+    # A new instance from the same file, as the webserver on another machine would build it.
+    with deployed.load() as other:
+        run = other.get_run_by_id(run_id)
+        assert run is not None
+        assert run.status == DagsterRunStatus.SUCCESS
+        for name in MATERIALIZED:
+            event = other.get_latest_materialization_event(AssetKey(name))
+            assert event is not None, name
+            assert event.run_id == run_id
+        # The API steps took their slot from the shared instance: the pool now exists there, with the
+        # default limit of 1 (before any run, slot_count is 0), and the slot is free again.
+        pool = other.event_log_storage.get_concurrency_info("haier_api")
+        assert (pool.slot_count, pool.limit, pool.claimed_slots) == (1, 1, [])
+
+    # The instance's tables really are in that database.
+    with psycopg.connect(database_url(deployed.database)) as conn:
+        status = conn.execute("SELECT status FROM runs WHERE run_id = %s", (run_id,)).fetchone()
+        assert status == ("SUCCESS",)
+        materialized = conn.execute(
+            "SELECT DISTINCT asset_key FROM event_logs WHERE run_id = %s AND dagster_event_type = %s",
+            (run_id, "ASSET_MATERIALIZATION"),
+        ).fetchall()
+        assert {AssetKey.from_db_string(key).path[-1] for (key,) in materialized} == set(MATERIALIZED)
+        pools = conn.execute('SELECT concurrency_key, "limit" FROM concurrency_limits').fetchall()
+        assert set(pools) == {("haier_api", 1), ("warehouse_writer", 1)}
+
+    # And the pipeline's data is in the warehouse schema.
+    with psycopg.connect(POSTGRES_URL) as conn:
+        for table in MATERIALIZED:
+            (count,) = conn.execute(
+                sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(warehouse_schema), sql.Identifier(table))
+            ).fetchone()
+            assert count > 0, table
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start(command: list[str], env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen:
+    with log.open("wb") as out:
+        # Own session: stopped below by its process group, the code server's run workers included.
+        return subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    for sig, grace in ((signal.SIGTERM, 5), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def wait_for_code_server(port: int, code_server: subprocess.Popen, log: Path, timeout: float = 30) -> None:
+    from dagster._grpc.client import DagsterGrpcClient  # what `dagster api grpc-health-check` uses
+
+    client = DagsterGrpcClient(port=port, host="127.0.0.1")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert code_server.poll() is None, f"code server exited:\n{log.read_text()[-3000:]}"
+        try:
+            client.ping("up")
+            return
+        except Exception:
+            time.sleep(0.25)
+    pytest.fail(f"code server not up after {timeout:g} s:\n{log.read_text()[-3000:]}")
+
+
+def test_daemon_launches_a_queued_run_through_the_code_server(deployed: DeployedInstance, tmp_path: Path) -> None:
+    """The production topology as separate processes sharing only Postgres and gRPC: a code server, the daemon
+    (deploy/workspace.yaml), and `dagster job launch` standing in for the webserver. The run is queued, dequeued
+    by the daemon and executed by the default launcher in a run worker under the code server."""
+    with start_simulator(SimulatorConfig(products=20)) as sim:
+        port = free_port()
+        env = {
+            # The developer's own HAIER_* (a real API, a DuckDB file) must not leak into the code server.
+            **{name: value for name, value in os.environ.items() if not name.startswith("HAIER_")},
+            **deployed.env,
+            "DAGSTER_CODE_SERVER_HOST": "127.0.0.1",
+            "DAGSTER_CODE_SERVER_PORT": str(port),
+            "HAIER_BASE_URL": sim.base_url,
+            "HAIER_CLIENT_ID": "demo-client",
+            "HAIER_CLIENT_SECRET": "demo-secret",
+            "HAIER_CUSTOMER_CODE": "8800633175",
+            "HAIER_PASSWORD": "demo-password",
+            "HAIER_COUNTY_CODES": "110101,310104",
+            # Schema `haier` of the throwaway instance database, dropped with it.
+            "HAIER_WAREHOUSE_URL": database_url(deployed.database),
+        }
+        logs = {name: tmp_path / f"{name}.log" for name in ("code_server", "daemon")}
+        serve = ["code-server", "start", "-m", "haier_pipeline.definitions", "-h", "127.0.0.1", "-p", str(port)]
+        code_server = start([str(BIN / "dagster"), *serve], env, tmp_path, logs["code_server"])
+        daemon = None
+        try:
+            wait_for_code_server(port, code_server, logs["code_server"])
+            daemon = start(
+                [str(BIN / "dagster-daemon"), "run", "-w", str(DEPLOY_WORKSPACE)], env, tmp_path, logs["daemon"]
+            )
+            run_id = str(uuid.uuid4())
+            submit = ["job", "launch", "-w", str(DEPLOY_WORKSPACE), "-j", "morning_catalog_job", "--run-id", run_id]
+            launch = subprocess.run(
+                [str(BIN / "dagster"), *submit],
+                env=env,
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert launch.returncode == 0, launch.stdout + launch.stderr
+
+            with deployed.load() as instance:
+                deadline = time.monotonic() + 60
+                run = instance.get_run_by_id(run_id)
+                while run is None or not run.is_finished:
+                    assert time.monotonic() < deadline, f"run still {run and run.status}:\n" + "\n".join(
+                        f"--- {name}\n{path.read_text()[-3000:]}" for name, path in logs.items()
+                    )
+                    time.sleep(0.25)
+                    run = instance.get_run_by_id(run_id)
+                assert run.status == DagsterRunStatus.SUCCESS, logs["code_server"].read_text()[-5000:]
+
+                events = [record.dagster_event_type for record in instance.all_logs(run_id) if record.is_dagster_event]
+                # Queued by the CLI (QueuedRunCoordinator), then dequeued and launched (STARTING) by the daemon.
+                assert DagsterEventType.RUN_ENQUEUED in events
+                assert events.index(DagsterEventType.RUN_ENQUEUED) < events.index(DagsterEventType.RUN_STARTING)
+                materialized = {
+                    record.asset_materialization.asset_key.path[-1]
+                    for record in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
+                }
+                assert materialized == set(MATERIALIZED)
+        finally:
+            if daemon is not None:
+                stop(daemon)
+            stop(code_server)
+
+    with psycopg.connect(database_url(deployed.database)) as conn:
+        (count,) = conn.execute("SELECT count(*) FROM haier.catalog").fetchone()
+        assert count > 0
