@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -19,23 +18,8 @@ from haier_pipeline.resources import PipelineSettings
 from haier_pipeline.runner import StepFailure, run_assets, selected_assets, step_failures
 from haier_pipeline.simulator import RunningSimulator, start_simulator
 from haier_pipeline.warehouse import Warehouse, WarehouseResource
+from haier_pipeline_tests.postgres import POSTGRES_URL, require_postgres
 from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS, simulator_config
-
-POSTGRES_URL = os.environ.get("HAIER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-def require_postgres() -> None:
-    try:
-        with psycopg.connect(POSTGRES_URL, connect_timeout=3):
-            return
-    except psycopg.OperationalError:
-        message = (
-            f"PostgreSQL is unreachable at HAIER_TEST_POSTGRES_URL={POSTGRES_URL}; start it with "
-            "`pg_ctlcluster 15 main start` (or point HAIER_TEST_POSTGRES_URL at a running server)"
-        )
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
 
 
 @dataclass

@@ -30,28 +30,14 @@ from haier_pipeline.resources import PipelineSettings
 from haier_pipeline.runner import run_assets, selected_assets, step_failures
 from haier_pipeline.simulator import SimulatorConfig, start_simulator
 from haier_pipeline.warehouse import WarehouseResource
+from haier_pipeline_tests.postgres import POSTGRES_URL, require_postgres
 
 PROJECT = Path(__file__).resolve().parents[2]
 DEPLOY_YAML = PROJECT / "deploy" / "dagster.yaml"
 DEPLOY_WORKSPACE = PROJECT / "deploy" / "workspace.yaml"
 LOCAL_YAML = PROJECT / "dagster.yaml"
 BIN = Path(sys.executable).parent
-POSTGRES_URL = os.environ.get("HAIER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 MATERIALIZED = ("products", "prices", "price_history", "catalog")
-
-
-def require_postgres() -> None:
-    try:
-        with psycopg.connect(POSTGRES_URL, connect_timeout=3):
-            return
-    except psycopg.OperationalError:
-        message = (
-            f"PostgreSQL is unreachable at HAIER_TEST_POSTGRES_URL={POSTGRES_URL}; start it with "
-            "`pg_ctlcluster 15 main start` (or point HAIER_TEST_POSTGRES_URL at a running server)"
-        )
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
 
 
 def database_url(database: str) -> str:

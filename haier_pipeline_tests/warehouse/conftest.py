@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,28 +10,7 @@ import psycopg
 import pytest
 
 from haier_pipeline.warehouse import Warehouse
-
-POSTGRES_URL = os.environ.get("HAIER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
-_reachable: bool | None = None
-
-
-def _require_postgres() -> None:
-    global _reachable
-    if _reachable is None:
-        try:
-            with psycopg.connect(POSTGRES_URL, connect_timeout=3):
-                _reachable = True
-        except psycopg.OperationalError:
-            _reachable = False
-    if not _reachable:
-        message = (
-            f"PostgreSQL is unreachable at HAIER_TEST_POSTGRES_URL={POSTGRES_URL}; start it with "
-            "`pg_ctlcluster 15 main start` (or point HAIER_TEST_POSTGRES_URL at a running server)"
-        )
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+from haier_pipeline_tests.postgres import POSTGRES_URL, require_postgres
 
 
 @pytest.fixture
@@ -49,7 +27,7 @@ def duckdb_warehouse(duckdb_path: Path) -> Warehouse:
 
 @pytest.fixture
 def postgres_schema() -> Iterator[str]:
-    _require_postgres()
+    require_postgres()
     schema = f"haier_test_{uuid.uuid4().hex[:12]}"
     yield schema
     with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
