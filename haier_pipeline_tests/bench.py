@@ -10,13 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -27,61 +22,13 @@ import requests
 
 from haier_pipeline.haier import HaierClient
 from haier_pipeline.warehouse import Warehouse
-from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS
+from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS, simulator_process
 
 DEFAULT_OUTPUT = Path("data/bench/bench.json")
 
 
 def client_for(base_url: str, rate: float) -> HaierClient:
     return HaierClient(base_url=base_url, rate_limit=rate, **SIMULATOR_CREDENTIALS)
-
-
-@contextmanager
-def simulator_process(products: int, latency_ms: float, rate: float) -> Iterator[str]:
-    """The simulator in its own process, as the vendor's gateway would be: it must not share this
-    process's interpreter lock with the client it is measuring."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [
-        sys.executable,
-        "-m",
-        "haier_pipeline.cli.main",
-        "simulator",
-        "--port",
-        str(port),
-        "--products",
-        str(products),
-        "--latency-ms",
-        str(latency_ms),
-        "--rate",
-        str(rate),
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(f"{base_url}/_sim/stats", timeout=1).raise_for_status()
-                break
-            except requests.RequestException:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("the simulator did not start") from None
-                time.sleep(0.2)
-        requests.post(
-            f"{base_url}/_sim/config",
-            json={
-                "client_secret": SIMULATOR_CREDENTIALS["client_secret"],
-                "password": SIMULATOR_CREDENTIALS["password"],
-                "customer_password": SIMULATOR_CREDENTIALS["password"],
-            },
-            timeout=5,
-        ).raise_for_status()
-        yield base_url
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def stock_throughput(calls: int, latency_ms: float, rate: float) -> dict[str, Any]:

@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import requests
+
 from haier_pipeline.simulator import SimulatorConfig
 
 SIMULATOR_CREDENTIALS = {
@@ -25,3 +34,51 @@ def simulator_config(**knobs: object) -> SimulatorConfig:
     for name, value in knobs.items():
         setattr(config, name, value)
     return config
+
+
+@contextmanager
+def simulator_process(products: int, latency_ms: float, rate: float | None) -> Iterator[str]:
+    """The simulator in its own process, as the vendor's gateway would be: it must not share this
+    process's interpreter lock with the client it is measuring."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        sys.executable,
+        "-m",
+        "haier_pipeline.cli.main",
+        "simulator",
+        "--port",
+        str(port),
+        "--products",
+        str(products),
+        "--latency-ms",
+        str(latency_ms),
+        "--rate",
+        str(rate),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.get(f"{base_url}/_sim/stats", timeout=1).raise_for_status()
+                break
+            except requests.RequestException:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("the simulator did not start") from None
+                time.sleep(0.2)
+        requests.post(
+            f"{base_url}/_sim/config",
+            json={
+                "client_secret": SIMULATOR_CREDENTIALS["client_secret"],
+                "password": SIMULATOR_CREDENTIALS["password"],
+                "customer_password": SIMULATOR_CREDENTIALS["password"],
+            },
+            timeout=5,
+        ).raise_for_status()
+        yield base_url
+    finally:
+        process.terminate()
+        process.wait(10)

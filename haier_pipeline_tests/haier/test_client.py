@@ -8,6 +8,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
+import requests
 
 from haier_pipeline.haier import (
     HaierAuthenticationError,
@@ -18,7 +19,7 @@ from haier_pipeline.haier import (
 )
 from haier_pipeline.haier.auth import TokenCache, TokenGrant
 from haier_pipeline.simulator import RunningSimulator
-from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS
+from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS, simulator_process
 
 ClientFactory = Callable[..., HaierClient]
 
@@ -229,18 +230,19 @@ def test_throttled_after_every_retry_is_a_typed_error(simulator: RunningSimulato
     assert statuses(simulator, "stock")["429"] >= 2 * len(errors)
 
 
-def test_no_one_second_window_exceeds_the_rate_limit(simulator: RunningSimulator, make_client: ClientFactory) -> None:
-    client = make_client(rate_limit=50)
-    codes = listing_codes(client)
-    pairs = [(code, county) for code in codes for county in simulator.config.counties][:150]
-    simulator.config.latency_ms = 20
-    simulator.config.rate_limit = 50
-    simulator.counters.reset()
-    outcomes = client.stock_for_pairs(pairs)
+def test_no_one_second_window_exceeds_the_rate_limit() -> None:
+    """Against a simulator in its own process, as the vendor's gateway is: in this process it would share
+    the interpreter lock with the client and see requests late and bunched, which no real gateway does."""
+    with simulator_process(products=60, latency_ms=20, rate=50) as base_url:
+        client = HaierClient(base_url=base_url, rate_limit=50, **SIMULATOR_CREDENTIALS)
+        codes = [row["productCode"] for row in client.products() if row.get("isSales") == "1"]
+        pairs = [(code, county) for code in dict.fromkeys(codes) for county in ("110101", "310104", "440106")][:150]
+        requests.post(f"{base_url}/_sim/reset", timeout=5).raise_for_status()
+        outcomes = client.stock_for_pairs(pairs)
+        snapshot = requests.get(f"{base_url}/_sim/stats", timeout=5).json()
     assert all(outcome.error is None for outcome in outcomes)
-    snapshot = simulator.counters.snapshot()
     assert snapshot["statuses"]["stock"] == {"200": 150}, "the gateway never had to throttle"
-    assert 40 <= snapshot["busiest_second"] <= 50, "paced close to, but never over, the limit"
+    assert 45 <= snapshot["busiest_second"] <= 50, "paced close to, but never over, the limit"
 
 
 # ---- secrets --------------------------------------------------------------------------------------
