@@ -39,7 +39,8 @@ def products(
     with running_step(context, "products", store, haier) as step:
         listing = frames.products_frame(haier.products())
         listed_codes = {code for code in listing["product_code"] if isinstance(code, str) and code}
-        listing = listing.drop_duplicates("product_code", keep="last")
+        # Rows without a code are not duplicates of each other: each one is quarantined on its own.
+        listing = listing[listing["product_code"].isna() | ~listing.duplicated("product_code", keep="last")]
         split = split_valid(listing, ProductsRaw)
         step.quarantine(split)
         listed = typed_products(split.valid)

@@ -78,6 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) has what it wanted; don't let the interpreter complain at exit.
+        sys.stderr.close()
+        return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ def _checked(frame: pd.DataFrame, model: type, what: str) -> pd.DataFrame:
 
 def _products(args: argparse.Namespace, client: HaierClient, settings: Settings) -> pd.DataFrame:
     frame = frames.products_frame(client.products(args.codes or None))
-    frame = frame.drop_duplicates("product_code", keep="last").reset_index(drop=True)
+    frame = frame[frame["product_code"].isna() | ~frame.duplicated("product_code", keep="last")]
     return typed_products(_checked(frame, ProductsRaw, "product"))
 
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 
 from haier_pipeline.assets import step as step_module
+from haier_pipeline.simulator.dataset import is_bad_row
 from haier_pipeline_tests.pipelines import Pipeline
 from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS
 
@@ -163,6 +164,12 @@ def test_malformed_rows_are_quarantined_and_the_rest_loads(pipeline: Pipeline) -
     assert result.success, pipeline.failures(result)
     rejected = pipeline.warehouse.query("SELECT asset, reason, payload, run_id FROM {schema}.rejected_rows")
     assert set(rejected["asset"]) >= {"stock_snapshots"}
+    dataset = pipeline.simulator.dataset
+    codeless = sum(1 for row in dataset.listing(0) if is_bad_row(dataset.seed, 0.05, "product", row["productCode"]))
+    assert codeless > 1
+    products = rejected[rejected["asset"] == "products"]
+    assert len(products) == codeless, "every row without a code is quarantined on its own"
+    assert all("product_code" in reason for reason in products["reason"])
     stock_reasons = rejected[rejected["asset"] == "stock_snapshots"]["reason"]
     assert all("stock must be a whole number" in reason for reason in stock_reasons)
     assert all('"N/A"' in payload for payload in rejected[rejected["asset"] == "stock_snapshots"]["payload"])
