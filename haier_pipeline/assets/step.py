@@ -13,8 +13,9 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from dagster import AssetCheckResult, AssetExecutionContext, Failure, MaterializeResult, MetadataValue
+from dagster import AssetCheckResult, AssetExecutionContext, Failure, MetadataValue
 
+from haier_pipeline.checks.rules import DEACTIVATION_GUARD, SCHEMA_GATE
 from haier_pipeline.haier import HaierClient
 from haier_pipeline.haier.redaction import redact
 from haier_pipeline.haier.stats import CallStats
@@ -23,6 +24,7 @@ from haier_pipeline.validation import Split
 from haier_pipeline.warehouse import Warehouse, WarehouseTransaction
 
 PREVIEW_ROWS = 5
+BLOCKING_CHECKS = {SCHEMA_GATE, DEACTIVATION_GUARD}
 
 
 @dataclass
@@ -35,28 +37,24 @@ class Step:
     warehouse: Warehouse
     started_at: datetime = field(default_factory=now_utc)
     api: CallStats = field(default_factory=CallStats)
-    rejected: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["reason", "payload"]))
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (reason, payload)
     total: int = 0
 
     def quarantine(self, split: Split) -> None:
         self.total += split.total
-        self.rejected = (
-            pd.concat([self.rejected, split.rejected], ignore_index=True) if len(split.rejected) else self.rejected
-        )
+        self.rejected.extend(zip(split.rejected["reason"], split.rejected["payload"], strict=True))
 
     def refuse(self, reason: str, payload: str) -> None:
         """A row that never became a row (e.g. a pair whose request failed after every retry)."""
         self.total += 1
-        self.rejected = pd.concat(
-            [self.rejected, pd.DataFrame({"reason": [reason], "payload": [payload]})], ignore_index=True
-        )
+        self.rejected.append((reason, payload))
 
     @property
     def status(self) -> str:
-        return "partial" if len(self.rejected) else "success"
+        return "partial" if self.rejected else "success"
 
     def _rejected_rows(self, at: datetime) -> pd.DataFrame:
-        frame = self.rejected.copy()
+        frame = pd.DataFrame(self.rejected, columns=["reason", "payload"], dtype=object)
         frame["asset"] = self.asset
         frame["partition_key"] = self.partition_key or ""
         frame["run_id"] = self.run_id
@@ -98,7 +96,7 @@ class Step:
     def record_failure(self, message: str) -> None:
         at = now_utc()
         with self.warehouse.transaction() as tx:
-            if len(self.rejected):
+            if self.rejected:
                 tx.replace(
                     "rejected_rows",
                     self._rejected_rows(at),
@@ -154,13 +152,11 @@ def running_step(
 
 
 def fail_on_blocking(asset: str, results: Sequence[AssetCheckResult]) -> None:
+    """Blocking checks fail the step before anything is written, so nothing downstream runs either."""
     failed = [result for result in results if not result.passed and result.check_name in BLOCKING_CHECKS]
     if failed:
         causes = "; ".join(f"{result.check_name}: {result.description}" for result in failed)
         raise StepFailed(description=f"{asset}: blocking check failed, nothing was written. {causes}")
-
-
-BLOCKING_CHECKS = {"schema_gate", "deactivation_guard"}
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
@@ -172,7 +168,3 @@ def markdown_table(frame: pd.DataFrame) -> str:
     rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
     rows = ["| " + " | ".join(cell(value) for value in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join([header, rule, *rows])
-
-
-def materialized(metadata: dict[str, Any]) -> MaterializeResult:
-    return MaterializeResult(metadata=metadata)
