@@ -44,9 +44,7 @@ def account_balances(
         with store.transaction() as tx:
             tx.append("account_balances", balances)
             step.close(tx, loaded=len(balances), message=f"{len(balances)} sales organisations")
-        yield MaterializeResult(
-            metadata=step.metadata(len(balances), store.table_counts()["account_balances"], balances)
-        )
+        yield MaterializeResult(metadata=step.metadata(len(balances), step.table_rows("account_balances"), balances))
 
 
 @dataclass(frozen=True)
@@ -126,6 +124,6 @@ def logistics_events(
             if answered:
                 tx.replace("logistics_events", split.valid, {"order_code": answered})
             step.close(tx, loaded=len(split.valid), message=f"{len(answered)} of {len(orders)} orders answered")
-        metadata = step.metadata(len(split.valid), store.table_counts()["logistics_events"])
+        metadata = step.metadata(len(split.valid), step.table_rows("logistics_events"))
         metadata["orders"] = len(orders)
         yield MaterializeResult(metadata=metadata)

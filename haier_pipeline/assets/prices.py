@@ -55,8 +55,11 @@ def prices(
             if outcome.error is not None:
                 for code in outcome.item:
                     step.refuse(f"request failed: {outcome.error}", json.dumps({"product_code": code}))
-            else:
-                rows.extend(outcome.value or [])
+                continue
+            answered = outcome.value or []
+            rows.extend(answered)
+            for code in sorted(set(outcome.item) - {row.get("productCode") for row in answered}):
+                step.refuse("asked, but the API answered no price row", json.dumps({"product_code": code}))
         split = split_valid(frames.prices_frame(rows, fetched_at), PricesRaw)
         step.quarantine(split)
         current = typed_prices(split.valid)
@@ -73,7 +76,7 @@ def prices(
             step.close(tx, loaded=len(current), message=f"{len(current)} prices for {len(codes)} products")
         metadata = step.metadata(
             len(current),
-            store.table_counts()["prices"],
+            step.table_rows("prices"),
             current[["product_code", "supply_price", "invoice_price", "is_sales", "reason"]],
         )
         metadata["products_asked"] = len(codes)
@@ -111,6 +114,6 @@ def price_history(
             )
             step.close(tx, loaded=opened, message=f"{opened} versions opened, {closed} closed")
         yield one_open_version(open_versions)
-        metadata = step.metadata(opened, store.table_counts()["price_history"])
+        metadata = step.metadata(opened, step.table_rows("price_history"))
         metadata.update({"versions_opened": opened, "versions_closed": closed})
         yield MaterializeResult(metadata=metadata)

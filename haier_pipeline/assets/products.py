@@ -70,7 +70,7 @@ def products(
                 loaded=len(listed),
                 message=f"{len(listed)} listed, {len(vanished)} deactivated, {len(split.rejected)} rejected",
             )
-        table_rows = store.table_counts()["products"]
+        table_rows = step.table_rows("products")
         metadata = step.metadata(
             len(listed), table_rows, listed[["product_code", "product_model", "brand", "is_sales"]]
         )

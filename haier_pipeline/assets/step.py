@@ -104,6 +104,9 @@ class Step:
                 )
             tx.append("sync_log", self._sync_row("failed", 0, message, at))
 
+    def table_rows(self, table: str) -> int:
+        return int(self.warehouse.query(f"SELECT count(*) AS n FROM {{schema}}.{table}")["n"].iloc[0])
+
     def metadata(self, loaded: int, table_rows: int, preview: pd.DataFrame | None = None) -> dict[str, Any]:
         metadata: dict[str, Any] = {
             "dagster/row_count": table_rows,
