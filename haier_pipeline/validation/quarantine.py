@@ -11,6 +11,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from haier_pipeline.haier.redaction import redact
+from haier_pipeline.validation.rules import describe
 
 
 @dataclass
@@ -46,7 +47,7 @@ def _split_failures(frame: pd.DataFrame, cases: pd.DataFrame) -> Split:
     rules: Counter[str] = Counter()
     for case in row_cases.itertuples(index=False):
         index = int(case.index)
-        reason = f"{case.column}: {case.check} (got {_short(case.failure_case)})"
+        reason = f"{case.column}: {describe(str(case.check))} (got {_short(case.failure_case)})"
         if reason not in reasons.setdefault(index, []):
             reasons[index].append(reason)
             rules[str(case.check)] += 1
