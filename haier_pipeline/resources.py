@@ -57,6 +57,7 @@ def resources_from_settings(settings: Settings) -> dict[str, ConfigurableResourc
             county_codes=",".join(settings.county_codes),
             orders_file=settings.orders_file,
             max_deactivate_ratio=settings.max_deactivate_ratio,
+            max_rejected_ratio=settings.max_rejected_ratio,
         ),
     }
 
@@ -80,5 +81,6 @@ def resources_for_definitions() -> dict[str, ConfigurableResource]:
             county_codes=os.environ.get("HAIER_COUNTY_CODES", ""),
             orders_file=os.environ.get("HAIER_ORDERS_FILE") or DEFAULT_ORDERS_FILE,
             max_deactivate_ratio=float(os.environ.get("HAIER_MAX_DEACTIVATE_RATIO") or 0.2),
+            max_rejected_ratio=float(os.environ.get("HAIER_MAX_REJECTED_RATIO") or 0.1),
         ),
     }

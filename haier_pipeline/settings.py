@@ -43,6 +43,7 @@ class Settings:
     orders_file: str = DEFAULT_ORDERS_FILE
     warehouse_url: str = field(default=DEFAULT_WAREHOUSE_URL, repr=False)
     max_deactivate_ratio: float = 0.2
+    max_rejected_ratio: float = 0.1
     stock_cache_ttl: float = 300.0
 
     def masked(self) -> dict[str, str]:
@@ -132,6 +133,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         orders_file=env.get("HAIER_ORDERS_FILE") or DEFAULT_ORDERS_FILE,
         warehouse_url=env.get("HAIER_WAREHOUSE_URL") or DEFAULT_WAREHOUSE_URL,
         max_deactivate_ratio=number("HAIER_MAX_DEACTIVATE_RATIO", 0.2, 0.0, 1.0),
+        max_rejected_ratio=number("HAIER_MAX_REJECTED_RATIO", 0.1, 0.0, 1.0),
         stock_cache_ttl=number("HAIER_STOCK_CACHE_TTL", 300.0, 0.0, 86_400 * 7),
     )
     if problems:

@@ -57,6 +57,7 @@ def test_defaults_follow_the_contract() -> None:
     assert settings.timeout == 30
     assert settings.warehouse_url == "duckdb:///data/haier.duckdb"
     assert settings.max_deactivate_ratio == 0.2
+    assert settings.max_rejected_ratio == 0.1
     assert settings.county_codes == ("110101", "310104")
 
 

@@ -199,3 +199,17 @@ def test_demo_runs_every_asset_against_the_simulator_and_prints_a_summary(
     assert f"catalog            {counts['catalog']:>7}" in out
     assert "API calls:" in out and "throttled 0" in out
     assert "USE haier.haier" in out, "the summary shows one query to try"
+
+
+def test_the_rejected_share_a_step_tolerates_is_configurable(
+    cli_env: dict[str, str],
+    simulator: RunningSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    simulator.config.bad_row_rate = 0.5
+    assert main(["sync", "--only", "products,stock"]) == 1, "half the rows refused: past the default 10 %"
+    assert "HAIER_MAX_REJECTED_RATIO" in capsys.readouterr().err
+    monkeypatch.setenv("HAIER_MAX_REJECTED_RATIO", "0.9")
+    assert main(["sync", "--only", "products,stock"]) == 0
+    assert "stock_snapshots    partial" in capsys.readouterr().out
