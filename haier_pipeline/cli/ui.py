@@ -28,7 +28,10 @@ def run(args: argparse.Namespace) -> int:
     simulator = None
     if not environment.get("HAIER_BASE_URL"):
         config = SimulatorConfig(latency_ms=30, latency_jitter_ms=6, rate_limit=100)
-        simulator = start_simulator(config, port=SIMULATOR_PORT)
+        try:
+            simulator = start_simulator(config, port=SIMULATOR_PORT)
+        except OSError:  # the port is taken (another simulator?): any free one will do
+            simulator = start_simulator(config, port=0)
         environment.update(simulator_environment(simulator.base_url, config))
         print(f"HAIER_BASE_URL is not set: the UI runs against the simulator at {simulator.base_url}")
     command = [

@@ -153,8 +153,12 @@ class HaierClient(ConfigurableResource):
         finally:
             self._trackers.remove(tracker)
 
-    def _record(self, endpoint: str, started: float, *, retry: bool, throttled: bool, failed: bool) -> None:
+    def _record(
+        self, endpoint: str, started: float, *, retry: bool, throttled: bool, failed: bool, status: int | None = None
+    ) -> None:
         latency_ms = (time.monotonic() - started) * 1000
+        # The vendor asks for every call to be logged; at DEBUG, so a run's event log keeps the summary only.
+        log.debug("%s %s in %.0f ms%s", endpoint, status or "no answer", latency_ms, " (retry)" if retry else "")
         for stats in (self._stats, *self._trackers):
             stats.record(endpoint, latency_ms, retry=retry, throttled=throttled, failed=failed)
 
@@ -188,7 +192,14 @@ class HaierClient(ConfigurableResource):
                         "Check HAIER_TOKEN_URL / HAIER_BASE_URL and the network."
                     )
                 ) from None
-            self._record("token", started, retry=False, throttled=False, failed=response.status_code != 200)
+            self._record(
+                "token",
+                started,
+                retry=False,
+                throttled=False,
+                failed=response.status_code != 200,
+                status=response.status_code,
+            )
             if response.status_code == 200:
                 try:
                     answer = json.loads(response.content)
@@ -240,7 +251,9 @@ class HaierClient(ConfigurableResource):
                 continue
 
             status = response.status_code
-            self._record(endpoint, started, retry=is_retry, throttled=status == 429, failed=status != 200)
+            self._record(
+                endpoint, started, retry=is_retry, throttled=status == 429, failed=status != 200, status=status
+            )
             if status == 401 and not refreshed:
                 refreshed = True
                 log.info("%s answered 401; refreshing the token once", endpoint)

@@ -98,7 +98,7 @@ def warehouse_schema() -> Iterator[str]:
 def test_instance_settings_match_the_local_instance(deployed: DeployedInstance) -> None:
     deploy_config = yaml.safe_load(DEPLOY_YAML.read_text())
     local_config = yaml.safe_load(LOCAL_YAML.read_text())
-    for section in ("concurrency", "freshness", "retention", "telemetry", "nux"):
+    for section in ("concurrency", "freshness", "retention", "python_logs", "telemetry", "nux"):
         assert deploy_config[section] == local_config[section], section
 
     with deployed.load() as instance:
