@@ -69,6 +69,12 @@ def sync(settings: Settings, only: list[str] | None, day: date, source: str = "c
             f"{row.api_calls:>6} calls  {row.message}"
         )
     print(f"run {result.run_id} ({elapsed:.1f} s) — the Dagster UI shows its full log")
+    rejected = int(log["failed_count"].sum()) if len(log) else 0
+    if rejected:
+        print(
+            f"{rejected} rows quarantined, with their reasons: "
+            f"SELECT asset, reason, payload FROM haier.rejected_rows WHERE run_id = '{result.run_id}'"
+        )
     if result.success:
         return EXIT_OK
     for failure in step_failures(result):

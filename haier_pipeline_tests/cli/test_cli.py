@@ -212,4 +212,6 @@ def test_the_rejected_share_a_step_tolerates_is_configurable(
     assert "HAIER_MAX_REJECTED_RATIO" in capsys.readouterr().err
     monkeypatch.setenv("HAIER_MAX_REJECTED_RATIO", "0.9")
     assert main(["sync", "--only", "products,stock"]) == 0
-    assert "stock_snapshots    partial" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "stock_snapshots    partial" in out
+    assert "rows quarantined, with their reasons: SELECT asset, reason, payload FROM haier.rejected_rows" in out
