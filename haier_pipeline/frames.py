@@ -68,6 +68,13 @@ def products_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return _frame(shaped, list(PRODUCT_FIELDS.values()))
 
 
+def distinct_products(frame: pd.DataFrame) -> pd.DataFrame:
+    """The listing repeats some products: keep the last row per code. Rows without a code are not
+    duplicates of each other, so each stays (and is quarantined on its own)."""
+    keep = frame["product_code"].isna() | ~frame.duplicated("product_code", keep="last")
+    return frame[keep].reset_index(drop=True)
+
+
 def prices_frame(rows: list[dict[str, Any]], fetched_at: datetime) -> pd.DataFrame:
     shaped = [{column: row.get(field) for field, column in PRICE_FIELDS.items()} for row in rows]
     for record in shaped:

@@ -14,8 +14,6 @@ from haier_pipeline.validation import StockRaw, split_valid
 from haier_pipeline.validation.convert import typed_stock
 from haier_pipeline.warehouse import Warehouse
 
-STOCK_COLUMNS = frames.STOCK_COLUMNS
-
 
 @dataclass(frozen=True)
 class StockAnswer:
@@ -38,7 +36,9 @@ def cached_stock(
     )
     if not cached.empty:
         age = (now_utc() - pd.Timestamp(cached["fetched_at"].iloc[0]).to_pydatetime()).total_seconds()
-        return StockAnswer(cached[STOCK_COLUMNS].reset_index(drop=True), f"from the warehouse, fetched {age:.0f} s ago")
+        return StockAnswer(
+            cached[frames.STOCK_COLUMNS].reset_index(drop=True), f"from the warehouse, fetched {age:.0f} s ago"
+        )
 
     fetched_at = now_utc()
     day = today_in_shanghai()
@@ -58,4 +58,4 @@ def cached_stock(
             rows,
             {"snapshot_date": [day], "product_code": [product_code], "county_code": [county_code]},
         )
-    return StockAnswer(rows[STOCK_COLUMNS], "from the API, recorded in the warehouse")
+    return StockAnswer(rows[frames.STOCK_COLUMNS], "from the API, recorded in the warehouse")

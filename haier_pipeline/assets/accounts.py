@@ -11,7 +11,7 @@ from dagster import AssetCheckResult, AssetExecutionContext, MaterializeResult
 
 from haier_pipeline import frames
 from haier_pipeline.assets.common import HAIER_API_POOL, table_asset
-from haier_pipeline.assets.step import fail_on_blocking, running_step
+from haier_pipeline.assets.step import running_step
 from haier_pipeline.checks.rules import schema_gate, schema_gate_spec
 from haier_pipeline.haier import HaierClient, HaierConfigurationError
 from haier_pipeline.resources import PipelineSettings
@@ -33,14 +33,14 @@ def account_balances(
     warehouse: WarehouseResource,
     pipeline: PipelineSettings,
 ) -> Iterator[AssetCheckResult | MaterializeResult]:
-    store = warehouse.get_warehouse()
-    with running_step(context, "account_balances", store, haier) as step:
+    with running_step(context, warehouse, haier) as step:
+        store = step.warehouse
         split = split_valid(frames.balances_frame(haier.balance(), now_utc()), BalancesRaw)
         step.quarantine(split)
         balances = typed_balances(split.valid)
         gate = schema_gate(split, pipeline.max_rejected_ratio)
         yield gate
-        fail_on_blocking("account_balances", [gate])
+        step.fail_on_blocking([gate])
         with store.transaction() as tx:
             tx.append("account_balances", balances)
             step.close(tx, loaded=len(balances), message=f"{len(balances)} sales organisations")
@@ -98,8 +98,8 @@ def logistics_events(
     warehouse: WarehouseResource,
     pipeline: PipelineSettings,
 ) -> Iterator[AssetCheckResult | MaterializeResult]:
-    store = warehouse.get_warehouse()
-    with running_step(context, "logistics_events", store, haier) as step:
+    with running_step(context, warehouse, haier) as step:
+        store = step.warehouse
         orders = read_orders(pipeline.orders_file)
         fetched_at = now_utc()
         outcomes = haier.fan_out(
@@ -119,7 +119,7 @@ def logistics_events(
         step.quarantine(split)
         gate = schema_gate(split, pipeline.max_rejected_ratio, refused=len(orders) - len(answered))
         yield gate
-        fail_on_blocking("logistics_events", [gate])
+        step.fail_on_blocking([gate])
         with store.transaction() as tx:
             if answered:
                 tx.replace("logistics_events", split.valid, {"order_code": answered})

@@ -54,8 +54,8 @@ WHERE p.is_active
 def catalog(
     context: AssetExecutionContext, warehouse: WarehouseResource
 ) -> Iterator[AssetCheckResult | MaterializeResult]:
-    store = warehouse.get_warehouse()
-    with running_step(context, "catalog", store) as step:
+    with running_step(context, warehouse) as step:
+        store = step.warehouse
         with store.transaction() as tx:
             tx.execute("DELETE FROM {schema}.catalog")
             tx.execute(REBUILD, {"updated_at": now_utc()})

@@ -9,7 +9,7 @@ from dagster import AssetCheckResult, AssetExecutionContext, FreshnessPolicy, Ma
 
 from haier_pipeline import frames
 from haier_pipeline.assets.common import HAIER_API_POOL, WAREHOUSE_POOL, table_asset
-from haier_pipeline.assets.step import fail_on_blocking, running_step
+from haier_pipeline.assets.step import running_step
 from haier_pipeline.checks.rules import (
     invoice_not_above_supply,
     one_open_version,
@@ -46,8 +46,8 @@ def prices(
     warehouse: WarehouseResource,
     pipeline: PipelineSettings,
 ) -> Iterator[AssetCheckResult | MaterializeResult]:
-    store = warehouse.get_warehouse()
-    with running_step(context, "prices", store, haier) as step:
+    with running_step(context, warehouse, haier) as step:
+        store = step.warehouse
         codes = store.query(ACTIVE_PROCURABLE)["product_code"].tolist()
         fetched_at = now_utc()
         rows = []
@@ -70,7 +70,7 @@ def prices(
             price_jump(current[["product_code", "supply_price"]], previous),
         ]
         yield from checks
-        fail_on_blocking("prices", checks)
+        step.fail_on_blocking(checks)
         with store.transaction() as tx:
             tx.upsert("prices", current)
             step.close(tx, loaded=len(current), message=f"{len(current)} prices for {len(codes)} products")
@@ -94,8 +94,8 @@ def prices(
 def price_history(
     context: AssetExecutionContext, warehouse: WarehouseResource
 ) -> Iterator[AssetCheckResult | MaterializeResult]:
-    store = warehouse.get_warehouse()
-    with running_step(context, "price_history", store) as step:
+    with running_step(context, warehouse) as step:
+        store = step.warehouse
         current = store.query("SELECT product_code, " + ", ".join(TRACKED) + ", fetched_at FROM {schema}.prices")
         step.total = len(current)
         observed_at = pd.Timestamp(current["fetched_at"].max()).to_pydatetime() if len(current) else now_utc()

@@ -7,7 +7,7 @@ from dagster import AssetCheckResult, AssetExecutionContext, MaterializeResult
 
 from haier_pipeline import frames
 from haier_pipeline.assets.common import HAIER_API_POOL, table_asset
-from haier_pipeline.assets.step import fail_on_blocking, running_step
+from haier_pipeline.assets.step import running_step
 from haier_pipeline.checks.rules import (
     deactivation_guard,
     deactivation_guard_spec,
@@ -35,12 +35,11 @@ def products(
     warehouse: WarehouseResource,
     pipeline: PipelineSettings,
 ) -> Iterator[AssetCheckResult | MaterializeResult]:
-    store = warehouse.get_warehouse()
-    with running_step(context, "products", store, haier) as step:
+    with running_step(context, warehouse, haier) as step:
+        store = step.warehouse
         listing = frames.products_frame(haier.products())
         listed_codes = {code for code in listing["product_code"] if isinstance(code, str) and code}
-        # Rows without a code are not duplicates of each other: each one is quarantined on its own.
-        listing = listing[listing["product_code"].isna() | ~listing.duplicated("product_code", keep="last")]
+        listing = frames.distinct_products(listing)
         split = split_valid(listing, ProductsRaw)
         step.quarantine(split)
         listed = typed_products(split.valid)
@@ -53,7 +52,7 @@ def products(
             deactivation_guard(len(active_before), len(vanished), pipeline.max_deactivate_ratio),
         ]
         yield from checks
-        fail_on_blocking("products", checks)
+        step.fail_on_blocking(checks)
 
         seen_at = now_utc()
         first_seen = dict(zip(existing["product_code"], existing["first_seen_at"], strict=True))

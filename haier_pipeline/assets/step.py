@@ -21,7 +21,7 @@ from haier_pipeline.haier.redaction import redact
 from haier_pipeline.haier.stats import CallStats
 from haier_pipeline.shanghai_time import now_utc
 from haier_pipeline.validation import Split
-from haier_pipeline.warehouse import Warehouse, WarehouseTransaction
+from haier_pipeline.warehouse import Warehouse, WarehouseResource, WarehouseTransaction
 
 PREVIEW_ROWS = 5
 BLOCKING_CHECKS = {SCHEMA_GATE, DEACTIVATION_GUARD}
@@ -83,26 +83,30 @@ class Step:
             ]
         )
 
+    def _write_rejected(self, tx: WarehouseTransaction, at: datetime) -> None:
+        """This asset+partition's refused rows replace the ones its previous run left."""
+        match = {"asset": [self.asset], "partition_key": [self.partition_key or ""]}
+        tx.replace("rejected_rows", self._rejected_rows(at), match)
+
     def close(self, tx: WarehouseTransaction, loaded: int, message: str) -> None:
-        """Record the rejected rows (replacing this asset+partition's previous ones) and the sync_log row."""
+        """Record the rejected rows and the sync_log row, in the step's own transaction."""
         at = now_utc()
-        tx.replace(
-            "rejected_rows",
-            self._rejected_rows(at),
-            {"asset": [self.asset], "partition_key": [self.partition_key or ""]},
-        )
+        self._write_rejected(tx, at)
         tx.append("sync_log", self._sync_row(self.status, loaded, message, at))
 
     def record_failure(self, message: str) -> None:
         at = now_utc()
         with self.warehouse.transaction() as tx:
             if self.rejected:
-                tx.replace(
-                    "rejected_rows",
-                    self._rejected_rows(at),
-                    {"asset": [self.asset], "partition_key": [self.partition_key or ""]},
-                )
+                self._write_rejected(tx, at)
             tx.append("sync_log", self._sync_row("failed", 0, message, at))
+
+    def fail_on_blocking(self, results: Sequence[AssetCheckResult]) -> None:
+        """Blocking checks fail the step before anything is written, so nothing downstream runs either."""
+        failed = [result for result in results if not result.passed and result.check_name in BLOCKING_CHECKS]
+        if failed:
+            causes = "; ".join(f"{result.check_name}: {result.description}" for result in failed)
+            raise StepFailed(description=f"{self.asset}: blocking check failed, nothing was written. {causes}")
 
     def table_rows(self, table: str) -> int:
         return int(self.warehouse.query(f"SELECT count(*) AS n FROM {{schema}}.{table}")["n"].iloc[0])
@@ -131,13 +135,15 @@ class StepFailed(Failure):
 
 @contextmanager
 def running_step(
-    context: AssetExecutionContext, asset: str, warehouse: Warehouse, haier: HaierClient | None = None
+    context: AssetExecutionContext, warehouse: WarehouseResource, haier: HaierClient | None = None
 ) -> Iterator[Step]:
+    """The step of the asset being materialized; its name is the asset's (and so the table's)."""
+    asset = context.asset_key.to_user_string()
     step = Step(
         asset=asset,
         run_id=context.run_id,
         partition_key=context.partition_key if context.has_partition_key else None,
-        warehouse=warehouse,
+        warehouse=warehouse.get_warehouse(),
     )
     with ExitStack() as stack:
         if haier is not None:
@@ -152,14 +158,6 @@ def running_step(
             except Exception as audit_error:  # the original failure matters more than its audit row
                 context.log.error(f"{asset}: could not write sync_log: {redact(str(audit_error))}")
             raise
-
-
-def fail_on_blocking(asset: str, results: Sequence[AssetCheckResult]) -> None:
-    """Blocking checks fail the step before anything is written, so nothing downstream runs either."""
-    failed = [result for result in results if not result.passed and result.check_name in BLOCKING_CHECKS]
-    if failed:
-        causes = "; ".join(f"{result.check_name}: {result.description}" for result in failed)
-        raise StepFailed(description=f"{asset}: blocking check failed, nothing was written. {causes}")
 
 
 def markdown_table(frame: pd.DataFrame) -> str:

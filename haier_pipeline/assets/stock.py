@@ -11,7 +11,7 @@ from dagster import AssetCheckResult, AssetExecutionContext, MaterializeResult, 
 from haier_pipeline import frames
 from haier_pipeline.assets.common import HAIER_API_POOL, stock_partitions, table_asset
 from haier_pipeline.assets.prices import ACTIVE_PROCURABLE, DAILY
-from haier_pipeline.assets.step import fail_on_blocking, markdown_table, running_step
+from haier_pipeline.assets.step import markdown_table, running_step
 from haier_pipeline.checks.rules import (
     every_pair_answered,
     schema_gate,
@@ -45,9 +45,9 @@ def stock_snapshots(
     warehouse: WarehouseResource,
     pipeline: PipelineSettings,
 ) -> Iterator[AssetCheckResult | MaterializeResult]:
-    store = warehouse.get_warehouse()
     day = date.fromisoformat(context.partition_key)
-    with running_step(context, "stock_snapshots", store, haier) as step:
+    with running_step(context, warehouse, haier) as step:
+        store = step.warehouse
         if day != today_in_shanghai():
             context.log.warning(f"The API answers current stock only: the snapshot taken now is recorded under {day}.")
         codes = store.query(ACTIVE_PROCURABLE)["product_code"].tolist()
@@ -80,7 +80,7 @@ def stock_snapshots(
             every_pair_answered(len(pairs), unanswered),
         ]
         yield from checks
-        fail_on_blocking("stock_snapshots", checks)
+        step.fail_on_blocking(checks)
         with store.transaction() as tx:
             tx.replace("stock_snapshots", stock, {"snapshot_date": [day]})
             step.close(tx, loaded=len(stock), message=f"{len(pairs)} pairs, {unanswered} unanswered, day {day}")

@@ -54,8 +54,7 @@ def _checked(frame: pd.DataFrame, model: type, what: str) -> pd.DataFrame:
 
 
 def _products(args: argparse.Namespace, client: HaierClient, settings: Settings) -> pd.DataFrame:
-    frame = frames.products_frame(client.products(args.codes or None))
-    frame = frame[frame["product_code"].isna() | ~frame.duplicated("product_code", keep="last")]
+    frame = frames.distinct_products(frames.products_frame(client.products(args.codes or None)))
     return typed_products(_checked(frame, ProductsRaw, "product"))
 
 

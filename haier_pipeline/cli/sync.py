@@ -85,9 +85,7 @@ def sync(settings: Settings, only: list[str] | None, day: date, source: str = "c
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     only = [name.strip() for name in args.only.split(",") if name.strip()] if args.only else None
-    day = partition_day(args.date)
-    selected_assets(only)  # names checked before anything starts
-    return sync(settings, only, day, verbose=args.verbose)
+    return sync(settings, only, partition_day(args.date), verbose=args.verbose)
 
 
 __all__ = ["EXIT_CONFIG", "partition_day", "run", "sync"]
