@@ -7,11 +7,9 @@ from datetime import timedelta
 
 import pandas as pd
 
-from haier_pipeline import frames
 from haier_pipeline.haier import HaierClient, HaierRequestError
+from haier_pipeline.records import NO_WAREHOUSE, STOCK_ROW
 from haier_pipeline.shanghai_time import now_utc, today_in_shanghai
-from haier_pipeline.validation import StockRaw, split_valid
-from haier_pipeline.validation.convert import typed_stock
 from haier_pipeline.warehouse import Warehouse
 
 
@@ -37,25 +35,26 @@ def cached_stock(
     if not cached.empty:
         age = (now_utc() - pd.Timestamp(cached["fetched_at"].iloc[0]).to_pydatetime()).total_seconds()
         return StockAnswer(
-            cached[frames.STOCK_COLUMNS].reset_index(drop=True), f"from the warehouse, fetched {age:.0f} s ago"
+            cached[STOCK_ROW.columns].reset_index(drop=True), f"from the warehouse, fetched {age:.0f} s ago"
         )
 
     fetched_at = now_utc()
     day = today_in_shanghai()
-    raw = frames.stock_frame([((product_code, county_code), client.stock(product_code, county_code))], day, fetched_at)
-    split = split_valid(raw, StockRaw)
-    if not split.rejected.empty:
+    answer = client.stock(product_code, county_code) or [NO_WAREHOUSE]
+    context = {"snapshot_date": day, "product_code": product_code, "county_code": county_code, "fetched_at": fetched_at}
+    parsed = STOCK_ROW.parse(answer, context)
+    if parsed.refused:
         raise HaierRequestError(
             "stock",
             200,
-            "rows failed validation: " + "; ".join(split.rejected["reason"]),
+            "rows failed validation: " + "; ".join(refusal.reason for refusal in parsed.refused),
             "Nothing was recorded; the same rows would be quarantined by a sync.",
         )
-    rows = typed_stock(split.valid)
+    rows = parsed.frame()
     with warehouse.transaction() as tx:
         tx.replace(
             "stock_snapshots",
             rows,
             {"snapshot_date": [day], "product_code": [product_code], "county_code": [county_code]},
         )
-    return StockAnswer(rows[frames.STOCK_COLUMNS], "from the API, recorded in the warehouse")
+    return StockAnswer(rows, "from the API, recorded in the warehouse")

@@ -28,6 +28,7 @@ class Pipeline:
     resource: WarehouseResource
     orders_file: Path
     max_deactivate_ratio: float = 0.2
+    max_rejected_ratio: float = 0.1
 
     @property
     def warehouse(self) -> Warehouse:
@@ -45,6 +46,7 @@ class Pipeline:
                 county_codes=",".join(self.simulator.config.counties),
                 orders_file=str(self.orders_file),
                 max_deactivate_ratio=self.max_deactivate_ratio,
+                max_rejected_ratio=self.max_rejected_ratio,
             ),
         }
 

@@ -1,23 +1,19 @@
 """`account_balances` (history: one row per sales organisation per fetch) and `logistics_events`."""
 
 import csv
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-from dagster import AssetCheckResult, AssetExecutionContext, MaterializeResult
+import dagster as dg
 
-from haier_pipeline import frames
 from haier_pipeline.assets.common import HAIER_API_POOL, table_asset
 from haier_pipeline.assets.step import running_step
-from haier_pipeline.checks.rules import schema_gate, schema_gate_spec
+from haier_pipeline.checks.rules import field_anomalies_spec, schema_gate_spec
 from haier_pipeline.haier import HaierClient, HaierConfigurationError
+from haier_pipeline.records import BALANCE_ROW, LOGISTICS_RECORD, Parsed, UnusableAnswer
 from haier_pipeline.resources import PipelineSettings
 from haier_pipeline.shanghai_time import now_utc
-from haier_pipeline.validation import BalancesRaw, LogisticsRaw, split_valid
-from haier_pipeline.validation.convert import typed_balances
 from haier_pipeline.warehouse import WarehouseResource
 
 
@@ -25,26 +21,25 @@ from haier_pipeline.warehouse import WarehouseResource
     "account_balances",
     pool=HAIER_API_POOL,
     description="Payer account balance, one row per sales organisation per fetch: history, never overwritten.",
-    check_specs=[schema_gate_spec("account_balances")],
+    check_specs=[schema_gate_spec("account_balances"), field_anomalies_spec("account_balances")],
 )
 def account_balances(
-    context: AssetExecutionContext,
+    context: dg.AssetExecutionContext,
     haier: HaierClient,
     warehouse: WarehouseResource,
     pipeline: PipelineSettings,
-) -> Iterator[AssetCheckResult | MaterializeResult]:
+) -> Iterator[dg.AssetCheckResult | dg.MaterializeResult]:
     with running_step(context, warehouse, haier) as step:
         store = step.warehouse
-        split = split_valid(frames.balances_frame(haier.balance(), now_utc()), BalancesRaw)
-        step.quarantine(split)
-        balances = typed_balances(split.valid)
-        gate = schema_gate(split, pipeline.max_rejected_ratio)
-        yield gate
-        step.fail_on_blocking([gate])
+        balances = step.absorb(BALANCE_ROW.parse(haier.balance(), {"fetched_at": now_utc()}))
+        checks = [step.gate(pipeline.max_rejected_ratio), step.anomalies_check()]
+        yield from checks
+        step.fail_on_blocking(checks)
         with store.transaction() as tx:
             tx.append("account_balances", balances)
             step.close(tx, loaded=len(balances), message=f"{len(balances)} sales organisations")
-        yield MaterializeResult(metadata=step.metadata(len(balances), step.table_rows("account_balances"), balances))
+        metadata = step.metadata(len(balances), step.table_rows("account_balances"), balances)
+        yield dg.MaterializeResult(metadata=metadata)
 
 
 @dataclass(frozen=True)
@@ -90,14 +85,14 @@ def read_orders(path: str) -> list[TrackedOrder]:
     pool=HAIER_API_POOL,
     description="For each order in HAIER_ORDERS_FILE, its records from the three logistics lists, kept whole as "
     "JSON with the list's name. Re-fetching an order replaces its records.",
-    check_specs=[schema_gate_spec("logistics_events")],
+    check_specs=[schema_gate_spec("logistics_events"), field_anomalies_spec("logistics_events")],
 )
 def logistics_events(
-    context: AssetExecutionContext,
+    context: dg.AssetExecutionContext,
     haier: HaierClient,
     warehouse: WarehouseResource,
     pipeline: PipelineSettings,
-) -> Iterator[AssetCheckResult | MaterializeResult]:
+) -> Iterator[dg.AssetCheckResult | dg.MaterializeResult]:
     with running_step(context, warehouse, haier) as step:
         store = step.warehouse
         orders = read_orders(pipeline.orders_file)
@@ -106,24 +101,28 @@ def logistics_events(
             lambda order: haier.logistics(order.order_code, order.delivery_record_code, order.member_id),
             orders,
         )
-        parts = []
+        parsed = Parsed(LOGISTICS_RECORD)
         answered = []
         for outcome in outcomes:
+            item = {"order_code": outcome.item.order_code}
             if outcome.error is not None:
-                step.refuse(f"request failed: {outcome.error}", json.dumps({"order_code": outcome.item.order_code}))
-            else:
-                answered.append(outcome.item.order_code)
-                parts.append(frames.logistics_frame(outcome.item.order_code, outcome.value or {}, fetched_at))
-        raw = pd.concat(parts, ignore_index=True) if parts else frames.logistics_frame("", {}, fetched_at)
-        split = split_valid(raw, LogisticsRaw)
-        step.quarantine(split)
-        gate = schema_gate(split, pipeline.max_rejected_ratio, refused=len(orders) - len(answered))
-        yield gate
-        step.fail_on_blocking([gate])
+                step.item_failed(item, outcome.error)
+                continue
+            answered.append(outcome.item.order_code)
+            for source_list, records in (outcome.value or {}).items():
+                context_columns = {**item, "source_list": source_list, "fetched_at": fetched_at}
+                try:
+                    parsed.extend(LOGISTICS_RECORD.parse(records, context_columns))
+                except UnusableAnswer as error:
+                    step.refuse("the answer is not rows", {**item, "source_list": source_list}, f": {error}")
+        events = step.absorb(parsed)
+        checks = [step.gate(pipeline.max_rejected_ratio), step.anomalies_check()]
+        yield from checks
+        step.fail_on_blocking(checks)
         with store.transaction() as tx:
             if answered:
-                tx.replace("logistics_events", split.valid, {"order_code": answered})
-            step.close(tx, loaded=len(split.valid), message=f"{len(answered)} of {len(orders)} orders answered")
-        metadata = step.metadata(len(split.valid), step.table_rows("logistics_events"))
+                tx.replace("logistics_events", events, {"order_code": answered})
+            step.close(tx, loaded=len(events), message=f"{len(answered)} of {len(orders)} orders answered")
+        metadata = step.metadata(len(events), step.table_rows("logistics_events"))
         metadata["orders"] = len(orders)
-        yield MaterializeResult(metadata=metadata)
+        yield dg.MaterializeResult(metadata=metadata)

@@ -2,7 +2,7 @@
 
 from collections.abc import Iterator
 
-from dagster import AssetCheckResult, AssetExecutionContext, MaterializeResult
+import dagster as dg
 
 from haier_pipeline.assets.common import WAREHOUSE_POOL, table_asset
 from haier_pipeline.assets.step import running_step
@@ -11,11 +11,12 @@ from haier_pipeline.shanghai_time import now_utc
 from haier_pipeline.warehouse import WarehouseResource
 
 CATALOG_COLUMNS = (
-    "product_code, product_model, product_group, brand, is_sales, supply_price, invoice_price, total_stock, "
-    "counties_in_stock, counties_checked, stock_snapshot_date, best_delivery_hours, updated_at"
+    "product_code, product_model, product_group, brand, is_sales, supply_price, invoice_price, rebate_type, "
+    "sale_price, total_stock, counties_in_stock, counties_checked, stock_snapshot_date, best_delivery_hours, updated_at"
 )
 # The quantity for a county is the sum over its warehouse rows; a product is "in stock" in a county when
-# that sum is positive. Only the newest snapshot day counts.
+# that sum is positive. Only the newest snapshot day counts. The selling price follows the old system's
+# rule: the market price when the vendor gives one, otherwise the supply price.
 REBUILD = f"""
 INSERT INTO {{schema}}.catalog ({CATALOG_COLUMNS})
 WITH newest AS (
@@ -32,7 +33,7 @@ WITH newest AS (
     FROM per_county GROUP BY product_code
 )
 SELECT p.product_code, p.product_model, p.product_group, p.brand, p.is_sales,
-       pr.supply_price, pr.invoice_price,
+       pr.supply_price, pr.invoice_price, pr.rebate_type, coalesce(pr.market_price, pr.supply_price),
        coalesce(s.total_stock, 0), coalesce(s.counties_in_stock, 0), coalesce(s.counties_checked, 0),
        CASE WHEN s.product_code IS NOT NULL THEN (SELECT day FROM newest) END,
        s.best_delivery_hours, :updated_at
@@ -47,13 +48,14 @@ WHERE p.is_active
     "catalog",
     pool=WAREHOUSE_POOL,
     deps=["products", "prices", "stock_snapshots"],
-    description="One row per active product: model, group, brand, current price, and from the newest stock day "
+    description="One row per active product: model, group, brand, current price and selling price (market price, "
+    "else supply price), and from the newest stock day "
     "the total stock, counties in stock, counties checked and best delivery time. Rebuilt in SQL, no API calls.",
     check_specs=[catalog_covers_spec()],
 )
 def catalog(
-    context: AssetExecutionContext, warehouse: WarehouseResource
-) -> Iterator[AssetCheckResult | MaterializeResult]:
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> Iterator[dg.AssetCheckResult | dg.MaterializeResult]:
     with running_step(context, warehouse) as step:
         store = step.warehouse
         with store.transaction() as tx:
@@ -69,7 +71,7 @@ def catalog(
         missing = coverage[coverage["in_catalog"].isna()]["product_code"].tolist()
         yield catalog_covers(len(coverage), rows, missing)
         preview = store.query(
-            "SELECT product_code, product_model, supply_price, total_stock, counties_in_stock, counties_checked "
+            "SELECT product_code, product_model, sale_price, total_stock, counties_in_stock, counties_checked "
             "FROM {schema}.catalog ORDER BY total_stock DESC, product_code LIMIT 5"
         )
-        yield MaterializeResult(metadata=step.metadata(rows, rows, preview))
+        yield dg.MaterializeResult(metadata=step.metadata(rows, rows, preview))

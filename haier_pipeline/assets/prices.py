@@ -1,33 +1,32 @@
 """`prices` (current, one row per product) and `price_history` (SCD2 versions of them)."""
 
-import json
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
+import dagster as dg
 import pandas as pd
-from dagster import AssetCheckResult, AssetExecutionContext, FreshnessPolicy, MaterializeResult
 
-from haier_pipeline import frames
 from haier_pipeline.assets.common import HAIER_API_POOL, WAREHOUSE_POOL, table_asset
-from haier_pipeline.assets.step import running_step
+from haier_pipeline.assets.step import Step, running_step
 from haier_pipeline.checks.rules import (
+    field_anomalies_spec,
     invoice_not_above_supply,
     one_open_version,
     one_open_version_spec,
     price_jump,
     price_rule_specs,
-    schema_gate,
     schema_gate_spec,
 )
 from haier_pipeline.haier import HaierClient
+from haier_pipeline.records import PRICE_ROW, Parsed, UnusableAnswer
 from haier_pipeline.resources import PipelineSettings
 from haier_pipeline.shanghai_time import now_utc
-from haier_pipeline.validation import PricesRaw, split_valid
-from haier_pipeline.validation.convert import typed_prices
 from haier_pipeline.warehouse import WarehouseResource
+from haier_pipeline.warehouse.tables import PRICE_VERSION_COLUMNS
 
-DAILY = FreshnessPolicy.time_window(fail_window=timedelta(hours=26), warn_window=timedelta(hours=24))
-TRACKED = ["supply_price", "invoice_price", "direct_discount", "rebate_money", "is_sales"]
+DAILY = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26), warn_window=timedelta(hours=24))
+TRACKED = [column for column in PRICE_VERSION_COLUMNS if column != "product_code"]
 ACTIVE_PROCURABLE = "SELECT product_code FROM {schema}.products WHERE is_active AND is_sales ORDER BY product_code"
 
 
@@ -38,36 +37,39 @@ ACTIVE_PROCURABLE = "SELECT product_code FROM {schema}.products WHERE is_active 
     freshness_policy=DAILY,
     description="Dealer price (type PT) of every active procurable product, 20 codes a call over the client's "
     "pool and limiter; exact decimals; rows with a reason (not procurable, price not in effect) kept, flagged.",
-    check_specs=[schema_gate_spec("prices"), *price_rule_specs()],
+    check_specs=[schema_gate_spec("prices"), *price_rule_specs(), field_anomalies_spec("prices")],
 )
 def prices(
-    context: AssetExecutionContext,
+    context: dg.AssetExecutionContext,
     haier: HaierClient,
     warehouse: WarehouseResource,
     pipeline: PipelineSettings,
-) -> Iterator[AssetCheckResult | MaterializeResult]:
+) -> Iterator[dg.AssetCheckResult | dg.MaterializeResult]:
     with running_step(context, warehouse, haier) as step:
         store = step.warehouse
         codes = store.query(ACTIVE_PROCURABLE)["product_code"].tolist()
-        fetched_at = now_utc()
-        rows = []
+        context_columns = {"fetched_at": now_utc()}
+        parsed = Parsed(PRICE_ROW)
         for outcome in haier.prices(codes):
             if outcome.error is not None:
                 for code in outcome.item:
-                    step.refuse(f"request failed: {outcome.error}", json.dumps({"product_code": code}))
+                    step.item_failed({"product_code": code}, outcome.error)
                 continue
-            answered = outcome.value or []
-            rows.extend(answered)
-            for code in sorted(set(outcome.item) - {row.get("productCode") for row in answered}):
-                step.refuse("asked, but the API answered no price row", json.dumps({"product_code": code}))
-        split = split_valid(frames.prices_frame(rows, fetched_at), PricesRaw)
-        step.quarantine(split)
-        current = typed_prices(split.valid)
+            try:
+                batch = PRICE_ROW.parse(outcome.value, context_columns)
+            except UnusableAnswer as error:
+                for code in outcome.item:
+                    step.refuse("the answer is not rows", {"product_code": code}, f": {error}")
+                continue
+            parsed.extend(batch)
+            refuse_unanswered_codes(step, outcome.item, outcome.value)
+        current = step.absorb(parsed)
         previous = store.query("SELECT product_code, supply_price FROM {schema}.prices")
         checks = [
-            schema_gate(split, pipeline.max_rejected_ratio, refused=step.total - split.total),
+            step.gate(pipeline.max_rejected_ratio),
             invoice_not_above_supply(current),
             price_jump(current[["product_code", "supply_price"]], previous),
+            step.anomalies_check(),
         ]
         yield from checks
         step.fail_on_blocking(checks)
@@ -77,10 +79,22 @@ def prices(
         metadata = step.metadata(
             len(current),
             step.table_rows("prices"),
-            current[["product_code", "supply_price", "invoice_price", "is_sales", "reason"]],
+            current[["product_code", "supply_price", "invoice_price", "rebate_type", "is_sales", "reason"]],
         )
         metadata["products_asked"] = len(codes)
-        yield MaterializeResult(metadata=metadata)
+        yield dg.MaterializeResult(metadata=metadata)
+
+
+def refuse_unanswered_codes(step: Step, asked: list[str], answer: Any) -> None:
+    """Codes asked but absent from the answer. A row without a readable code is probably the answer for one
+    of them and is refused already: each refused input counts once, so it stands for one absent code."""
+    rows = answer if isinstance(answer, list) else [answer]
+    sent = {
+        row["productCode"].strip() for row in rows if isinstance(row, dict) and isinstance(row.get("productCode"), str)
+    }
+    codeless = sum(1 for row in rows if not isinstance(row, dict) or not isinstance(row.get("productCode"), str))
+    for code in [code for code in asked if code not in sent][codeless:]:
+        step.refuse("asked, but the API answered no price row for it", {"product_code": code})
 
 
 @table_asset(
@@ -88,12 +102,12 @@ def prices(
     pool=WAREHOUSE_POOL,
     deps=["prices"],
     description="Slowly changing dimension (type 2) of prices: a new version when supply price, invoice price, "
-    "direct discount, rebate or procurability changes; the open version has valid_to null. No API calls.",
+    "direct discount, rebate type, rebate or procurability changes; the open version has valid_to null. No API calls.",
     check_specs=[one_open_version_spec()],
 )
 def price_history(
-    context: AssetExecutionContext, warehouse: WarehouseResource
-) -> Iterator[AssetCheckResult | MaterializeResult]:
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> Iterator[dg.AssetCheckResult | dg.MaterializeResult]:
     with running_step(context, warehouse) as step:
         store = step.warehouse
         current = store.query("SELECT product_code, " + ", ".join(TRACKED) + ", fetched_at FROM {schema}.prices")
@@ -116,4 +130,4 @@ def price_history(
         yield one_open_version(open_versions)
         metadata = step.metadata(opened, step.table_rows("price_history"))
         metadata.update({"versions_opened": opened, "versions_closed": closed})
-        yield MaterializeResult(metadata=metadata)
+        yield dg.MaterializeResult(metadata=metadata)

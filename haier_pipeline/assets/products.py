@@ -2,23 +2,21 @@
 
 from collections.abc import Iterator
 
+import dagster as dg
 import pandas as pd
-from dagster import AssetCheckResult, AssetExecutionContext, MaterializeResult
 
-from haier_pipeline import frames
 from haier_pipeline.assets.common import HAIER_API_POOL, table_asset
 from haier_pipeline.assets.step import running_step
 from haier_pipeline.checks.rules import (
     deactivation_guard,
     deactivation_guard_spec,
-    schema_gate,
+    field_anomalies_spec,
     schema_gate_spec,
 )
 from haier_pipeline.haier import HaierClient
+from haier_pipeline.records import PRODUCT
 from haier_pipeline.resources import PipelineSettings
 from haier_pipeline.shanghai_time import now_utc
-from haier_pipeline.validation import ProductsRaw, split_valid
-from haier_pipeline.validation.convert import typed_products
 from haier_pipeline.warehouse import WarehouseResource
 
 
@@ -26,30 +24,29 @@ from haier_pipeline.warehouse import WarehouseResource
     "products",
     pool=HAIER_API_POOL,
     description="Every product code the account was ever offered. One listing call; duplicates collapse; a product "
-    "missing from the listing becomes is_active = false (never deleted); first_seen_at / last_seen_at kept.",
-    check_specs=[schema_gate_spec("products"), deactivation_guard_spec()],
+    "missing from a listing with no refused rows becomes is_active = false (never deleted); first_seen_at / "
+    "last_seen_at kept.",
+    check_specs=[schema_gate_spec("products"), deactivation_guard_spec(), field_anomalies_spec("products")],
 )
 def products(
-    context: AssetExecutionContext,
+    context: dg.AssetExecutionContext,
     haier: HaierClient,
     warehouse: WarehouseResource,
     pipeline: PipelineSettings,
-) -> Iterator[AssetCheckResult | MaterializeResult]:
+) -> Iterator[dg.AssetCheckResult | dg.MaterializeResult]:
     with running_step(context, warehouse, haier) as step:
         store = step.warehouse
-        listing = frames.products_frame(haier.products())
-        listed_codes = {code for code in listing["product_code"] if isinstance(code, str) and code}
-        listing = frames.distinct_products(listing)
-        split = split_valid(listing, ProductsRaw)
-        step.quarantine(split)
-        listed = typed_products(split.valid)
+        listed = step.absorb(PRODUCT.parse(haier.products()))
 
         existing = store.query("SELECT product_code, is_active, first_seen_at FROM {schema}.products")
         active_before = existing[existing["is_active"].astype(bool)]
-        vanished = sorted(set(active_before["product_code"]) - listed_codes)
+        # A row we refused may be a listed product we could not read: only a clean listing deactivates.
+        clean = not step.rejected
+        vanished = sorted(set(active_before["product_code"]) - set(listed["product_code"])) if clean else []
         checks = [
-            schema_gate(split, pipeline.max_rejected_ratio),
+            step.gate(pipeline.max_rejected_ratio),
             deactivation_guard(len(active_before), len(vanished), pipeline.max_deactivate_ratio),
+            step.anomalies_check(),
         ]
         yield from checks
         step.fail_on_blocking(checks)
@@ -64,14 +61,11 @@ def products(
             tx.upsert("products", listed)
             if vanished:
                 tx.upsert("products", deactivated)
-            step.close(
-                tx,
-                loaded=len(listed),
-                message=f"{len(listed)} listed, {len(vanished)} deactivated, {len(split.rejected)} rejected",
-            )
-        table_rows = step.table_rows("products")
+            kept = "" if clean else f"; no deactivation: {len(step.rejected)} listing rows were refused"
+            step.close(tx, loaded=len(listed), message=f"{len(listed)} listed, {len(vanished)} deactivated{kept}")
         metadata = step.metadata(
-            len(listed), table_rows, listed[["product_code", "product_model", "brand", "is_sales"]]
+            len(listed), step.table_rows("products"), listed[["product_code", "product_model", "brand", "is_sales"]]
         )
         metadata["deactivated"] = len(vanished)
-        yield MaterializeResult(metadata=metadata)
+        metadata["deactivation_skipped"] = not clean
+        yield dg.MaterializeResult(metadata=metadata)

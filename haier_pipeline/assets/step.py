@@ -1,30 +1,34 @@
-"""What every asset step shares: API statistics, the `sync_log` row, quarantined rows, and metadata.
+"""What every asset step shares: API statistics, what the step refused, the anomalies it recorded, its
+`sync_log` row, its checks' inputs and its metadata.
 
-The step's data, its rejected rows and its `sync_log` row commit in one transaction; a failed step
-writes only its `sync_log` row (and the rows it refused), so the data tables stay as they were.
+The step's data, its rejected rows, its field anomalies and its `sync_log` row commit in one transaction;
+a failed step writes only its `sync_log` row (and the rows it refused), so the data tables stay as they were.
 """
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import dagster as dg
 import pandas as pd
-from dagster import AssetCheckResult, AssetExecutionContext, Failure, MetadataValue
 
-from haier_pipeline.checks.rules import DEACTIVATION_GUARD, SCHEMA_GATE
-from haier_pipeline.haier import HaierClient
+from haier_pipeline.checks.rules import BLOCKING_CHECKS, field_anomalies_check, schema_gate
+from haier_pipeline.haier import HaierClient, HaierError
 from haier_pipeline.haier.redaction import redact
 from haier_pipeline.haier.stats import CallStats
+from haier_pipeline.records import Anomaly, Parsed
 from haier_pipeline.shanghai_time import now_utc
-from haier_pipeline.validation import Split
+from haier_pipeline.validation import validate
 from haier_pipeline.warehouse import Warehouse, WarehouseResource, WarehouseTransaction
 
 PREVIEW_ROWS = 5
-BLOCKING_CHECKS = {SCHEMA_GATE, DEACTIVATION_GUARD}
+UNANSWERED_TAG = "haier/unanswered"
 
 
 @dataclass
@@ -35,32 +39,110 @@ class Step:
     run_id: str
     partition_key: str | None
     warehouse: Warehouse
+    instance: dg.DagsterInstance | None = None
     started_at: datetime = field(default_factory=now_utc)
     api: CallStats = field(default_factory=CallStats)
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (reason, payload)
+    rules: Counter[str] = field(default_factory=Counter)
+    anomalies: list[Anomaly] = field(default_factory=list)
+    unknown_keys: Counter[str] = field(default_factory=Counter)
+    unknown_examples: dict[str, str] = field(default_factory=dict)
+    structural_errors: list[str] = field(default_factory=list)
     total: int = 0
+    unanswered: int = 0
+    collapsed: int = 0
 
-    def quarantine(self, split: Split) -> None:
-        self.total += split.total
-        self.rejected.extend(zip(split.rejected["reason"], split.rejected["payload"], strict=True))
+    # ---- what the step took in --------------------------------------------------------------------
+    def absorb(self, parsed: Parsed) -> pd.DataFrame:
+        """Gate the parsed rows, take over what was refused and recorded; the frame to write."""
+        self.structural_errors += validate(parsed)
+        self.total += parsed.inputs
+        self.collapsed += parsed.collapsed
+        for refusal in parsed.refused:
+            self.rejected.append((refusal.reason, refusal.payload))
+            self.rules[refusal.rule] += 1
+        self.anomalies += parsed.anomalies
+        self.unknown_keys.update({f"{parsed.record.endpoint}: {k}": n for k, n in parsed.unknown_keys.items()})
+        for key, example in parsed.unknown_examples.items():
+            self.unknown_examples.setdefault(f"{parsed.record.endpoint}: {key}", example)
+        return parsed.frame()
 
-    def refuse(self, reason: str, payload: str) -> None:
-        """A row that never became a row (e.g. a pair whose request failed after every retry)."""
+    def refuse(self, rule: str, item: dict[str, Any], detail: str = "") -> None:
+        """An item that never became a row because the vendor's answer for it was bad."""
         self.total += 1
-        self.rejected.append((reason, payload))
+        self.rules[rule] += 1
+        self.rejected.append((redact(rule + detail), redact(json.dumps(item, ensure_ascii=False, default=str))))
+
+    def item_failed(self, item: dict[str, Any], error: HaierError) -> None:
+        """A request that failed after every retry: unanswered when the failure was transient (a delivery
+        failure, sync exits 3), refused when the vendor refused that item."""
+        if getattr(error, "transient", True):
+            self.unanswered += 1
+            self.refuse("unanswered after every retry", item, f": {error}")
+        else:
+            self.refuse("refused by the API", item, f": {error}")
 
     @property
     def status(self) -> str:
         return "partial" if self.rejected else "success"
 
-    def _rejected_rows(self, at: datetime) -> pd.DataFrame:
+    # ---- checks -------------------------------------------------------------------------------------
+    def gate(self, max_rejected_ratio: float) -> dg.AssetCheckResult:
+        return schema_gate(
+            total=self.total,
+            refused=len(self.rejected),
+            unanswered=self.unanswered,
+            structural_errors=self.structural_errors,
+            rules=self.rules,
+            max_ratio=max_rejected_ratio,
+        )
+
+    def anomalies_check(self) -> dg.AssetCheckResult:
+        return field_anomalies_check(Counter(anomaly.field for anomaly in self.anomalies))
+
+    def fail_on_blocking(self, results: Sequence[dg.AssetCheckResult]) -> None:
+        """Blocking checks fail the step before anything is written, so nothing downstream runs either."""
+        failed = [result for result in results if not result.passed and result.check_name in BLOCKING_CHECKS]
+        if failed:
+            causes = "; ".join(f"{result.check_name}: {result.description}" for result in failed)
+            raise StepFailed(description=f"{self.asset}: blocking check failed, nothing was written. {causes}")
+
+    # ---- writing ------------------------------------------------------------------------------------
+    def close(self, tx: WarehouseTransaction, loaded: int, message: str) -> None:
+        """Record the rejected rows, the anomalies and the sync_log row, in the step's own transaction."""
+        at = now_utc()
+        self._write_rejected(tx, at)
+        match = {"asset": [self.asset], "partition_key": [self.partition_key or ""]}
+        tx.replace("field_anomalies", self._anomaly_rows(at), match)
+        tx.append("sync_log", self._sync_row(self.status, loaded, message, at))
+        if self.unanswered and self.instance is not None:
+            run = self.instance.get_run_by_id(self.run_id)
+            before = int(run.tags.get(UNANSWERED_TAG, "0")) if run is not None else 0
+            self.instance.add_run_tags(self.run_id, {UNANSWERED_TAG: str(before + self.unanswered)})
+
+    def record_failure(self, message: str) -> None:
+        at = now_utc()
+        with self.warehouse.transaction() as tx:
+            if self.rejected:
+                self._write_rejected(tx, at)
+            tx.append("sync_log", self._sync_row("failed", 0, message, at))
+
+    def _write_rejected(self, tx: WarehouseTransaction, at: datetime) -> None:
+        """This asset+partition's refused rows replace the ones its previous run left."""
         frame = pd.DataFrame(self.rejected, columns=["reason", "payload"], dtype=object)
-        frame["asset"] = self.asset
-        frame["partition_key"] = self.partition_key or ""
-        frame["run_id"] = self.run_id
-        frame["rejected_at"] = at
-        frame["reason"] = frame["reason"].map(lambda text: redact(str(text)))
-        return frame[["asset", "partition_key", "run_id", "reason", "payload", "rejected_at"]]
+        match = {"asset": [self.asset], "partition_key": [self.partition_key or ""]}
+        tx.replace("rejected_rows", self._stamped(frame, rejected_at=at), match)
+
+    def _anomaly_rows(self, at: datetime) -> pd.DataFrame:
+        frame = pd.DataFrame(
+            [(a.row_key, a.field, a.raw_value, a.reason) for a in self.anomalies],
+            columns=["row_key", "field", "raw_value", "reason"],
+            dtype=object,
+        )
+        return self._stamped(frame, recorded_at=at)
+
+    def _stamped(self, frame: pd.DataFrame, **at: datetime) -> pd.DataFrame:
+        return frame.assign(asset=self.asset, partition_key=self.partition_key or "", run_id=self.run_id, **at)
 
     def _sync_row(self, status: str, loaded: int, message: str, at: datetime) -> pd.DataFrame:
         return pd.DataFrame(
@@ -73,6 +155,7 @@ class Step:
                     "total_count": self.total,
                     "success_count": loaded,
                     "failed_count": len(self.rejected),
+                    "unanswered_count": self.unanswered,
                     "api_calls": self.api.total("calls"),
                     "retries": self.api.total("retries"),
                     "throttled": self.api.total("throttled"),
@@ -83,31 +166,7 @@ class Step:
             ]
         )
 
-    def _write_rejected(self, tx: WarehouseTransaction, at: datetime) -> None:
-        """This asset+partition's refused rows replace the ones its previous run left."""
-        match = {"asset": [self.asset], "partition_key": [self.partition_key or ""]}
-        tx.replace("rejected_rows", self._rejected_rows(at), match)
-
-    def close(self, tx: WarehouseTransaction, loaded: int, message: str) -> None:
-        """Record the rejected rows and the sync_log row, in the step's own transaction."""
-        at = now_utc()
-        self._write_rejected(tx, at)
-        tx.append("sync_log", self._sync_row(self.status, loaded, message, at))
-
-    def record_failure(self, message: str) -> None:
-        at = now_utc()
-        with self.warehouse.transaction() as tx:
-            if self.rejected:
-                self._write_rejected(tx, at)
-            tx.append("sync_log", self._sync_row("failed", 0, message, at))
-
-    def fail_on_blocking(self, results: Sequence[AssetCheckResult]) -> None:
-        """Blocking checks fail the step before anything is written, so nothing downstream runs either."""
-        failed = [result for result in results if not result.passed and result.check_name in BLOCKING_CHECKS]
-        if failed:
-            causes = "; ".join(f"{result.check_name}: {result.description}" for result in failed)
-            raise StepFailed(description=f"{self.asset}: blocking check failed, nothing was written. {causes}")
-
+    # ---- reporting ----------------------------------------------------------------------------------
     def table_rows(self, table: str) -> int:
         return int(self.warehouse.query(f"SELECT count(*) AS n FROM {{schema}}.{table}")["n"].iloc[0])
 
@@ -116,26 +175,42 @@ class Step:
             "dagster/row_count": table_rows,
             "rows_loaded": loaded,
             "rows_rejected": len(self.rejected),
+            "items_unanswered": self.unanswered,
+            "duplicates_collapsed": self.collapsed,
             "status": self.status,
             **{key: value for key, value in self.api.as_metadata().items() if key != "api_by_endpoint"},
         }
+        if self.rules:
+            metadata["rejected_by_rule"] = dg.MetadataValue.json(dict(self.rules.most_common()))
+        if self.anomalies:
+            counts = Counter(anomaly.field for anomaly in self.anomalies)
+            metadata["anomalies_by_field"] = dg.MetadataValue.json(dict(counts.most_common()))
+        if self.unknown_keys:
+            metadata["unknown_vendor_keys"] = dg.MetadataValue.md(
+                markdown_table(
+                    pd.DataFrame(
+                        [(key, n, self.unknown_examples.get(key, "")) for key, n in self.unknown_keys.most_common()],
+                        columns=["vendor key", "rows", "example"],
+                    )
+                )
+            )
         by_endpoint = self.api.by_endpoint()
         if by_endpoint:
-            metadata["api_by_endpoint"] = MetadataValue.md(
+            metadata["api_by_endpoint"] = dg.MetadataValue.md(
                 markdown_table(pd.DataFrame([{"endpoint": name, **values} for name, values in by_endpoint.items()]))
             )
         if preview is not None and not preview.empty:
-            metadata["preview"] = MetadataValue.md(markdown_table(preview.head(PREVIEW_ROWS)))
+            metadata["preview"] = dg.MetadataValue.md(markdown_table(preview.head(PREVIEW_ROWS)))
         return metadata
 
 
-class StepFailed(Failure):
+class StepFailed(dg.Failure):
     """Raised after a blocking check failed: the message names the asset and the cause."""
 
 
 @contextmanager
 def running_step(
-    context: AssetExecutionContext, warehouse: WarehouseResource, haier: HaierClient | None = None
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, haier: HaierClient | None = None
 ) -> Iterator[Step]:
     """The step of the asset being materialized; its name is the asset's (and so the table's)."""
     asset = context.asset_key.to_user_string()
@@ -144,6 +219,7 @@ def running_step(
         run_id=context.run_id,
         partition_key=context.partition_key if context.has_partition_key else None,
         warehouse=warehouse.get_warehouse(),
+        instance=context.instance,
     )
     with ExitStack() as stack:
         if haier is not None:
@@ -158,6 +234,9 @@ def running_step(
             except Exception as audit_error:  # the original failure matters more than its audit row
                 context.log.error(f"{asset}: could not write sync_log: {redact(str(audit_error))}")
             raise
+        if step.unknown_keys:
+            keys = ", ".join(key for key, _ in step.unknown_keys.most_common(10))
+            context.log.warning(f"{asset}: the vendor sent keys no declaration knows (renamed fields?): {keys}")
 
 
 def markdown_table(frame: pd.DataFrame) -> str:

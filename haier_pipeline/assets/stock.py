@@ -1,30 +1,22 @@
 """`stock_snapshots`: for day D, every active procurable product in every configured county, one call each."""
 
-import json
 import time
 from collections.abc import Iterator
 from datetime import date
 
+import dagster as dg
 import pandas as pd
-from dagster import AssetCheckResult, AssetExecutionContext, MaterializeResult, MetadataValue
 
-from haier_pipeline import frames
 from haier_pipeline.assets.common import HAIER_API_POOL, stock_partitions, table_asset
 from haier_pipeline.assets.prices import ACTIVE_PROCURABLE, DAILY
-from haier_pipeline.assets.step import markdown_table, running_step
-from haier_pipeline.checks.rules import (
-    every_pair_answered,
-    schema_gate,
-    schema_gate_spec,
-    stock_non_negative,
-    stock_rule_specs,
-)
+from haier_pipeline.assets.step import Step, markdown_table, running_step
+from haier_pipeline.checks.rules import every_pair_answered, field_anomalies_spec, schema_gate_spec, stock_rule_specs
 from haier_pipeline.haier import HaierClient
 from haier_pipeline.progress import Progress
+from haier_pipeline.records import NO_WAREHOUSE, STOCK_ROW, Parsed, UnusableAnswer
+from haier_pipeline.records.record import Refusal
 from haier_pipeline.resources import PipelineSettings
 from haier_pipeline.shanghai_time import now_utc, today_in_shanghai
-from haier_pipeline.validation import StockRaw, split_valid
-from haier_pipeline.validation.convert import typed_stock
 from haier_pipeline.warehouse import WarehouseResource
 
 
@@ -37,14 +29,14 @@ from haier_pipeline.warehouse import WarehouseResource
     description="Stock per day (Asia/Shanghai partitions), product, county and warehouse. One call per active "
     "procurable product and configured county; a pair with no warehouse is stored as one row with stock 0 and "
     "null sec_code. Re-materializing a day replaces exactly that day.",
-    check_specs=[schema_gate_spec("stock_snapshots"), *stock_rule_specs()],
+    check_specs=[schema_gate_spec("stock_snapshots"), *stock_rule_specs(), field_anomalies_spec("stock_snapshots")],
 )
 def stock_snapshots(
-    context: AssetExecutionContext,
+    context: dg.AssetExecutionContext,
     haier: HaierClient,
     warehouse: WarehouseResource,
     pipeline: PipelineSettings,
-) -> Iterator[AssetCheckResult | MaterializeResult]:
+) -> Iterator[dg.AssetCheckResult | dg.MaterializeResult]:
     day = date.fromisoformat(context.partition_key)
     with running_step(context, warehouse, haier) as step:
         store = step.warehouse
@@ -60,30 +52,26 @@ def stock_snapshots(
         outcomes = haier.stock_for_pairs(pairs, progress=progress.update)
         progress.finish()
         elapsed = time.monotonic() - started
-        answers = []
+        parsed = Parsed(STOCK_ROW)
         for outcome in outcomes:
+            product_code, county_code = outcome.item
+            item = {"product_code": product_code, "county_code": county_code}
             if outcome.error is not None:
-                product_code, county_code = outcome.item
-                step.refuse(
-                    f"request failed: {outcome.error}",
-                    json.dumps({"product_code": product_code, "county_code": county_code}),
-                )
-            else:
-                answers.append((outcome.item, outcome.value or []))
-        unanswered = len(pairs) - len(answers)
-        split = split_valid(frames.stock_frame(answers, day, fetched_at), StockRaw)
-        step.quarantine(split)
-        stock = typed_stock(split.valid)
+                step.item_failed(item, outcome.error)
+                continue
+            context_columns = {**item, "snapshot_date": day, "fetched_at": fetched_at}
+            parsed.extend(parse_pair(step, outcome.value, context_columns))
+        stock = step.absorb(parsed)
         checks = [
-            schema_gate(split, pipeline.max_rejected_ratio, refused=unanswered),
-            stock_non_negative(stock),
-            every_pair_answered(len(pairs), unanswered),
+            step.gate(pipeline.max_rejected_ratio),
+            every_pair_answered(len(pairs), step.unanswered),
+            step.anomalies_check(),
         ]
         yield from checks
         step.fail_on_blocking(checks)
         with store.transaction() as tx:
             tx.replace("stock_snapshots", stock, {"snapshot_date": [day]})
-            step.close(tx, loaded=len(stock), message=f"{len(pairs)} pairs, {unanswered} unanswered, day {day}")
+            step.close(tx, loaded=len(stock), message=f"{len(pairs)} pairs, {step.unanswered} unanswered, day {day}")
         day_rows = int(
             store.query("SELECT count(*) AS n FROM {schema}.stock_snapshots WHERE snapshot_date = :day", {"day": day})[
                 "n"
@@ -94,10 +82,26 @@ def stock_snapshots(
             {
                 "pairs": len(pairs),
                 "calls_per_second": round(len(pairs) / elapsed, 1) if elapsed else 0.0,
-                "stock_by_county": MetadataValue.md(markdown_table(stock_by_county(stock))),
+                "stock_by_county": dg.MetadataValue.md(markdown_table(stock_by_county(stock))),
             }
         )
-        yield MaterializeResult(metadata=metadata)
+        yield dg.MaterializeResult(metadata=metadata)
+
+
+def parse_pair(step: Step, answer: object, context_columns: dict[str, object]) -> Parsed:
+    """One pair's warehouse rows. The county's quantity is their sum, so a pair with a refused row is refused
+    whole: "not checked" is honest, a total missing one warehouse is not."""
+    try:
+        pair = STOCK_ROW.parse([NO_WAREHOUSE] if answer is None or answer == [] else answer, context_columns)
+    except UnusableAnswer as error:
+        item = {key: context_columns[key] for key in ("product_code", "county_code")}
+        step.refuse("the answer is not rows", item, f": {error}")
+        return Parsed(STOCK_ROW)
+    if pair.refused and pair.rows:
+        rule = f"refused with its pair ({pair.refused[0].rule}): the county's total would be wrong"
+        pair.refused += [Refusal(rule, rule, pd.Series(row).to_json(default_handler=str)) for row in pair.rows]
+        pair.rows, pair.anomalies = [], []
+    return pair
 
 
 def stock_by_county(stock: pd.DataFrame) -> pd.DataFrame:

@@ -9,15 +9,13 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from haier_pipeline import frames
 from haier_pipeline.cli.main import EXIT_OK
 from haier_pipeline.cli.render import write_json, write_table
 from haier_pipeline.haier import HaierClient
+from haier_pipeline.records import BALANCE_ROW, LOGISTICS_RECORD, PRICE_ROW, PRODUCT, Parsed
 from haier_pipeline.resources import client_from_settings
 from haier_pipeline.settings import Settings, load_settings
 from haier_pipeline.stock_cache import cached_stock
-from haier_pipeline.validation import BalancesRaw, PricesRaw, ProductsRaw, split_valid
-from haier_pipeline.validation.convert import typed_balances, typed_prices, typed_products
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,26 +44,26 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _checked(frame: pd.DataFrame, model: type, what: str) -> pd.DataFrame:
-    split = split_valid(frame, model)
-    for reason in split.rejected["reason"]:
-        print(f"warning: a {what} row failed validation: {reason}", file=sys.stderr)
-    return split.valid
+def _checked(parsed: Parsed) -> pd.DataFrame:
+    """The rows a sync would load; what it would refuse or record as an anomaly is said on stderr."""
+    for refusal in parsed.refused:
+        print(f"warning: a {parsed.record.name} was refused: {refusal.reason}", file=sys.stderr)
+    for anomaly in parsed.anomalies:
+        print(f"warning: {anomaly.row_key} {anomaly.field} stored as NULL: {anomaly.reason}", file=sys.stderr)
+    return parsed.frame()
 
 
 def _products(args: argparse.Namespace, client: HaierClient, settings: Settings) -> pd.DataFrame:
-    frame = frames.distinct_products(frames.products_frame(client.products(args.codes or None)))
-    return typed_products(_checked(frame, ProductsRaw, "product"))
+    return _checked(PRODUCT.parse(client.products(args.codes or None)))
 
 
 def _prices(args: argparse.Namespace, client: HaierClient, settings: Settings) -> pd.DataFrame:
-    rows = []
+    parsed = Parsed(PRICE_ROW)
     for outcome in client.prices(args.codes):
         if outcome.error is not None:
             raise outcome.error
-        rows.extend(outcome.value or [])
-    frame = frames.prices_frame(rows, datetime.now(UTC))
-    return typed_prices(_checked(frame, PricesRaw, "price"))
+        parsed.extend(PRICE_ROW.parse(outcome.value, {"fetched_at": datetime.now(UTC)}))
+    return _checked(parsed)
 
 
 def _stock(args: argparse.Namespace, client: HaierClient, settings: Settings) -> pd.DataFrame:
@@ -75,13 +73,16 @@ def _stock(args: argparse.Namespace, client: HaierClient, settings: Settings) ->
 
 
 def _logistics(args: argparse.Namespace, client: HaierClient, settings: Settings) -> pd.DataFrame:
-    lists = client.logistics(args.order_code, args.delivery_record_code, args.member_id)
-    return frames.logistics_frame(args.order_code, lists, datetime.now(UTC))
+    parsed = Parsed(LOGISTICS_RECORD)
+    fetched_at = datetime.now(UTC)
+    for source_list, records in client.logistics(args.order_code, args.delivery_record_code, args.member_id).items():
+        context = {"order_code": args.order_code, "source_list": source_list, "fetched_at": fetched_at}
+        parsed.extend(LOGISTICS_RECORD.parse(records, context))
+    return _checked(parsed)
 
 
 def _balance(args: argparse.Namespace, client: HaierClient, settings: Settings) -> pd.DataFrame:
-    frame = frames.balances_frame(client.balance(), datetime.now(UTC))
-    return typed_balances(_checked(frame, BalancesRaw, "balance"))
+    return _checked(BALANCE_ROW.parse(client.balance(), {"fetched_at": datetime.now(UTC)}))
 
 
 LOOKUPS = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from haier_pipeline.cli.main import EXIT_OK
+from haier_pipeline.simulator.quirks import QUIRKS
 
 DEFAULT_PORT = 8765
 
@@ -18,6 +19,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, default=None, help="requests/s before answering 429 (default: none)")
     parser.add_argument("--fault-rate", type=float, default=0.0, help="share of data calls answered 503/garbled")
     parser.add_argument("--bad-row-rate", type=float, default=0.0, help="share of malformed rows (quarantine demo)")
+    parser.add_argument(
+        "--quirks",
+        default="",
+        help="comma-separated data quirks to serve (or all): " + ", ".join(sorted(QUIRKS)),
+    )
+    parser.add_argument("--quirk-rate", type=float, default=0.1, help="share of rows each quirk touches (default 0.1)")
     parser.add_argument("--token-ttl", type=float, default=3600.0, help="server-side token lifetime, seconds")
     parser.add_argument("--seed", type=int, default=7, help="seed of the deterministic data set")
 
@@ -34,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
         fault_rate=args.fault_rate,
         bad_row_rate=args.bad_row_rate,
         token_ttl=args.token_ttl,
+        quirks=tuple(name.strip() for name in args.quirks.split(",") if name.strip()),
+        quirk_rate=args.quirk_rate,
     )
     if args.counties:
         config.counties = tuple(code.strip() for code in args.counties.split(",") if code.strip())

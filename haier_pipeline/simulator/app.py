@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from haier_pipeline.simulator import dataset as ds
+from haier_pipeline.simulator import quirks
 from haier_pipeline.simulator.auth import token_answer, token_from_header
 from haier_pipeline.simulator.config import SimulatorConfig
 from haier_pipeline.simulator.render import error, failure, json_response, style_for, wrap
@@ -205,7 +206,7 @@ class _Handlers:
                 ds.corrupt_product(r) if ds.is_bad_row(data.seed, rate, "product", r["productCode"]) else r
                 for r in rows
             ]
-        return None, rows
+        return None, quirks.products(rows, data.seed, self.config.quirk_rate, self.config.quirks)
 
     def _prices(self, body: dict[str, Any], day: date) -> tuple[str | None, Any]:
         if body["priceType"] != "PT":
@@ -223,7 +224,7 @@ class _Handlers:
                 ds.corrupt_price(r) if ds.is_bad_row(data.seed, rate, "price", r["productCode"], key) else r
                 for r in rows
             ]
-        return None, rows
+        return None, quirks.prices(rows, data.seed, self.config.quirk_rate, self.config.quirks, day)
 
     def _stock(self, body: dict[str, Any], day: date) -> tuple[str | None, Any]:
         code, county = body["productCode"], body["countyCode"]
@@ -246,7 +247,7 @@ class _Handlers:
                 ds.corrupt_stock(r) if ds.is_bad_row(data.seed, rate, "stock", code, county, key, n) else r
                 for n, r in enumerate(rows)
             ]
-        return None, rows
+        return None, quirks.stock(rows, data.seed, config.quirk_rate, config.quirks, code, county, day)
 
     def _logistics(self, body: dict[str, Any], day: date) -> tuple[str | None, Any]:
         member = body.get("memberId")

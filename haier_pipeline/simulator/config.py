@@ -43,9 +43,13 @@ class SimulatorConfig:
     day_offset: int = 0
     hidden_products: int = 0
     empty_listing: bool = False
+    # Data quirks (simulator/quirks.py): the names of those on ("all" for every one), and the share they touch.
+    quirks: tuple[str, ...] = ()
+    quirk_rate: float = 0.1
 
     def __post_init__(self) -> None:
         self.counties = tuple(self.counties)
+        self.quirks = tuple(self.quirks)
         self.validate()
 
     def validate(self) -> None:
@@ -62,6 +66,13 @@ class SimulatorConfig:
             raise ValueError("fault_rate and bad_row_rate must be within [0, 1]")
         if self.rate_limit is not None and self.rate_limit <= 0:
             raise ValueError("rate_limit must be positive or None")
+        from haier_pipeline.simulator.quirks import QUIRKS  # the quirks read the dataset, which reads this module
+
+        if "all" in self.quirks:
+            self.quirks = tuple(QUIRKS)
+        unknown = sorted(set(self.quirks) - set(QUIRKS))
+        if unknown or not 0.0 <= self.quirk_rate <= 1.0:
+            raise ValueError(f"quirks must be among {', '.join(QUIRKS)} (or all), quirk_rate within [0, 1]: {unknown}")
         for county in self.counties:
             if not (isinstance(county, str) and len(county) == 6 and county.isdigit()):
                 raise ValueError(f"county codes must be 6-digit strings, not {county!r}")
@@ -76,6 +87,7 @@ class SimulatorConfig:
         for name, value in changes.items():
             setattr(candidate, name, _coerce(name, fields[name].type, value))
         candidate.counties = tuple(candidate.counties)
+        candidate.quirks = tuple(candidate.quirks)
         candidate.validate()
         for name in changes:
             setattr(self, name, getattr(candidate, name))
@@ -83,6 +95,7 @@ class SimulatorConfig:
     def as_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["counties"] = list(self.counties)
+        data["quirks"] = list(self.quirks)
         return data
 
     def today(self) -> date:

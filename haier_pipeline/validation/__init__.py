@@ -1,6 +1,5 @@
-"""pandera models of every raw frame, and the split of a frame into loadable and quarantined rows."""
+"""The blocking pandera gate of every parsed frame, derived from its record's declaration."""
 
-from haier_pipeline.validation.models import BalancesRaw, LogisticsRaw, PricesRaw, ProductsRaw, StockRaw
-from haier_pipeline.validation.quarantine import Split, split_valid
+from haier_pipeline.validation.gate import gate_schema, validate
 
-__all__ = ["BalancesRaw", "LogisticsRaw", "PricesRaw", "ProductsRaw", "Split", "StockRaw", "split_valid"]
+__all__ = ["gate_schema", "validate"]

@@ -1,7 +1,8 @@
 """Exact conversion between pandas frames of Python objects and the warehouse column types.
 
 Values are checked against the SQLAlchemy column type (never inferred from the frame's dtype), so a
-Decimal never passes through float and a naive datetime never gets silently reinterpreted.
+Decimal never passes through float, an amount is never rounded, and a naive datetime never gets silently
+reinterpreted. Numbers and text are checked by the same kinds the record parse uses.
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ import json
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from typing import Any
 
 import numpy as np
@@ -19,10 +18,7 @@ import pandas as pd
 import pyarrow as pa
 from sqlalchemy import BigInteger, Boolean, Column, Date, DateTime, Integer, Numeric, Table, Text
 
-# Wide enough that quantize() never fails on precision before our own range check does.
-_DECIMAL_CONTEXT = Context(prec=60, rounding=ROUND_HALF_UP)
-_INT32 = (-(2**31), 2**31 - 1)
-_INT64 = (-(2**63), 2**63 - 1)
+from haier_pipeline.records.kinds import DAY, FLAG, MOMENT, DecimalKind, IntegerKind, Invalid, Kind, storable_text
 
 Columns = dict[str, list[Any]]
 
@@ -46,103 +42,31 @@ def is_null(value: Any) -> bool:
     return isinstance(value, np.datetime64) and np.isnat(value)
 
 
-def _decimal_converter(precision: int, scale: int) -> Callable[[Any], Decimal]:
-    quantum = Decimal(1).scaleb(-scale)
-    limit = Decimal(10) ** (precision - scale)
+def _checked_by(kind: Kind) -> Callable[[Any], Any]:
+    """The column's range, checked by the same kind the record parse uses."""
 
-    def convert(value: Any) -> Decimal:
-        if isinstance(value, Decimal):
-            number = value
-        elif isinstance(value, bool | np.bool_):
-            raise _Reject("a boolean is not an amount")
-        elif isinstance(value, int | np.integer):
-            number = Decimal(int(value))
-        elif isinstance(value, float | np.floating):
-            # repr() is the shortest round-tripping text: 0.1 becomes Decimal("0.1"), not its binary value.
-            number = Decimal(repr(float(value)))
-        elif isinstance(value, str):
-            try:
-                number = Decimal(value.strip())
-            except InvalidOperation:
-                raise _Reject("not a number") from None
-        else:
-            raise _Reject(f"unsupported type {type(value).__name__}")
-        if not number.is_finite():
-            raise _Reject("not a finite number")
-        quantized = number.quantize(quantum, context=_DECIMAL_CONTEXT)
-        if abs(quantized) >= limit:
-            raise _Reject(f"out of range for NUMERIC({precision}, {scale})")
-        return quantized
-
-    return convert
-
-
-def _integer_converter(bounds: tuple[int, int]) -> Callable[[Any], int]:
-    def convert(value: Any) -> int:
-        if isinstance(value, bool | np.bool_):
-            raise _Reject("a boolean is not an integer")
-        if isinstance(value, int | np.integer):
-            number = int(value)
-        elif isinstance(value, float | np.floating) and float(value).is_integer():
-            # pandas turns an int column with a missing value into float64; whole floats are exact.
-            number = int(value)
-        elif isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
-            number = int(value)
-        else:
-            raise _Reject("not an integer")
-        if not bounds[0] <= number <= bounds[1]:
-            raise _Reject("out of range")
-        return number
-
-    return convert
-
-
-def _to_bool(value: Any) -> bool:
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer) and value in (0, 1):
-        return bool(value)
-    raise _Reject("not a boolean")
-
-
-def _to_timestamp(value: Any) -> datetime:
-    if not isinstance(value, datetime):
-        raise _Reject("not a datetime")
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise _Reject("naive datetime: a timezone is required")
-    if isinstance(value, pd.Timestamp):
-        value = value.to_pydatetime(warn=False)
-    return value.astimezone(UTC)
-
-
-def _to_date(value: Any) -> date:
-    if isinstance(value, datetime):
-        # A naive midnight is what pandas makes of a date column; anything else would lose information.
-        if value.tzinfo is None and value.time() == datetime.min.time():
-            return date(value.year, value.month, value.day)
-        raise _Reject("a datetime is not a date")
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str):
+    def convert(value: Any) -> Any:
         try:
-            return date.fromisoformat(value)
-        except ValueError:
-            raise _Reject("not an ISO date") from None
-    raise _Reject("not a date")
+            return kind.read(value)
+        except Invalid as why:
+            raise _Reject(str(why)) from None
+
+    return convert
 
 
 def _to_text(value: Any) -> str:
-    if isinstance(value, str):
-        return str(value)
-    raise _Reject("not a string")
+    if not isinstance(value, str):
+        raise _Reject("not a string")
+    try:
+        return storable_text(str(value))
+    except Invalid as why:
+        raise _Reject(str(why)) from None
 
 
 def _to_json_text(value: Any) -> str:
-    if isinstance(value, str):
-        return str(value)
     if isinstance(value, list | tuple | dict):
-        return json.dumps(value, ensure_ascii=False, default=str)
-    raise _Reject("not JSON text, a list or a dict")
+        value = json.dumps(value, ensure_ascii=False, default=str)
+    return _to_text(value)
 
 
 def codec_for(column: Column) -> ColumnCodec:
@@ -151,17 +75,19 @@ def codec_for(column: Column) -> ColumnCodec:
     # Order matters: BigInteger is an Integer subclass.
     if isinstance(kind, Numeric) and not isinstance(kind, Integer):
         precision, scale = kind.precision or 18, kind.scale or 0
-        return ColumnCodec(type_sql, pa.decimal128(precision, scale), _decimal_converter(precision, scale))
+        return ColumnCodec(
+            type_sql, pa.decimal128(precision, scale), _checked_by(DecimalKind("amount", precision, scale))
+        )
     if isinstance(kind, BigInteger):
-        return ColumnCodec(type_sql, pa.int64(), _integer_converter(_INT64))
+        return ColumnCodec(type_sql, pa.int64(), _checked_by(IntegerKind("integer", -(2**63), 2**63 - 1)))
     if isinstance(kind, Integer):
-        return ColumnCodec(type_sql, pa.int32(), _integer_converter(_INT32))
+        return ColumnCodec(type_sql, pa.int32(), _checked_by(IntegerKind("integer", -(2**31), 2**31 - 1)))
     if isinstance(kind, Boolean):
-        return ColumnCodec(type_sql, pa.bool_(), _to_bool)
+        return ColumnCodec(type_sql, pa.bool_(), _checked_by(FLAG))
     if isinstance(kind, DateTime):
-        return ColumnCodec(type_sql, pa.timestamp("us", tz="UTC"), _to_timestamp)
+        return ColumnCodec(type_sql, pa.timestamp("us", tz="UTC"), _checked_by(MOMENT))
     if isinstance(kind, Date):
-        return ColumnCodec(type_sql, pa.date32(), _to_date)
+        return ColumnCodec(type_sql, pa.date32(), _checked_by(DAY))
     if isinstance(kind, Text):
         return ColumnCodec(type_sql, pa.string(), _to_json_text if column.info.get("json") else _to_text)
     raise TypeError(f"no codec for column {column.name} of type {type_sql}")

@@ -1,29 +1,20 @@
-"""The one definition of the warehouse tables, shared by DuckDB and Postgres.
+"""The warehouse tables, shared by DuckDB and Postgres. Record tables take their columns (type, range and
+description) from the record declarations; the rest are the pipeline's own bookkeeping.
 
-DDL is compiled with the Postgres dialect for both backends: DuckDB accepts it for every type used here
-(TEXT, BOOLEAN, INTEGER, BIGINT, NUMERIC(p, s), DATE, TIMESTAMP WITH TIME ZONE).
+DDL is compiled with the Postgres dialect for both backends: DuckDB accepts it for every type used here.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    CheckConstraint,
-    Column,
-    Date,
-    DateTime,
-    Index,
-    Integer,
-    MetaData,
-    Numeric,
-    Table,
-    Text,
-)
+from sqlalchemy import CheckConstraint, Column, Index, MetaData, Table
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateIndex, CreateTable
+
+from haier_pipeline.records import BALANCE_ROW, LOGISTICS_RECORD, PRICE_ROW, PRODUCT, STOCK_ROW, Record
+from haier_pipeline.records.kinds import BIG_COUNT, COUNT, DAY, FLAG, JSON, MOMENT, PRICE, TEXT, JsonKind, Kind
 
 DEFAULT_SCHEMA = "haier"
 
@@ -36,10 +27,21 @@ TABLE_NAMES: tuple[str, ...] = (
     "account_balances",
     "logistics_events",
     "rejected_rows",
+    "field_anomalies",
     "sync_log",
 )
 
 SYNC_STATUSES = ("success", "partial", "failed")
+# The price columns whose change opens a new price_history version.
+PRICE_VERSION_COLUMNS = (
+    "product_code",
+    "supply_price",
+    "invoice_price",
+    "direct_discount",
+    "rebate_type",
+    "rebate_money",
+    "is_sales",
+)
 
 # Lower-case identifiers only, so names never need quoting or case folding on either backend.
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -47,17 +49,17 @@ _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _DIALECT = postgresql.dialect()
 
 
-def _money(name: str, **kw) -> Column:
-    return Column(name, Numeric(18, 4), **kw)
+def _column(name: str, kind: Kind, description: str, **options: Any) -> Column:
+    info = {"json": True} if isinstance(kind, JsonKind) else {}
+    return Column(name, kind.sql_type(), comment=description, info=info, **options)
 
 
-def _timestamp(name: str, **kw) -> Column:
-    return Column(name, DateTime(timezone=True), **kw)
-
-
-def _json(name: str, **kw) -> Column:
-    # JSON is stored as TEXT (portable); the flag lets the converter accept lists/dicts and dump them.
-    return Column(name, Text, info={"json": True}, **kw)
+def _record_columns(record: Record, *names: str, primary_key: tuple[str, ...] = ()) -> list[Column]:
+    fields = [record.field(name) for name in names] if names else list(record.fields)
+    return [
+        _column(f.column, f.kind, f.description, primary_key=f.column in primary_key, nullable=not f.required)
+        for f in fields
+    ]
 
 
 def check_schema_name(schema: str) -> str:
@@ -67,130 +69,126 @@ def check_schema_name(schema: str) -> str:
 
 
 def build_tables(schema: str = DEFAULT_SCHEMA) -> dict[str, Table]:
-    """All nine tables in `schema`, keyed by name, in TABLE_NAMES order."""
+    """Every table in `schema`, keyed by name, in TABLE_NAMES order."""
     md = MetaData(schema=check_schema_name(schema))
     Table(
         "products",
         md,
-        Column("product_code", Text, primary_key=True),
-        Column("product_model", Text),
-        Column("product_group", Text),
-        Column("brand", Text),
-        Column("image_url", Text),
-        _json("leaflet_urls"),
-        Column("is_sales", Boolean),
-        Column("no_sales_reason", Text),
-        Column("is_active", Boolean, nullable=False),
-        _timestamp("first_seen_at"),
-        _timestamp("last_seen_at"),
+        *_record_columns(PRODUCT, primary_key=("product_code",)),
+        _column("is_active", FLAG, "In the newest listing; false once a clean listing left it out.", nullable=False),
+        _column("first_seen_at", MOMENT, "When a listing first showed the product."),
+        _column("last_seen_at", MOMENT, "When a listing last showed the product."),
+        comment="One row per product code ever listed; never deleted.",
     )
     Table(
         "prices",
         md,
-        Column("product_code", Text, primary_key=True),
-        _money("supply_price"),
-        _money("invoice_price"),
-        Column("direct_discount", Numeric(12, 6)),
-        _money("rebate_money"),
-        _money("market_price"),
-        Column("is_sales", Boolean),
-        Column("reason", Text),
-        _timestamp("fetched_at"),
+        *_record_columns(PRICE_ROW, primary_key=("product_code",)),
+        comment="The current dealer price (type PT), one row per product.",
     )
     Table(
         "price_history",
         md,
-        Column("product_code", Text, primary_key=True),
-        _money("supply_price"),
-        _money("invoice_price"),
-        Column("direct_discount", Numeric(12, 6)),
-        _money("rebate_money"),
-        Column("is_sales", Boolean),
-        _timestamp("valid_from", primary_key=True),
-        _timestamp("valid_to"),
+        *_record_columns(PRICE_ROW, *PRICE_VERSION_COLUMNS, primary_key=("product_code",)),
+        _column("valid_from", MOMENT, "When this version was first observed.", primary_key=True),
+        _column("valid_to", MOMENT, "When a changed price replaced it; null for the current version."),
+        comment="Price versions (SCD2): a new version when a tracked price column changes.",
     )
     Table(
         "stock_snapshots",
         md,
-        Column("snapshot_date", Date, nullable=False),
-        Column("product_code", Text, nullable=False),
-        Column("county_code", Text, nullable=False),
-        Column("sec_code", Text),
-        Column("stock", Integer),
-        Column("warehouse_grade", Text),
-        Column("cut_time", Text),  # e.g. "16:00", the order cut-off time of day
-        Column("delivery_date", Date),
-        Column("delivery_hours", Integer),
-        Column("is_transfer", Boolean),
-        _timestamp("fetched_at"),
+        *_record_columns(STOCK_ROW),
         Index("ix_stock_snapshots_day_product_county", "snapshot_date", "product_code", "county_code"),
+        comment='One row per warehouse answered, per day, product and county; "checked, none" is stock 0 and '
+        "a null sec_code.",
     )
     Table(
         "catalog",
         md,
-        Column("product_code", Text, primary_key=True),
-        Column("product_model", Text),
-        Column("product_group", Text),
-        Column("brand", Text),
-        Column("is_sales", Boolean),
-        _money("supply_price"),
-        _money("invoice_price"),
-        Column("total_stock", BigInteger),
-        Column("counties_in_stock", Integer),
-        Column("counties_checked", Integer),
-        Column("stock_snapshot_date", Date),
-        Column("best_delivery_hours", Integer),
-        _timestamp("updated_at"),
+        *_record_columns(
+            PRODUCT,
+            "product_code",
+            "product_model",
+            "product_group",
+            "brand",
+            "is_sales",
+            primary_key=("product_code",),
+        ),
+        *_record_columns(PRICE_ROW, "supply_price", "invoice_price", "rebate_type"),
+        _column(
+            "sale_price", PRICE, "Selling price: the market price when the vendor gives one, else the supply price."
+        ),
+        _column("total_stock", BIG_COUNT, "Units over every county and warehouse of the newest stock day."),
+        _column("counties_in_stock", COUNT, "Counties with stock on the newest stock day."),
+        _column("counties_checked", COUNT, "Counties answered on the newest stock day."),
+        _column("stock_snapshot_date", DAY, "The stock day the totals come from; null when never checked."),
+        _column("best_delivery_hours", COUNT, "Shortest delivery lead time among counties in stock."),
+        _column("updated_at", MOMENT, "When the catalog was rebuilt."),
+        comment="One row per active product: products, current prices and the newest stock day, rebuilt in SQL.",
     )
     Table(
         "account_balances",
         md,
-        _timestamp("fetched_at", primary_key=True),
-        Column("sale_group_code", Text, primary_key=True),
-        Column("sale_group_name", Text),
-        Column("payer_account_code", Text),
-        Column("payer_account_name", Text),
-        _money("balance"),
+        *_record_columns(BALANCE_ROW, primary_key=("fetched_at", "sale_group_code")),
+        comment="Payer account balance per sales organisation per fetch (history).",
     )
     Table(
         "logistics_events",
         md,
-        Column("order_code", Text, nullable=False),
-        Column("source_list", Text),
-        _json("record"),
-        _timestamp("fetched_at"),
+        *_record_columns(LOGISTICS_RECORD),
         # replace() deletes by order_code on every logistics run.
         Index("ix_logistics_events_order_code", "order_code"),
+        comment="The logistics records of each tracked order, kept whole as JSON with the list's name.",
     )
     Table(
         "rejected_rows",
         md,
-        Column("asset", Text, nullable=False),
-        Column("partition_key", Text),
-        Column("run_id", Text),
-        Column("reason", Text),
-        _json("payload"),
-        _timestamp("rejected_at"),
+        *_step_columns(),
+        _column("reason", TEXT, "The rule the input broke, with the value that broke it."),
+        _column("payload", JSON, "What the vendor sent (and the item asked for), JSON, secrets removed."),
+        _column("rejected_at", MOMENT, "When the step refused it."),
+        comment="One row per refused input (bad key or measure, unanswered item), replaced per asset and partition.",
+    )
+    Table(
+        "field_anomalies",
+        md,
+        *_step_columns(),
+        _column("row_key", TEXT, "The stored row the value belongs to (its key columns joined by /)."),
+        _column("field", TEXT, "The column stored as NULL."),
+        _column("raw_value", TEXT, "What the vendor sent, JSON, secrets removed, truncated to 200 characters."),
+        _column("reason", TEXT, "Why it could not be read."),
+        _column("recorded_at", MOMENT, "When the step recorded it."),
+        comment="One row per descriptive value stored as NULL because it could not be read; the row was kept.",
     )
     Table(
         "sync_log",
         md,
-        Column("run_id", Text),
-        Column("sync_type", Text, nullable=False),
-        Column("partition_key", Text),
-        Column("status", Text, nullable=False),
-        Column("total_count", Integer),
-        Column("success_count", Integer),
-        Column("failed_count", Integer),
-        Column("api_calls", Integer),
-        Column("retries", Integer),
-        Column("throttled", Integer),
-        _timestamp("started_at"),
-        _timestamp("completed_at"),
-        Column("message", Text),
+        _column("run_id", TEXT, "The Dagster run."),
+        _column("sync_type", TEXT, "The asset (step).", nullable=False),
+        _column("partition_key", TEXT, "The stock day, for stock_snapshots."),
+        _column("status", TEXT, "success, partial (some input refused or unanswered) or failed.", nullable=False),
+        _column("total_count", COUNT, "Inputs the step handled (rows and items)."),
+        _column("success_count", COUNT, "Rows loaded."),
+        _column("failed_count", COUNT, "Inputs refused (see rejected_rows)."),
+        _column("unanswered_count", COUNT, "Items the API left unanswered after every retry."),
+        _column("api_calls", COUNT, "HTTP requests sent, retries and token fetches included."),
+        _column("retries", COUNT, "Requests that were retries."),
+        _column("throttled", COUNT, "Answers that were 429."),
+        _column("started_at", MOMENT, "When the step started."),
+        _column("completed_at", MOMENT, "When the step ended."),
+        _column("message", TEXT, "What happened, in one line."),
         CheckConstraint("status IN (" + ", ".join(f"'{s}'" for s in SYNC_STATUSES) + ")", name="ck_sync_log_status"),
+        comment="One row per asset step, failed ones too.",
     )
     return {name: md.tables[f"{schema}.{name}"] for name in TABLE_NAMES}
+
+
+def _step_columns() -> list[Column]:
+    return [
+        _column("asset", TEXT, "The asset (step) that recorded it.", nullable=False),
+        _column("partition_key", TEXT, "The stock day, for stock_snapshots; empty otherwise."),
+        _column("run_id", TEXT, "The Dagster run."),
+    ]
 
 
 def primary_key(table: Table) -> list[str]:
@@ -206,6 +204,20 @@ def create_index_sql(table: Table) -> list[str]:
         str(CreateIndex(index, if_not_exists=True).compile(dialect=_DIALECT)).strip()
         for index in sorted(table.indexes, key=lambda ix: ix.name or "")
     ]
+
+
+def comment_sql(table: Table) -> list[str]:
+    """COMMENT ON the table and each column: the same text on DuckDB and Postgres."""
+    target = f'"{table.schema}"."{table.name}"'
+    statements = [f"COMMENT ON TABLE {target} IS {_literal(table.comment or '')}"]
+    statements += [
+        f'COMMENT ON COLUMN {target}."{column.name}" IS {_literal(column.comment or "")}' for column in table.columns
+    ]
+    return statements
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def column_type_sql(column: Column) -> str:

@@ -24,6 +24,7 @@ from haier_pipeline.warehouse.tables import (
     TABLE_NAMES,
     add_column_sql,
     build_tables,
+    comment_sql,
     create_index_sql,
     create_table_sql,
     primary_key,
@@ -76,7 +77,8 @@ class Warehouse:
         return f"Warehouse({self.describe()})"
 
     def ensure_schema(self) -> None:
-        """Create the schema, tables and indexes if missing and add missing columns. Idempotent.
+        """Create the schema, tables and indexes if missing, add missing columns, and describe every column
+        (COMMENT ON). Idempotent.
 
         Evolution is additive only: columns are never dropped or retyped, and added ones are nullable."""
         with self._backend.write_session() as session:
@@ -99,7 +101,7 @@ class Warehouse:
                     for column in table.columns:
                         if column.name not in present[table.name]:
                             session.execute(add_column_sql(table, column))
-                for statement in create_index_sql(table):
+                for statement in [*create_index_sql(table), *comment_sql(table)]:
                     session.execute(statement)
 
     @contextlib.contextmanager

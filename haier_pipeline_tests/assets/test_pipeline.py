@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -169,16 +170,23 @@ def test_malformed_rows_are_quarantined_and_the_rest_loads(pipeline: Pipeline) -
     assert codeless > 1
     products = rejected[rejected["asset"] == "products"]
     assert len(products) == codeless, "every row without a code is quarantined on its own"
-    assert all("product_code" in reason for reason in products["reason"])
-    stock_reasons = rejected[rejected["asset"] == "stock_snapshots"]["reason"]
-    assert all(reason.startswith("stock: must be a whole number") for reason in stock_reasons)
-    assert all('"N/A"' in payload for payload in rejected[rejected["asset"] == "stock_snapshots"]["payload"])
+    assert set(products["reason"]) == {"product_code: is missing"}
+    stock = rejected[rejected["asset"] == "stock_snapshots"]
+    bad = stock[stock["reason"].str.startswith("stock: is not a number")]
+    assert len(bad) > 0 and all('"N/A"' in payload for payload in bad["payload"])
+    siblings = stock[~stock.index.isin(bad.index)]
+    assert all(reason.startswith("refused with its pair (stock: is not a number)") for reason in siblings["reason"])
     assert set(rejected["run_id"]) == {result.run_id}
     sync = pipeline.warehouse.query("SELECT sync_type, status, failed_count, success_count FROM {schema}.sync_log")
-    stock = sync[sync["sync_type"] == "stock_snapshots"].iloc[0]
-    assert stock["status"] == "partial"
-    assert stock["failed_count"] == len(stock_reasons)
-    assert stock["success_count"] == pipeline.counts()["stock_snapshots"] > 0
+    stock_log = sync[sync["sync_type"] == "stock_snapshots"].iloc[0]
+    assert stock_log["status"] == "partial"
+    assert stock_log["failed_count"] == len(stock)
+    assert stock_log["success_count"] == pipeline.counts()["stock_snapshots"] > 0
+    refused_pairs = {(p["product_code"], p["county_code"]) for p in map(json.loads, stock["payload"])}
+    stored_pairs = pipeline.warehouse.query(
+        "SELECT DISTINCT product_code, county_code FROM {schema}.stock_snapshots"
+    ).itertuples(index=False)
+    assert refused_pairs.isdisjoint(set(map(tuple, stored_pairs))), "a refused pair is not checked, never half-summed"
 
 
 def test_too_many_rejected_rows_fail_the_blocking_gate_and_write_nothing(pipeline: Pipeline) -> None:

@@ -12,17 +12,18 @@ from .helpers import DAY, product_frame, snapshot, stock_frame
 CONTRACT_COLUMNS = {
     "products": "product_code product_model product_group brand image_url leaflet_urls is_sales "
     "no_sales_reason is_active first_seen_at last_seen_at",
-    "prices": "product_code supply_price invoice_price direct_discount rebate_money market_price is_sales "
-    "reason fetched_at",
-    "price_history": "product_code supply_price invoice_price direct_discount rebate_money is_sales "
+    "prices": "product_code supply_price invoice_price direct_discount rebate_type rebate_money market_price "
+    "is_sales reason fetched_at",
+    "price_history": "product_code supply_price invoice_price direct_discount rebate_type rebate_money is_sales "
     "valid_from valid_to",
     "stock_snapshots": "snapshot_date product_code county_code sec_code stock warehouse_grade cut_time "
     "delivery_date delivery_hours is_transfer fetched_at",
-    "catalog": "product_code product_model product_group brand is_sales supply_price invoice_price "
-    "total_stock counties_in_stock counties_checked stock_snapshot_date updated_at",
+    "catalog": "product_code product_model product_group brand is_sales supply_price invoice_price sale_price "
+    "rebate_type total_stock counties_in_stock counties_checked stock_snapshot_date updated_at",
     "account_balances": "fetched_at sale_group_code sale_group_name payer_account_code payer_account_name balance",
     "logistics_events": "order_code source_list record fetched_at",
     "rejected_rows": "asset partition_key run_id reason payload rejected_at",
+    "field_anomalies": "run_id asset partition_key row_key field raw_value reason recorded_at",
     "sync_log": "run_id sync_type status total_count success_count failed_count api_calls retries "
     "started_at completed_at message",
 }
@@ -43,7 +44,7 @@ def _columns(warehouse: Warehouse) -> dict[str, dict[str, tuple[str, object, obj
     return out
 
 
-def test_all_nine_tables_have_the_contract_columns(warehouse: Warehouse) -> None:
+def test_every_table_has_the_contract_columns(warehouse: Warehouse) -> None:
     columns = _columns(warehouse)
     assert set(TABLE_NAMES) == set(CONTRACT_COLUMNS)
     for table, names in CONTRACT_COLUMNS.items():
@@ -128,7 +129,7 @@ def test_ensure_schema_adds_back_a_dropped_column_and_a_dropped_table(warehouse:
     assert warehouse.table_counts()["stock_snapshots"] == 1
 
 
-def test_table_counts_lists_all_nine(warehouse: Warehouse) -> None:
+def test_table_counts_lists_every_table(warehouse: Warehouse) -> None:
     counts = warehouse.table_counts()
     assert list(counts) == list(TABLE_NAMES)
     assert all(n == 0 for n in counts.values())
@@ -140,3 +141,43 @@ def test_sync_log_status_is_constrained(warehouse: Warehouse) -> None:
     with pytest.raises(Exception, match=r"(?i)check"), warehouse.transaction() as tx:
         tx.append("sync_log", pd.DataFrame({"sync_type": ["prices"], "status": ["done"]}))
     assert warehouse.table_counts()["sync_log"] == 0
+
+
+def _comments(warehouse: Warehouse) -> dict[tuple[str, str], str | None]:
+    if warehouse.backend == "duckdb":
+        sql = (
+            "SELECT table_name, column_name, comment FROM duckdb_columns() "
+            "WHERE schema_name = :schema AND database_name = current_database()"
+        )
+    else:
+        sql = (
+            "SELECT c.table_name, c.column_name, "
+            "col_description(format('%s.%s', c.table_schema, c.table_name)::regclass, c.ordinal_position) AS comment "
+            "FROM information_schema.columns c WHERE c.table_schema = :schema"
+        )
+    frame = warehouse.query(sql, {"schema": warehouse.schema})
+    return {(table, column): comment for table, column, comment in frame.itertuples(index=False)}
+
+
+def test_every_column_is_described_in_the_database(warehouse: Warehouse) -> None:
+    comments = _comments(warehouse)
+    assert len(comments) == sum(len(table.columns) for table in warehouse.tables.values())
+    undescribed = [key for key, comment in comments.items() if not comment]
+    assert not undescribed
+    assert comments[("stock_snapshots", "stock")] == "Available quantity in this warehouse."
+    assert "普通供价" in comments[("prices", "supply_price")], "the declaration's text, unicode intact"
+
+
+def test_an_old_warehouse_gains_the_new_columns_and_tables_and_keeps_its_rows(warehouse: Warehouse) -> None:
+    with warehouse.transaction() as tx:
+        tx.upsert("products", product_frame(["A"]))
+        for table, column in [("prices", "rebate_type"), ("catalog", "sale_price"), ("sync_log", "unanswered_count")]:
+            tx.execute(f"ALTER TABLE {{schema}}.{table} DROP COLUMN {column}")
+        tx.execute("DROP TABLE {schema}.field_anomalies")
+    warehouse.ensure_schema()
+    columns = _columns(warehouse)
+    assert {"rebate_type", "sale_price", "unanswered_count"} <= set(columns["prices"]) | set(columns["catalog"]) | set(
+        columns["sync_log"]
+    )
+    assert "field_anomalies" in columns
+    assert warehouse.table_counts()["products"] == 1

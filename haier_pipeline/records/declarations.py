@@ -1,0 +1,160 @@
+"""The five vendor records, each field declared once: vendor key (typos included), warehouse column, kind
+(with the column's range), role, and the description shown in the Dagster UI and as the column's COMMENT.
+
+The parse, the pandera gate, the warehouse tables and the assets' column schemas all derive from here:
+adding a vendor field is one line below (plus its test).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from haier_pipeline.records.kinds import (
+    AMOUNT,
+    COUNT,
+    COUNTY_CODE,
+    DAY,
+    FLAG,
+    FRACTION,
+    JSON,
+    MOMENT,
+    PRICE,
+    PRODUCT_CODE,
+    REBATE_TYPE,
+    TEXT,
+    URL_LIST,
+    has_cjk,
+)
+from haier_pipeline.records.record import Field, Record, Role
+
+KEY, MEASURE, DESCRIPTIVE = Role.KEY, Role.MEASURE, Role.DESCRIPTIVE
+
+PRODUCT_CODE_FIELD = Field(
+    "product_code", PRODUCT_CODE, KEY, "Haier's internal product code, e.g. GA0SZC00U.", "productCode", required=True
+)
+FETCHED_AT = Field("fetched_at", MOMENT, DESCRIPTIVE, "When the pipeline received this answer (UTC).")
+
+PRODUCT = Record(
+    name="product listing row",
+    endpoint="products",
+    key=("product_code",),
+    fields=(
+        PRODUCT_CODE_FIELD,
+        Field("product_model", TEXT, DESCRIPTIVE, "Model, e.g. EC6001-HT3.", "productModel"),
+        Field("product_group", TEXT, DESCRIPTIVE, "Product group, e.g. 电热水器.", "productGroupNamd"),
+        Field("brand", TEXT, DESCRIPTIVE, "Brand, e.g. 海尔, 卡萨帝, 统帅.", "productBrandName"),
+        Field("image_url", TEXT, DESCRIPTIVE, "Main product image URL.", "productImageUrl"),
+        Field("leaflet_urls", URL_LIST, DESCRIPTIVE, "Leaflet / detail image URLs, a JSON list.", "productLageUrls"),
+        # The old integration read a missing isSales as procurable; we do the same and record the anomaly.
+        Field("is_sales", FLAG, DESCRIPTIVE, "Procurable by this account.", "isSales", when_missing="1"),
+        Field("no_sales_reason", TEXT, DESCRIPTIVE, "Why not procurable, e.g. 产品未投放.", "noSalesReason"),
+    ),
+)
+
+
+def _price_quirks(row: dict[str, Any]) -> dict[str, Any]:
+    """stockRebatePolicy carries the direct discount, but the vendor files the rebate type code (COM, FHQ,
+    BF, DTDBF) under that key too; a supply price sent as text (价格未生效) is a price not in effect."""
+    row = dict(row)
+    policy = row.get("stockRebatePolicy")
+    if isinstance(policy, str) and REBATE_TYPE.accepts(policy.strip()):
+        row["rebateType"] = row.get("rebateType") or policy.strip()
+        row["stockRebatePolicy"] = None
+    supply = row.get("supplyPrice")
+    if has_cjk(supply):
+        row["reason"] = row.get("reason") or supply
+        row.update(supplyPrice=None, invoicePrice=None, marketPrice=None)
+    return row
+
+
+PRICE_ROW = Record(
+    name="price row",
+    endpoint="prices",
+    key=("product_code",),
+    quirks=_price_quirks,
+    fields=(
+        PRODUCT_CODE_FIELD,
+        Field(
+            "supply_price", PRICE, MEASURE, "Ordinary supply price (普通供价); null when not in effect.", "supplyPrice"
+        ),
+        Field(
+            "invoice_price",
+            PRICE,
+            MEASURE,
+            "Invoice price (开票价) = supply price x (1 - direct discount) - rebate money.",
+            "invoicePrice",
+        ),
+        Field("direct_discount", FRACTION, MEASURE, "Direct discount (直扣) as a fraction.", "stockRebatePolicy"),
+        Field("rebate_type", REBATE_TYPE, DESCRIPTIVE, "Rebate type code: COM, FHQ, BF or DTDBF.", "rebateType"),
+        Field("rebate_money", PRICE, MEASURE, "Per-unit rebate (台返).", "rebateMoney"),
+        Field("market_price", PRICE, MEASURE, "Market (retail) price, when the vendor gives one.", "marketPrice"),
+        Field("is_sales", FLAG, DESCRIPTIVE, "Procurable at this price.", "isSales"),
+        Field(
+            "reason", TEXT, DESCRIPTIVE, "商品暂不可采 (not procurable) or 价格未生效 (price not in effect).", "reason"
+        ),
+        FETCHED_AT,
+    ),
+)
+
+# An answer with no warehouse rows is stored as this one row: "checked, none" differs from "not checked".
+NO_WAREHOUSE = {"stock": "0"}
+
+STOCK_ROW = Record(
+    name="stock warehouse row",
+    endpoint="stock",
+    key=("product_code", "county_code", "sec_code"),
+    fields=(
+        Field("snapshot_date", DAY, KEY, "The Asia/Shanghai day the stock was recorded.", required=True),
+        Field("product_code", PRODUCT_CODE, KEY, "The product asked for.", required=True),
+        Field("county_code", COUNTY_CODE, KEY, "The 6-digit county code asked for.", required=True),
+        Field("sec_code", TEXT, DESCRIPTIVE, "Storage location (库位) code; null when no warehouse serves.", "secCode"),
+        Field("stock", COUNT, MEASURE, "Available quantity in this warehouse.", "stock", required=True),
+        Field("warehouse_grade", TEXT, DESCRIPTIVE, '"0" local (本级仓), "1" upper level (上级仓).', "warehouseGrade"),
+        Field("cut_time", TEXT, DESCRIPTIVE, "Order cut-off time, e.g. 16:00.", "timelinessData.cutTime"),
+        Field(
+            "delivery_date",
+            DAY,
+            DESCRIPTIVE,
+            "Estimated delivery date to the end customer.",
+            "timelinessData.achieveUserOrderCut",
+        ),
+        Field("delivery_hours", COUNT, DESCRIPTIVE, "Delivery lead time in hours.", "timelinessData.hour"),
+        Field("is_transfer", FLAG, DESCRIPTIVE, "Transshipped (isTranfer).", "timelinessData.isTranfer"),
+        FETCHED_AT,
+    ),
+)
+
+BALANCE_ROW = Record(
+    name="balance row",
+    endpoint="balance",
+    key=("sale_group_code",),
+    fields=(
+        Field("fetched_at", MOMENT, KEY, "When the balance was fetched (UTC).", required=True),
+        Field("sale_group_code", TEXT, KEY, "Sales organisation code.", "saleGroupCode", required=True),
+        Field("sale_group_name", TEXT, DESCRIPTIVE, "Sales organisation name.", "saleGroupName"),
+        Field("payer_account_code", TEXT, DESCRIPTIVE, "Payer account code.", "payerAccountCode"),
+        Field("payer_account_name", TEXT, DESCRIPTIVE, "Payer account name.", "payerAccountName"),
+        Field("balance", AMOUNT, MEASURE, "Payer account balance.", "payerAccountBalance", required=True),
+    ),
+)
+
+
+def _whole_record(row: dict[str, Any]) -> dict[str, Any]:
+    # The three lists' inner objects are undocumented: the record is the whole object.
+    return {"record": row}
+
+
+LOGISTICS_RECORD = Record(
+    name="logistics record",
+    endpoint="logistics",
+    key=(),
+    quirks=_whole_record,
+    fields=(
+        Field("order_code", TEXT, KEY, "The tracked order, from HAIER_ORDERS_FILE.", required=True),
+        Field("source_list", TEXT, KEY, "The vendor list the record came from.", required=True),
+        Field("record", JSON, DESCRIPTIVE, "The record as the vendor sent it (JSON text).", "record"),
+        FETCHED_AT,
+    ),
+)
+
+RECORDS = (PRODUCT, PRICE_ROW, STOCK_ROW, BALANCE_ROW, LOGISTICS_RECORD)

@@ -1,0 +1,24 @@
+"""The column schema the Dagster UI shows for each asset comes from the record declarations."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from haier_pipeline.assets import ALL_ASSETS
+from haier_pipeline.records import STOCK_ROW
+
+
+def test_every_asset_column_has_the_description_of_its_declaration() -> None:
+    schemas = {
+        key.to_user_string(): asset.specs_by_key[key].metadata["dagster/column_schema"]
+        for asset in ALL_ASSETS
+        for key in asset.keys
+    }
+    assert set(schemas) == {asset.key.to_user_string() for asset in ALL_ASSETS}
+    for name, schema in schemas.items():
+        assert isinstance(schema, dg.TableSchema)
+        assert all(column.description for column in schema.columns), name
+    stock = {column.name: column for column in schemas["stock_snapshots"].columns}
+    assert [column.name for column in schemas["stock_snapshots"].columns] == STOCK_ROW.columns
+    assert stock["stock"].description == STOCK_ROW.field("stock").description
+    assert stock["stock"].type == "integer"

@@ -1,0 +1,175 @@
+"""The real client against the simulator serving every data quirk: no step crashes, no quantity is stored
+wrong or silently dropped, and each quirk ends where its field's role says, on DuckDB and on Postgres."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal
+
+import dagster as dg
+
+from haier_pipeline.simulator.quirks import QUIRKS, hits
+from haier_pipeline_tests.pipelines import Pipeline
+
+# The scalar answer ({"success": true, "data": 42}) is a wholly unusable answer: the client's job (issue 8).
+ROW_QUIRKS = tuple(name for name in QUIRKS if name != "scalar_answers")
+RATE = 0.15
+
+
+def materialization_metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
+    (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == asset]
+    return event.materialization.metadata
+
+
+def test_every_quirk_ends_where_its_role_says_and_no_step_crashes(pipeline: Pipeline) -> None:
+    sim = pipeline.simulator
+    sim.config.update({"quirks": list(ROW_QUIRKS), "quirk_rate": RATE})
+    pipeline.max_rejected_ratio = 0.9  # this test is about where each input ends, not about the gate
+    result = pipeline.run()
+    assert result.success, pipeline.failures(result)
+    warehouse, dataset, day, seed = pipeline.warehouse, sim.dataset, pipeline.today, sim.dataset.seed
+
+    def quirk(name: str, *key: object) -> bool:
+        return hits(seed, RATE, ROW_QUIRKS, name, *key)
+
+    # A listing row we could not read deactivates nothing.
+    products = warehouse.query("SELECT product_code, is_active, is_sales FROM {schema}.products")
+    assert products["is_active"].all()
+    anomalies = warehouse.query("SELECT asset, row_key, field, raw_value, reason FROM {schema}.field_anomalies")
+    missing = {code for code in dataset.codes if quirk("missing_is_sales", code)}
+    listed = set(products["product_code"])
+    assert missing & listed, "the quirk touched some listed products"
+    is_sales = dict(zip(products["product_code"], products["is_sales"], strict=True))
+    assert all(is_sales[code] for code in missing & listed), "a missing isSales reads as 1"
+    product_anomalies = anomalies[anomalies["asset"] == "products"]
+    assert set(product_anomalies["row_key"]) == missing & listed
+    assert set(product_anomalies["reason"]) == {'missing; read as "1"'}
+
+    # Prices: text prices kept as "not in effect", rebate codes stored as the rebate type.
+    prices = warehouse.query("SELECT * FROM {schema}.prices").set_index("product_code")
+    key = day.isoformat()
+    text_priced = [c for c in prices.index if c in dataset.priced_codes and quirk("text_prices", c, key)]
+    assert text_priced
+    for code in text_priced:
+        assert prices.loc[code, "reason"] == "价格未生效"
+        assert pd_null(prices.loc[code, "supply_price"]) and pd_null(prices.loc[code, "invoice_price"])
+    coded = [c for c in prices.index if quirk("rebate_codes", c, key) and not quirk("text_prices", c, key)]
+    assert coded
+    for code in coded:
+        assert prices.loc[code, "rebate_type"] in {"COM", "FHQ", "BF", "DTDBF"}
+        assert pd_null(prices.loc[code, "direct_discount"])
+
+    # Stock: odd side fields are NULLed and recorded; the stock itself is kept.
+    stock_anomalies = anomalies[anomalies["asset"] == "stock_snapshots"]
+    assert {"delivery_hours", "delivery_date", "cut_time"} <= set(stock_anomalies["field"])
+    hours = stock_anomalies[stock_anomalies["field"] == "delivery_hours"]
+    assert any("小时" in raw for raw in hours["raw_value"])
+    stored = warehouse.query(
+        "SELECT product_code, county_code, sec_code, stock, delivery_date FROM {schema}.stock_snapshots"
+    )
+    by_row = {(r.product_code, r.county_code, r.sec_code): r for r in stored.itertuples(index=False)}
+    nulled = [tuple(row_key.split("/")) for row_key in hours["row_key"]]
+    for product, county, sec_code in nulled:
+        expected = next(r for r in dataset.stock_rows(product, county, day) if r["secCode"] == sec_code)
+        assert by_row[(product, county, sec_code)].stock == int(expected["stock"]), "the quantity is kept"
+
+    # Zoned times land on the Shanghai day the vendor meant.
+    zoned = 0
+    for (product, county, sec_code), row in by_row.items():
+        for n, vendor in enumerate(dataset.stock_rows(product, county, day)):
+            touched = quirk("zoned_times", product, county, key, n) and not quirk(
+                "side_fields", product, county, key, n
+            )
+            if vendor["secCode"] == sec_code and touched:
+                zoned += 1
+                assert row.delivery_date == date.fromisoformat(vendor["timelinessData"]["achieveUserOrderCut"])
+    assert zoned
+
+    # Every stored county total equals the vendor's: a pair is whole or refused, never half-summed.
+    totals = stored.groupby(["product_code", "county_code"])["stock"].sum()
+    for (product, county), total in totals.items():
+        assert total == sum(int(r["stock"]) for r in dataset.stock_rows(product, county, day))
+
+    # Refusals carry their reasons; each refused input is counted once in sync_log.
+    rejected = warehouse.query("SELECT asset, reason FROM {schema}.rejected_rows")
+    reasons = " | ".join(rejected["reason"])
+    for expected in (
+        "the row is a str, not an object",
+        "a second, different row for the same key; the first one served is kept",
+        "stock: is out of range (0 to 2147483647)",
+        "refused with its pair",
+    ):
+        assert expected in reasons, expected
+    log = warehouse.query("SELECT sync_type, status, failed_count FROM {schema}.sync_log").set_index("sync_type")
+    for asset in ("products", "prices", "stock_snapshots"):
+        assert log.loc[asset, "status"] == "partial"
+        assert log.loc[asset, "failed_count"] == (rejected["asset"] == asset).sum()
+
+    # Drift: keys no declaration knows are counted per endpoint, with an example.
+    drift = materialization_metadata(result, "stock_snapshots")["unknown_vendor_keys"].value
+    assert "stock: stockNew" in drift
+    assert "prices: priceVersion" in materialization_metadata(result, "prices")["unknown_vendor_keys"].value
+    by_field = materialization_metadata(result, "stock_snapshots")["anomalies_by_field"].value
+    assert sum(by_field.values()) == len(stock_anomalies)
+
+    # The catalog sells at the market price when there is one, else at the supply price.
+    catalog = warehouse.query("SELECT product_code, supply_price, sale_price, rebate_type FROM {schema}.catalog")
+    for row in catalog.itertuples(index=False):
+        if row.product_code in prices.index:
+            market = prices.loc[row.product_code, "market_price"]
+            expected_price = row.supply_price if pd_null(market) else market
+            assert (pd_null(row.sale_price) and pd_null(expected_price)) or row.sale_price == expected_price
+
+
+def test_a_rerun_replaces_the_anomalies_of_its_asset_and_partition(pipeline: Pipeline) -> None:
+    pipeline.simulator.config.update({"quirks": ["side_fields"], "quirk_rate": 0.2})
+    assert pipeline.run(only=["products", "stock"]).success
+    first = pipeline.counts()["field_anomalies"]
+    assert first > 0
+    assert pipeline.run(only=["stock"]).success
+    assert pipeline.counts()["field_anomalies"] == first, "replaced, not appended"
+    pipeline.simulator.config.update({"quirks": []})
+    assert pipeline.run(only=["stock"]).success
+    assert pipeline.counts()["field_anomalies"] == 0
+
+
+def test_refused_listing_rows_never_deactivate_products(pipeline: Pipeline) -> None:
+    assert pipeline.run(only=["products"]).success
+    sim = pipeline.simulator
+    sim.config.update({"hidden_products": 2, "quirks": ["string_rows"], "quirk_rate": 0.1})
+    assert pipeline.run(only=["products"]).success
+    products = pipeline.warehouse.query("SELECT product_code, is_active FROM {schema}.products")
+    assert products["is_active"].all(), "a listing with refused rows deactivates nothing"
+    log = pipeline.warehouse.query("SELECT message FROM {schema}.sync_log ORDER BY completed_at DESC LIMIT 1")
+    assert "no deactivation" in log["message"].iloc[0]
+    sim.config.update({"quirks": []})
+    assert pipeline.run(only=["products"]).success
+    products = pipeline.warehouse.query("SELECT product_code, is_active FROM {schema}.products")
+    assert set(products.loc[~products["is_active"].astype(bool), "product_code"]) == set(sim.dataset.hidden_codes(2))
+
+
+def test_prices_keep_the_first_of_conflicting_rows_and_count_each_refusal_once(pipeline: Pipeline) -> None:
+    sim = pipeline.simulator
+    sim.config.update({"quirks": ["duplicates"], "quirk_rate": 0.3})
+    assert pipeline.run(only=["products", "prices"]).success
+    dataset, key = sim.dataset, pipeline.today.isoformat()
+    prices = pipeline.warehouse.query("SELECT product_code, supply_price FROM {schema}.prices").set_index(
+        "product_code"
+    )
+    doubled = [c for c in dataset.procurable_codes if hits(dataset.seed, 0.3, ("duplicates",), "duplicates", c, key)]
+    assert doubled
+    for code in doubled:
+        served_first = dataset.price_row(code, pipeline.today).get("supplyPrice")
+        stored = prices.loc[code, "supply_price"]
+        assert pd_null(stored) if served_first is None else stored == Decimal(served_first), "the first one is kept"
+    rejected = pipeline.warehouse.query("SELECT reason, payload FROM {schema}.rejected_rows WHERE asset = 'prices'")
+    assert len(rejected) > 0
+    assert all(json.loads(p)["vendor_row"]["supplyPrice"] == "1.00" for p in rejected["payload"])
+    log = pipeline.warehouse.query("SELECT total_count, failed_count FROM {schema}.sync_log WHERE sync_type = 'prices'")
+    assert int(log["total_count"].iloc[0]) == len(dataset.procurable_codes) + len(doubled)
+    assert int(log["failed_count"].iloc[0]) == len(rejected)
+
+
+def pd_null(value: object) -> bool:
+    return value is None or (isinstance(value, float) and value != value) or str(value) in {"<NA>", "NaT"}

@@ -1,0 +1,265 @@
+"""Each record parsed from vendor JSON: roles decide what a bad value costs, and the vague points of the
+vendor document are decided once, in the declarations."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+from haier_pipeline.haier import HaierError
+from haier_pipeline.records import (
+    BALANCE_ROW,
+    LOGISTICS_RECORD,
+    NO_WAREHOUSE,
+    PRICE_ROW,
+    PRODUCT,
+    STOCK_ROW,
+    UnusableAnswer,
+)
+from haier_pipeline.validation import validate
+
+NOW = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
+PAIR = {"snapshot_date": date(2026, 11, 26), "product_code": "GA0SZC00U", "county_code": "110101", "fetched_at": NOW}
+
+
+def warehouse_row(stock: object = "30", **timeliness: object) -> dict[str, object]:
+    return {
+        "secCode": "C1",
+        "stock": stock,
+        "warehouseGrade": "0",
+        "timelinessData": {"cutTime": "16:00", "achieveUserOrderCut": "2026-11-28", "hour": "48", "isTranfer": "0"}
+        | timeliness,
+    }
+
+
+def test_a_clean_stock_row_is_typed_exactly() -> None:
+    parsed = STOCK_ROW.parse([warehouse_row()], PAIR)
+    assert not parsed.refused and not parsed.anomalies
+    (row,) = parsed.rows
+    assert row == {
+        **PAIR,
+        "sec_code": "C1",
+        "stock": 30,
+        "warehouse_grade": "0",
+        "cut_time": "16:00",
+        "delivery_date": date(2026, 11, 28),
+        "delivery_hours": 48,
+        "is_transfer": False,
+    }
+
+
+def test_no_warehouse_is_one_row_of_stock_zero() -> None:
+    (row,) = STOCK_ROW.parse([NO_WAREHOUSE], PAIR).rows
+    assert row["stock"] == 0 and row["sec_code"] is None
+
+
+@pytest.mark.parametrize(
+    ("stock", "reason"),
+    [
+        ("N/A", 'stock: is not a number (got "N/A")'),
+        ("3000000000", 'stock: is out of range (0 to 2147483647) (got "3000000000")'),
+        ("-5", 'stock: is out of range (0 to 2147483647) (got "-5")'),
+        ("2.5", 'stock: is not a whole number (got "2.5")'),
+        ("1e999999999", 'stock: is out of range (0 to 2147483647) (got "1e999999999")'),
+        (None, "stock: is missing"),
+        (True, "stock: is a boolean, not a number (got true)"),
+    ],
+)
+def test_a_bad_measure_refuses_the_row_with_its_reason(stock: object, reason: str) -> None:
+    parsed = STOCK_ROW.parse([warehouse_row(stock)], PAIR)
+    assert not parsed.rows
+    (refusal,) = parsed.refused
+    assert refusal.reason == reason
+    assert '"product_code": "GA0SZC00U"' in refusal.payload and '"county_code": "110101"' in refusal.payload
+
+
+@pytest.mark.parametrize(
+    ("timeliness", "field", "reason"),
+    [
+        ({"hour": "24小时"}, "delivery_hours", "is not a number"),
+        ({"hour": "99999999999"}, "delivery_hours", "is out of range (0 to 2147483647)"),
+        (
+            {"achieveUserOrderCut": "下周"},
+            "delivery_date",
+            "is not a date (YYYY-MM-DD, optionally with a time and zone)",
+        ),
+        ({"isTranfer": "maybe"}, "is_transfer", 'is not "1" or "0"'),
+        ({"cutTime": {"h": 16}}, "cut_time", "is a dict, not text"),
+    ],
+)
+def test_a_bad_side_field_is_stored_as_null_and_the_stock_is_kept(
+    timeliness: dict[str, object], field: str, reason: str
+) -> None:
+    parsed = STOCK_ROW.parse([warehouse_row(**timeliness)], PAIR)
+    assert not parsed.refused
+    (row,) = parsed.rows
+    assert row["stock"] == 30, "a side field never lowers a quantity"
+    assert row[field] is None
+    (anomaly,) = parsed.anomalies
+    assert (anomaly.row_key, anomaly.field, anomaly.reason) == ("GA0SZC00U/110101/C1", field, reason)
+
+
+def test_timeliness_sent_as_a_string_nulls_each_value_it_would_hold() -> None:
+    raw = {"secCode": "C1", "stock": "7", "timelinessData": "48h"}
+    parsed = STOCK_ROW.parse([raw], PAIR)
+    (row,) = parsed.rows
+    assert row["stock"] == 7 and row["delivery_hours"] is None
+    assert sorted(a.field for a in parsed.anomalies) == ["cut_time", "delivery_date", "delivery_hours", "is_transfer"]
+    assert all(a.raw_value == '"48h"' and "timelinessData is a str" in a.reason for a in parsed.anomalies)
+
+
+def test_zoned_times_are_converted_to_the_shanghai_day() -> None:
+    rows = [
+        warehouse_row(achieveUserOrderCut="2026-11-27T20:30:00Z") | {"secCode": "Z"},
+        warehouse_row(achieveUserOrderCut="2026-11-28T02:00:00+08:00") | {"secCode": "E"},
+        warehouse_row(achieveUserOrderCut="2026-11-28 23:59:59") | {"secCode": "N"},
+        warehouse_row(achieveUserOrderCut=1764288000000) | {"secCode": "M"},  # 2025-11-28T00:00Z in ms
+    ]
+    days = {row["sec_code"]: row["delivery_date"] for row in STOCK_ROW.parse(rows, PAIR).rows}
+    assert days == {
+        "Z": date(2026, 11, 28),  # 20:30 UTC is 04:30 the next morning in Shanghai
+        "E": date(2026, 11, 28),
+        "N": date(2026, 11, 28),  # no zone: already Shanghai time
+        "M": date(2025, 11, 28),
+    }
+
+
+def test_rows_that_are_not_objects_are_refused_one_by_one() -> None:
+    parsed = STOCK_ROW.parse(["C1:30", warehouse_row(), 7], PAIR)
+    assert len(parsed.rows) == 1
+    assert [refusal.rule for refusal in parsed.refused] == [
+        "the row is a str, not an object",
+        "the row is a int, not an object",
+    ]
+    assert parsed.inputs == 3
+
+
+@pytest.mark.parametrize("answer", [42, "no stock", 1.5, True])
+def test_an_answer_that_is_not_rows_is_a_typed_error(answer: object) -> None:
+    with pytest.raises(UnusableAnswer, match="stock: the answer is a") as raised:
+        STOCK_ROW.parse(answer, PAIR)
+    assert isinstance(raised.value, HaierError)
+
+
+def test_one_object_is_a_list_of_one_and_none_is_no_rows() -> None:
+    balance = {"saleGroupCode": "GA01", "payerAccountBalance": Decimal("-12.50")}
+    assert BALANCE_ROW.parse(balance, {"fetched_at": NOW}).rows[0]["balance"] == Decimal("-12.5000")
+    assert BALANCE_ROW.parse(None, {"fetched_at": NOW}).inputs == 0
+
+
+def test_identical_duplicates_collapse_and_conflicting_ones_keep_the_first_served() -> None:
+    first = {"productCode": "A1", "supplyPrice": Decimal("100.00"), "isSales": "1"}
+    rows = [first, dict(first), {**first, "supplyPrice": Decimal("90.00")}, {"productCode": "B2", "isSales": "1"}]
+    parsed = PRICE_ROW.parse(rows, {"fetched_at": NOW})
+    assert [(row["product_code"], row["supply_price"]) for row in parsed.rows] == [
+        ("A1", Decimal("100.0000")),
+        ("B2", None),
+    ]
+    assert parsed.collapsed == 1
+    (refusal,) = parsed.refused
+    assert refusal.reason == "a second, different row for the same key; the first one served is kept (A1)"
+    assert "90.00" in refusal.payload
+    assert parsed.inputs == 4, "each input counted once"
+
+
+def test_a_rebate_type_code_under_stock_rebate_policy_is_stored_as_the_rebate_type() -> None:
+    rows = [
+        {"productCode": "N1", "supplyPrice": "100", "stockRebatePolicy": "0.05", "rebateType": "FHQ"},
+        {"productCode": "C1", "supplyPrice": "100", "stockRebatePolicy": "COM"},
+        {"productCode": "C2", "supplyPrice": "100", "stockRebatePolicy": " DTDBF "},
+        {"productCode": "X1", "supplyPrice": "100", "stockRebatePolicy": "abc"},
+        {"productCode": "X2", "supplyPrice": "100", "stockRebatePolicy": 3},
+    ]
+    parsed = PRICE_ROW.parse(rows, {"fetched_at": NOW})
+    kept = {row["product_code"]: (row["direct_discount"], row["rebate_type"]) for row in parsed.rows}
+    assert kept == {"N1": (Decimal("0.050000"), "FHQ"), "C1": (None, "COM"), "C2": (None, "DTDBF")}
+    assert [refusal.reason for refusal in parsed.refused] == [
+        'direct_discount: is not a number (got "abc")',
+        "direct_discount: is above 1 (got 3)",
+    ]
+
+
+def test_a_supply_price_sent_as_text_is_a_price_not_in_effect() -> None:
+    rows = [
+        {"productCode": "T1", "supplyPrice": "价格未生效", "invoicePrice": "95", "isSales": "0"},
+        {"productCode": "T2", "supplyPrice": "价格未生效", "reason": "商品暂不可采"},
+        {"productCode": "T3", "supplyPrice": "abc"},
+        {"productCode": "T4", "supplyPrice": "12345678901234567.5"},
+        {"productCode": "T5", "supplyPrice": "12.34567"},
+    ]
+    parsed = PRICE_ROW.parse(rows, {"fetched_at": NOW})
+    kept = {row["product_code"]: row for row in parsed.rows}
+    assert kept["T1"]["supply_price"] is None and kept["T1"]["invoice_price"] is None
+    assert kept["T1"]["reason"] == "价格未生效" and kept["T2"]["reason"] == "商品暂不可采"
+    assert not parsed.anomalies, "a price not in effect is not a bad value"
+    assert [refusal.reason for refusal in parsed.refused] == [
+        'supply_price: is not a number (got "abc")',
+        'supply_price: is out of range for NUMERIC(18, 4) (got "12345678901234567.5")',
+        'supply_price: has more than 4 decimal places (got "12.34567")',
+    ]
+
+
+def test_a_listing_row_without_is_sales_is_procurable_with_an_anomaly() -> None:
+    parsed = PRODUCT.parse([{"productCode": "P1", "productModel": "M"}, {"productCode": "P2", "isSales": "0"}])
+    assert [row["is_sales"] for row in parsed.rows] == [True, False]
+    (anomaly,) = parsed.anomalies
+    assert (anomaly.row_key, anomaly.field, anomaly.reason) == ("P1", "is_sales", 'missing; read as "1"')
+
+
+def test_a_listing_row_without_a_code_is_refused_and_leaflets_are_a_json_list() -> None:
+    parsed = PRODUCT.parse(
+        [
+            {"productModel": "no code"},
+            {"productCode": "P1", "isSales": "1", "productLageUrls": "https://img/1.jpg"},
+            {"productCode": "P2", "isSales": "1", "productLageUrls": ["https://img/2.jpg", "https://img/3.jpg"]},
+        ]
+    )
+    assert [refusal.reason for refusal in parsed.refused] == ["product_code: is missing"]
+    assert [row["leaflet_urls"] for row in parsed.rows] == [
+        '["https://img/1.jpg"]',
+        '["https://img/2.jpg", "https://img/3.jpg"]',
+    ]
+
+
+def test_unknown_vendor_keys_are_counted_with_an_example() -> None:
+    rows = [
+        warehouse_row(etaDays="2") | {"stockNew": "30"},
+        warehouse_row() | {"stockNew": "12", "secCode": "C2"},
+    ]
+    parsed = STOCK_ROW.parse(rows, PAIR)
+    assert parsed.unknown_keys == {"stockNew": 2, "timelinessData.etaDays": 1}
+    assert parsed.unknown_examples["stockNew"] == '"30"'
+
+
+def test_text_that_no_database_stores_is_a_bad_value() -> None:
+    parsed = PRODUCT.parse(
+        [
+            {"productCode": "P1", "isSales": "1", "productModel": "bad\x00model"},
+            {"productCode": "P2", "isSales": "1", "productModel": "lone \ud800 surrogate"},
+            {"productCode": "P\x003", "isSales": "1"},
+        ]
+    )
+    assert [row["product_model"] for row in parsed.rows] == [None, None]
+    assert [a.reason for a in parsed.anomalies] == ["contains a NUL character", "is not valid unicode"]
+    assert [refusal.rule for refusal in parsed.refused] == ["product_code: contains a NUL character"]
+
+
+def test_logistics_records_are_kept_whole() -> None:
+    context = {"order_code": "SO.1", "source_list": "getStockDeliveryLogisticsRecord", "fetched_at": NOW}
+    parsed = LOGISTICS_RECORD.parse([{"b": 1, "a": "签收"}, {"b": 1, "a": "签收"}], context)
+    assert [row["record"] for row in parsed.rows] == ['{"a": "签收", "b": 1}'] * 2, "no key: nothing collapses"
+    assert not parsed.unknown_keys
+
+
+def test_the_gate_refuses_a_row_that_breaks_the_declared_schema() -> None:
+    parsed = PRICE_ROW.parse([{"productCode": "A1", "supplyPrice": "1"}], {"fetched_at": NOW})
+    parsed.rows.append({**parsed.rows[0]})  # a duplicate key the parse would never let through
+    parsed.rows.append({**parsed.rows[0], "product_code": "B1", "supply_price": Decimal("-1")})
+    assert validate(parsed) == []
+    assert len(parsed.rows) == 1
+    assert sorted(refusal.rule for refusal in parsed.refused) == [
+        "product_code: one row per key",
+        "supply_price: is a price",
+    ]
