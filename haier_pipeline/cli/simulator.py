@@ -20,6 +20,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bad-row-rate", type=float, default=0.0, help="share of malformed rows (quarantine demo)")
     parser.add_argument("--token-ttl", type=float, default=3600.0, help="server-side token lifetime, seconds")
     parser.add_argument("--seed", type=int, default=7, help="seed of the deterministic data set")
+    faults = parser.add_argument_group("faults (all off by default; also settable at /_sim/config)")
+    faults.add_argument("--token-revoke-every", type=float, default=0.0, help="revoke every token each N seconds")
+    faults.add_argument("--throttle-rate", type=float, default=0.0, help="share of data calls answered 429")
+    faults.add_argument("--hang-rate", type=float, default=0.0, help="share of calls never answered (1: API down)")
+    faults.add_argument("--refused-products", default="", help="comma-separated codes answered with a refusal")
+    faults.add_argument("--account-refusal", default="", help="refuse every data call with this message")
+    faults.add_argument("--success-code", default="", help="code sent in success envelopes instead of 200")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,6 +41,12 @@ def run(args: argparse.Namespace) -> int:
         fault_rate=args.fault_rate,
         bad_row_rate=args.bad_row_rate,
         token_ttl=args.token_ttl,
+        token_revoke_every=args.token_revoke_every,
+        throttle_rate=args.throttle_rate,
+        hang_rate=args.hang_rate,
+        refused_products=tuple(code.strip() for code in args.refused_products.split(",") if code.strip()),
+        account_refusal=args.account_refusal,
+        success_code=args.success_code,
     )
     if args.counties:
         config.counties = tuple(code.strip() for code in args.counties.split(",") if code.strip())
