@@ -5,9 +5,10 @@ How an envelope is read (haier-api.md, "Envelopes and failures"):
 - `success: false`, or a known failure code, is a failure (HaierBusinessError with the vendor's reason).
   Known failure codes: HTTP-like numbers 400-599 and negative numbers (as numbers or digit strings, the
   way gateways echo a status or `-1`), and the words fail / failed / failure / error in any case.
-- Any other code is unrecognised: with data present it is success, reported to `on_unrecognised` (the
-  client counts and logs it); without data it is a failure, because an empty answer must never pass for
-  an empty result.
+- Any other code is unrecognised: with data present (a `data` key that is not null; an empty list is
+  data: a stock answer with no warehouse) it is success, reported to `on_unrecognised` (the client
+  counts and logs it); without data (e.g. `{"code": "E01", "description": "no permission"}`) it is a
+  failure, because a refusal must never pass for an empty result.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def unwrap(endpoint: str, answer: Any, on_unrecognised: Callable[[str], None] | 
     if success is False or (success is None and code is not None and _is_failure_code(code)):
         raise _refusal(endpoint, answer)
     if success is None and code is not None and code not in SUCCESS_CODES:
-        if empty:
+        if data is None:
             raise _refusal(endpoint, answer)
         if on_unrecognised is not None:
             on_unrecognised(f"{endpoint}: unrecognised envelope code {code!r} with data; read as success")

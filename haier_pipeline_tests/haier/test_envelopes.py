@@ -69,6 +69,19 @@ def test_an_unrecognised_code_with_data_is_success_with_a_warning(code: object) 
     assert "stock" in warnings[0] and repr(str(code).lower()) in warnings[0]
 
 
+@pytest.mark.parametrize("data", [[], {}, ""])
+def test_an_unrecognised_code_with_empty_data_is_an_empty_success(data: object) -> None:
+    warnings: list[str] = []
+    assert as_rows(unwrap("stock", {"code": "0000", "msg": "ok", "data": data}, warnings.append)) == []
+    assert len(warnings) == 1
+
+
+@pytest.mark.parametrize("answer", [{"code": "0000", "msg": "无权限"}, {"code": "0000", "msg": "无权限", "data": None}])
+def test_an_unrecognised_code_without_data_is_a_failure(answer: dict) -> None:
+    with pytest.raises(HaierBusinessError, match="无权限"):
+        unwrap("stock", answer)
+
+
 @pytest.mark.parametrize("code", [400, "403", 500, "503", -1, "-1", "FAIL", "error", "failure"])
 def test_a_known_failure_code_is_a_failure_even_with_data(code: object) -> None:
     with pytest.raises(HaierBusinessError) as raised:
