@@ -27,6 +27,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quirk-rate", type=float, default=0.1, help="share of rows each quirk touches (default 0.1)")
     parser.add_argument("--token-ttl", type=float, default=3600.0, help="server-side token lifetime, seconds")
     parser.add_argument("--seed", type=int, default=7, help="seed of the deterministic data set")
+    faults = parser.add_argument_group("faults (all off by default; also settable at /_sim/config)")
+    faults.add_argument("--token-revoke-every", type=float, default=0.0, help="revoke every token each N seconds")
+    faults.add_argument("--throttle-rate", type=float, default=0.0, help="share of data calls answered 429")
+    faults.add_argument("--hang-rate", type=float, default=0.0, help="share of calls never answered (1: API down)")
+    faults.add_argument("--refused-products", default="", help="comma-separated codes answered with a refusal")
+    faults.add_argument("--account-refusal", default="", help="refuse every data call with this message")
+    faults.add_argument("--success-code", default="", help="code sent in success envelopes instead of 200")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,6 +50,12 @@ def run(args: argparse.Namespace) -> int:
         token_ttl=args.token_ttl,
         quirks=tuple(name.strip() for name in args.quirks.split(",") if name.strip()),
         quirk_rate=args.quirk_rate,
+        token_revoke_every=args.token_revoke_every,
+        throttle_rate=args.throttle_rate,
+        hang_rate=args.hang_rate,
+        refused_products=tuple(code.strip() for code in args.refused_products.split(",") if code.strip()),
+        account_refusal=args.account_refusal,
+        success_code=args.success_code,
     )
     if args.counties:
         config.counties = tuple(code.strip() for code in args.counties.split(",") if code.strip())

@@ -2,15 +2,19 @@
 
 from haier_pipeline.haier.client import HaierClient, Outcome
 from haier_pipeline.haier.errors import (
+    HaierAnswerShapeError,
     HaierAuthenticationError,
     HaierBusinessError,
     HaierConfigurationError,
     HaierError,
     HaierRequestError,
     HaierThrottledError,
+    HaierUnavailableError,
 )
+from haier_pipeline.haier.urls import insecure_http_problems
 
 __all__ = [
+    "HaierAnswerShapeError",
     "HaierAuthenticationError",
     "HaierBusinessError",
     "HaierClient",
@@ -18,5 +22,7 @@ __all__ = [
     "HaierError",
     "HaierRequestError",
     "HaierThrottledError",
+    "HaierUnavailableError",
     "Outcome",
+    "insecure_http_problems",
 ]

@@ -1,4 +1,18 @@
-"""OAuth2 client-credentials token: fetched once per process, refreshed early by exactly one thread."""
+"""OAuth2 client-credentials token: one per process and account, refreshed per token, not per request.
+
+A 401 says which token was refused. If that token was already replaced, the request simply retries with
+the current one. If it is the current token, exactly one thread fetches a new one while the others wait.
+Two guards keep a broken gateway from looping:
+- Bad credentials: a token refused *immediately* (by a request sent within IMMEDIATE_REFUSAL_SECONDS of
+  its issue, before any request was accepted with it) is a strike; BAD_CREDENTIAL_STRIKES strikes in a
+  row, with no accepted request between them, mean the gateway will never take our tokens (wrong auth
+  scheme, a token URL of another environment): HaierAuthenticationError at once. Two, not one, because
+  a gateway revoking tokens on a timer can revoke a fresh one before its first use by bad luck.
+- At most MAX_REFRESHES_PER_MINUTE refreshes after a refusal, per account and process: past it, the
+  gateway revokes tokens faster than every 2 s on average, which no working gateway does, and the step
+  stops with a HaierAuthenticationError instead of looping. (30 token calls a minute cost nothing
+  against a budget of 100 calls a second; a churn of one revocation every 0.5 s is survived for 15 s.)
+"""
 
 from __future__ import annotations
 
@@ -7,6 +21,7 @@ import hashlib
 import json
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,9 +30,18 @@ from haier_pipeline.haier.errors import HaierAuthenticationError
 from haier_pipeline.haier.redaction import redact, register_secret
 
 DEFAULT_LIFETIME = 3600.0
+MAX_LIFETIME = 86_400.0
 # The vendor asks for a refresh 10 minutes before expiry; short-lived tokens refresh at 5/6 of their life.
 REFRESH_MARGIN = 600.0
 TOKEN_KEYS = (("access_token",), ("token",), ("data", "access_token"), ("data", "token"))
+REASON_KEYS = ("msg", "message", "description", "error_description", "error")
+IMMEDIATE_REFUSAL_SECONDS = 10.0
+BAD_CREDENTIAL_STRIKES = 2
+MAX_REFRESHES_PER_MINUTE = 30
+CREDENTIAL_HINT = (
+    "Check HAIER_AUTH_SCHEME (bare or bearer), that HAIER_TOKEN_URL belongs to the same environment as "
+    "HAIER_BASE_URL, and HAIER_CLIENT_ID / HAIER_CLIENT_SECRET."
+)
 
 
 @dataclass(frozen=True)
@@ -34,7 +58,11 @@ def parse_token_answer(answer: Any) -> TokenGrant:
     if not token:
         raise HaierAuthenticationError(
             "The token endpoint answered 200 without a token (no access_token/token, top-level or under "
-            "data). Check HAIER_TOKEN_URL and the client credentials."
+            f"data){_vendor_reason(answer)}. Check HAIER_TOKEN_URL and the client credentials."
+        )
+    if not (token.isascii() and token.isprintable()) or " " in token:
+        raise HaierAuthenticationError(
+            "The token endpoint answered a token that cannot travel in an HTTP header. Check HAIER_TOKEN_URL."
         )
     register_secret(token)
     expires_in = answer.get("expires_in")
@@ -44,6 +72,17 @@ def parse_token_answer(answer: Any) -> TokenGrant:
     if lifetime is None:
         lifetime = _jwt_lifetime(token)
     return TokenGrant(token=token, lifetime=lifetime if lifetime is not None else DEFAULT_LIFETIME)
+
+
+def _vendor_reason(answer: dict[str, Any]) -> str:
+    """The vendor's own words for a token answer without a token, redacted and short."""
+    for place in (answer, answer.get("data")):
+        if isinstance(place, dict):
+            for key in REASON_KEYS:
+                value = place.get(key)
+                if isinstance(value, str) and value.strip():
+                    return redact(f"; the vendor says: {value.strip()[:200]}")
+    return ""
 
 
 def _dig(answer: dict[str, Any], path: tuple[str, ...]) -> Any:
@@ -56,11 +95,13 @@ def _dig(answer: dict[str, Any], path: tuple[str, ...]) -> Any:
 
 
 def _as_seconds(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
     try:
         seconds = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    return seconds if seconds > 0 else None
+    return min(seconds, MAX_LIFETIME) if seconds > 0 else None
 
 
 def _jwt_lifetime(token: str) -> float | None:
@@ -71,18 +112,22 @@ def _jwt_lifetime(token: str) -> float | None:
         padded = parts[1] + "=" * (-len(parts[1]) % 4)
         claims = json.loads(base64.urlsafe_b64decode(padded))
         return _as_seconds(float(claims["exp"]) - time.time())
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, IndexError, OverflowError):
         return None
 
 
 class TokenCache:
-    """One token shared by all threads; the first thread past the refresh point fetches, others wait."""
+    """One token shared by all threads; one thread fetches, the others wait and use what it fetched."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._lock = threading.Lock()
         self._token: str | None = None
         self._refresh_at = 0.0
+        self._issued_at = 0.0
+        self._accepted = False
+        self._strikes = 0
+        self._refreshes: deque[float] = deque()
         self.fetches = 0
 
     def get(self, fetch: Callable[[], TokenGrant]) -> str:
@@ -95,18 +140,48 @@ class TokenCache:
             assert self._token is not None
             return self._token
 
-    def refresh_after_rejection(self, rejected: str, fetch: Callable[[], TokenGrant]) -> str:
-        """A 401 on `rejected`: fetch a new token unless another thread already replaced it."""
+    def accepted(self, token: str) -> None:
+        """A request with `token` was answered without a 401: the gateway takes our tokens."""
+        if self._strikes or (token == self._token and not self._accepted):
+            with self._lock:
+                self._strikes = 0
+                if token == self._token:
+                    self._accepted = True
+
+    def refused(self, token: str, sent_at: float, fetch: Callable[[], TokenGrant]) -> str:
+        """A 401 on `token`, sent at `sent_at` (this cache's clock); returns the token to retry with."""
         with self._lock:
-            if self._token == rejected or self._token is None:
-                self._store(fetch())
-            assert self._token is not None
-            return self._token
+            if self._token is not None and token != self._token:
+                return self._token  # another thread already replaced it: no fetch
+            now = self._clock()
+            if not self._accepted and sent_at - self._issued_at <= IMMEDIATE_REFUSAL_SECONDS:
+                self._strikes += 1
+                if self._strikes >= BAD_CREDENTIAL_STRIKES:
+                    self._token = None  # the next caller starts from a fresh token
+                    raise HaierAuthenticationError(
+                        f"The API refused {self._strikes} fresh tokens in a row on their first use: the token "
+                        f"endpoint issues tokens the data gateway does not accept. {CREDENTIAL_HINT}"
+                    )
+            while self._refreshes and self._refreshes[0] <= now - 60.0:
+                self._refreshes.popleft()
+            if len(self._refreshes) >= MAX_REFRESHES_PER_MINUTE:
+                self._token = None
+                raise HaierAuthenticationError(
+                    f"The API refused {len(self._refreshes)} tokens within a minute: it revokes tokens as fast "
+                    "as it issues them, so the step stops instead of looping. Try again later; if it persists, "
+                    + CREDENTIAL_HINT
+                )
+            self._refreshes.append(now)
+            grant = fetch()
+            self._store(grant)
+            return grant.token
 
     def _store(self, grant: TokenGrant) -> None:
         margin = min(REFRESH_MARGIN, grant.lifetime / 6)
         self._token = grant.token
-        self._refresh_at = self._clock() + grant.lifetime - margin
+        self._issued_at = self._clock()
+        self._refresh_at = self._issued_at + grant.lifetime - margin
+        self._accepted = False
         self.fetches += 1
 
 

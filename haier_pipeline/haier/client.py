@@ -11,6 +11,7 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import requests
@@ -20,34 +21,43 @@ from requests.adapters import HTTPAdapter
 
 from haier_pipeline.haier import endpoints
 from haier_pipeline.haier.auth import (
+    TokenCache,
     TokenGrant,
     describe_token_failure,
     fallback_token_url,
     parse_token_answer,
     shared_token_cache,
 )
+from haier_pipeline.haier.breaker import BREAKER_CALLS, BREAKER_SECONDS, CircuitBreaker
 from haier_pipeline.haier.envelopes import as_rows, unwrap
 from haier_pipeline.haier.errors import (
+    HaierAnswerShapeError,
     HaierAuthenticationError,
+    HaierBusinessError,
     HaierConfigurationError,
+    HaierError,
     HaierRequestError,
     HaierThrottledError,
+    HaierUnavailableError,
 )
-from haier_pipeline.haier.pacing import shared_limiter
+from haier_pipeline.haier.pacing import RateLimiter, shared_limiter
 from haier_pipeline.haier.redaction import redact, redacting_logger, register_secret
 from haier_pipeline.haier.stats import CallStats
+from haier_pipeline.haier.urls import insecure_http_problems
 
 log = redacting_logger("haier_pipeline.haier")
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 STATUS_HINTS = {
     400: "The API rejected the request's parameters; this is a bug or a malformed code, not retried.",
-    401: "The token was refused twice; check HAIER_CLIENT_ID / HAIER_CLIENT_SECRET and HAIER_AUTH_SCHEME.",
     403: "No permission: ask Haier to whitelist this machine's IP for the account.",
     404: "No such endpoint: check HAIER_BASE_URL (it must be the gateway root, without /yilihuo).",
     429: "Still throttled after retries: another process may share this account's rate limit (lower HAIER_RATE_LIMIT).",
 }
 SERVER_HINT = "The API kept failing after retries; try again later or check the vendor's status."
+NETWORK_HINT = "Check the network and HAIER_BASE_URL; HAIER_TIMEOUT sets the per-request limit."
+# A fan-out whose first answers are all this same refusal is refused as a whole: the account is refused.
+ACCOUNT_REFUSAL_STREAK = 5
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -55,11 +65,23 @@ R = TypeVar("R")
 
 @dataclass(frozen=True)
 class Outcome(Generic[T, R]):
-    """One item of a fan-out: its value, or the request error that survived every retry."""
+    """One item of a fan-out: its value, or the error that survived every retry and the second pass.
+
+    `error.transient` tells the two kinds of failure apart: an *unanswered* item (throttled, server
+    trouble, no answer, a garbled body: a delivery failure) or an item the vendor *refused* (a failure
+    envelope for that item, an unusable answer: a data problem)."""
 
     item: T
     value: R | None = None
-    error: HaierRequestError | None = None
+    error: HaierError | None = None
+
+    @property
+    def unanswered(self) -> bool:
+        return self.error is not None and self.error.transient
+
+    @property
+    def refused(self) -> bool:
+        return self.error is not None and not self.error.transient
 
 
 class HaierClient(ConfigurableResource):
@@ -81,8 +103,19 @@ class HaierClient(ConfigurableResource):
     max_workers: int = 32
     max_retries: int = 3
     backoff_seconds: float = 0.5
+    # Plain http to a host that is not loopback sends secrets in clear text: refused unless allowed.
+    allow_insecure_http: bool = False
+    # Where processes of one account share their rate limit (None: pacing.default_pacing_dir()).
+    pacing_dir: str | None = None
+    # The circuit breaker: this many consecutive calls without an answer, over at least this many seconds.
+    breaker_calls: int = BREAKER_CALLS
+    breaker_seconds: float = BREAKER_SECONDS
+    # Quiet time before a fan-out's second pass over its unanswered items, after any 429 hold-off.
+    second_pass_pause: float = 2.0
 
     _session: requests.Session | None = PrivateAttr(default=None)
+    _limiter: RateLimiter | None = PrivateAttr(default=None)
+    _breakers: dict[str, CircuitBreaker] = PrivateAttr(default_factory=dict)
     _stats: CallStats = PrivateAttr(default_factory=CallStats)
     _trackers: list[CallStats] = PrivateAttr(default_factory=list)
     _init_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
@@ -115,10 +148,12 @@ class HaierClient(ConfigurableResource):
         ]
         if self.auth_scheme.lower() not in ("bare", "bearer"):
             problems.append(f"HAIER_AUTH_SCHEME={self.auth_scheme!r} must be 'bare' or 'bearer'")
+        problems += insecure_http_problems(self.base_url, self.token_url, self.allow_insecure_http)
         if problems:
             raise HaierConfigurationError(problems)
 
     def _http(self) -> requests.Session:
+        """The session, created once after the configuration passed: nothing is sent before that."""
         with self._init_lock:
             if self._session is None:
                 self._validate()
@@ -129,12 +164,28 @@ class HaierClient(ConfigurableResource):
                     self.customer_password,
                 ):
                     register_secret(secret)
+                directory = Path(self.pacing_dir) if self.pacing_dir else None
+                self._limiter = shared_limiter(self._account, self.rate_limit, directory)
                 session = requests.Session()
                 adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self.max_workers + 4, max_retries=0)
                 session.mount("http://", adapter)
                 session.mount("https://", adapter)
                 self._session = session
             return self._session
+
+    def _pacer(self) -> RateLimiter:
+        self._http()
+        assert self._limiter is not None
+        return self._limiter
+
+    def _tokens(self) -> TokenCache:
+        return shared_token_cache(self.resolved_token_url, self.client_id, self.client_secret)
+
+    def _breaker(self, endpoint: str) -> CircuitBreaker:
+        with self._init_lock:
+            if endpoint not in self._breakers:
+                self._breakers[endpoint] = CircuitBreaker(endpoint, self.breaker_calls, self.breaker_seconds)
+            return self._breakers[endpoint]
 
     # ---- statistics ---------------------------------------------------------------------------------
 
@@ -162,13 +213,22 @@ class HaierClient(ConfigurableResource):
         for stats in (self._stats, *self._trackers):
             stats.record(endpoint, latency_ms, retry=retry, throttled=throttled, failed=failed)
 
+    def _warn(self, endpoint: str, message: str) -> None:
+        log.warning("%s", message)
+        for stats in (self._stats, *self._trackers):
+            stats.record_warning(endpoint)
+
     # ---- token --------------------------------------------------------------------------------------
 
     def token(self) -> str:
         self._http()
-        return shared_token_cache(self.resolved_token_url, self.client_id, self.client_secret).get(self._fetch_token)
+        return self._tokens().get(self._fetch_token)
 
     def _fetch_token(self) -> TokenGrant:
+        """Try the token URL, then its /oauth2/token fallback; throttling and server trouble are retried.
+
+        No answer at all fails at once (HaierUnavailableError): the token is one call per process and
+        hour, and an unreachable token URL means the API is gone, not slow."""
         session = self._http()
         body = {
             "client_id": self.client_id,
@@ -176,31 +236,32 @@ class HaierClient(ConfigurableResource):
             "grant_type": "client_credentials",
         }
         failures: list[str] = []
-        fallback = fallback_token_url(self.resolved_token_url)
-        for url in (self.resolved_token_url, fallback):
+        for url in (self.resolved_token_url, fallback_token_url(self.resolved_token_url)):
             if url is None:
                 continue
-            shared_limiter(self._account, self.rate_limit).acquire()
-            started = time.monotonic()
-            try:
-                response = session.post(url, json=body, timeout=self.timeout)
-            except requests.RequestException as error:
-                self._record("token", started, retry=False, throttled=False, failed=True)
-                raise HaierAuthenticationError(
-                    redact(
-                        f"Could not reach the token URL {url}: {type(error).__name__}. "
-                        "Check HAIER_TOKEN_URL / HAIER_BASE_URL and the network."
-                    )
-                ) from None
-            self._record(
-                "token",
-                started,
-                retry=False,
-                throttled=False,
-                failed=response.status_code != 200,
-                status=response.status_code,
-            )
-            if response.status_code == 200:
+            for attempt in range(self.max_retries + 1):
+                self._pacer().acquire()
+                started = time.monotonic()
+                try:
+                    response = session.post(url, json=body, timeout=self.timeout)
+                except requests.RequestException as error:
+                    self._record("token", started, retry=attempt > 0, throttled=False, failed=True)
+                    raise HaierUnavailableError(
+                        "token",
+                        type(error).__name__,
+                        1,
+                        time.monotonic() - started,
+                        hint="check HAIER_TOKEN_URL, HAIER_BASE_URL and HAIER_TIMEOUT",
+                    ) from None
+                status = response.status_code
+                self._record(
+                    "token", started, retry=attempt > 0, throttled=status == 429, failed=status != 200, status=status
+                )
+                if status in RETRYABLE_STATUSES and attempt < self.max_retries:
+                    self._hold_off(response, attempt + 1)
+                    continue
+                break
+            if status == 200:
                 try:
                     answer = json.loads(response.content)
                 except ValueError:
@@ -210,7 +271,7 @@ class HaierClient(ConfigurableResource):
                 grant = parse_token_answer(answer)
                 log.info("token fetched from %s, valid %.0f s", url, grant.lifetime)
                 return grant
-            failures.append(describe_token_failure(url, response.status_code, response.text))
+            failures.append(describe_token_failure(url, status, response.text))
         raise HaierAuthenticationError(
             "No token: " + "; ".join(failures) + ". Check HAIER_CLIENT_ID, HAIER_CLIENT_SECRET and HAIER_TOKEN_URL."
         )
@@ -218,18 +279,26 @@ class HaierClient(ConfigurableResource):
     # ---- one request --------------------------------------------------------------------------------
 
     def _post(self, endpoint: str, path: str, body: dict[str, Any]) -> Any:
-        """POST with pacing, token, 401 refresh, retries with backoff; returns the unwrapped payload."""
+        """POST with pacing, token, 401 refresh, retries with backoff; returns the unwrapped payload.
+
+        The token is read after the pacing wait, just before sending, so a request never goes out with a
+        token that was replaced while it queued or backed off. A 401 does not use up a retry: the token
+        layer decides between "retry with the current token", "refresh" and "stop"."""
         session = self._http()
-        limiter = shared_limiter(self._account, self.rate_limit)
-        tokens = shared_token_cache(self.resolved_token_url, self.client_id, self.client_secret)
+        limiter = self._pacer()
+        tokens = self._tokens()
+        breaker = self._breaker(endpoint)
         url = f"{self.api_root}{path}"
-        token = tokens.get(self._fetch_token)
-        refreshed = False
         attempt = 0
+        sent = 0
         while True:
+            breaker.check()
             limiter.acquire()
+            breaker.check()
+            token = tokens.get(self._fetch_token)
             started = time.monotonic()
-            is_retry = attempt > 0
+            is_retry = sent > 0
+            sent += 1
             try:
                 response = session.post(
                     url,
@@ -237,37 +306,33 @@ class HaierClient(ConfigurableResource):
                     headers={"Authorization": self._authorization(token)},
                     timeout=self.timeout,
                 )
-            except (requests.ConnectionError, requests.Timeout) as error:
+            except requests.RequestException as error:
                 self._record(endpoint, started, retry=is_retry, throttled=False, failed=True)
+                breaker.no_answer(started, type(error).__name__)
                 if attempt >= self.max_retries:
                     raise HaierRequestError(
-                        endpoint,
-                        None,
-                        f"{type(error).__name__} after {attempt + 1} attempts",
-                        "Check the network and HAIER_BASE_URL; HAIER_TIMEOUT sets the per-request limit.",
+                        endpoint, None, f"{type(error).__name__} after {attempt + 1} attempts", NETWORK_HINT
                     ) from None
                 attempt += 1
                 self._sleep_backoff(attempt)
                 continue
 
+            breaker.answered()
             status = response.status_code
             self._record(
                 endpoint, started, retry=is_retry, throttled=status == 429, failed=status != 200, status=status
             )
-            if status == 401 and not refreshed:
-                refreshed = True
-                log.info("%s answered 401; refreshing the token once", endpoint)
-                token = tokens.refresh_after_rejection(token, self._fetch_token)
+            if status == 401:
+                log.info("%s answered 401; retrying with a current token", endpoint)
+                tokens.refused(token, started, self._fetch_token)
                 continue
+            tokens.accepted(token)
             if status in RETRYABLE_STATUSES:
                 if attempt >= self.max_retries:
                     error_type = HaierThrottledError if status == 429 else HaierRequestError
                     raise error_type(endpoint, status, self._excerpt(response), STATUS_HINTS.get(status, SERVER_HINT))
                 attempt += 1
-                retry_after = _retry_after_seconds(response)
-                if status == 429:
-                    limiter.defer(retry_after if retry_after is not None else 1.0)
-                self._sleep_backoff(attempt, retry_after)
+                self._hold_off(response, attempt)
                 continue
             if status != 200:
                 raise HaierRequestError(
@@ -279,15 +344,26 @@ class HaierClient(ConfigurableResource):
                 # A truncated or garbled 200 is server trouble, the same as a 5xx.
                 if attempt >= self.max_retries:
                     raise HaierRequestError(
-                        endpoint, status, "the body is not JSON: " + self._excerpt(response), SERVER_HINT
+                        endpoint,
+                        status,
+                        "the body is not JSON: " + self._excerpt(response),
+                        SERVER_HINT,
+                        transient=True,
                     ) from None
                 attempt += 1
                 self._sleep_backoff(attempt)
                 continue
-            return unwrap(endpoint, answer)
+            return unwrap(endpoint, answer, lambda message: self._warn(endpoint, message))
 
     def _authorization(self, token: str) -> str:
         return f"Bearer {token}" if self.auth_scheme.lower() == "bearer" else token
+
+    def _hold_off(self, response: requests.Response, attempt: int) -> None:
+        """Back off before a retry; a 429 makes every thread of every process on the account hold off."""
+        retry_after = _retry_after_seconds(response)
+        if response.status_code == 429:
+            self._pacer().defer(retry_after if retry_after is not None else 1.0)
+        self._sleep_backoff(attempt, retry_after)
 
     def _sleep_backoff(self, attempt: int, retry_after: float | None = None) -> None:
         if retry_after is not None:
@@ -309,31 +385,65 @@ class HaierClient(ConfigurableResource):
         items: Sequence[T],
         progress: Callable[[int, int], None] | None = None,
     ) -> list[Outcome[T, R]]:
-        """Run `call` for every item on the pool. A request error is kept per item; anything else
-        (authentication, business failure, a bug) stops the whole fan-out and is raised."""
-        outcomes: list[Outcome[T, R] | None] = [None] * len(items)
+        """Run `call` for every item on the pool; one Outcome per item, in the items' order.
+
+        Items that went unanswered (transient errors) get one more pass once the first is over and the
+        storm has passed (after any 429 hold-off and `second_pass_pause`). A refusal of one item stays
+        that item's error. Raised instead, stopping every pending item: HaierUnavailableError (the
+        breaker), HaierAuthenticationError, a HaierBusinessError refusing the account (or the same
+        refusal on the first ACCOUNT_REFUSAL_STREAK answers), and anything unexpected (a bug)."""
+        outcomes: list[Outcome[T, R]] = [Outcome(item) for item in items]
+        self._run_pass(call, items, range(len(items)), outcomes, progress)
+        unanswered = [index for index, outcome in enumerate(outcomes) if outcome.unanswered]
+        if unanswered:
+            pause = self.second_pass_pause
+            log.info("%d of %d items unanswered; one more pass in %.1f s", len(unanswered), len(items), pause)
+            time.sleep(pause)
+            self._run_pass(call, items, unanswered, outcomes, None)
+            still = sum(outcome.unanswered for outcome in outcomes)
+            if still:
+                log.warning("%d of %d items still unanswered after a second pass", still, len(items))
+        return outcomes
+
+    def _run_pass(
+        self,
+        call: Callable[[T], R],
+        items: Sequence[T],
+        indices: Sequence[int],
+        outcomes: list[Outcome[T, R]],
+        progress: Callable[[int, int], None] | None,
+    ) -> None:
+        if not indices:
+            return
         done = 0
-        workers = max(1, min(self.max_workers, len(items)))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="haier") as pool:
-            futures: dict[Future[R], int] = {pool.submit(call, item): index for index, item in enumerate(items)}
+        first_answers: list[tuple[object, ...] | None] = []
+        pool = ThreadPoolExecutor(max_workers=max(1, min(self.max_workers, len(indices))), thread_name_prefix="haier")
+        try:
+            futures: dict[Future[R], int] = {pool.submit(call, items[index]): index for index in indices}
             pending = set(futures)
             while pending:
                 finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
                 for future in finished:
                     index = futures[future]
                     error = future.exception()
+                    if error is not None and not _is_item_error(error):
+                        raise error
                     if error is None:
                         outcomes[index] = Outcome(items[index], value=future.result())
-                    elif isinstance(error, HaierRequestError):
-                        outcomes[index] = Outcome(items[index], error=error)
                     else:
-                        for other in pending:
-                            other.cancel()
-                        raise error
+                        outcomes[index] = Outcome(items[index], error=error)
+                    if len(first_answers) < ACCOUNT_REFUSAL_STREAK:
+                        first_answers.append(_refusal_key(error))
+                        if len(first_answers) == ACCOUNT_REFUSAL_STREAK and _all_same_refusal(first_answers):
+                            raise _account_refusal(error)
                     done += 1
                 if progress is not None:
-                    progress(done, len(items))
-        return [outcome for outcome in outcomes if outcome is not None]
+                    progress(done, len(indices))
+        except BaseException:
+            # Threads still waiting on a dead endpoint end on their own (the breaker stops their retries).
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
 
     # ---- endpoints ----------------------------------------------------------------------------------
 
@@ -347,12 +457,13 @@ class HaierClient(ConfigurableResource):
             "passWord": self.password,
         }
         if codes is None:
-            return as_rows(self._post("products", endpoints.PRODUCTS, base))
+            return as_rows(self._post("products", endpoints.PRODUCTS, base), "products")
+
+        def batch_rows(batch: list[str]) -> list[dict[str, Any]]:
+            return as_rows(self._post("products", endpoints.PRODUCTS, {**base, "productCodes": batch}), "products")
+
         rows: list[dict[str, Any]] = []
-        for outcome in self.fan_out(
-            lambda batch: as_rows(self._post("products", endpoints.PRODUCTS, {**base, "productCodes": batch})),
-            endpoints.batches(list(codes)),
-        ):
+        for outcome in self.fan_out(batch_rows, endpoints.batches(list(codes))):
             if outcome.error is not None:
                 raise outcome.error
             rows.extend(outcome.value or [])
@@ -368,7 +479,7 @@ class HaierClient(ConfigurableResource):
             "priceType": endpoints.PRICE_TYPE,
             "passWord": self.password,
         }
-        return as_rows(self._post("prices", endpoints.PRICES, body))
+        return as_rows(self._post("prices", endpoints.PRICES, body), "prices")
 
     def prices(
         self, codes: Sequence[str], progress: Callable[[int, int], None] | None = None
@@ -386,7 +497,7 @@ class HaierClient(ConfigurableResource):
             "source": endpoints.STOCK_SOURCE,
             "sellerPassword": self.seller_password or self.password,
         }
-        return as_rows(self._post("stock", endpoints.STOCK, body))
+        return as_rows(self._post("stock", endpoints.STOCK, body), "stock")
 
     def stock_for_pairs(
         self, pairs: Sequence[tuple[str, str]], progress: Callable[[int, int], None] | None = None
@@ -406,22 +517,54 @@ class HaierClient(ConfigurableResource):
             body["deliveryRecordCode"] = delivery_record_code
         if member_id is not None:
             body["memberId"] = member_id
-        payload = self._post("logistics", endpoints.LOGISTICS, body) or {}
+        payload = self._post("logistics", endpoints.LOGISTICS, body)
+        if payload is None:
+            payload = {}
         if not isinstance(payload, dict):
-            raise HaierRequestError(
-                "logistics",
-                200,
-                f"expected an object with three lists, got {type(payload).__name__}",
-                SERVER_HINT,
+            raise HaierAnswerShapeError(
+                "logistics", f"expected an object with three lists, got {type(payload).__name__}"
             )
-        return {name: as_rows(payload.get(name)) for name in endpoints.LOGISTICS_LISTS}
+        return {name: as_rows(payload.get(name), "logistics") for name in endpoints.LOGISTICS_LISTS}
 
     def balance(self) -> list[dict[str, Any]]:
         body = {
             "customerCode": self.customer_code,
             "customerPassword": self.customer_password or self.password,
         }
-        return as_rows(self._post("balance", endpoints.BALANCE, body))
+        return as_rows(self._post("balance", endpoints.BALANCE, body), "balance")
+
+
+def _is_item_error(error: BaseException) -> bool:
+    """Errors that concern one item; anything else stops the fan-out."""
+    if isinstance(error, HaierBusinessError):
+        return not error.account_refused
+    return isinstance(error, HaierRequestError)
+
+
+def _refusal_key(error: BaseException | None) -> tuple[object, ...] | None:
+    """What makes two refusals "the same"; None for an answer or an unanswered item."""
+    if isinstance(error, HaierBusinessError):
+        return ("business", error.code, error.reason)
+    if isinstance(error, HaierRequestError) and not error.transient:
+        return ("request", error.status, error.detail)
+    return None
+
+
+def _all_same_refusal(keys: list[tuple[object, ...] | None]) -> bool:
+    return keys[0] is not None and all(key == keys[0] for key in keys)
+
+
+def _account_refusal(error: BaseException | None) -> BaseException:
+    """The same refusal on a fan-out's first answers: every other item would be refused the same way."""
+    if isinstance(error, HaierBusinessError):
+        return HaierBusinessError(
+            error.endpoint,
+            error.code,
+            f"{error.reason} (the first {ACCOUNT_REFUSAL_STREAK} answers were all this refusal)",
+            account_refused=True,
+        )
+    assert error is not None
+    return error
 
 
 def _retry_after_seconds(response: requests.Response) -> float | None:

@@ -1,29 +1,78 @@
-"""Client-side pacing so the gateway never has to throttle: one limiter per process and account."""
+"""Client-side pacing so the gateway never has to throttle: one budget per account and machine.
+
+The vendor's limit is per account, so every process using one account on one machine (two CLI syncs, a
+sync beside a run of the UI, `query` during a sync) draws its send slots from one small file: the next
+free slot, a float on CLOCK_MONOTONIC (`time.monotonic()`, one clock for the whole machine on Linux),
+read and advanced under an fcntl lock. The file is named by a hash of the base URL and client id (never
+the secret) and lives in `default_pacing_dir()` unless the client names another directory. Should the
+directory be unusable, the limiter falls back to pacing this process alone, with a warning.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import struct
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
+
+from haier_pipeline.haier.redaction import redacting_logger
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: each process paces itself
+    fcntl = None  # type: ignore[assignment]
+
+log = redacting_logger("haier_pipeline.haier")
 
 # Requests reach the gateway with a few milliseconds of jitter; pacing 3 % under the limit keeps a
 # sliding one-second window at the gateway from ever counting one request too many.
 HEADROOM = 0.03
+PACING_DIR_NAME = ".haier-pacing"
+SLOT_SUFFIX = ".slot"
+# A slot file untouched this long holds only past slots: deleting it loses nothing.
+STALE_SECONDS = 3600.0
+# Monotonic clocks restart at boot: a stored slot further ahead than any hold-off is from before it.
+MAX_AHEAD_SECONDS = 300.0
+_SLOT = struct.Struct("<d")
+
+
+def default_pacing_dir() -> Path:
+    """The Dagster instance directory, found the way `haier_pipeline.instance` finds it ($DAGSTER_HOME,
+    else the working directory when it holds dagster.yaml) so a `query` and a `sync` started in the
+    project folder share it; else a per-user cache directory."""
+    home = os.environ.get("DAGSTER_HOME")
+    if not home and (Path.cwd() / "dagster.yaml").exists():
+        home = str(Path.cwd())
+    if home:
+        return Path(home) / PACING_DIR_NAME
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "haier-pipeline" / "pacing"
+
+
+def slot_file(directory: Path, account: str) -> Path:
+    return directory / (hashlib.sha256(account.encode()).hexdigest()[:32] + SLOT_SUFFIX)
 
 
 class RateLimiter:
-    """Hands out send slots evenly spaced, shared by every thread.
+    """Hands out send slots evenly spaced, shared by every thread and, through `path`, every process.
 
     Even spacing (no burst allowance) means any one-second window holds fewer than `rate` sends, which is
     what a sliding-window gateway counts; a token bucket with a burst could exceed it at a boundary.
     """
 
-    def __init__(self, rate: float) -> None:
+    def __init__(self, rate: float, path: Path | None = None) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.rate = rate
+        self.path = path if fcntl is not None else None
         self._interval = (1.0 + HEADROOM) / rate
-        self._next_slot = 0.0
+        self._next_slot = 0.0  # used only without a file
         self._lock = threading.Lock()
+        if self.path is not None:
+            self._prepare(self.path.parent)
 
     def acquire(self) -> float:
         """Block until this caller's slot; returns the seconds waited.
@@ -33,29 +82,77 @@ class RateLimiter:
         with a request too many. It gives its slot up and takes a new one instead."""
         started = time.monotonic()
         while True:
-            with self._lock:
-                now = time.monotonic()
-                slot = max(now, self._next_slot)
-                self._next_slot = slot + self._interval
+            now, next_slot = self._advance(lambda now, next_slot: max(now, next_slot) + self._interval)
+            slot = max(now, next_slot)
             if slot > now:
                 time.sleep(slot - now)
             if time.monotonic() - slot <= self._interval / 2:
                 return time.monotonic() - started
 
     def defer(self, seconds: float) -> None:
-        """After a 429 every thread holds off, not just the one that was told to."""
+        """After a 429 every thread of every process holds off, not just the one that was told to."""
+        self._advance(lambda now, next_slot: max(next_slot, now + seconds))
+
+    def _advance(self, change: Callable[[float, float], float]) -> tuple[float, float]:
+        """Store `change(now, next_slot)` as the next free slot, atomically; returns (now, old next_slot)."""
         with self._lock:
-            self._next_slot = max(self._next_slot, time.monotonic() + seconds)
+            if self.path is not None:
+                try:
+                    return self._advance_file(self.path, change)
+                except OSError as error:
+                    log.warning("pacing file %s unusable (%s): pacing this process alone", self.path, error.strerror)
+                    self.path = None
+            now = time.monotonic()
+            next_slot = self._next_slot
+            self._next_slot = change(now, next_slot)
+            return now, next_slot
+
+    @staticmethod
+    def _advance_file(path: Path, change: Callable[[float, float], float]) -> tuple[float, float]:
+        while True:
+            # Opened per slot, so a file deleted as stale is simply recreated by the next caller.
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)  # released by close
+                if os.fstat(fd).st_nlink == 0:
+                    continue  # deleted as stale while we waited for the lock
+                now = time.monotonic()
+                raw = os.pread(fd, _SLOT.size, 0)
+                next_slot = _SLOT.unpack(raw)[0] if len(raw) == _SLOT.size else 0.0
+                if not next_slot <= now + MAX_AHEAD_SECONDS:  # from before a reboot, or garbage (NaN)
+                    next_slot = 0.0
+                os.pwrite(fd, _SLOT.pack(change(now, next_slot)), 0)
+                return now, next_slot
+            finally:
+                os.close(fd)
+
+    def _prepare(self, directory: Path) -> None:
+        """Create the directory and delete slot files nobody has used for an hour (one per test server)."""
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            entries = list(os.scandir(directory))
+        except OSError as error:
+            log.warning("pacing directory %s unusable (%s): pacing this process alone", directory, error.strerror)
+            self.path = None
+            return
+        cutoff = time.time() - STALE_SECONDS
+        for entry in entries:
+            try:
+                if entry.name.endswith(SLOT_SUFFIX) and entry.stat().st_mtime < cutoff:
+                    Path(entry.path).unlink(missing_ok=True)
+            except OSError:
+                continue  # another process got there first
 
 
-_limiters: dict[tuple[str, float], RateLimiter] = {}
+_limiters: dict[tuple[str, float, str], RateLimiter] = {}
 _registry_lock = threading.Lock()
 
 
-def shared_limiter(account: str, rate: float) -> RateLimiter:
-    """The rate limit is per account, so every client of one account in this process shares one limiter."""
+def shared_limiter(account: str, rate: float, directory: Path | None = None) -> RateLimiter:
+    """One limiter per account (and rate) in this process, drawing from the account's file in `directory`."""
+    directory = directory if directory is not None else default_pacing_dir()
     with _registry_lock:
-        key = (account, rate)
+        key = (account, rate, str(directory))
         if key not in _limiters:
-            _limiters[key] = RateLimiter(rate)
+            _limiters[key] = RateLimiter(rate, slot_file(directory, account))
         return _limiters[key]

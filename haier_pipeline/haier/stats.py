@@ -14,6 +14,8 @@ class EndpointStats:
     retries: int = 0
     throttled: int = 0
     failures: int = 0
+    # Answers read as success despite an unrecognised envelope code (see envelopes.py).
+    warnings: int = 0
     latencies_ms: list[float] = field(default_factory=list)
 
     def summary(self) -> dict[str, float | int]:
@@ -22,6 +24,7 @@ class EndpointStats:
             "retries": self.retries,
             "throttled": self.throttled,
             "failures": self.failures,
+            "warnings": self.warnings,
             "p50_ms": round(_percentile(self.latencies_ms, 50), 1),
             "p95_ms": round(_percentile(self.latencies_ms, 95), 1),
         }
@@ -51,6 +54,10 @@ class CallStats:
             stats.failures += int(failed)
             stats.latencies_ms.append(latency_ms)
 
+    def record_warning(self, endpoint: str) -> None:
+        with self._lock:
+            self._endpoints[endpoint].warnings += 1
+
     def by_endpoint(self) -> dict[str, dict[str, float | int]]:
         with self._lock:
             return {name: stats.summary() for name, stats in sorted(self._endpoints.items())}
@@ -64,5 +71,6 @@ class CallStats:
             "api_calls": self.total("calls"),
             "api_retries": self.total("retries"),
             "api_throttled": self.total("throttled"),
+            "api_warnings": self.total("warnings"),
             "api_by_endpoint": self.by_endpoint(),
         }

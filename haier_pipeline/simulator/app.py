@@ -39,6 +39,10 @@ ANY_METHOD = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 MAX_CODES = 20
 WRONG_PASSWORD = "约定密码错误"
 WRONG_CUSTOMER = "客户编码与授权信息不匹配"
+REFUSED_PRODUCT = "商品不存在或已停用"
+# A hung call waits for the client to hang up, checking this often, for at most MAX_HANG_SECONDS.
+HANG_POLL_SECONDS = 0.05
+MAX_HANG_SECONDS = 600.0
 _COUNTY = re.compile(r"[0-9]{6}")
 
 _HTML_FAULT = (
@@ -102,12 +106,18 @@ class _Handlers:
                 codes = body.get("productCodes")
                 if isinstance(codes, list):
                     counters.record_batch(len(codes))
+            if self.state.chance(self.config.hang_rate):
+                response = await _hang(request)
+                status = response.status_code
+                return response
             admitted = self.state.limiter.admit(self.config.rate_limit)
+            if admitted and endpoint in PATH_OF:
+                admitted = not self.state.chance(self.config.throttle_rate)
             delay = self.state.latency_seconds(self.config.latency_ms, self.config.latency_jitter_ms)
             if delay:
                 await asyncio.sleep(delay)
             if not admitted:
-                response = error(429, "请求过于频繁，请稍后再试", {"Retry-After": "1"})
+                response = error(429, "请求过于频繁，请稍后再试", {"Retry-After": _seconds(self.config.retry_after)})
             elif request.method != "POST":
                 response = error(405, "method not allowed")
             else:
@@ -149,6 +159,7 @@ class _Handlers:
         return route
 
     async def _data(self, request: Request, endpoint: str, body: Any) -> Response:
+        self.state.churn_tokens(self.config.token_revoke_every)
         token = token_from_header(request.headers.get("authorization"))
         if token is None or not self.state.tokens.is_valid(token):
             return error(401, "token invalid")
@@ -169,9 +180,22 @@ class _Handlers:
             refusal, payload = getattr(self, f"_{endpoint}")(body, self.config.today())
         except BadRequest as exc:
             return error(400, str(exc))
-        if refusal is not None:
+        refusal = refusal or self.config.account_refusal or self._refused_product(body)
+        if refusal:
             return json_response(failure(style, refusal))
-        return json_response(wrap(style, payload))
+        wrapped = wrap(style, payload)
+        if self.config.success_code and isinstance(wrapped, dict) and "code" in wrapped:
+            wrapped["code"] = self.config.success_code
+        return json_response(wrapped)
+
+    def _refused_product(self, body: dict[str, Any]) -> str | None:
+        """A per-item failure envelope for a call naming a refused product (alone or in a batch)."""
+        refused = self.config.refused_products
+        if not refused:
+            return None
+        codes = body.get("productCodes")
+        named = [body.get("productCode"), *(codes if isinstance(codes, list) else [])]
+        return REFUSED_PRODUCT if any(code in refused for code in named if isinstance(code, str)) else None
 
     def _identity(self, body: dict[str, Any], sold_to: str, ship_to: str | None, password: str) -> str | None:
         """The refusal message when the account facts (named per endpoint) do not match, else None."""
@@ -296,6 +320,19 @@ class _Handlers:
     async def revoke(self, request: Request) -> Response:
         self.state.tokens.revoke_all()
         return json_response({"ok": True})
+
+
+async def _hang(request: Request) -> Response:
+    """No answer: wait until the client gives up and hangs up (then nobody reads the 504)."""
+    waited = 0.0
+    while waited < MAX_HANG_SECONDS and not await request.is_disconnected():
+        await asyncio.sleep(HANG_POLL_SECONDS)
+        waited += HANG_POLL_SECONDS
+    return error(504, "gateway timeout")
+
+
+def _seconds(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def _parse(raw: bytes) -> Any:

@@ -46,10 +46,19 @@ class SimulatorConfig:
     # Data quirks (simulator/quirks.py): the names of those on ("all" for every one), and the share they touch.
     quirks: tuple[str, ...] = ()
     quirk_rate: float = 0.1
+    # Fault knobs (client under fire); every default is off.
+    token_revoke_every: float = 0.0  # seconds between revocations of every live token (token churn)
+    throttle_rate: float = 0.0  # share of data calls answered 429, whatever the rate limit
+    retry_after: float = 1.0  # seconds in the Retry-After header of every 429
+    hang_rate: float = 0.0  # share of calls (token included) left unanswered until the client hangs up
+    refused_products: tuple[str, ...] = ()  # product codes whose calls get a failure envelope
+    account_refusal: str = ""  # when set, every data call gets a failure envelope with this message
+    success_code: str = ""  # when set, `code` envelopes carry it instead of 200
 
     def __post_init__(self) -> None:
         self.counties = tuple(self.counties)
         self.quirks = tuple(self.quirks)
+        self.refused_products = tuple(self.refused_products)
         self.validate()
 
     def validate(self) -> None:
@@ -64,6 +73,11 @@ class SimulatorConfig:
             raise ValueError("products and hidden_products must be >= 0")
         if not 0.0 <= self.fault_rate <= 1.0 or not 0.0 <= self.bad_row_rate <= 1.0:
             raise ValueError("fault_rate and bad_row_rate must be within [0, 1]")
+        for name in ("throttle_rate", "hang_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be within [0, 1]")
+        if self.token_revoke_every < 0 or self.retry_after < 0:
+            raise ValueError("token_revoke_every and retry_after must be >= 0")
         if self.rate_limit is not None and self.rate_limit <= 0:
             raise ValueError("rate_limit must be positive or None")
         from haier_pipeline.simulator.quirks import QUIRKS  # the quirks read the dataset, which reads this module
@@ -88,6 +102,7 @@ class SimulatorConfig:
             setattr(candidate, name, _coerce(name, fields[name].type, value))
         candidate.counties = tuple(candidate.counties)
         candidate.quirks = tuple(candidate.quirks)
+        candidate.refused_products = tuple(candidate.refused_products)
         candidate.validate()
         for name in changes:
             setattr(self, name, getattr(candidate, name))
@@ -96,6 +111,7 @@ class SimulatorConfig:
         data = dataclasses.asdict(self)
         data["counties"] = list(self.counties)
         data["quirks"] = list(self.quirks)
+        data["refused_products"] = list(self.refused_products)
         return data
 
     def today(self) -> date:

@@ -46,6 +46,9 @@ class SimulatorState:
         self._faults = random.Random(f"faults|{seed}")
         # Latency jitter must not consume the fault sequence, or faults would depend on timing knobs.
         self._jitter = random.Random(f"jitter|{seed}")
+        # The fault knobs draw from their own sequence, so turning one on leaves the others' sequences alone.
+        self._chaos = random.Random(f"chaos|{seed}")
+        self._next_revocation = 0.0
 
     def draw_fault(self, rate: float) -> str | None:
         """None, "503", "html" or "truncated": a seeded sequence, so a run's faults repeat with its seed.
@@ -63,6 +66,29 @@ class SimulatorState:
             return "503"
         return "html" if kind < 0.75 else "truncated"
 
+    def chance(self, rate: float) -> bool:
+        """True for a seeded share `rate` of the calls (0 never draws)."""
+        if rate <= 0:
+            return False
+        with self._lock:
+            return self._chaos.random() < rate
+
+    def churn_tokens(self, every: float, now: float | None = None) -> None:
+        """Revoke every live token each `every` seconds (0: never), counted from the first call that asks."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            if every <= 0:
+                self._next_revocation = 0.0
+                return
+            if self._next_revocation == 0.0:
+                self._next_revocation = now + every
+                return
+            if now < self._next_revocation:
+                return
+            while self._next_revocation <= now:
+                self._next_revocation += every
+        self.tokens.revoke_all()
+
     def latency_seconds(self, latency_ms: float, jitter_ms: float) -> float:
         if latency_ms <= 0 and jitter_ms <= 0:
             return 0.0
@@ -77,3 +103,5 @@ class SimulatorState:
         with self._lock:
             self._faults = random.Random(f"faults|{seed}")
             self._jitter = random.Random(f"jitter|{seed}")
+            self._chaos = random.Random(f"chaos|{seed}")
+            self._next_revocation = 0.0

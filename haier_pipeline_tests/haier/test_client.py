@@ -218,16 +218,20 @@ def test_429_is_honoured_and_every_row_delivered(simulator: RunningSimulator, ma
     assert client.stats.total("throttled") == statuses(simulator, "stock")["429"]
 
 
-def test_throttled_after_every_retry_is_a_typed_error(simulator: RunningSimulator, make_client: ClientFactory) -> None:
-    client = make_client(rate_limit=500, max_retries=1)
+def test_throttled_after_every_retry_and_the_second_pass_is_a_typed_unanswered_error(
+    simulator: RunningSimulator, make_client: ClientFactory
+) -> None:
+    client = make_client(max_retries=1, second_pass_pause=0)
     code = listing_codes(client)[0]
-    simulator.config.rate_limit = 1  # one request per second for three concurrent callers
+    simulator.config.throttle_rate = 1.0
+    simulator.config.retry_after = 0
     outcomes = client.stock_for_pairs([(code, county) for county in simulator.config.counties[:3]])
-    errors = [outcome.error for outcome in outcomes if outcome.error is not None]
-    assert errors, "someone must still be throttled after one retry"
+    errors = [outcome.error for outcome in outcomes]
     assert all(isinstance(error, HaierThrottledError) and error.status == 429 for error in errors)
+    assert all(outcome.unanswered and not outcome.refused for outcome in outcomes)
     assert "HAIER_RATE_LIMIT" in str(errors[0])
-    assert statuses(simulator, "stock")["429"] >= 2 * len(errors)
+    # Two attempts in the first pass, two more in the second.
+    assert statuses(simulator, "stock") == {"429": 3 * 4}
 
 
 def test_no_one_second_window_exceeds_the_rate_limit() -> None:

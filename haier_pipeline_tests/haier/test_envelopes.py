@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from haier_pipeline.haier import HaierBusinessError
+from haier_pipeline.haier import HaierAnswerShapeError, HaierBusinessError
 from haier_pipeline.haier.envelopes import as_rows, unwrap
 
 
@@ -45,3 +45,71 @@ def test_a_failure_envelope_is_an_error_never_an_empty_result(answer: dict, reas
 
 def test_a_single_object_is_a_list_of_one() -> None:
     assert as_rows({"saleGroupCode": "GA01"}) == [{"saleGroupCode": "GA01"}]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"success": True, "code": 500, "data": [{"productCode": "A"}]},
+        {"success": "true", "code": "0000", "data": [{"productCode": "A"}]},
+        {"code": "SUCCESS", "data": [{"productCode": "A"}]},
+    ],
+)
+def test_success_true_or_a_success_code_is_success_without_a_warning(answer: dict) -> None:
+    warnings: list[str] = []
+    assert unwrap("products", answer, warnings.append) == [{"productCode": "A"}]
+    assert warnings == []
+
+
+@pytest.mark.parametrize("code", ["0000", 0, "OK", 1])
+def test_an_unrecognised_code_with_data_is_success_with_a_warning(code: object) -> None:
+    warnings: list[str] = []
+    assert unwrap("stock", {"code": code, "msg": "ok", "data": [{"stock": "3"}]}, warnings.append) == [{"stock": "3"}]
+    assert len(warnings) == 1
+    assert "stock" in warnings[0] and repr(str(code).lower()) in warnings[0]
+
+
+@pytest.mark.parametrize("data", [[], {}, ""])
+def test_an_unrecognised_code_with_empty_data_is_an_empty_success(data: object) -> None:
+    warnings: list[str] = []
+    assert as_rows(unwrap("stock", {"code": "0000", "msg": "ok", "data": data}, warnings.append)) == []
+    assert len(warnings) == 1
+
+
+@pytest.mark.parametrize("answer", [{"code": "0000", "msg": "无权限"}, {"code": "0000", "msg": "无权限", "data": None}])
+def test_an_unrecognised_code_without_data_is_a_failure(answer: dict) -> None:
+    with pytest.raises(HaierBusinessError, match="无权限"):
+        unwrap("stock", answer)
+
+
+@pytest.mark.parametrize("code", [400, "403", 500, "503", -1, "-1", "FAIL", "error", "failure"])
+def test_a_known_failure_code_is_a_failure_even_with_data(code: object) -> None:
+    with pytest.raises(HaierBusinessError) as raised:
+        unwrap("stock", {"code": code, "msg": "系统异常", "data": [{"stock": "3"}]})
+    assert raised.value.reason == "系统异常"
+    assert not raised.value.account_refused
+    assert not raised.value.transient
+
+
+@pytest.mark.parametrize(
+    ("reason", "account"),
+    [
+        ("约定密码错误", True),
+        ("客户编码与授权信息不匹配", True),
+        ("合同已过期，请联系业务员", True),
+        ("商品不存在或已停用", False),
+    ],
+)
+def test_refusals_of_the_whole_account_are_told_apart_from_refusals_of_one_item(reason: str, account: bool) -> None:
+    with pytest.raises(HaierBusinessError) as raised:
+        unwrap("stock", {"success": False, "msg": reason})
+    assert raised.value.account_refused is account
+    assert ("HAIER_PASSWORD" in str(raised.value)) is account
+
+
+@pytest.mark.parametrize("payload", [42, "rows", True, 3.5])
+def test_a_payload_that_is_no_list_nor_object_is_a_typed_error_naming_the_endpoint(payload: object) -> None:
+    with pytest.raises(HaierAnswerShapeError) as raised:
+        as_rows(unwrap("stock", {"success": True, "data": payload}), "stock")
+    assert raised.value.endpoint == "stock"
+    assert not raised.value.transient

@@ -78,13 +78,14 @@ class Api:
         *,
         token: str | None = None,
         scheme: str = "bare",
+        timeout: float = 10,
         **fields: Any,
     ) -> requests.Response:
         token = self.token() if token is None else token
         header = f"Bearer {token}" if scheme == "bearer" else token
         payload = body_for(endpoint, **fields) if body is None else body
         return self.session.post(
-            self.base_url + PATHS[endpoint], json=payload, headers={"Authorization": header}, timeout=10
+            self.base_url + PATHS[endpoint], json=payload, headers={"Authorization": header}, timeout=timeout
         )
 
     def data(self, endpoint: str, **fields: Any) -> Any:

@@ -1,0 +1,317 @@
+"""The real client against the real simulator over HTTP, one fault at a time (or a storm of them).
+
+Each test shrinks time through the simulator's knobs and the client's fields (timeouts, pauses) and
+asserts the outcome: every pair delivered, or a typed failure that names the endpoint and the cause.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import requests
+
+from haier_pipeline.haier import (
+    HaierAuthenticationError,
+    HaierBusinessError,
+    HaierClient,
+    HaierConfigurationError,
+    HaierThrottledError,
+    HaierUnavailableError,
+)
+from haier_pipeline.simulator import RunningSimulator, start_simulator
+from haier_pipeline.simulator.app import REFUSED_PRODUCT
+from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS, simulator_config
+
+ClientFactory = Callable[..., HaierClient]
+PAIRS = 150
+QUIET = 0.2  # seconds before the second pass (2 s by default), to keep the tests short
+REPO = Path(__file__).resolve().parents[2]
+
+
+def stock_pairs(client: HaierClient, simulator: RunningSimulator, count: int = PAIRS) -> list[tuple[str, str]]:
+    codes = dict.fromkeys(row["productCode"] for row in client.products() if row.get("isSales") == "1")
+    pairs = [(code, county) for code in codes for county in simulator.config.counties][:count]
+    assert len(pairs) == count
+    return pairs
+
+
+def statuses(simulator: RunningSimulator, endpoint: str) -> dict[str, int]:
+    return simulator.counters.statuses(endpoint)
+
+
+def start(simulator: RunningSimulator, client: HaierClient, **knobs: object) -> list[tuple[str, str]]:
+    """The pairs to ask, a live token, fresh counters, then the knobs."""
+    pairs = stock_pairs(client, simulator)
+    client.token()
+    simulator.reset_counters()
+    simulator.config.update(knobs)
+    return pairs
+
+
+# ---- every pair delivered --------------------------------------------------------------------------
+
+
+def test_token_churn_every_half_second_delivers_every_pair(
+    simulator: RunningSimulator, make_client: ClientFactory
+) -> None:
+    client = make_client(second_pass_pause=QUIET)
+    pairs = start(simulator, client, token_revoke_every=0.5)
+    outcomes = client.stock_for_pairs(pairs)
+    assert [outcome.error for outcome in outcomes if outcome.error] == []
+    assert statuses(simulator, "stock")["401"] > 0, "tokens were revoked under the fan-out"
+    assert simulator.counters.calls("token") >= 2
+
+
+def test_random_429s_and_server_errors_deliver_every_pair(
+    simulator: RunningSimulator, make_client: ClientFactory
+) -> None:
+    client = make_client(second_pass_pause=QUIET)
+    # 15 % random 429s; fault_rate 0.1 is 5 % 503s plus 5 % garbled 200s.
+    pairs = start(simulator, client, throttle_rate=0.15, fault_rate=0.1, retry_after=0.2)
+    outcomes = client.stock_for_pairs(pairs)
+    assert [outcome.error for outcome in outcomes if outcome.error] == []
+    seen = statuses(simulator, "stock")
+    assert seen["429"] > 0 and seen["503"] > 0
+    assert seen["200"] >= PAIRS
+
+
+def test_unanswered_items_get_one_more_pass_after_the_storm(
+    simulator: RunningSimulator, make_client: ClientFactory
+) -> None:
+    client = make_client(max_retries=0, second_pass_pause=QUIET)  # one attempt per pass: passes are countable
+    pairs = start(simulator, client, throttle_rate=0.3, retry_after=0)
+    outcomes = client.stock_for_pairs(pairs)
+    throttled = statuses(simulator, "stock")["429"]
+    delivered = sum(outcome.error is None for outcome in outcomes)
+    # One pass alone would deliver exactly PAIRS - throttled; the second pass delivers some of those again.
+    assert delivered > PAIRS - throttled
+    assert simulator.counters.calls("stock") <= 2 * PAIRS, "one more pass, not more"
+    left = [outcome for outcome in outcomes if outcome.error is not None]
+    assert all(isinstance(o.error, HaierThrottledError) and o.unanswered and not o.refused for o in left)
+
+
+def test_garbled_bodies_are_retried_until_every_pair_is_delivered(
+    simulator: RunningSimulator, make_client: ClientFactory
+) -> None:
+    client = make_client(second_pass_pause=QUIET)
+    pairs = start(simulator, client, fault_rate=0.3)
+    outcomes = client.stock_for_pairs(pairs)
+    assert [outcome.error for outcome in outcomes if outcome.error] == []
+    assert client.stats.total("retries") > 0
+
+
+def test_calls_that_time_out_are_retried_and_every_pair_delivered(
+    simulator: RunningSimulator, make_client: ClientFactory
+) -> None:
+    client = make_client(timeout=0.3, second_pass_pause=QUIET)
+    pairs = start(simulator, client, hang_rate=0.1)
+    outcomes = client.stock_for_pairs(pairs)
+    assert [outcome.error for outcome in outcomes if outcome.error] == []
+    assert client.stats.by_endpoint()["stock"]["failures"] > 0, "some calls timed out"
+
+
+# ---- the API gone: fail fast ----------------------------------------------------------------------
+
+
+def test_api_down_stops_the_fan_out_with_the_breakers_message(
+    simulator: RunningSimulator, make_client: ClientFactory
+) -> None:
+    client = make_client(timeout=0.3, breaker_seconds=1.0)
+    pairs = start(simulator, client, hang_rate=1.0)
+    with pytest.raises(HaierUnavailableError) as raised:
+        client.stock_for_pairs(pairs)
+    message = str(raised.value)
+    assert message.startswith("stock: no answer, ReadTimeout on ")
+    assert "check HAIER_BASE_URL and HAIER_TIMEOUT" in message
+    # Without the breaker: PAIRS x 4 attempts. With it: a few rounds of the pool's 32 threads.
+    assert simulator.counters.calls("stock") <= 4 * client.max_workers < PAIRS * 4
+
+
+def test_api_down_before_the_first_token_is_one_call(simulator: RunningSimulator, make_client: ClientFactory) -> None:
+    simulator.config.hang_rate = 1.0
+    client = make_client(timeout=0.3)
+    with pytest.raises(HaierUnavailableError, match=r"^token: no answer, ReadTimeout on 1 call"):
+        client.balance()
+    assert simulator.counters.calls("token") == 1
+
+
+# ---- refusals: the item, or the whole account -------------------------------------------------------
+
+
+def test_a_refused_product_costs_only_its_own_pairs(simulator: RunningSimulator, make_client: ClientFactory) -> None:
+    client = make_client()
+    pairs = stock_pairs(client, simulator)
+    refused_code = pairs[len(pairs) // 2][0]
+    simulator.reset_counters()
+    simulator.config.refused_products = (refused_code,)
+    outcomes = client.stock_for_pairs(pairs)
+    refused = [outcome for outcome in outcomes if outcome.error is not None]
+    assert {outcome.item[0] for outcome in refused} == {refused_code}
+    assert len(refused) == sum(code == refused_code for code, _ in pairs)
+    for outcome in refused:
+        assert isinstance(outcome.error, HaierBusinessError) and outcome.error.reason == REFUSED_PRODUCT
+        assert outcome.refused and not outcome.unanswered
+    assert simulator.counters.calls("stock") == PAIRS, "a refusal is never retried"
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        ({"password": "wrong-password-5150"}, "约定密码错误"),
+        ({"account_refusal": "合同已过期"}, "合同已过期"),
+        ({"account_refusal": "账户状态异常"}, "the first 5 answers were all this refusal"),
+    ],
+    ids=["wrong-password", "expired-contract", "same-refusal-on-the-first-answers"],
+)
+def test_a_refused_account_stops_the_fan_out_at_once(
+    simulator: RunningSimulator, make_client: ClientFactory, fault: dict[str, str], expected: str
+) -> None:
+    client = make_client(**{key: value for key, value in fault.items() if key == "password"})
+    pairs = stock_pairs(make_client(), simulator)
+    simulator.reset_counters()
+    simulator.config.update({key: value for key, value in fault.items() if key != "password"})
+    with pytest.raises(HaierBusinessError) as raised:
+        client.stock_for_pairs(pairs)
+    assert raised.value.account_refused
+    assert expected in str(raised.value)
+    assert "wrong-password-5150" not in str(raised.value)
+    assert simulator.counters.calls("stock") <= client.max_workers + 5, "stopped with the first answers"
+
+
+def test_tokens_refused_as_soon_as_issued_are_bad_credentials(
+    simulator: RunningSimulator, make_client: ClientFactory
+) -> None:
+    client = make_client()
+    pairs = stock_pairs(client, simulator)
+    simulator.config.token_ttl = 0.0  # the gateway refuses every token it issues
+    simulator.revoke_tokens()
+    simulator.reset_counters()
+    with pytest.raises(HaierAuthenticationError) as raised:
+        client.stock_for_pairs(pairs)
+    assert "HAIER_AUTH_SCHEME" in str(raised.value)
+    assert simulator.counters.calls("token") == 2, "two fresh tokens, then stop"
+
+
+# ---- envelopes ---------------------------------------------------------------------------------------
+
+
+def test_an_unrecognised_success_code_is_success_with_a_counted_warning(
+    simulator: RunningSimulator, make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = make_client()
+    pairs = start(simulator, client, envelope="code", success_code="0000")
+    with client.track() as tracked, caplog.at_level(logging.WARNING, logger="haier_pipeline.haier"):
+        outcomes = client.stock_for_pairs(pairs)
+    assert [outcome.error for outcome in outcomes if outcome.error] == []
+    assert sum(len(outcome.value or []) for outcome in outcomes) > 0
+    assert tracked.by_endpoint()["stock"]["warnings"] == PAIRS
+    assert tracked.as_metadata()["api_warnings"] == PAIRS
+    assert "unrecognised envelope code '0000'" in caplog.text
+
+
+# ---- https only --------------------------------------------------------------------------------------
+
+
+def test_plain_http_to_a_remote_host_is_refused_before_any_connection() -> None:
+    client = HaierClient(base_url="http://10.255.255.1", timeout=0.2, **SIMULATOR_CREDENTIALS)
+    with pytest.raises(HaierConfigurationError) as raised:
+        client.balance()  # a connection attempt would end in a timeout, not a configuration error
+    message = str(raised.value)
+    assert "HAIER_BASE_URL='http://10.255.255.1'" in message and "HAIER_ALLOW_INSECURE_HTTP=1" in message
+    assert SIMULATOR_CREDENTIALS["client_secret"] not in message
+
+
+def non_loopback_address() -> str | None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.254.254.254", 1))  # no packet is sent: this only picks the outgoing interface
+        except OSError:
+            return None
+        address = probe.getsockname()[0]
+    return None if address.startswith("127.") else address
+
+
+def test_no_request_reaches_a_listening_plain_http_host_that_is_not_loopback() -> None:
+    address = non_loopback_address()
+    if address is None:
+        pytest.skip("this machine has no non-loopback IPv4 address")
+    with start_simulator(simulator_config(), host="0.0.0.0") as listening:
+        url = f"http://{address}:{listening.port}"
+        with pytest.raises(HaierConfigurationError):
+            HaierClient(base_url=url, **SIMULATOR_CREDENTIALS).balance()
+        assert listening.counters.total_requests == 0, "the secret never left"
+        assert HaierClient(base_url=url, allow_insecure_http=True, **SIMULATOR_CREDENTIALS).balance()
+        assert listening.counters.total_requests == 2, "allowed: token and balance arrive"
+
+
+# ---- one rate limit per machine ---------------------------------------------------------------------
+
+
+# The simulator in its own process, as the vendor's gateway is, started without the CLI's imports.
+SERVE = """
+import sys
+from haier_pipeline.simulator import SimulatorConfig, serve
+from haier_pipeline_tests.simulated import simulator_config
+serve(simulator_config(rate_limit=float(sys.argv[1]), latency_ms=20), port=int(sys.argv[2]))
+"""
+
+
+@contextmanager
+def gateway_process(rate: float) -> Iterator[str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-c", SERVE, str(rate), str(port)], cwd=REPO, stdout=subprocess.DEVNULL)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                requests.get(f"{base_url}/_sim/stats", timeout=1).raise_for_status()
+                break
+            except requests.RequestException:
+                assert server.poll() is None, "the simulator process died"
+                time.sleep(0.05)
+        yield base_url
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_two_processes_share_one_rate_limit(tmp_path: Path) -> None:
+    """This process and a worker process, one account, against a gateway enforcing the limit."""
+    rate = 100
+    command = [sys.executable, "-m", "haier_pipeline_tests.faults.pacing_worker"]
+    worker = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO)
+    try:  # the worker imports the client while the simulator starts
+        with gateway_process(rate) as base_url:
+            client = HaierClient(base_url=base_url, pacing_dir=str(tmp_path), **SIMULATOR_CREDENTIALS)
+            codes = dict.fromkeys(row["productCode"] for row in client.products() if row.get("isSales") == "1")
+            pairs = [(code, county) for code in codes for county in ("110101", "310104", "440106")][:100]
+            say(worker, json.dumps({"base_url": base_url, "pacing_dir": str(tmp_path), "rate": rate, "pairs": pairs}))
+            assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
+            requests.post(f"{base_url}/_sim/reset", timeout=5).raise_for_status()
+            say(worker, "go")
+            here = client.stock_for_pairs(pairs)
+            there = json.loads(worker.communicate(timeout=60)[0])
+            stock = requests.get(f"{base_url}/_sim/stats", timeout=5).json()["statuses"]["stock"]
+    finally:
+        worker.kill()
+    assert [outcome.error for outcome in here if outcome.error] == []
+    assert there == {"delivered": len(pairs), "asked": len(pairs)}
+    assert sum(stock.values()) >= 2 * len(pairs)
+    assert stock.get("429", 0) <= 0.01 * sum(stock.values()), f"throttled answers: {stock}"
+
+
+def say(worker: subprocess.Popen[str], line: str) -> None:
+    assert worker.stdin is not None
+    worker.stdin.write(line + "\n")
+    worker.stdin.flush()
