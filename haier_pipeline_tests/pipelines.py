@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 import psycopg
 import pytest
-from dagster import ExecuteInProcessResult
+from dagster import DagsterInstance, ExecuteInProcessResult
 
 from haier_pipeline.haier import HaierClient
 from haier_pipeline.resources import PipelineSettings
@@ -29,6 +29,7 @@ class Pipeline:
     orders_file: Path
     max_deactivate_ratio: float = 0.2
     max_rejected_ratio: float = 0.1
+    instance: DagsterInstance = field(default_factory=DagsterInstance.ephemeral)
 
     @property
     def warehouse(self) -> Warehouse:
@@ -40,7 +41,9 @@ class Pipeline:
 
     def resources(self) -> dict[str, object]:
         return {
-            "haier": HaierClient(base_url=self.simulator.base_url, backoff_seconds=0.05, **SIMULATOR_CREDENTIALS),
+            "haier": HaierClient(
+                base_url=self.simulator.base_url, backoff_seconds=0.05, second_pass_pause=0.2, **SIMULATOR_CREDENTIALS
+            ),
             "warehouse": self.resource,
             "pipeline": PipelineSettings(
                 county_codes=",".join(self.simulator.config.counties),
@@ -51,7 +54,7 @@ class Pipeline:
         }
 
     def run(self, only: Sequence[str] | None = None, day: date | None = None) -> ExecuteInProcessResult:
-        return run_assets(selected_assets(only), self.resources(), (day or self.today).isoformat())
+        return run_assets(selected_assets(only), self.resources(), (day or self.today).isoformat(), self.instance)
 
     def failures(self, result: ExecuteInProcessResult) -> list[StepFailure]:
         return step_failures(result)

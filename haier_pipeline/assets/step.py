@@ -49,8 +49,12 @@ class Step:
     unknown_examples: dict[str, str] = field(default_factory=dict)
     structural_errors: list[str] = field(default_factory=list)
     total: int = 0
-    unanswered: int = 0
+    unanswered_items: list[str] = field(default_factory=list)
     collapsed: int = 0
+
+    @property
+    def unanswered(self) -> int:
+        return len(self.unanswered_items)
 
     # ---- what the step took in --------------------------------------------------------------------
     def absorb(self, parsed: Parsed) -> pd.DataFrame:
@@ -76,8 +80,8 @@ class Step:
     def item_failed(self, item: dict[str, Any], error: HaierError) -> None:
         """A request that failed after every retry: unanswered when the failure was transient (a delivery
         failure, sync exits 3), refused when the vendor refused that item."""
-        if getattr(error, "transient", True):
-            self.unanswered += 1
+        if error.transient:
+            self.unanswered_items.append("/".join(map(str, item.values())))
             self.refuse("unanswered after every retry", item, f": {error}")
         else:
             self.refuse("refused by the API", item, f": {error}")
@@ -111,6 +115,9 @@ class Step:
     def close(self, tx: WarehouseTransaction, loaded: int, message: str) -> None:
         """Record the rejected rows, the anomalies and the sync_log row, in the step's own transaction."""
         at = now_utc()
+        if self.unanswered_items:
+            shown = ", ".join(self.unanswered_items[:5]) + (" ..." if self.unanswered > 5 else "")
+            message += f"; {self.unanswered} unanswered after every retry: {shown}"
         self._write_rejected(tx, at)
         match = {"asset": [self.asset], "partition_key": [self.partition_key or ""]}
         tx.replace("field_anomalies", self._anomaly_rows(at), match)

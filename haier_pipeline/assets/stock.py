@@ -71,7 +71,7 @@ def stock_snapshots(
         step.fail_on_blocking(checks)
         with store.transaction() as tx:
             tx.replace("stock_snapshots", stock, {"snapshot_date": [day]})
-            step.close(tx, loaded=len(stock), message=f"{len(pairs)} pairs, {step.unanswered} unanswered, day {day}")
+            step.close(tx, loaded=len(stock), message=f"{len(pairs)} pairs, day {day}")
         day_rows = int(
             store.query("SELECT count(*) AS n FROM {schema}.stock_snapshots WHERE snapshot_date = :day", {"day": day})[
                 "n"

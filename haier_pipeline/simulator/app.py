@@ -172,6 +172,8 @@ class _Handlers:
             return Response(_TRUNCATED_FAULT, media_type="application/json")
         if not isinstance(body, dict):
             return error(400, "request body must be a JSON object")
+        if _names_any(body, self.config.unavailable_products):
+            return error(503, "service unavailable")
         style = style_for(self.config.envelope, endpoint)
         try:
             for field in REQUIRED[endpoint]:
@@ -190,12 +192,7 @@ class _Handlers:
 
     def _refused_product(self, body: dict[str, Any]) -> str | None:
         """A per-item failure envelope for a call naming a refused product (alone or in a batch)."""
-        refused = self.config.refused_products
-        if not refused:
-            return None
-        codes = body.get("productCodes")
-        named = [body.get("productCode"), *(codes if isinstance(codes, list) else [])]
-        return REFUSED_PRODUCT if any(code in refused for code in named if isinstance(code, str)) else None
+        return REFUSED_PRODUCT if _names_any(body, self.config.refused_products) else None
 
     def _identity(self, body: dict[str, Any], sold_to: str, ship_to: str | None, password: str) -> str | None:
         """The refusal message when the account facts (named per endpoint) do not match, else None."""
@@ -333,6 +330,15 @@ async def _hang(request: Request) -> Response:
 
 def _seconds(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _names_any(body: dict[str, Any], products: tuple[str, ...]) -> bool:
+    """Whether a call names one of `products` (alone or in a batch)."""
+    if not products:
+        return False
+    codes = body.get("productCodes")
+    named = [body.get("productCode"), *(codes if isinstance(codes, list) else [])]
+    return any(code in products for code in named if isinstance(code, str))
 
 
 def _parse(raw: bytes) -> Any:

@@ -52,6 +52,7 @@ class SimulatorConfig:
     retry_after: float = 1.0  # seconds in the Retry-After header of every 429
     hang_rate: float = 0.0  # share of calls (token included) left unanswered until the client hangs up
     refused_products: tuple[str, ...] = ()  # product codes whose calls get a failure envelope
+    unavailable_products: tuple[str, ...] = ()  # product codes whose calls are always answered 503
     account_refusal: str = ""  # when set, every data call gets a failure envelope with this message
     success_code: str = ""  # when set, `code` envelopes carry it instead of 200
 
@@ -59,6 +60,7 @@ class SimulatorConfig:
         self.counties = tuple(self.counties)
         self.quirks = tuple(self.quirks)
         self.refused_products = tuple(self.refused_products)
+        self.unavailable_products = tuple(self.unavailable_products)
         self.validate()
 
     def validate(self) -> None:
@@ -103,6 +105,7 @@ class SimulatorConfig:
         candidate.counties = tuple(candidate.counties)
         candidate.quirks = tuple(candidate.quirks)
         candidate.refused_products = tuple(candidate.refused_products)
+        candidate.unavailable_products = tuple(candidate.unavailable_products)
         candidate.validate()
         for name in changes:
             setattr(self, name, getattr(candidate, name))
@@ -112,6 +115,7 @@ class SimulatorConfig:
         data["counties"] = list(self.counties)
         data["quirks"] = list(self.quirks)
         data["refused_products"] = list(self.refused_products)
+        data["unavailable_products"] = list(self.unavailable_products)
         return data
 
     def today(self) -> date:

@@ -261,3 +261,27 @@ def test_no_secret_appears_in_any_table(pipeline: Pipeline) -> None:
     assert pipeline.counts()["rejected_rows"] > 0 and len(dump) > 1000
     for secret in (SIMULATOR_CREDENTIALS["client_secret"], SIMULATOR_CREDENTIALS["password"], "eyJ"):
         assert secret not in dump, "no secret (and no JWT token) in any table"
+
+
+def test_items_unanswered_after_every_retry_are_a_delivery_failure_named_in_the_step(pipeline: Pipeline) -> None:
+    assert pipeline.run(only=["products"]).success
+    sim = pipeline.simulator
+    down = sorted(sim.dataset.procurable_codes)[0]
+    sim.config.update({"unavailable_products": [down]})
+    result = pipeline.run(only=["stock"])
+    assert result.success, "answered pairs are written; the step is partial"
+    counties = sim.config.counties
+    run = pipeline.instance.get_run_by_id(result.run_id)
+    assert run is not None and run.tags["haier/unanswered"] == str(len(counties)), "sync exits 3, the alert fires"
+    log = pipeline.warehouse.query(
+        "SELECT status, unanswered_count, failed_count, message FROM {schema}.sync_log WHERE run_id = :run",
+        {"run": result.run_id},
+    ).iloc[0]
+    assert (log["status"], log["unanswered_count"], log["failed_count"]) == ("partial", len(counties), len(counties))
+    assert f"{len(counties)} unanswered after every retry: {down}/{counties[0]}" in log["message"]
+    rejected = pipeline.warehouse.query("SELECT reason, payload FROM {schema}.rejected_rows")
+    assert all(reason.startswith("unanswered after every retry: stock: HTTP 503") for reason in rejected["reason"])
+    stored = pipeline.warehouse.query("SELECT DISTINCT product_code FROM {schema}.stock_snapshots")["product_code"]
+    assert down not in set(stored) and len(stored) == len(sim.dataset.procurable_codes) - 1
+    calls = sim.counters.snapshot()["statuses"]["stock"]["503"]
+    assert calls == len(counties) * 8, "3 retries, then one more pass with its own 3 retries, per pair"

@@ -12,8 +12,7 @@ import dagster as dg
 from haier_pipeline.simulator.quirks import QUIRKS, hits
 from haier_pipeline_tests.pipelines import Pipeline
 
-# The scalar answer ({"success": true, "data": 42}) is a wholly unusable answer: the client's job (issue 8).
-ROW_QUIRKS = tuple(name for name in QUIRKS if name != "scalar_answers")
+ROW_QUIRKS = tuple(QUIRKS)
 RATE = 0.15
 
 
@@ -95,6 +94,7 @@ def test_every_quirk_ends_where_its_role_says_and_no_step_crashes(pipeline: Pipe
     rejected = warehouse.query("SELECT asset, reason FROM {schema}.rejected_rows")
     reasons = " | ".join(rejected["reason"])
     for expected in (
+        "refused by the API: stock: HTTP 200: expected a list of rows, got int",
         "the row is a str, not an object",
         "a second, different row for the same key; the first one served is kept",
         "stock: is out of range (0 to 2147483647)",
