@@ -6,8 +6,8 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -58,6 +58,8 @@ SERVER_HINT = "The API kept failing after retries; try again later or check the 
 NETWORK_HINT = "Check the network and HAIER_BASE_URL; HAIER_TIMEOUT sets the per-request limit."
 # A fan-out whose first answers are all this same refusal is refused as a whole: the account is refused.
 ACCOUNT_REFUSAL_STREAK = 5
+# Items in flight in a stream: about 5 s of calls at 100/s, so a writer pausing the consumer never idles the pool.
+STREAM_WINDOW = 512
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -385,60 +387,100 @@ class HaierClient(ConfigurableResource):
         items: Sequence[T],
         progress: Callable[[int, int], None] | None = None,
     ) -> list[Outcome[T, R]]:
-        """Run `call` for every item on the pool; one Outcome per item, in the items' order.
+        """Every item's Outcome, in the items' order (see `stream`)."""
+        outcomes: list[Outcome[T, R]] = [Outcome(item) for item in items]
+        for index, outcome in self._stream(call, items, progress, None):
+            outcomes[index] = outcome
+        return outcomes
+
+    def stream(
+        self,
+        call: Callable[[T], R],
+        items: Iterable[T],
+        progress: Callable[[int, int], None] | None = None,
+        stop: Callable[[], bool] | None = None,
+    ) -> Iterator[Outcome[T, R]]:
+        """Run `call` for the items on the pool and yield each Outcome once it is final, in completion order.
+
+        At most STREAM_WINDOW items are in flight, so memory stays bounded however many items there are, and
+        the caller can write answers while the pool goes on calling. `stop` is asked before each new item: once
+        it says True (a call budget, a deadline) no more items are started and the rest are not yielded.
 
         Items that went unanswered (transient errors) get one more pass once the first is over and the
         storm has passed (after any 429 hold-off and `second_pass_pause`). A refusal of one item stays
         that item's error. Raised instead, stopping every pending item: HaierUnavailableError (the
         breaker), HaierAuthenticationError, a HaierBusinessError refusing the account (or the same
         refusal on the first ACCOUNT_REFUSAL_STREAK answers), and anything unexpected (a bug)."""
-        outcomes: list[Outcome[T, R]] = [Outcome(item) for item in items]
-        self._run_pass(call, items, range(len(items)), outcomes, progress)
-        unanswered = [index for index, outcome in enumerate(outcomes) if outcome.unanswered]
+        for _, outcome in self._stream(call, items, progress, stop):
+            yield outcome
+
+    def _stream(
+        self,
+        call: Callable[[T], R],
+        items: Iterable[T],
+        progress: Callable[[int, int], None] | None,
+        stop: Callable[[], bool] | None,
+    ) -> Iterator[tuple[int, Outcome[T, R]]]:
+        total = len(items) if isinstance(items, Sized) else 0
+        unanswered: list[tuple[int, T]] = []
+        for index, outcome in self._run_pass(call, enumerate(items), progress, total, stop):
+            if outcome.unanswered:
+                unanswered.append((index, outcome.item))
+            else:
+                yield index, outcome
         if unanswered:
             pause = self.second_pass_pause
-            log.info("%d of %d items unanswered; one more pass in %.1f s", len(unanswered), len(items), pause)
+            log.info("%d items unanswered; one more pass in %.1f s", len(unanswered), pause)
             time.sleep(pause)
-            self._run_pass(call, items, unanswered, outcomes, None)
-            still = sum(outcome.unanswered for outcome in outcomes)
+            still = 0
+            for index, outcome in self._run_pass(call, iter(unanswered), None, 0, None):
+                still += outcome.unanswered
+                yield index, outcome
             if still:
-                log.warning("%d of %d items still unanswered after a second pass", still, len(items))
-        return outcomes
+                log.warning("%d of %d items still unanswered after a second pass", still, len(unanswered))
 
     def _run_pass(
         self,
         call: Callable[[T], R],
-        items: Sequence[T],
-        indices: Sequence[int],
-        outcomes: list[Outcome[T, R]],
+        items: Iterator[tuple[int, T]],
         progress: Callable[[int, int], None] | None,
-    ) -> None:
-        if not indices:
-            return
+        total: int,
+        stop: Callable[[], bool] | None,
+    ) -> Iterator[tuple[int, Outcome[T, R]]]:
         done = 0
         first_answers: list[tuple[object, ...] | None] = []
-        pool = ThreadPoolExecutor(max_workers=max(1, min(self.max_workers, len(indices))), thread_name_prefix="haier")
+        pool = ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="haier")
+        pending: dict[Future[R], tuple[int, T]] = {}
+
+        def start_next() -> bool:
+            if stop is not None and stop():
+                return False
+            entry = next(items, None)
+            if entry is None:
+                return False
+            pending[pool.submit(call, entry[1])] = entry
+            return True
+
         try:
-            futures: dict[Future[R], int] = {pool.submit(call, items[index]): index for index in indices}
-            pending = set(futures)
+            while len(pending) < STREAM_WINDOW and start_next():
+                pass
             while pending:
-                finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    index = futures[future]
+                    index, item = pending.pop(future)
                     error = future.exception()
                     if error is not None and not _is_item_error(error):
                         raise error
-                    if error is None:
-                        outcomes[index] = Outcome(items[index], value=future.result())
-                    else:
-                        outcomes[index] = Outcome(items[index], error=error)
+                    outcome = Outcome(item, value=future.result()) if error is None else Outcome(item, error=error)
                     if len(first_answers) < ACCOUNT_REFUSAL_STREAK:
                         first_answers.append(_refusal_key(error))
                         if len(first_answers) == ACCOUNT_REFUSAL_STREAK and _all_same_refusal(first_answers):
                             raise _account_refusal(error)
                     done += 1
+                    yield index, outcome
+                    start_next()
                 if progress is not None:
-                    progress(done, len(indices))
+                    progress(done, max(total, done))
         except BaseException:
             # Threads still waiting on a dead endpoint end on their own (the breaker stops their retries).
             pool.shutdown(wait=False, cancel_futures=True)
@@ -503,6 +545,15 @@ class HaierClient(ConfigurableResource):
         self, pairs: Sequence[tuple[str, str]], progress: Callable[[int, int], None] | None = None
     ) -> list[Outcome[tuple[str, str], list[dict[str, Any]]]]:
         return self.fan_out(lambda pair: self.stock(*pair), pairs, progress)
+
+    def stream_stock(
+        self,
+        pairs: Iterable[tuple[str, str]],
+        progress: Callable[[int, int], None] | None = None,
+        stop: Callable[[], bool] | None = None,
+    ) -> Iterator[Outcome[tuple[str, str], list[dict[str, Any]]]]:
+        """Each (product, county) pair's warehouse rows as they arrive (see `stream`)."""
+        return self.stream(lambda pair: self.stock(*pair), pairs, progress, stop)
 
     def logistics(
         self, order_code: str, delivery_record_code: str | None = None, member_id: int | None = None
