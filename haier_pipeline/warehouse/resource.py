@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
+from haier_pipeline.warehouse import locking
+from haier_pipeline.warehouse.duckdb_backend import DuckDBBackend
 from haier_pipeline.warehouse.tables import DEFAULT_SCHEMA
 from haier_pipeline.warehouse.url import DEFAULT_URL, mask_url
 from haier_pipeline.warehouse.warehouse import Warehouse, shared_warehouse
@@ -15,9 +17,16 @@ class WarehouseResource(dg.ConfigurableResource):
 
     url: str = DEFAULT_URL
     schema_name: str = DEFAULT_SCHEMA
+    # Seconds a DuckDB writer waits for a file another process holds (HAIER_WAREHOUSE_LOCK_TIMEOUT).
+    lock_timeout: float = locking.DEFAULT_WRITE_TIMEOUT
 
     def get_warehouse(self) -> Warehouse:
-        return shared_warehouse(self.url, self.schema_name)
+        warehouse = shared_warehouse(self.url, self.schema_name)
+        # The process-wide Warehouse is shared by every resource with this URL; they all come from one Settings.
+        backend = warehouse._backend
+        if isinstance(backend, DuckDBBackend):
+            backend.write_timeout = self.lock_timeout
+        return warehouse
 
     def __repr_args__(self):  # type: ignore[override]
         # The URL may carry a Postgres password; pydantic builds both repr() and str() from this.

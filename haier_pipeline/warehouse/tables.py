@@ -37,6 +37,7 @@ TABLE_NAMES: tuple[str, ...] = (
     "logistics_events",
     "rejected_rows",
     "sync_log",
+    "stock_lookups",
 )
 
 SYNC_STATUSES = ("success", "partial", "failed")
@@ -189,6 +190,24 @@ def build_tables(schema: str = DEFAULT_SCHEMA) -> dict[str, Table]:
         _timestamp("completed_at"),
         Column("message", Text),
         CheckConstraint("status IN (" + ", ".join(f"'{s}'" for s in SYNC_STATUSES) + ")", name="ck_sync_log_status"),
+    )
+    # `query stock` answers: a cache outside the asset tables, so that only materializations write those. The
+    # latest answer per (product, county) is kept, with the columns of stock_snapshots.
+    Table(
+        "stock_lookups",
+        md,
+        Column("snapshot_date", Date, nullable=False),
+        Column("product_code", Text, nullable=False),
+        Column("county_code", Text, nullable=False),
+        Column("sec_code", Text),
+        Column("stock", Integer),
+        Column("warehouse_grade", Text),
+        Column("cut_time", Text),
+        Column("delivery_date", Date),
+        Column("delivery_hours", Integer),
+        Column("is_transfer", Boolean),
+        _timestamp("fetched_at"),
+        Index("ix_stock_lookups_product_county", "product_code", "county_code"),
     )
     return {name: md.tables[f"{schema}.{name}"] for name in TABLE_NAMES}
 

@@ -133,9 +133,7 @@ def test_pipeline_run_is_stored_in_the_postgres_instance(deployed: DeployedInsta
             "warehouse": WarehouseResource(url=POSTGRES_URL, schema_name=warehouse_schema),
             "pipeline": PipelineSettings(county_codes="110101,310104"),
         }
-        result = run_assets(
-            selected_assets(["products", "prices", "catalog"]), resources, partition_key=None, instance=instance
-        )
+        result = run_assets(selected_assets(["products", "prices", "catalog"]), resources, instance=instance)
         assert result.success, step_failures(result)
         run_id = result.run_id
 
