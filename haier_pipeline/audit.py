@@ -61,14 +61,29 @@ def clean(text: str) -> str:
     return redact(" ".join(text.split()))
 
 
+def unfinished_steps(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    """Steps that started and never ended: what a killed process was doing."""
+    events = instance.all_logs(
+        run_id,
+        of_type={dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE},
+    )
+    started = [record.step_key for record in events if record.dagster_event_type == dg.DagsterEventType.STEP_START]
+    ended = {record.step_key for record in events if record.dagster_event_type != dg.DagsterEventType.STEP_START}
+    return [step for step in started if step and step not in ended]
+
+
 def failure_alerts(instance: dg.DagsterInstance, run: dg.DagsterRun, run_message: str | None) -> list[Alert]:
-    """One alert per failed step; the run's own failure message when no step failed (e.g. a killed process)."""
+    """One alert per failed step; for a run that failed outside its steps (a killed process, a resource that
+    did not start), the steps it left unfinished (or the run itself) with the run's failure message."""
     found = [
         Alert(run.run_id, record.step_key or "(run)", clean(failure_cause(record.dagster_event.event_specific_data)))
         for record in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
         if record.dagster_event is not None
     ]
-    return found or [Alert(run.run_id, "(run)", clean(run_message or "the run failed before any step started"))]
+    if found:
+        return found
+    cause = clean(run_message or "the run failed before any step started")
+    return [Alert(run.run_id, step, cause) for step in unfinished_steps(instance, run.run_id) or ["(run)"]]
 
 
 def unanswered_alert(run: dg.DagsterRun, assets: Sequence[str]) -> Alert | None:
