@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from haier_pipeline.haier import HaierConfigurationError, HaierError
+from haier_pipeline.haier.redaction import redact
 from haier_pipeline.warehouse.errors import WarehouseConfigError, WarehouseError
 
 # 0 done; 1 a step failed; 2 a configuration or argument error; 3 finished, but items stayed unanswered.
@@ -80,6 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as error:
+        # A file or socket the command needed (a folder it cannot write, a port): named, no traceback.
+        print(f"haier-pipeline {args.command}: {redact(str(error))}", file=sys.stderr)
+        return EXIT_FAILED
     except BrokenPipeError:
         # The reader (e.g. `| head`) has what it wanted; don't let the interpreter complain at exit.
         sys.stderr.close()

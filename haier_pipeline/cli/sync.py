@@ -17,7 +17,7 @@ from haier_pipeline.runner import STEPS, run_assets, selected_assets, step_failu
 from haier_pipeline.settings import Settings, load_settings, orders_file_problem
 from haier_pipeline.shanghai_time import today_in_shanghai
 from haier_pipeline.warehouse import Warehouse
-from haier_pipeline.warehouse.url import reachability_problem
+from haier_pipeline.warehouse.url import mask_url, reachability_problem
 
 
 def steps_argument(raw: str) -> list[str]:
@@ -90,22 +90,9 @@ def sync(
         console_log_level="DEBUG" if verbose else "CRITICAL",
     )
     elapsed = time.monotonic() - started
-    warehouse = Warehouse.from_url(settings.warehouse_url, lock_timeout=settings.warehouse_lock_timeout)
-    log = warehouse.query(
-        "SELECT sync_type, status, total_count, success_count, failed_count, api_calls, retries, message "
-        "FROM {schema}.sync_log WHERE run_id = :run_id ORDER BY completed_at",
-        {"run_id": result.run_id},
-    )
-    for row in log.itertuples(index=False):
-        print(
-            f"  {row.sync_type:<18} {row.status:<8} {row.success_count:>7} loaded  {row.failed_count:>5} rejected  "
-            f"{row.api_calls:>6} calls  {row.message}"
-        )
-    print(f"run {result.run_id} ({elapsed:.1f} s) — the Dagster UI shows its full log")
-    rejected = int(log["failed_count"].sum()) if len(log) else 0
     quarantined = f"SELECT asset, reason, payload FROM haier.rejected_rows WHERE run_id = '{result.run_id}'"
-    if rejected:
-        print(f"{rejected} rows quarantined, with their reasons: {quarantined}")
+    print_summary(settings, result.run_id, quarantined)
+    print(f"run {result.run_id} ({elapsed:.1f} s) — the Dagster UI shows its full log")
     if not result.success:
         for failure in step_failures(result):
             print(f"haier-pipeline sync: step {failure.step} failed: {failure.cause}", file=sys.stderr)
@@ -119,6 +106,30 @@ def sync(
         )
         return EXIT_UNANSWERED
     return EXIT_OK
+
+
+def print_summary(settings: Settings, run_id: str, quarantined: str) -> None:
+    """Each step's sync_log row. Best effort: when the warehouse itself is the problem (held, unreachable), the
+    run's outcome below still says what failed."""
+    timeout = settings.warehouse_lock_timeout
+    try:
+        warehouse = Warehouse.from_url(settings.warehouse_url, lock_timeout=timeout, read_timeout=timeout)
+        log = warehouse.query(
+            "SELECT sync_type, status, total_count, success_count, failed_count, api_calls, retries, message "
+            "FROM {schema}.sync_log WHERE run_id = :run_id ORDER BY completed_at",
+            {"run_id": run_id},
+        )
+    except Exception as error:  # the summary must not hide the run's own outcome behind a traceback
+        print(f"  (no step summary: the warehouse could not be read: {mask_url(str(error)).splitlines()[0]})")
+        return
+    for row in log.itertuples(index=False):
+        print(
+            f"  {row.sync_type:<18} {row.status:<8} {row.success_count:>7} loaded  {row.failed_count:>5} rejected  "
+            f"{row.api_calls:>6} calls  {row.message}"
+        )
+    rejected = int(log["failed_count"].sum()) if len(log) else 0
+    if rejected:
+        print(f"{rejected} rows quarantined, with their reasons: {quarantined}")
 
 
 def run(args: argparse.Namespace) -> int:
