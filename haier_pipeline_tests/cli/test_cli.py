@@ -254,3 +254,46 @@ def test_the_rejected_share_a_step_tolerates_is_configurable(
     out = capsys.readouterr().out
     assert "stock_snapshots    partial" in out
     assert "rows quarantined, with their reasons: SELECT asset, reason, payload FROM haier.rejected_rows" in out
+
+
+def test_check_names_a_missing_orders_file_and_an_unreachable_warehouse_with_exit_2(
+    cli_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HAIER_ORDERS_FILE", str(tmp_path / "missing.csv"))
+    monkeypatch.setenv("HAIER_WAREHOUSE_URL", "postgresql://etl@127.0.0.1:1/warehouse?password=pg-pass-789")
+    assert main(["check"]) == 2
+    captured = capsys.readouterr()
+    assert "HAIER_ORDERS_FILE=" in captured.err and "missing.csv' does not exist" in captured.err
+    assert "no Postgres answers at 127.0.0.1:1" in captured.err
+    assert "warehouse_url          postgresql://etl@127.0.0.1:1/warehouse?password=***" in captured.out
+    assert "pg-pass-789" not in captured.out + captured.err
+    assert "Traceback" not in captured.err
+
+
+@pytest.mark.parametrize(
+    ("url", "named"),
+    [
+        ("mysql://u:pw-9876@db/w", "unsupported scheme 'mysql'"),
+        ("sqlite:///x.db", "unsupported scheme 'sqlite'"),
+        ("data/warehouse.duckdb", "no scheme"),
+    ],
+)
+def test_sync_refuses_a_warehouse_url_it_cannot_open_with_exit_2(
+    cli_env: dict[str, str], url: str, named: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HAIER_WAREHOUSE_URL", url)
+    assert main(["sync", "--only", "balance"]) == 2
+    err = capsys.readouterr().err
+    assert "HAIER_WAREHOUSE_URL" in err and named in err and "Traceback" not in err and "pw-9876" not in err
+
+
+def test_sync_refuses_a_missing_postgres_database_with_exit_2(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from haier_pipeline_tests.postgres import POSTGRES_URL, require_postgres
+
+    require_postgres()
+    monkeypatch.setenv("HAIER_WAREHOUSE_URL", POSTGRES_URL.rsplit("/", 1)[0] + "/no_such_database_4711")
+    assert main(["sync", "--only", "balance"]) == 2
+    err = capsys.readouterr().err
+    assert "database 'no_such_database_4711' does not exist" in err and "createdb" in err
