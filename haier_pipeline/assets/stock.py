@@ -9,7 +9,7 @@ from dagster import AssetCheckResult, AssetExecutionContext, MaterializeResult, 
 
 from haier_pipeline import frames
 from haier_pipeline.assets.common import HAIER_API_POOL, table_asset
-from haier_pipeline.assets.prices import ACTIVE_PROCURABLE, DAILY
+from haier_pipeline.assets.prices import ACTIVE_PROCURABLE
 from haier_pipeline.assets.step import markdown_table, running_step
 from haier_pipeline.assets.stock_day import stock_day
 from haier_pipeline.checks.rules import (
@@ -32,7 +32,6 @@ from haier_pipeline.warehouse import WarehouseResource
     "stock_snapshots",
     pool=HAIER_API_POOL,
     deps=["products"],
-    freshness_policy=DAILY,
     description="Stock of today (Asia/Shanghai; the API answers current stock only) per product, county and "
     "warehouse. One call per active "
     "procurable product and configured county; a pair with no warehouse is stored as one row with stock 0 and "

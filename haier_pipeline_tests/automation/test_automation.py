@@ -31,7 +31,7 @@ def test_definitions_have_no_jobs_or_schedules_only_conditions_and_outside_world
         (key,) = asset.keys
         name = key.to_user_string()
         assert asset.automation_conditions_by_key[key] is not None, name
-        assert asset.specs_by_key[key].freshness_policy is not None, f"{name} has a cadence, so a freshness policy"
+        assert asset.specs_by_key[key].freshness_policy == FRESHNESS[name], f"{name}: its cadence's policy"
         assert not asset.partitions_def, f"{name}: no partitions, so the UI offers no impossible day"
     assert set(FRESHNESS) == set(ASSETS)
 
