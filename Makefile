@@ -23,7 +23,9 @@ $(STAMP): requirements.lock pyproject.toml
 	$(UV) pip install --quiet --python $(BIN)/python --compile-bytecode --no-deps -e .
 	@touch $(STAMP)
 
+# `dg check defs` first: the definitions load (and the configuration in the environment / .env is valid).
 test: setup
+	$(BIN)/dg check defs
 	$(BIN)/pytest
 
 demo: setup
@@ -42,5 +44,9 @@ lint: setup
 lock:
 	$(UV) pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
 
+# Everything the project writes, and nothing else: tracked files (data/counties.csv, data/orders.csv) and a warehouse
+# kept under another name (e.g. the old data/haier.duckdb) stay.
 clean:
-	rm -rf $(VENV) data/dagster data/haier.duckdb
+	rm -rf $(VENV) data/dagster data/bench test-artifacts .pytest_cache .ruff_cache *.egg-info
+	rm -f data/warehouse.duckdb data/warehouse.duckdb.wal data/*.duckdb.lock
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,61 +1,128 @@
-"""What the run-failure sensor does: one alert line per failed step, and a `sync_log` row when the
-step could not write its own (e.g. a resource failed to start before the step ran)."""
+"""Alerts: one line per failed step of a failed run (and per run that left items unanswered), and a `sync_log` row
+when the step could not write its own (e.g. a resource failed before the step ran, or its process was killed)."""
 
 from __future__ import annotations
 
 import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TextIO
 
+import dagster as dg
 import pandas as pd
-from dagster import RunFailureSensorContext
 
 from haier_pipeline.haier.redaction import redact, redacting_logger
 from haier_pipeline.runner import failure_cause
 from haier_pipeline.shanghai_time import now_utc
 from haier_pipeline.warehouse import Warehouse
 
-alerts = redacting_logger("haier_pipeline.alerts")
+# Set by the asset step when items stayed unanswered after every retry (value: how many, as a string).
+UNANSWERED_TAG = "haier/unanswered"
 
 
-def failed_steps(context: RunFailureSensorContext) -> list[tuple[str, str]]:
-    """(asset, cause) for each failed step; the run's own failure message when no step failed."""
-    steps = []
-    for event in context.get_step_failure_events():
-        steps.append((event.step_key or "(run)", failure_cause(event.event_specific_data)))
-    if not steps:
-        steps.append(("(run)", context.failure_event.message or "the run failed before any step started"))
-    return steps
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is when the alert is raised (the daemon's log, a test's capture)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
 
 
-def record_run_failure(context: RunFailureSensorContext, warehouse: Warehouse) -> list[str]:
-    run_id = context.dagster_run.run_id
-    lines = []
-    for asset, cause in failed_steps(context):
-        cause = redact(" ".join(cause.split()))
-        line = f"ALERT haier-pipeline: {asset} failed in run {run_id[:8]} ({context.dagster_run.job_name}): {cause}"
-        alerts.log(logging.ERROR, line)
-        context.log.error(line)
-        lines.append(line)
-        logged = warehouse.query(
-            "SELECT count(*) AS n FROM {schema}.sync_log WHERE run_id = :run_id AND sync_type = :asset",
-            {"run_id": run_id, "asset": asset},
-        )
-        if int(logged["n"].iloc[0]) == 0:
-            at = now_utc()
-            row = {
-                "run_id": run_id,
-                "sync_type": asset,
-                "partition_key": context.dagster_run.tags.get("dagster/partition"),
-                "status": "failed",
-                "total_count": 0,
-                "success_count": 0,
-                "failed_count": 0,
-                "api_calls": 0,
-                "retries": 0,
-                "throttled": 0,
-                "started_at": at,
-                "completed_at": at,
-                "message": cause[:2000],
-            }
-            with warehouse.transaction() as tx:
-                tx.append("sync_log", pd.DataFrame([row]))
-    return lines
+def _alert_logger() -> logging.Logger:
+    logger = redacting_logger("haier_pipeline.alerts")
+    if not any(isinstance(handler, _StderrHandler) for handler in logger.handlers):
+        logger.addHandler(_StderrHandler())
+    # Exactly one line per alert: not also through the parent loggers Dagster captures into the tick's log.
+    logger.propagate = False
+    return logger
+
+
+alerts = _alert_logger()
+
+
+@dataclass(frozen=True)
+class Alert:
+    run_id: str
+    asset: str
+    cause: str
+    failed: bool = True  # False: the run finished, but left items unanswered
+
+    @property
+    def line(self) -> str:
+        return f"ALERT haier-pipeline: {self.asset} failed in run {self.run_id}: {self.cause}"
+
+
+def clean(text: str) -> str:
+    return redact(" ".join(text.split()))
+
+
+def unfinished_steps(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    """Steps that started and never ended: what a killed process was doing."""
+    events = instance.all_logs(
+        run_id,
+        of_type={dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE},
+    )
+    started = [record.step_key for record in events if record.dagster_event_type == dg.DagsterEventType.STEP_START]
+    ended = {record.step_key for record in events if record.dagster_event_type != dg.DagsterEventType.STEP_START}
+    return [step for step in started if step and step not in ended]
+
+
+def failure_alerts(instance: dg.DagsterInstance, run: dg.DagsterRun, run_message: str | None) -> list[Alert]:
+    """One alert per failed step; for a run that failed outside its steps (a killed process, a resource that
+    did not start), the steps it left unfinished (or the run itself) with the run's failure message."""
+    found = [
+        Alert(run.run_id, record.step_key or "(run)", clean(failure_cause(record.dagster_event.event_specific_data)))
+        for record in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+        if record.dagster_event is not None
+    ]
+    if found:
+        return found
+    cause = clean(run_message or "the run failed before any step started")
+    return [Alert(run.run_id, step, cause) for step in unfinished_steps(instance, run.run_id) or ["(run)"]]
+
+
+def unanswered_alert(run: dg.DagsterRun, assets: Sequence[str]) -> Alert | None:
+    count = run.tags.get(UNANSWERED_TAG)
+    if not count:
+        return None
+    asset = ",".join(assets) or "(run)"
+    cause = f"finished, but {count} items went unanswered after every retry; see rejected_rows"
+    return Alert(run.run_id, asset, cause, failed=False)
+
+
+def raise_alert(alert: Alert) -> str:
+    alerts.error(alert.line)
+    return alert.line
+
+
+def record_failed_step(warehouse: Warehouse, run: dg.DagsterRun, alert: Alert) -> None:
+    """The step's own `sync_log` row is the record; write one only when the step could not."""
+    logged = warehouse.query(
+        "SELECT count(*) AS n FROM {schema}.sync_log WHERE run_id = :run_id AND sync_type = :asset",
+        {"run_id": alert.run_id, "asset": alert.asset},
+    )
+    if int(logged["n"].iloc[0]):
+        return
+    at = now_utc()
+    row = {
+        "run_id": alert.run_id,
+        "sync_type": alert.asset,
+        "partition_key": run.tags.get("dagster/partition"),
+        "status": "failed",
+        "total_count": 0,
+        "success_count": 0,
+        "failed_count": 0,
+        "api_calls": 0,
+        "retries": 0,
+        "throttled": 0,
+        "started_at": at,
+        "completed_at": at,
+        "message": alert.cause[:2000],
+    }
+    with warehouse.transaction() as tx:
+        tx.append("sync_log", pd.DataFrame([row]))

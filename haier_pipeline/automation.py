@@ -1,103 +1,32 @@
-"""Jobs, schedules and sensors: how the pipeline runs itself. Times are Asia/Shanghai."""
+"""Sensors that watch the outside world, and the sensor that evaluates the assets' automation conditions.
+
+When the assets run is declared on the assets themselves (`assets/common.py`: `AUTOMATION`, Asia/Shanghai). What
+stays here is what no condition can see: a file that changed, and runs that failed.
+"""
+
+from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+import json
+from dataclasses import asdict, dataclass
+from datetime import timedelta
 from pathlib import Path
 
-from dagster import (
-    AssetKey,
-    AssetSelection,
-    DefaultScheduleStatus,
-    DefaultSensorStatus,
-    EventLogEntry,
-    RunFailureSensorContext,
-    RunRequest,
-    ScheduleEvaluationContext,
-    SensorEvaluationContext,
-    SensorResult,
-    SkipReason,
-    asset_sensor,
-    define_asset_job,
-    run_failure_sensor,
-    schedule,
-    sensor,
-)
+import dagster as dg
 
-from haier_pipeline.assets.common import stock_partitions
-from haier_pipeline.audit import record_run_failure
+from haier_pipeline import audit
 from haier_pipeline.resources import PipelineSettings
-from haier_pipeline.shanghai_time import SHANGHAI, TIMEZONE_NAME
+from haier_pipeline.shanghai_time import now_utc
 from haier_pipeline.warehouse import WarehouseResource
 
-morning_catalog_job = define_asset_job(
-    "morning_catalog_job",
-    selection=AssetSelection.assets("products", "prices", "price_history", "catalog"),
-    description="Products, prices, price history and the catalog, before the shop opens.",
+automation_sensor = dg.AutomationConditionSensorDefinition(
+    "haier_automation_sensor",
+    target=dg.AssetSelection.all(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="Evaluates every asset's automation condition: roots on their Asia/Shanghai cadence, "
+    "price_history and catalog after their parents.",
 )
-stock_job = define_asset_job(
-    "stock_job",
-    selection=AssetSelection.assets("stock_snapshots"),
-    partitions_def=stock_partitions,
-    description="Stock of one day (Asia/Shanghai); the catalog follows through catalog_after_stock_sensor.",
-)
-catalog_job = define_asset_job(
-    "catalog_job",
-    selection=AssetSelection.assets("catalog"),
-    description="Rebuild the catalog from the warehouse.",
-)
-balance_job = define_asset_job("balance_job", selection=AssetSelection.assets("account_balances"))
-logistics_job = define_asset_job("logistics_job", selection=AssetSelection.assets("logistics_events"))
-
-JOBS = [morning_catalog_job, stock_job, catalog_job, balance_job, logistics_job]
-
-
-@schedule(
-    job=morning_catalog_job,
-    cron_schedule="30 6 * * *",
-    execution_timezone=TIMEZONE_NAME,
-    default_status=DefaultScheduleStatus.RUNNING,
-    description="06:30 every morning: products, prices, price history, catalog.",
-)
-def morning_catalog_schedule(context: ScheduleEvaluationContext) -> RunRequest:
-    return RunRequest(run_key=f"morning-{context.scheduled_execution_time:%Y-%m-%d}")
-
-
-@schedule(
-    job=stock_job,
-    cron_schedule="0 8,11,14,17,20 * * *",
-    execution_timezone=TIMEZONE_NAME,
-    default_status=DefaultScheduleStatus.RUNNING,
-    description="Today's stock partition five times a day (08, 11, 14, 17, 20 h).",
-)
-def stock_schedule(context: ScheduleEvaluationContext) -> RunRequest:
-    scheduled = context.scheduled_execution_time or datetime.now(SHANGHAI)
-    day = scheduled.astimezone(SHANGHAI).date().isoformat()
-    return RunRequest(run_key=f"stock-{scheduled.astimezone(SHANGHAI):%Y-%m-%dT%H}", partition_key=day)
-
-
-@schedule(
-    job=balance_job,
-    cron_schedule="0 * * * *",
-    execution_timezone=TIMEZONE_NAME,
-    default_status=DefaultScheduleStatus.RUNNING,
-    description="The account balance every hour.",
-)
-def balance_schedule(context: ScheduleEvaluationContext) -> RunRequest:
-    return RunRequest(run_key=f"balance-{context.scheduled_execution_time:%Y-%m-%dT%H}")
-
-
-@schedule(
-    job=logistics_job,
-    cron_schedule="*/30 * * * *",
-    execution_timezone=TIMEZONE_NAME,
-    default_status=DefaultScheduleStatus.RUNNING,
-    description="Logistics of the tracked orders every 30 minutes.",
-)
-def logistics_schedule(context: ScheduleEvaluationContext) -> RunRequest:
-    return RunRequest(run_key=f"logistics-{context.scheduled_execution_time:%Y-%m-%dT%H%M}")
-
-
-SCHEDULES = [morning_catalog_schedule, stock_schedule, balance_schedule, logistics_schedule]
 
 
 def file_version(path: Path) -> str | None:
@@ -106,38 +35,94 @@ def file_version(path: Path) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
-@sensor(
-    job=logistics_job,
+@dg.sensor(
+    target=dg.AssetSelection.assets("logistics_events"),
     minimum_interval_seconds=30,
-    default_status=DefaultSensorStatus.RUNNING,
+    default_status=dg.DefaultSensorStatus.RUNNING,
     description="Requests a logistics run when HAIER_ORDERS_FILE changes: once per version of the file.",
 )
-def orders_file_sensor(context: SensorEvaluationContext, pipeline: PipelineSettings) -> SensorResult | SkipReason:
+def orders_file_sensor(context: dg.SensorEvaluationContext, pipeline: PipelineSettings) -> dg.SensorResult:
     path = Path(pipeline.orders_file)
     version = file_version(path)
     if version is None:
-        return SkipReason(f"{path} does not exist (HAIER_ORDERS_FILE)")
+        return dg.SensorResult(skip_reason=f"{path} does not exist (HAIER_ORDERS_FILE)")
     if version == context.cursor:
-        return SkipReason(f"{path} unchanged (version {version})")
-    return SensorResult(run_requests=[RunRequest(run_key=f"orders-{version}")], cursor=version)
+        return dg.SensorResult(skip_reason=f"{path} unchanged (version {version})")
+    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"orders-{version}")], cursor=version)
 
 
-@asset_sensor(
-    asset_key=AssetKey("stock_snapshots"),
-    job=catalog_job,
-    default_status=DefaultSensorStatus.RUNNING,
-    description="Rebuilds the catalog whenever a stock partition lands (schedule, backfill or CLI).",
+# How far back a sensor that has never run looks for failed runs (a new deployment does not re-alert history).
+FIRST_LOOKBACK = timedelta(days=1)
+RUNS_PER_TICK = 100
+
+
+@dataclass(frozen=True)
+class AlertCursor:
+    """Event storage ids of the last RUN_FAILURE and RUN_SUCCESS events handled: ids only grow, so a run that
+    finishes late is never skipped, and each is handled once."""
+
+    failure: int | None = None
+    success: int | None = None
+
+    @classmethod
+    def parse(cls, text: str | None) -> AlertCursor:
+        return cls(**json.loads(text)) if text else cls()
+
+    def dump(self) -> str:
+        return json.dumps(asdict(self))
+
+
+def _new_events(
+    instance: dg.DagsterInstance, event_type: dg.DagsterEventType, after: int | None
+) -> list[dg.EventLogRecord]:
+    since = None if after is not None else (now_utc() - FIRST_LOOKBACK).timestamp()
+    records_filter = dg.RunStatusChangeRecordsFilter(
+        event_type=event_type, after_storage_id=after, after_timestamp=since
+    )
+    return list(instance.fetch_run_status_changes(records_filter, limit=RUNS_PER_TICK, ascending=True).records)
+
+
+def partial_steps(warehouse: WarehouseResource, run_id: str) -> list[str]:
+    rows = warehouse.get_warehouse().query(
+        "SELECT DISTINCT sync_type FROM {schema}.sync_log WHERE run_id = :run_id AND status = 'partial'",
+        {"run_id": run_id},
+    )
+    return sorted(rows["sync_type"].tolist())
+
+
+@dg.sensor(
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="One ALERT line per failed step of every failed run, however it was launched (UI, automation, "
+    "sensor, backfill, or `haier-pipeline sync`), and per run that left items unanswered; records the failure in "
+    "sync_log when the step could not.",
 )
-def catalog_after_stock_sensor(context: SensorEvaluationContext, asset_event: EventLogEntry) -> RunRequest:
-    return RunRequest(run_key=f"catalog-after-{asset_event.run_id}-{asset_event.timestamp}")
+def run_failure_alert_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource) -> dg.SensorResult:
+    # A run_failure_sensor only sees runs launched from this code location; `sync` runs in-process, with no
+    # code location, so it skipped them. This reads the instance's run status events instead.
+    cursor = AlertCursor.parse(context.cursor)
+    raised: list[str] = []
+    failures = _new_events(context.instance, dg.DagsterEventType.RUN_FAILURE, cursor.failure)
+    for record in failures:
+        run = context.instance.get_run_by_id(record.run_id)
+        if run is None:
+            continue
+        for alert in audit.failure_alerts(context.instance, run, record.event_log_entry.message):
+            raised.append(audit.raise_alert(alert))
+            audit.record_failed_step(warehouse.get_warehouse(), run, alert)
+    successes = _new_events(context.instance, dg.DagsterEventType.RUN_SUCCESS, cursor.success)
+    for record in successes:
+        run = context.instance.get_run_by_id(record.run_id)
+        if run is not None and audit.UNANSWERED_TAG in run.tags:
+            alert = audit.unanswered_alert(run, partial_steps(warehouse, run.run_id))
+            if alert is not None:
+                raised.append(audit.raise_alert(alert))
+    next_cursor = AlertCursor(
+        failure=failures[-1].storage_id if failures else cursor.failure,
+        success=successes[-1].storage_id if successes else cursor.success,
+    )
+    summary = f"{len(raised)} alert(s) raised" if raised else "no new failed run"
+    return dg.SensorResult(cursor=next_cursor.dump(), skip_reason=None if raised else summary)
 
 
-@run_failure_sensor(
-    default_status=DefaultSensorStatus.RUNNING,
-    description="Records the failed step in sync_log (when the step could not) and logs one alert line.",
-)
-def run_failure_alert_sensor(context: RunFailureSensorContext, warehouse: WarehouseResource) -> None:
-    record_run_failure(context, warehouse.get_warehouse())
-
-
-SENSORS = [orders_file_sensor, catalog_after_stock_sensor, run_failure_alert_sensor]
+SENSORS = [automation_sensor, orders_file_sensor, run_failure_alert_sensor]

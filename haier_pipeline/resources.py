@@ -1,86 +1,94 @@
-"""The resources every asset and command shares, built from the environment in one place."""
+"""The resources every asset and command shares, built from the one `Settings` model.
+
+Two builders, one source of values: the command line runs in-process with the values it validated; the Dagster
+code location passes every secret as an `EnvVar`, resolved in the run worker and never stored in run config.
+"""
 
 from __future__ import annotations
 
-import os
+import dagster as dg
 
-from dagster import ConfigurableResource, EnvVar
-
-from haier_pipeline.haier import HaierClient
-from haier_pipeline.settings import DEFAULT_ORDERS_FILE, DEFAULT_WAREHOUSE_URL, Settings, parse_county_codes
+from haier_pipeline.haier import HaierClient, HaierConfigurationError
+from haier_pipeline.settings import CREDENTIAL_FIELDS, SECRET_FIELDS, Settings, parse_county_codes, variable
 from haier_pipeline.warehouse import WarehouseResource
 
 
-class PipelineSettings(ConfigurableResource):
-    """What the assets need besides the API and the warehouse."""
+class PipelineSettings(dg.ConfigurableResource):
+    """What the assets need besides the API and the warehouse. Defaults come from `Settings`."""
 
     county_codes: str = ""
-    orders_file: str = DEFAULT_ORDERS_FILE
-    max_deactivate_ratio: float = 0.2
-    max_rejected_ratio: float = 0.1
+    orders_file: str = Settings.model_fields["orders_file"].default
+    max_deactivate_ratio: float = Settings.model_fields["max_deactivate_ratio"].default
+    max_rejected_ratio: float = Settings.model_fields["max_rejected_ratio"].default
+    # Most stock calls one stock step may make; None: every (product, county) pair.
+    stock_call_budget: int | None = None
 
     def counties(self) -> tuple[str, ...]:
         """Resolved at run time, so an edited counties.csv counts without reloading the code location."""
-        return parse_county_codes(self.county_codes)
+        try:
+            return parse_county_codes(self.county_codes)
+        except ValueError as error:
+            raise HaierConfigurationError([str(error)]) from None
 
 
-# HaierClient field -> environment variable. Strings only: numbers are parsed once, below.
-CLIENT_VARIABLES = {
-    "base_url": "HAIER_BASE_URL",
-    "client_id": "HAIER_CLIENT_ID",
-    "client_secret": "HAIER_CLIENT_SECRET",
-    "customer_code": "HAIER_CUSTOMER_CODE",
-    "password": "HAIER_PASSWORD",
-    "token_url": "HAIER_TOKEN_URL",
-    "send_to_code": "HAIER_SEND_TO_CODE",
-    "supplier_code": "HAIER_SUPPLIER_CODE",
-    "seller_password": "HAIER_SELLER_PASSWORD",
-    "customer_password": "HAIER_CUSTOMER_PASSWORD",
-    "auth_scheme": "HAIER_AUTH_SCHEME",
-}
-REQUIRED_CLIENT_FIELDS = ("base_url", "client_id", "client_secret", "customer_code", "password")
+# HaierClient fields that are plain (non-secret) values of Settings.
+CLIENT_FIELDS = ("base_url", "client_id", "customer_code", "supplier_code", "auth_scheme", "rate_limit", "timeout")
 
 
 def client_from_settings(settings: Settings) -> HaierClient:
+    """The client with the validated values (the command line, in-process)."""
     return HaierClient(
-        **{field: getattr(settings, field) for field in CLIENT_VARIABLES},
-        rate_limit=settings.rate_limit,
-        timeout=settings.timeout,
+        **{name: getattr(settings, name) for name in CLIENT_FIELDS},
+        token_url=settings.resolved_token_url,
+        send_to_code=settings.resolved_send_to_code,
+        **{name: settings.secret(name) for name in SECRET_FIELDS},
+        allow_insecure_http=settings.allow_insecure_http,
     )
 
 
-def resources_from_settings(settings: Settings) -> dict[str, ConfigurableResource]:
+def pipeline_settings(settings: Settings) -> PipelineSettings:
+    return PipelineSettings(
+        county_codes=",".join(settings.county_codes),
+        orders_file=settings.orders_file,
+        max_deactivate_ratio=settings.max_deactivate_ratio,
+        max_rejected_ratio=settings.max_rejected_ratio,
+        stock_call_budget=settings.stock_call_budget,
+    )
+
+
+def warehouse_resource(settings: Settings) -> WarehouseResource:
+    return WarehouseResource(url=settings.warehouse_url, lock_timeout=settings.warehouse_lock_timeout)
+
+
+def resources_from_settings(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    """For the command line: the process already holds the validated values."""
     return {
         "haier": client_from_settings(settings),
-        "warehouse": WarehouseResource(url=settings.warehouse_url),
-        "pipeline": PipelineSettings(
-            county_codes=",".join(settings.county_codes),
-            orders_file=settings.orders_file,
-            max_deactivate_ratio=settings.max_deactivate_ratio,
-            max_rejected_ratio=settings.max_rejected_ratio,
-        ),
+        "warehouse": warehouse_resource(settings),
+        "pipeline": pipeline_settings(settings),
     }
 
 
-def resources_for_definitions() -> dict[str, ConfigurableResource]:
-    """For `dagster dev` and the daemon: secrets stay EnvVar references, resolved at launch, never stored
-    in run config; the optional variables fall back to the contract's defaults."""
+def resources_for_definitions(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    """For the code location (`dg dev`, the daemon, run workers): the same validated values, except that every
+    secret and every credential is an `EnvVar`, resolved when a run starts; a credential that is still missing
+    then fails the run naming its variable."""
+    credentials = {
+        name: getattr(settings, name) or dg.EnvVar(variable(name))
+        for name in CREDENTIAL_FIELDS
+        if name not in SECRET_FIELDS
+    }
+    secrets = {
+        name: dg.EnvVar(variable(name))
+        for name in SECRET_FIELDS
+        if name in CREDENTIAL_FIELDS or getattr(settings, name) is not None
+    }
     haier = HaierClient(
-        **{
-            field: EnvVar(variable)
-            for field, variable in CLIENT_VARIABLES.items()
-            if field in REQUIRED_CLIENT_FIELDS or os.environ.get(variable)
-        },
-        rate_limit=float(os.environ.get("HAIER_RATE_LIMIT") or 100),
-        timeout=float(os.environ.get("HAIER_TIMEOUT") or 30),
+        **credentials,
+        **secrets,
+        **{name: getattr(settings, name) for name in ("supplier_code", "auth_scheme", "rate_limit", "timeout")},
+        **({"token_url": settings.token_url} if settings.token_url else {}),
+        **({"send_to_code": settings.send_to_code} if settings.send_to_code else {}),
+        allow_insecure_http=settings.allow_insecure_http,
     )
-    return {
-        "haier": haier,
-        "warehouse": WarehouseResource(url=os.environ.get("HAIER_WAREHOUSE_URL") or DEFAULT_WAREHOUSE_URL),
-        "pipeline": PipelineSettings(
-            county_codes=os.environ.get("HAIER_COUNTY_CODES", ""),
-            orders_file=os.environ.get("HAIER_ORDERS_FILE") or DEFAULT_ORDERS_FILE,
-            max_deactivate_ratio=float(os.environ.get("HAIER_MAX_DEACTIVATE_RATIO") or 0.2),
-            max_rejected_ratio=float(os.environ.get("HAIER_MAX_REJECTED_RATIO") or 0.1),
-        ),
-    }
+    return {"haier": haier, "warehouse": warehouse_resource(settings), "pipeline": pipeline_settings(settings)}

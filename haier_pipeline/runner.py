@@ -8,10 +8,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dagster import AssetKey, DagsterEventType, DagsterInstance, ExecuteInProcessResult, materialize
+import dagster as dg
 
 from haier_pipeline.assets import ALL_ASSETS
-from haier_pipeline.haier import HaierConfigurationError
 
 STEPS: dict[str, tuple[str, ...]] = {
     "products": ("products",),
@@ -21,16 +20,16 @@ STEPS: dict[str, tuple[str, ...]] = {
     "balance": ("account_balances",),
     "logistics": ("logistics_events",),
 }
-PARTITIONED = {"stock_snapshots"}
+
+
+def unknown_steps(only: Sequence[str]) -> list[str]:
+    return [name for name in only if name not in STEPS]
 
 
 def selected_assets(only: Sequence[str] | None) -> list[str]:
     names = list(only) if only else list(STEPS)
-    unknown = [name for name in names if name not in STEPS]
-    if unknown:
-        raise HaierConfigurationError(
-            [f"--only: unknown step {', '.join(map(repr, unknown))}; choose from {','.join(STEPS)}"]
-        )
+    if unknown := unknown_steps(names):
+        raise ValueError(f"unknown step {', '.join(map(repr, unknown))}; choose from {','.join(STEPS)}")
     return [asset for name in STEPS if name in names for asset in STEPS[name]]
 
 
@@ -43,18 +42,15 @@ class StepFailure:
 def run_assets(
     assets: Sequence[str],
     resources: Mapping[str, Any],
-    partition_key: str | None,
-    instance: DagsterInstance | None = None,
+    instance: dg.DagsterInstance | None = None,
     tags: Mapping[str, str] | None = None,
     console_log_level: str = "DEBUG",
-) -> ExecuteInProcessResult:
+) -> dg.ExecuteInProcessResult:
     """The console log level only changes what this process prints; the instance keeps every event."""
-    needs_partition = bool(PARTITIONED.intersection(assets))
-    return materialize(
+    return dg.materialize(
         ALL_ASSETS,
-        selection=[AssetKey(name) for name in assets],
+        selection=[dg.AssetKey(name) for name in assets],
         resources=dict(resources),
-        partition_key=partition_key if needs_partition else None,
         instance=instance,
         raise_on_error=False,
         tags=dict(tags or {}),
@@ -62,10 +58,10 @@ def run_assets(
     )
 
 
-def step_failures(result: ExecuteInProcessResult) -> list[StepFailure]:
+def step_failures(result: dg.ExecuteInProcessResult) -> list[StepFailure]:
     failures = []
     for event in result.all_events:
-        if event.event_type == DagsterEventType.STEP_FAILURE:
+        if event.event_type == dg.DagsterEventType.STEP_FAILURE:
             failures.append(StepFailure(event.step_key or "?", failure_cause(event.event_specific_data)))
     return failures
 

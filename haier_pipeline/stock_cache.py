@@ -1,4 +1,9 @@
-"""`query stock`: answer from the warehouse while a recorded answer is fresh, else ask the API and record."""
+"""`query stock`: answer from the warehouse while a recorded answer is fresh, else ask the API.
+
+A fresh row may come from a materialization (`stock_snapshots`) or from an earlier lookup (`stock_lookups`). An
+answer from the API is cached in `stock_lookups` only: an ad-hoc lookup never writes an asset table, which only
+materializations write (with their checks, gate and sync_log row).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,13 @@ from haier_pipeline.records import NO_WAREHOUSE, STOCK_ROW
 from haier_pipeline.shanghai_time import now_utc, today_in_shanghai
 from haier_pipeline.warehouse import Warehouse
 
+CACHE_TABLE = "stock_lookups"
+NEWEST_ANSWER = (
+    "SELECT * FROM {{schema}}.{table} WHERE product_code = :code AND county_code = :county "
+    "AND fetched_at = (SELECT max(fetched_at) FROM {{schema}}.{table} "
+    "WHERE product_code = :code AND county_code = :county) AND fetched_at >= :since"
+)
+
 
 @dataclass(frozen=True)
 class StockAnswer:
@@ -19,25 +31,35 @@ class StockAnswer:
     source: str
 
 
-def cached_stock(
-    client: HaierClient, warehouse_url: str, product_code: str, county_code: str, ttl: float
-) -> StockAnswer:
-    warehouse = Warehouse.from_url(warehouse_url)
-    warehouse.ensure_schema()
-    fresh_since = now_utc() - timedelta(seconds=ttl)
-    cached = warehouse.query(
-        "SELECT * FROM {schema}.stock_snapshots WHERE product_code = :code AND county_code = :county "
-        "AND fetched_at = (SELECT max(fetched_at) FROM {schema}.stock_snapshots "
-        "WHERE product_code = :code AND county_code = :county) AND fetched_at >= :since "
-        "ORDER BY sec_code NULLS FIRST",
-        {"code": product_code, "county": county_code, "since": fresh_since},
-    )
-    if not cached.empty:
-        age = (now_utc() - pd.Timestamp(cached["fetched_at"].iloc[0]).to_pydatetime()).total_seconds()
-        return StockAnswer(
-            cached[STOCK_ROW.columns].reset_index(drop=True), f"from the warehouse, fetched {age:.0f} s ago"
+def fresh_answer(warehouse: Warehouse, product_code: str, county_code: str, ttl: float) -> StockAnswer | None:
+    """The newest recorded answer for the pair younger than `ttl` seconds, from either table."""
+    since = now_utc() - timedelta(seconds=ttl)
+    newest: StockAnswer | None = None
+    newest_at = None
+    for table, where in (("stock_snapshots", "a sync"), (CACHE_TABLE, "an earlier lookup")):
+        rows = warehouse.query(
+            NEWEST_ANSWER.format(table=table), {"code": product_code, "county": county_code, "since": since}
         )
+        if rows.empty:
+            continue
+        fetched_at = pd.Timestamp(rows["fetched_at"].iloc[0]).to_pydatetime()
+        if newest_at is None or fetched_at > newest_at:
+            age = (now_utc() - fetched_at).total_seconds()
+            ordered = rows.sort_values("sec_code", na_position="first")[STOCK_ROW.columns].reset_index(drop=True)
+            newest, newest_at = (
+                StockAnswer(ordered, f"from the warehouse ({where}), fetched {age:.0f} s ago"),
+                fetched_at,
+            )
+    return newest
 
+
+def cached_stock(
+    client: HaierClient, warehouse: Warehouse, product_code: str, county_code: str, ttl: float
+) -> StockAnswer:
+    warehouse.ensure_schema()
+    cached = fresh_answer(warehouse, product_code, county_code, ttl)
+    if cached is not None:
+        return cached
     fetched_at = now_utc()
     day = today_in_shanghai()
     answer = client.stock(product_code, county_code) or [NO_WAREHOUSE]
@@ -52,9 +74,5 @@ def cached_stock(
         )
     rows = parsed.frame()
     with warehouse.transaction() as tx:
-        tx.replace(
-            "stock_snapshots",
-            rows,
-            {"snapshot_date": [day], "product_code": [product_code], "county_code": [county_code]},
-        )
-    return StockAnswer(rows, "from the API, recorded in the warehouse")
+        tx.replace(CACHE_TABLE, rows, {"product_code": [product_code], "county_code": [county_code]})
+    return StockAnswer(rows[STOCK_ROW.columns], f"from the API, cached in {CACHE_TABLE}")

@@ -8,11 +8,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from unittest import mock
 
 import psycopg
 import pytest
 from dagster import DagsterInstance, ExecuteInProcessResult
 
+from haier_pipeline.assets.stock_day import STOCK_DAY_TAG
 from haier_pipeline.haier import HaierClient
 from haier_pipeline.resources import PipelineSettings
 from haier_pipeline.runner import StepFailure, run_assets, selected_assets, step_failures
@@ -54,7 +56,9 @@ class Pipeline:
         }
 
     def run(self, only: Sequence[str] | None = None, day: date | None = None) -> ExecuteInProcessResult:
-        return run_assets(selected_assets(only), self.resources(), (day or self.today).isoformat(), self.instance)
+        """`day` is the stock day the run asks for; stock accepts only "today", here the simulator's day."""
+        tags = {STOCK_DAY_TAG: (day or self.today).isoformat()}
+        return run_assets(selected_assets(only), self.resources(), self.instance, tags=tags)
 
     def failures(self, result: ExecuteInProcessResult) -> list[StepFailure]:
         return step_failures(result)
@@ -81,8 +85,12 @@ def make_pipeline(backend: str, tmp_path: Path) -> Iterator[Pipeline]:
         require_postgres()
         schema = f"haier_test_{uuid.uuid4().hex[:10]}"
         resource = WarehouseResource(url=POSTGRES_URL, schema_name=schema)
-    # The simulated day starts yesterday (Asia/Shanghai), so that "the next day" is a partition that exists.
-    with start_simulator(simulator_config(products=40, day_offset=-1)) as simulator:
+    # The simulated day starts yesterday (Asia/Shanghai), so that "the next day" is one the clock has seen; the
+    # stock day guard follows the simulator's clock, as it follows the real one in production.
+    with (
+        start_simulator(simulator_config(products=40, day_offset=-1)) as simulator,
+        mock.patch("haier_pipeline.shanghai_time.today_in_shanghai", simulator.config.today),
+    ):
         yield Pipeline(simulator, resource, orders)
     if backend == "postgres":
         with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:

@@ -1,8 +1,17 @@
+"""The one configuration model: defaults, every problem named at once, masking, and the same model behind the
+Dagster resources (EnvVar secrets) and the definitions' load errors."""
+
 from __future__ import annotations
 
+import importlib
+import os
+from pathlib import Path
+
+import dagster as dg
 import pytest
 
-from haier_pipeline.haier import HaierConfigurationError
+from haier_pipeline.haier import HaierClient, HaierConfigurationError
+from haier_pipeline.resources import PipelineSettings, resources_for_definitions, resources_from_settings
 from haier_pipeline.settings import load_settings
 
 MINIMAL = {
@@ -15,61 +24,125 @@ MINIMAL = {
 }
 
 
+def problem_list(env: dict[str, str]) -> list[str]:
+    with pytest.raises(HaierConfigurationError) as raised:
+        load_settings(env)
+    return raised.value.problems
+
+
+def problems_of(env: dict[str, str]) -> str:
+    return "\n".join(problem_list(env))
+
+
 def test_every_missing_variable_is_named_at_once() -> None:
     with pytest.raises(HaierConfigurationError) as raised:
         load_settings({"HAIER_COUNTY_CODES": "110101"})
     message = str(raised.value)
-    for name in (
-        "HAIER_BASE_URL",
-        "HAIER_CLIENT_ID",
-        "HAIER_CLIENT_SECRET",
-        "HAIER_CUSTOMER_CODE",
-        "HAIER_PASSWORD",
-    ):
-        assert name in message
+    for name in ("HAIER_BASE_URL", "HAIER_CLIENT_ID", "HAIER_CLIENT_SECRET", "HAIER_CUSTOMER_CODE", "HAIER_PASSWORD"):
+        assert f"{name} is not set" in message
     assert "haier-pipeline check" in message
 
 
-def test_malformed_values_are_named() -> None:
+def test_every_malformed_value_is_named_at_once() -> None:
     env = {
         **MINIMAL,
-        "HAIER_RATE_LIMIT": "fast",
+        "HAIER_RATE_LIMIT": "abc",
+        "HAIER_TIMEOUT": "0",
         "HAIER_COUNTY_CODES": "110101,1101",
-        "HAIER_AUTH_SCHEME": "basic",
+        "HAIER_AUTH_SCHEME": "oauth",
         "HAIER_MAX_DEACTIVATE_RATIO": "2",
+        "HAIER_WAREHOUSE_LOCK_TIMEOUT": "soon",
+        "HAIER_STOCK_CALL_BUDGET": "-5",
+        "HAIER_WAREHOUSE_URL": "mysql://bob:pg-pass-789@db/warehouse",
     }
-    with pytest.raises(HaierConfigurationError) as raised:
-        load_settings(env)
-    problems = "\n".join(raised.value.problems)
-    assert "HAIER_RATE_LIMIT='fast'" in problems
-    assert "'1101'" in problems
-    assert "HAIER_AUTH_SCHEME" in problems
-    assert "HAIER_MAX_DEACTIVATE_RATIO" in problems
+    problems = problems_of(env)
+    for named in (
+        "HAIER_RATE_LIMIT='abc'",
+        "HAIER_TIMEOUT='0'",
+        "'1101'",
+        "HAIER_AUTH_SCHEME='oauth'",
+        "HAIER_MAX_DEACTIVATE_RATIO='2'",
+        "HAIER_WAREHOUSE_LOCK_TIMEOUT='soon'",
+        "HAIER_STOCK_CALL_BUDGET='-5'",
+        "unsupported scheme 'mysql'",
+    ):
+        assert named in problems, (named, problems)
+    assert len(problem_list(env)) == 8
+    assert "pg-pass-789" not in problems
+
+
+def test_rate_limit_zero_is_refused() -> None:
+    assert "HAIER_RATE_LIMIT='0'" in problems_of({**MINIMAL, "HAIER_RATE_LIMIT": "0"})
+
+
+@pytest.mark.parametrize("url", ["duckdb:///x.duckdb", "postgresql://u@h/db", "duckdb:///:memory:"])
+def test_warehouse_urls_the_pipeline_can_open_are_accepted(url: str) -> None:
+    assert load_settings({**MINIMAL, "HAIER_WAREHOUSE_URL": url}).warehouse_url == url
+
+
+@pytest.mark.parametrize("url", ["sqlite:///x.db", "data/warehouse.duckdb", "mysql://db/w"])
+def test_warehouse_urls_it_cannot_open_are_named(url: str) -> None:
+    assert "HAIER_WAREHOUSE_URL" in problems_of({**MINIMAL, "HAIER_WAREHOUSE_URL": url})
+
+
+def test_plain_http_only_to_loopback_unless_allowed() -> None:
+    remote = {**MINIMAL, "HAIER_BASE_URL": "http://gateway.example.com", "HAIER_TOKEN_URL": "http://t.example.com/a"}
+    problems = problems_of(remote)
+    assert "HAIER_BASE_URL='http://gateway.example.com' is plain http" in problems
+    assert "HAIER_TOKEN_URL" in problems and "HAIER_ALLOW_INSECURE_HTTP=1" in problems
+    assert load_settings({**remote, "HAIER_ALLOW_INSECURE_HTTP": "1"}).base_url == "http://gateway.example.com"
+    assert load_settings({**MINIMAL, "HAIER_BASE_URL": "http://localhost:8765/"}).base_url == "http://localhost:8765"
+    assert load_settings({**MINIMAL, "HAIER_BASE_URL": "https://openplat.haier.net"}).base_url
 
 
 def test_defaults_follow_the_contract() -> None:
     settings = load_settings(MINIMAL)
-    assert settings.token_url == "http://127.0.0.1:9/oauth2/auth"
-    assert settings.send_to_code == "8800633175"
+    assert settings.resolved_token_url == "http://127.0.0.1:9/oauth2/auth"
+    assert settings.resolved_send_to_code == "8800633175"
     assert settings.supplier_code == "1001"
-    assert settings.seller_password == settings.customer_password == "password-value-456"
+    assert settings.secret("seller_password") == settings.secret("customer_password") == "password-value-456"
+    assert settings.auth_scheme == "bare"
     assert settings.rate_limit == 100
     assert settings.timeout == 30
-    assert settings.warehouse_url == "duckdb:///data/haier.duckdb"
+    assert settings.warehouse_url == "duckdb:///data/warehouse.duckdb"
+    assert settings.warehouse_lock_timeout == 60
     assert settings.max_deactivate_ratio == 0.2
     assert settings.max_rejected_ratio == 0.1
+    assert settings.stock_cache_ttl == 300
+    assert settings.stock_call_budget is None
+    assert settings.allow_insecure_http is False
     assert settings.county_codes == ("110101", "310104")
+    # The resources take their defaults from the model, not from copies.
+    assert PipelineSettings().max_rejected_ratio == settings.max_rejected_ratio
+    assert PipelineSettings().orders_file == settings.orders_file
 
 
 def test_masked_configuration_shows_no_secret() -> None:
-    settings = load_settings({**MINIMAL, "HAIER_WAREHOUSE_URL": "postgresql://etl:pg-pass-789@db/warehouse"})
-    shown = str(settings.masked()) + repr(settings)
-    for secret in ("secret-value-123", "password-value-456", "pg-pass-789"):
+    settings = load_settings(
+        {**MINIMAL, "HAIER_WAREHOUSE_URL": "postgresql://etl:pg-pass-789@db/warehouse?sslpassword=pg-key-321"}
+    )
+    shown = str(settings.masked()) + repr(settings) + str(settings)
+    for secret in ("secret-value-123", "password-value-456", "pg-pass-789", "pg-key-321"):
         assert secret not in shown
-    assert settings.masked()["warehouse_url"] == "postgresql://etl:******@db/warehouse"
+    assert settings.masked()["warehouse_url"] == "postgresql://etl:***@db/warehouse?sslpassword=***"
+    assert settings.masked()["client_secret"] == "****** (16 chars)"
 
 
-def test_county_codes_come_from_the_counties_file(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_environment_and_dotenv_feed_the_same_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in MINIMAL:
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / ".env").write_text("HAIER_CLIENT_ID=from-dotenv\nHAIER_RATE_LIMIT=50\nHAIER_STOCK_CALL_BUDGET=7\n")
+    for name, value in MINIMAL.items():
+        if name != "HAIER_CLIENT_ID":
+            monkeypatch.setenv(name, value)
+    monkeypatch.setenv("HAIER_RATE_LIMIT", "40")  # a real variable wins over .env
+    settings = load_settings()
+    assert (settings.client_id, settings.rate_limit, settings.stock_call_budget) == ("from-dotenv", 40, 7)
+    assert resources_from_settings(settings)["pipeline"].stock_call_budget == 7
+
+
+def test_county_codes_come_from_the_counties_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "counties.csv").write_text(
         "county_code,name\n110101,东城区\n440106,天河区\n", encoding="utf-8"
@@ -77,3 +150,40 @@ def test_county_codes_come_from_the_counties_file(tmp_path, monkeypatch: pytest.
     monkeypatch.chdir(tmp_path)
     env = {key: value for key, value in MINIMAL.items() if key != "HAIER_COUNTY_CODES"}
     assert load_settings(env).county_codes == ("110101", "440106")
+    (tmp_path / "data" / "counties.csv").unlink()
+    assert "data/counties.csv does not exist" in problems_of(env)
+
+
+def test_definitions_resources_keep_secrets_as_env_vars(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in MINIMAL.items():
+        monkeypatch.setenv(name, value)
+    resources = resources_for_definitions(load_settings({**MINIMAL, "HAIER_RATE_LIMIT": "50"}))
+    haier = resources["haier"]
+    assert isinstance(haier, HaierClient)
+    fields = haier._get_non_default_public_field_values()  # what Dagster stores as the resource's config
+    for name in ("client_secret", "password"):
+        assert fields[name] == dg.EnvVar(f"HAIER_{name.upper()}")
+    assert fields["rate_limit"] == 50
+    assert "secret-value-123" not in repr(fields) and "password-value-456" not in repr(fields)
+
+
+def test_definitions_load_without_credentials_but_not_with_a_malformed_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The UI's code location loads before credentials exist; a malformed variable is a load error naming it (the UI
+    shows the exception's message as the location's load error)."""
+    import haier_pipeline.definitions as definitions
+
+    monkeypatch.chdir(tmp_path)  # no .env, no data/counties.csv
+    for name in [key for key in os.environ if key.startswith("HAIER_")]:
+        monkeypatch.delenv(name)
+    try:
+        assert importlib.reload(definitions).defs.resolve_asset_graph()
+        monkeypatch.setenv("HAIER_RATE_LIMIT", "abc")
+        monkeypatch.setenv("HAIER_AUTH_SCHEME", "oauth")
+        with pytest.raises(HaierConfigurationError) as raised:
+            importlib.reload(definitions)
+        assert "HAIER_RATE_LIMIT='abc'" in str(raised.value) and "HAIER_AUTH_SCHEME='oauth'" in str(raised.value)
+    finally:
+        monkeypatch.undo()
+        importlib.reload(definitions)

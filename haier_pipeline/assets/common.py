@@ -1,19 +1,14 @@
-"""Definitions every asset shares: group, owners, pools, partitions and column schemas from the warehouse."""
+"""Definitions every asset shares: group, owners, pools, cadence (automation conditions and freshness policies)
+and column schemas from the warehouse."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
-from dagster import (
-    AssetCheckSpec,
-    AssetsDefinition,
-    DailyPartitionsDefinition,
-    TableColumn,
-    TableSchema,
-    asset,
-)
+import dagster as dg
 
 from haier_pipeline.shanghai_time import TIMEZONE_NAME
 from haier_pipeline.warehouse.tables import build_tables
@@ -24,21 +19,62 @@ OWNERS = ["team:dealer-data"]
 HAIER_API_POOL = "haier_api"
 # DuckDB has one writer per file; steps that only write queue in this pool instead of hitting the lock.
 WAREHOUSE_POOL = "warehouse_writer"
-STOCK_START_DATE = "2026-01-01"
 
-stock_partitions = DailyPartitionsDefinition(
-    start_date=STOCK_START_DATE,
-    timezone=TIMEZONE_NAME,
-    end_offset=1,  # today's (Asia/Shanghai) partition exists while the day is still running
-)
+# When each root runs, Asia/Shanghai time.
+MORNING = "30 6 * * *"  # products and prices, before the shop opens
+STOCK_TIMES = "0 8,11,14,17,20 * * *"
+HOURLY = "0 * * * *"
+HALF_HOURLY = "*/30 * * * *"
+
+
+def on_cadence(cron: str) -> dg.AutomationCondition:
+    """`on_cron` for an asset whose upstream changes on its own, slower cadence (stock at 11:00 must not wait for
+    a products listing that only runs at 06:30): each tick requests it once, unless it is already running."""
+    return (
+        dg.AutomationCondition.cron_tick_passed(cron, TIMEZONE_NAME).since_last_handled()
+        & ~dg.AutomationCondition.any_deps_missing()
+        & ~dg.AutomationCondition.in_progress()
+    ).with_label(f"on_cadence({cron}, {TIMEZONE_NAME})")
+
+
+# Roots on their cadence; prices wait for the morning's products; the derived tables follow their parents
+# eagerly (one rebuild per update of the parents, however many partitions or runs the update spanned).
+AUTOMATION: dict[str, dg.AutomationCondition] = {
+    "products": on_cadence(MORNING),
+    "prices": dg.AutomationCondition.on_cron(MORNING, TIMEZONE_NAME),
+    "price_history": dg.AutomationCondition.eager(),
+    "stock_snapshots": on_cadence(STOCK_TIMES),
+    "catalog": dg.AutomationCondition.eager(),
+    "account_balances": on_cadence(HOURLY),
+    "logistics_events": on_cadence(HALF_HOURLY),
+}
+
+
+def within(fail_after: timedelta, warn_after: timedelta) -> dg.FreshnessPolicy:
+    return dg.FreshnessPolicy.time_window(fail_window=fail_after, warn_window=warn_after)
+
+
+DAILY = within(timedelta(hours=26), timedelta(hours=24))
+# Stock and the catalog are refreshed 08:00-20:00: the night's 12 h gap is normal, 13 h is not.
+STOCK_DAY = within(timedelta(hours=13), timedelta(hours=12, minutes=30))
+# Every asset that has a cadence; an asset module's own `freshness_policy=` wins.
+FRESHNESS: dict[str, dg.FreshnessPolicy] = {
+    "products": DAILY,
+    "prices": DAILY,
+    "price_history": DAILY,
+    "stock_snapshots": STOCK_DAY,
+    "catalog": STOCK_DAY,
+    "account_balances": within(timedelta(hours=2), timedelta(minutes=90)),
+    "logistics_events": within(timedelta(hours=1), timedelta(minutes=45)),
+}
 
 _TABLES = build_tables()
 
 
-def column_schema(table: str) -> TableSchema:
-    return TableSchema(
+def column_schema(table: str) -> dg.TableSchema:
+    return dg.TableSchema(
         columns=[
-            TableColumn(
+            dg.TableColumn(
                 name=column.name,
                 type=str(column.type).lower(),
                 description=column.comment or "",
@@ -62,13 +98,17 @@ def table_asset(
     *,
     description: str,
     pool: str,
-    check_specs: Sequence[AssetCheckSpec] = (),
+    check_specs: Sequence[dg.AssetCheckSpec] = (),
     deps: Sequence[str] = (),
     **options: Any,
-) -> Callable[..., AssetsDefinition]:
-    """An asset that owns the warehouse table of the same name: the group, owners, kinds and column schema
-    every asset here shares."""
-    return asset(
+) -> Callable[..., dg.AssetsDefinition]:
+    """An asset that owns the warehouse table of the same name: the group, owners, kinds, column schema, automation
+    condition and freshness policy every asset here shares."""
+    if name in FRESHNESS:
+        options.setdefault("freshness_policy", FRESHNESS[name])
+    if name in AUTOMATION:
+        options.setdefault("automation_condition", AUTOMATION[name])
+    return dg.asset(
         name=name,
         group_name=GROUP,
         owners=OWNERS,

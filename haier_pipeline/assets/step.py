@@ -223,7 +223,7 @@ def running_step(
     asset = context.asset_key.to_user_string()
     step = Step(
         asset=asset,
-        run_id=context.run_id,
+        run_id=context.run.run_id,
         partition_key=context.partition_key if context.has_partition_key else None,
         warehouse=warehouse.get_warehouse(),
         instance=context.instance,

@@ -2,21 +2,21 @@
 
 import time
 from collections.abc import Iterator
-from datetime import date
 
 import dagster as dg
 import pandas as pd
 
-from haier_pipeline.assets.common import HAIER_API_POOL, stock_partitions, table_asset
-from haier_pipeline.assets.prices import ACTIVE_PROCURABLE, DAILY
+from haier_pipeline.assets.common import HAIER_API_POOL, table_asset
+from haier_pipeline.assets.prices import ACTIVE_PROCURABLE
 from haier_pipeline.assets.step import Step, markdown_table, running_step
+from haier_pipeline.assets.stock_day import stock_day
 from haier_pipeline.checks.rules import every_pair_answered, field_anomalies_spec, schema_gate_spec, stock_rule_specs
 from haier_pipeline.haier import HaierClient
 from haier_pipeline.progress import Progress
 from haier_pipeline.records import NO_WAREHOUSE, STOCK_ROW, Parsed, UnusableAnswer
 from haier_pipeline.records.record import Refusal
 from haier_pipeline.resources import PipelineSettings
-from haier_pipeline.shanghai_time import now_utc, today_in_shanghai
+from haier_pipeline.shanghai_time import now_utc
 from haier_pipeline.warehouse import WarehouseResource
 
 
@@ -24,9 +24,8 @@ from haier_pipeline.warehouse import WarehouseResource
     "stock_snapshots",
     pool=HAIER_API_POOL,
     deps=["products"],
-    partitions_def=stock_partitions,
-    freshness_policy=DAILY,
-    description="Stock per day (Asia/Shanghai partitions), product, county and warehouse. One call per active "
+    description="Stock of today (Asia/Shanghai; the API answers current stock only) per product, county and "
+    "warehouse. One call per active "
     "procurable product and configured county; a pair with no warehouse is stored as one row with stock 0 and "
     "null sec_code. Re-materializing a day replaces exactly that day.",
     check_specs=[schema_gate_spec("stock_snapshots"), *stock_rule_specs(), field_anomalies_spec("stock_snapshots")],
@@ -37,11 +36,10 @@ def stock_snapshots(
     warehouse: WarehouseResource,
     pipeline: PipelineSettings,
 ) -> Iterator[dg.AssetCheckResult | dg.MaterializeResult]:
-    day = date.fromisoformat(context.partition_key)
+    day = stock_day(context)
     with running_step(context, warehouse, haier) as step:
+        step.partition_key = day.isoformat()  # rejected rows, anomalies and sync_log are kept per stock day
         store = step.warehouse
-        if day != today_in_shanghai():
-            context.log.warning(f"The API answers current stock only: the snapshot taken now is recorded under {day}.")
         codes = store.query(ACTIVE_PROCURABLE)["product_code"].tolist()
         counties = pipeline.counties()
         pairs = [(code, county) for code in codes for county in counties]

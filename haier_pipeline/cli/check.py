@@ -1,4 +1,5 @@
-"""`haier-pipeline check`: configuration with secrets masked, then the token, then one cheap call."""
+"""`haier-pipeline check`: everything `sync` needs, in the order it needs it: the configuration (printed with every
+secret masked), the counties and orders files, the warehouse, then the token and one cheap call."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import argparse
 import time
 
 from haier_pipeline.cli.main import EXIT_OK
+from haier_pipeline.haier import HaierConfigurationError
 from haier_pipeline.resources import client_from_settings
-from haier_pipeline.settings import load_settings
+from haier_pipeline.settings import load_settings, orders_file_problem
 from haier_pipeline.warehouse import Warehouse
+from haier_pipeline.warehouse.url import reachability_problem
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,15 +23,21 @@ def run(args: argparse.Namespace) -> int:
     print("configuration:")
     for name, value in settings.masked().items():
         print(f"  {name:<22} {value}")
+    problems = [orders_file_problem(settings.orders_file)]
+    if not args.no_warehouse:
+        problems.append(reachability_problem(settings.warehouse_url))
+    if found := [problem for problem in problems if problem]:
+        raise HaierConfigurationError(found)
+    print(f"files:     ok ({len(settings.county_codes)} counties, orders in {settings.orders_file})")
+    if not args.no_warehouse:
+        warehouse = Warehouse.from_url(settings.warehouse_url, lock_timeout=settings.warehouse_lock_timeout)
+        warehouse.ensure_schema()
+        print(f"warehouse: ok ({warehouse.describe()})")
     client = client_from_settings(settings)
     started = time.monotonic()
     client.token()
-    print(f"token:     ok ({(time.monotonic() - started) * 1000:.0f} ms from {settings.token_url})")
+    print(f"token:     ok ({(time.monotonic() - started) * 1000:.0f} ms from {settings.masked()['token_url']})")
     started = time.monotonic()
     balances = client.balance()
     print(f"api:       ok (balance: {len(balances)} sales organisations, {(time.monotonic() - started) * 1000:.0f} ms)")
-    if not args.no_warehouse:
-        warehouse = Warehouse.from_url(settings.warehouse_url)
-        warehouse.ensure_schema()
-        print(f"warehouse: ok ({warehouse.describe()})")
     return EXIT_OK

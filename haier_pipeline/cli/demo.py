@@ -21,7 +21,7 @@ from haier_pipeline.warehouse import Warehouse, mask_url
 
 DEMO_QUERY = (
     "SELECT product_code, product_model, brand, supply_price, total_stock, counties_in_stock "
-    "FROM catalog ORDER BY total_stock DESC LIMIT 10"
+    "FROM haier.catalog ORDER BY total_stock DESC LIMIT 10"
 )
 
 
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
             f"100 requests/s)"
         )
         print(f"sync: every asset, stock for {today_in_shanghai()} (Asia/Shanghai)")
-        code = sync(settings, None, today_in_shanghai(), source="demo")
+        code = sync(settings, None, source="demo")
         calls = simulator.counters.snapshot()
     warehouse = Warehouse.from_url(settings.warehouse_url)
     print("\nrows per table:")
@@ -86,9 +86,9 @@ def run(args: argparse.Namespace) -> int:
     if warehouse.path is not None:
         print(
             f"try:  .venv/bin/python -c \"import duckdb; c = duckdb.connect('{warehouse.path}', read_only=True); "
-            f"c.sql('USE haier.haier'); c.sql('{DEMO_QUERY}').show()\""
+            f"c.sql('{DEMO_QUERY}').show()\""
         )
     else:
-        print(f'try:  psql "{mask_url(settings.warehouse_url)}" -c "{DEMO_QUERY.replace("FROM ", "FROM haier.")}"')
+        print(f'try:  psql "{mask_url(settings.warehouse_url)}" -c "{DEMO_QUERY}"')
     print("UI:   make ui   (http://127.0.0.1:3000: assets, checks, and this run)")
     return code if code != EXIT_OK else EXIT_OK

@@ -7,16 +7,19 @@ import sys
 from collections.abc import Callable, Sequence
 
 from haier_pipeline.haier import HaierConfigurationError, HaierError
+from haier_pipeline.haier.redaction import redact
+from haier_pipeline.warehouse.errors import WarehouseConfigError, WarehouseError
 
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+# 0 done; 1 a step failed; 2 a configuration or argument error; 3 finished, but items stayed unanswered.
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_UNANSWERED = 0, 1, 2, 3
 
 EXAMPLES = {
     "sync": """examples:
   haier-pipeline sync                              every asset, stock for today (Asia/Shanghai)
   haier-pipeline sync --only prices,catalog        just prices (and their history) and the catalog
-  haier-pipeline sync --only stock --date 2026-11-20   backfill one stock day""",
+  haier-pipeline sync --only stock                 today's stock (Asia/Shanghai) and nothing else""",
     "check": """examples:
-  haier-pipeline check                             configuration (secrets masked), token, one call""",
+  haier-pipeline check                             configuration (secrets masked), files, warehouse, token, one call""",
     "query": """examples:
   haier-pipeline query products                    the whole procurable listing
   haier-pipeline query products GA0SZC00U --json   one product as JSON
@@ -29,9 +32,9 @@ EXAMPLES = {
   haier-pipeline simulator --latency-ms 30 --rate 100 --products 500
   haier-pipeline simulator --fault-rate 0.05 --token-ttl 120""",
     "demo": """examples:
-  haier-pipeline demo                              simulator + every asset into data/haier.duckdb""",
+  haier-pipeline demo                              simulator + every asset into data/warehouse.duckdb""",
     "ui": """examples:
-  haier-pipeline ui                                dagster dev on http://127.0.0.1:3000""",
+  haier-pipeline ui                                dg dev (UI and daemon) on http://127.0.0.1:3000""",
 }
 
 
@@ -69,15 +72,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         return run(args)
-    except HaierConfigurationError as error:
+    except (HaierConfigurationError, WarehouseConfigError) as error:
         print(f"haier-pipeline {args.command}: {error}", file=sys.stderr)
         return EXIT_CONFIG
-    except HaierError as error:
+    except (HaierError, WarehouseError) as error:
         print(f"haier-pipeline {args.command}: {error}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as error:
+        # A file or socket the command needed (a folder it cannot write, a port): named, no traceback.
+        print(f"haier-pipeline {args.command}: {redact(str(error))}", file=sys.stderr)
+        return EXIT_FAILED
     except BrokenPipeError:
         # The reader (e.g. `| head`) has what it wanted; don't let the interpreter complain at exit.
         sys.stderr.close()

@@ -16,6 +16,7 @@ from haier_pipeline.records import BALANCE_ROW, LOGISTICS_RECORD, PRICE_ROW, PRO
 from haier_pipeline.resources import client_from_settings
 from haier_pipeline.settings import Settings, load_settings
 from haier_pipeline.stock_cache import cached_stock
+from haier_pipeline.warehouse import Warehouse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,7 +68,8 @@ def _prices(args: argparse.Namespace, client: HaierClient, settings: Settings) -
 
 
 def _stock(args: argparse.Namespace, client: HaierClient, settings: Settings) -> pd.DataFrame:
-    answer = cached_stock(client, settings.warehouse_url, args.code, args.county, settings.stock_cache_ttl)
+    warehouse = Warehouse.from_url(settings.warehouse_url, lock_timeout=settings.warehouse_lock_timeout)
+    answer = cached_stock(client, warehouse, args.code, args.county, settings.stock_cache_ttl)
     print(f"({answer.source})", file=sys.stderr)
     return answer.rows
 

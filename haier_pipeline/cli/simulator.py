@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import sys
 
-from haier_pipeline.cli.main import EXIT_OK
+from haier_pipeline.cli.main import EXIT_FAILED, EXIT_OK
 from haier_pipeline.simulator.quirks import QUIRKS
 
 DEFAULT_PORT = 8765
@@ -59,5 +61,16 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.counties:
         config.counties = tuple(code.strip() for code in args.counties.split(",") if code.strip())
-    serve(config, host=args.host, port=args.port)
+    try:
+        serve(config, host=args.host, port=args.port)
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            raise
+        print(
+            f"haier-pipeline simulator: port {args.port} on {args.host} is already in use (another simulator?). "
+            f"Stop that process, or choose another port: haier-pipeline simulator --port {args.port + 1} "
+            "(--port 0 picks any free one).",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     return EXIT_OK

@@ -7,85 +7,133 @@ import sys
 import time
 from datetime import date
 
-from haier_pipeline.assets.common import STOCK_START_DATE
-from haier_pipeline.cli.main import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
+from haier_pipeline.assets.stock_day import STOCK_DAY_TAG
+from haier_pipeline.audit import UNANSWERED_TAG
+from haier_pipeline.cli.main import EXIT_FAILED, EXIT_OK, EXIT_UNANSWERED
 from haier_pipeline.haier import HaierConfigurationError
-from haier_pipeline.instance import project_instance
+from haier_pipeline.instance import mark_dead_cli_runs, process_tags, project_instance
 from haier_pipeline.resources import resources_from_settings
-from haier_pipeline.runner import STEPS, run_assets, selected_assets, step_failures
-from haier_pipeline.settings import Settings, load_settings
+from haier_pipeline.runner import STEPS, run_assets, selected_assets, step_failures, unknown_steps
+from haier_pipeline.settings import Settings, load_settings, orders_file_problem
 from haier_pipeline.shanghai_time import today_in_shanghai
 from haier_pipeline.warehouse import Warehouse
+from haier_pipeline.warehouse.url import mask_url, reachability_problem
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--only", metavar="STEPS", help=f"comma-separated steps to run (default: all): {','.join(STEPS)}"
-    )
-    parser.add_argument("--date", metavar="YYYY-MM-DD", help="the stock partition (default: today in Asia/Shanghai)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="print Dagster's event log as it runs")
+def steps_argument(raw: str) -> list[str]:
+    names = [name.strip() for name in raw.split(",") if name.strip()]
+    if not names or (unknown := unknown_steps(names)):
+        shown = ", ".join(map(repr, unknown)) if names else "none given"
+        raise argparse.ArgumentTypeError(f"unknown step {shown}; choose from {','.join(STEPS)}")
+    return names
 
 
-def partition_day(raw: str | None) -> date:
-    if raw is None:
-        return today_in_shanghai()
+def stock_date_argument(raw: str) -> date:
     try:
         day = date.fromisoformat(raw)
     except ValueError:
-        raise HaierConfigurationError([f"--date {raw!r} is not a date: use YYYY-MM-DD"]) from None
-    if not date.fromisoformat(STOCK_START_DATE) <= day <= today_in_shanghai():
-        raise HaierConfigurationError(
-            [
-                f"--date {raw}: stock partitions run from {STOCK_START_DATE} to today ({today_in_shanghai()}, "
-                "Asia/Shanghai); the API cannot answer for the future"
-            ]
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a date: use YYYY-MM-DD") from None
+    today = today_in_shanghai()
+    if day != today:
+        raise argparse.ArgumentTypeError(
+            f"{raw}: stock can be recorded only for today ({today}, Asia/Shanghai); the API answers current "
+            "stock only. Past days stay in stock_snapshots as they were recorded."
         )
     return day
 
 
-def sync(settings: Settings, only: list[str] | None, day: date, source: str = "cli", verbose: bool = False) -> int:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--only",
+        metavar="STEPS",
+        type=steps_argument,
+        help=f"comma-separated steps to run (default: all): {','.join(STEPS)}",
+    )
+    parser.add_argument(
+        "--date",
+        metavar="YYYY-MM-DD",
+        type=stock_date_argument,
+        help="the stock day: only today (Asia/Shanghai) is accepted, the API answers current stock only",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="print Dagster's event log as it runs")
+
+
+def preflight(settings: Settings, assets: list[str]) -> None:
+    """What the run would otherwise fail on halfway: every problem named at once, before any call."""
+    problems = []
+    if "logistics_events" in assets and (problem := orders_file_problem(settings.orders_file)):
+        problems.append(problem)
+    if problem := reachability_problem(settings.warehouse_url):
+        problems.append(problem)
+    if problems:
+        raise HaierConfigurationError(problems)
+
+
+def sync(
+    settings: Settings, only: list[str] | None, day: date | None = None, source: str = "cli", verbose: bool = False
+) -> int:
     """Run the selection and report each step; returns the exit code."""
     assets = selected_assets(only)
+    preflight(settings, assets)
     instance = project_instance()
+    for run_id in mark_dead_cli_runs(instance):
+        print(f"run {run_id} had lost its process (killed?): marked failed", file=sys.stderr)
+    tags = {"haier/source": source, **process_tags()}
+    if "stock_snapshots" in assets:
+        tags[STOCK_DAY_TAG] = (day or today_in_shanghai()).isoformat()
     started = time.monotonic()
     result = run_assets(
         assets,
         resources_from_settings(settings),
-        day.isoformat(),
         instance=instance,
-        tags={"haier/source": source},
+        tags=tags,
         console_log_level="DEBUG" if verbose else "CRITICAL",
     )
     elapsed = time.monotonic() - started
-    warehouse = Warehouse.from_url(settings.warehouse_url)
-    log = warehouse.query(
-        "SELECT sync_type, status, total_count, success_count, failed_count, api_calls, retries, message "
-        "FROM {schema}.sync_log WHERE run_id = :run_id ORDER BY completed_at",
-        {"run_id": result.run_id},
-    )
+    quarantined = f"SELECT asset, reason, payload FROM haier.rejected_rows WHERE run_id = '{result.run_id}'"
+    print_summary(settings, result.run_id, quarantined)
+    print(f"run {result.run_id} ({elapsed:.1f} s) — the Dagster UI shows its full log")
+    if not result.success:
+        for failure in step_failures(result):
+            print(f"haier-pipeline sync: step {failure.step} failed: {failure.cause}", file=sys.stderr)
+        return EXIT_FAILED
+    run = instance.get_run_by_id(result.run_id)
+    unanswered = run.tags.get(UNANSWERED_TAG) if run is not None else None
+    if unanswered:
+        print(
+            f"haier-pipeline sync: finished, but {unanswered} items went unanswered; see rejected_rows: {quarantined}",
+            file=sys.stderr,
+        )
+        return EXIT_UNANSWERED
+    return EXIT_OK
+
+
+def print_summary(settings: Settings, run_id: str, quarantined: str) -> None:
+    """Each step's sync_log row. Best effort: when the warehouse itself is the problem (held, unreachable), the
+    run's outcome below still says what failed."""
+    timeout = settings.warehouse_lock_timeout
+    try:
+        warehouse = Warehouse.from_url(settings.warehouse_url, lock_timeout=timeout, read_timeout=timeout)
+        log = warehouse.query(
+            "SELECT sync_type, status, total_count, success_count, failed_count, api_calls, retries, message "
+            "FROM {schema}.sync_log WHERE run_id = :run_id ORDER BY completed_at",
+            {"run_id": run_id},
+        )
+    except Exception as error:  # the summary must not hide the run's own outcome behind a traceback
+        print(f"  (no step summary: the warehouse could not be read: {mask_url(str(error)).splitlines()[0]})")
+        return
     for row in log.itertuples(index=False):
         print(
             f"  {row.sync_type:<18} {row.status:<8} {row.success_count:>7} loaded  {row.failed_count:>5} rejected  "
             f"{row.api_calls:>6} calls  {row.message}"
         )
-    print(f"run {result.run_id} ({elapsed:.1f} s) — the Dagster UI shows its full log")
     rejected = int(log["failed_count"].sum()) if len(log) else 0
     if rejected:
-        print(
-            f"{rejected} rows quarantined, with their reasons: "
-            f"SELECT asset, reason, payload FROM haier.rejected_rows WHERE run_id = '{result.run_id}'"
-        )
-    if result.success:
-        return EXIT_OK
-    for failure in step_failures(result):
-        print(f"haier-pipeline sync: step {failure.step} failed: {failure.cause}", file=sys.stderr)
-    return EXIT_FAILED
+        print(f"{rejected} rows quarantined, with their reasons: {quarantined}")
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    only = [name.strip() for name in args.only.split(",") if name.strip()] if args.only else None
-    return sync(settings, only, partition_day(args.date), verbose=args.verbose)
+    return sync(load_settings(), args.only, args.date, verbose=args.verbose)
 
 
-__all__ = ["EXIT_CONFIG", "partition_day", "run", "sync"]
+__all__ = ["run", "steps_argument", "stock_date_argument", "sync"]

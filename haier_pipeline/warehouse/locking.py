@@ -21,8 +21,8 @@ from haier_pipeline.warehouse.errors import WarehouseLockTimeout
 
 log = logging.getLogger(__name__)
 
-DEFAULT_WRITE_TIMEOUT = 600.0
-DEFAULT_READ_TIMEOUT = 120.0
+DEFAULT_WRITE_TIMEOUT = 60.0  # HAIER_WAREHOUSE_LOCK_TIMEOUT
+DEFAULT_READ_TIMEOUT = 60.0
 
 T = TypeVar("T")
 
@@ -41,12 +41,47 @@ def what_to_do(db_path: Path) -> str:
     )
 
 
+def describe_process(pid: int) -> str:
+    """`pid 123 (haier-pipeline sync)`: what an operator needs to find the process."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        command = " ".join(
+            Path(part.decode(errors="replace")).name if i == 0 else part.decode(errors="replace")
+            for i, part in enumerate(argv[:4])
+            if part
+        )
+    except OSError:
+        command = ""
+    return f"pid {pid} ({command})" if command else f"pid {pid}"
+
+
+def lock_holders(lock_path: Path) -> list[int]:
+    """The processes holding a flock on `lock_path`, from Linux's /proc/locks (empty elsewhere)."""
+    try:
+        stat = lock_path.stat()
+        table = Path("/proc/locks").read_text()
+    except OSError:
+        return []
+    inode = f"{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino}"
+    holders = []
+    for line in table.splitlines():
+        fields = line.split()
+        # "1: FLOCK  ADVISORY  WRITE 4242 fd:01:1234 0 EOF"; blocked waiters are marked "->" and skipped.
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == inode and fields[4].isdigit():
+            holders.append(int(fields[4]))
+    return sorted(set(holders) - {os.getpid()})
+
+
 def lock_timeout_error(db_path: Path, waited: float, exclusive: bool, detail: str = "") -> WarehouseLockTimeout:
     verb = "write to" if exclusive else "read"
-    message = f"Timed out after {waited:.0f} s waiting to {verb} the DuckDB warehouse {db_path}. "
-    message += what_to_do(db_path)
+    message = f"Timed out after {waited:.0f} s waiting to {verb} the DuckDB warehouse {db_path}"
+    holders = lock_holders(lock_path_for(db_path))
+    if holders:
+        message += f", held by {', '.join(describe_process(pid) for pid in holders)}"
     if detail:
         message += f" (DuckDB said: {detail})"
+    message += ". " + what_to_do(db_path)
+    message += " HAIER_WAREHOUSE_LOCK_TIMEOUT sets how long a step waits."
     return WarehouseLockTimeout(message)
 
 

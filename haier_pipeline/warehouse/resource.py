@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import dagster as dg
 
+from haier_pipeline.warehouse import locking
+from haier_pipeline.warehouse.duckdb_backend import DuckDBBackend
 from haier_pipeline.warehouse.tables import DEFAULT_SCHEMA
 from haier_pipeline.warehouse.url import DEFAULT_URL, mask_url
 from haier_pipeline.warehouse.warehouse import Warehouse, shared_warehouse
+
+_opened: set[tuple[str, str]] = set()
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -15,9 +19,23 @@ class WarehouseResource(dg.ConfigurableResource):
 
     url: str = DEFAULT_URL
     schema_name: str = DEFAULT_SCHEMA
+    # Seconds a DuckDB writer waits for a file another process holds (HAIER_WAREHOUSE_LOCK_TIMEOUT).
+    lock_timeout: float = locking.DEFAULT_WRITE_TIMEOUT
 
     def get_warehouse(self) -> Warehouse:
-        return shared_warehouse(self.url, self.schema_name)
+        key = (self.url, self.schema_name)
+        if key not in _opened:
+            # The shared warehouse ensures the schema on first use with the default wait; this first open waits
+            # only `lock_timeout`, so a held file fails the step after the configured time, naming the holder.
+            Warehouse.from_url(self.url, self.schema_name, lock_timeout=self.lock_timeout).ensure_schema()
+            _opened.add(key)
+        warehouse = shared_warehouse(self.url, self.schema_name)
+        # One process-wide Warehouse per URL; every resource of a process comes from one Settings. (The lead may
+        # give shared_warehouse a lock_timeout parameter instead of this.)
+        backend = warehouse._backend
+        if isinstance(backend, DuckDBBackend):
+            backend.write_timeout = self.lock_timeout
+        return warehouse
 
     def __repr_args__(self):  # type: ignore[override]
         # The URL may carry a Postgres password; pydantic builds both repr() and str() from this.

@@ -29,6 +29,7 @@ TABLE_NAMES: tuple[str, ...] = (
     "rejected_rows",
     "field_anomalies",
     "sync_log",
+    "stock_lookups",
 )
 
 SYNC_STATUSES = ("success", "partial", "failed")
@@ -179,6 +180,14 @@ def build_tables(schema: str = DEFAULT_SCHEMA) -> dict[str, Table]:
         _column("message", TEXT, "What happened, in one line."),
         CheckConstraint("status IN (" + ", ".join(f"'{s}'" for s in SYNC_STATUSES) + ")", name="ck_sync_log_status"),
         comment="One row per asset step, failed ones too.",
+    )
+    Table(
+        "stock_lookups",
+        md,
+        *_record_columns(STOCK_ROW),
+        Index("ix_stock_lookups_product_county", "product_code", "county_code"),
+        comment="The latest `query stock` answer per product and county: a cache outside the asset tables, "
+        "so that only materializations write those.",
     )
     return {name: md.tables[f"{schema}.{name}"] for name in TABLE_NAMES}
 

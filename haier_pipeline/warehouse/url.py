@@ -11,11 +11,11 @@ from urllib.parse import unquote, urlsplit
 from haier_pipeline.warehouse.errors import WarehouseConfigError
 
 ENV_VAR = "HAIER_WAREHOUSE_URL"
-DEFAULT_URL = "duckdb:///data/haier.duckdb"
+DEFAULT_URL = "duckdb:///data/warehouse.duckdb"
 
 ACCEPTED_FORMS = (
-    "duckdb:///data/haier.duckdb (a DuckDB file, relative to the current directory; "
-    "duckdb:////abs/path/haier.duckdb for an absolute path)",
+    "duckdb:///data/warehouse.duckdb (a DuckDB file, relative to the current directory; "
+    "duckdb:////abs/path/warehouse.duckdb for an absolute path)",
     "postgresql://user:password@host:5432/database",
 )
 
@@ -23,13 +23,15 @@ ACCEPTED_FORMS = (
 _POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2")
 
 _USERINFO_PASSWORD = re.compile(r"(://[^/@:?#]*:)([^@/?#]*)(@)")
-_KEYWORD_PASSWORD = re.compile(r"(?i)(password\s*=\s*)('[^']*'|[^\s&;]+)")
+# `?password=…`, `&sslpassword=…`, `token=…`, libpq's `password=…` keyword form: any parameter whose name says secret.
+_SECRET_PARAMETER = re.compile(r"(?i)(\b[\w.-]*(?:password|passwd|pwd|secret|token|key)\s*=\s*)('[^']*'|[^\s&;#]+)")
 
 
 def mask_url(url: str) -> str:
-    """The URL with any password replaced by ***, for messages and reprs."""
+    """The URL with every password-like part (userinfo, secret query parameters) replaced by ***: the one masking
+    function for every URL shown to a person (errors, `check`, reprs, the UI)."""
     masked = _USERINFO_PASSWORD.sub(r"\1***\3", url)
-    return _KEYWORD_PASSWORD.sub(r"\1***", masked)
+    return _SECRET_PARAMETER.sub(r"\1***", masked)
 
 
 @dataclass(frozen=True)
@@ -106,4 +108,49 @@ def _parse_postgres(url: str, rest: str) -> WarehouseURL:
         host=host,
         port=port,
         database=database or (unquote(parts.username or "") or "postgres"),
+    )
+
+
+def reachability_problem(url: str, timeout: float = 5.0) -> str | None:
+    """Why a sync could not open the warehouse, named for the operator; None when it can. A DuckDB file need not
+    exist yet (the first sync creates it), but its folder must be creatable."""
+    try:
+        parsed = parse_warehouse_url(url)
+    except WarehouseConfigError as error:
+        return str(error)
+    if parsed.backend == "duckdb":
+        return None if parsed.path is None else _duckdb_path_problem(parsed.path)
+    return _postgres_problem(parsed, timeout)
+
+
+def _duckdb_path_problem(path: Path) -> str | None:
+    if path.is_dir():
+        return f"{ENV_VAR}: {path} is a folder; name a file in it, e.g. duckdb:///{path}/warehouse.duckdb"
+    folder = path.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        return f"{ENV_VAR}: cannot create {path}: {folder} is not a writable folder; choose another path"
+    return None
+
+
+def _postgres_problem(parsed: WarehouseURL, timeout: float) -> str | None:
+    import psycopg
+
+    where = f"{parsed.host}:{parsed.port}"
+    try:
+        with psycopg.connect(parsed.conninfo, connect_timeout=max(1, int(timeout))):
+            return None
+    except psycopg.OperationalError as error:
+        text = mask_url(" ".join(str(error).split()))
+    if "does not exist" in text and "database" in text:
+        return (
+            f"{ENV_VAR}: database {parsed.database!r} does not exist on {where}: create it "
+            f"(`createdb -h {parsed.host} -p {parsed.port} {parsed.database}`) or fix the URL ({parsed.display})"
+        )
+    if "password" in text or "authentication" in text:
+        return f"{ENV_VAR}: {where} refused the login ({text}); check the user and password in the URL"
+    return (
+        f"{ENV_VAR}: no Postgres answers at {where} ({text}); start it, or fix the host and port in "
+        f"the URL ({parsed.display})"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -107,10 +108,28 @@ def test_query_stock_is_cached_in_the_warehouse_for_the_ttl(
     monkeypatch.setenv("HAIER_STOCK_CACHE_TTL", "0")
     run_json(capsys, "query", "stock", code, "110101")
     assert stock_calls(simulator) == 2
-    stored = Warehouse.from_url(cli_env["HAIER_WAREHOUSE_URL"]).query(
-        "SELECT count(*) AS n FROM {schema}.stock_snapshots WHERE product_code = :code", {"code": code}
-    )
-    assert int(stored["n"].iloc[0]) == len(first), "the answer is recorded, replacing the earlier one"
+    warehouse = Warehouse.from_url(cli_env["HAIER_WAREHOUSE_URL"])
+    count = "SELECT count(*) AS n FROM {schema}.%s WHERE product_code = :code"
+    cached = warehouse.query(count % "stock_lookups", {"code": code})
+    assert int(cached["n"].iloc[0]) == len(first), "the answer is cached, replacing the earlier one"
+    snapshots = warehouse.query(count % "stock_snapshots", {"code": code})
+    assert int(snapshots["n"].iloc[0]) == 0, "a lookup never writes the asset's table"
+    assert warehouse.table_counts()["sync_log"] == 0
+
+
+def test_query_stock_reads_a_fresh_snapshot_of_a_sync(
+    cli_env: dict[str, str], simulator: RunningSimulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["sync", "--only", "products,stock"]) == 0
+    capsys.readouterr()
+    calls = stock_calls(simulator)
+    code = sorted(simulator.dataset.procurable_codes)[0]
+    assert main(["query", "stock", code, "110101", "--json"]) == 0
+    answer = capsys.readouterr()
+    assert stock_calls(simulator) == calls, "answered from stock_snapshots, no API call"
+    rows = json.loads(answer.out)
+    assert rows and rows[0]["snapshot_date"] == today_in_shanghai().isoformat()
+    assert "(from the warehouse (a sync)" in answer.err
 
 
 def test_query_logistics_and_balance(
@@ -141,17 +160,34 @@ def test_sync_exit_codes_and_the_failing_step_on_stderr(
     out = capsys.readouterr().out
     assert "stock_snapshots    success" in out
     counts = Warehouse.from_url(cli_env["HAIER_WAREHOUSE_URL"]).table_counts()
-    assert all(counts[table] > 0 for table in counts if table not in ("rejected_rows", "field_anomalies")), counts
+    assert all(
+        counts[table] > 0 for table in counts if table not in ("rejected_rows", "field_anomalies", "stock_lookups")
+    ), counts
 
     simulator.config.empty_listing = True
     assert main(["sync", "--only", "products,catalog"]) == 1
     err = capsys.readouterr().err
     assert "step products failed" in err and "deactivation_guard" in err
 
-    assert main(["sync", "--only", "stocks"]) == 2
-    assert "unknown step 'stocks'" in capsys.readouterr().err
-    assert main(["sync", "--date", "2026-02-30"]) == 2
-    assert "YYYY-MM-DD" in capsys.readouterr().err
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--only", "bogus"], "argument --only: unknown step 'bogus'; choose from products,prices,stock"),
+        (["--only", "stocks,prices"], "unknown step 'stocks'"),
+        (["--date", "2026-13-40"], "argument --date: '2026-13-40' is not a date: use YYYY-MM-DD"),
+        (["--date", "2026-02-30"], "is not a date"),
+    ],
+)
+def test_argument_errors_are_argparse_usage_errors(
+    argv: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["sync", *argv])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: haier-pipeline sync") and says in err
+    assert "Traceback" not in err and "environment variable" not in err
 
 
 def test_no_secret_reaches_the_dagster_instance_or_the_output(
@@ -168,13 +204,18 @@ def test_no_secret_reaches_the_dagster_instance_or_the_output(
         assert not [text for text in texts if secret in text]
 
 
-def test_sync_date_backfills_one_stock_partition(cli_env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_sync_records_stock_only_for_today(cli_env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sync", "--only", "products"]) == 0
-    assert main(["sync", "--only", "stock", "--date", "2026-11-20"]) == 0
-    days = Warehouse.from_url(cli_env["HAIER_WAREHOUSE_URL"]).query(
-        "SELECT DISTINCT snapshot_date FROM {schema}.stock_snapshots"
-    )
-    assert [str(day) for day in days["snapshot_date"]] == ["2026-11-20"]
+    yesterday = (today_in_shanghai() - timedelta(days=1)).isoformat()
+    with pytest.raises(SystemExit) as exited:
+        main(["sync", "--only", "stock", "--date", yesterday])
+    assert exited.value.code == 2
+    assert f"{yesterday}: stock can be recorded only for today ({today_in_shanghai()}" in capsys.readouterr().err
+    warehouse = Warehouse.from_url(cli_env["HAIER_WAREHOUSE_URL"])
+    assert warehouse.table_counts()["stock_snapshots"] == 0, "nothing written"
+    assert main(["sync", "--only", "stock", "--date", today_in_shanghai().isoformat()]) == 0
+    days = warehouse.query("SELECT DISTINCT snapshot_date FROM {schema}.stock_snapshots")
+    assert [str(day) for day in days["snapshot_date"]] == [today_in_shanghai().isoformat()]
 
 
 @pytest.mark.parametrize("command", ["sync", "check", "query", "simulator", "demo", "ui"])
@@ -194,11 +235,13 @@ def test_demo_runs_every_asset_against_the_simulator_and_prints_a_summary(
         monkeypatch.delenv(name, raising=False)
     assert main(["demo", "--products", "20", "--latency-ms", "0"]) == 0
     out = capsys.readouterr().out
-    counts = Warehouse.from_url("duckdb:///data/haier.duckdb").table_counts()
-    assert all(counts[table] > 0 for table in counts if table not in ("rejected_rows", "field_anomalies")), counts
+    counts = Warehouse.from_url("duckdb:///data/warehouse.duckdb").table_counts()
+    assert all(
+        counts[table] > 0 for table in counts if table not in ("rejected_rows", "field_anomalies", "stock_lookups")
+    ), counts
     assert f"catalog            {counts['catalog']:>7}" in out
     assert "API calls:" in out and "throttled 0" in out
-    assert "USE haier.haier" in out, "the summary shows one query to try"
+    assert "FROM haier.catalog" in out, "the summary shows one query to try, as analysts write it"
 
 
 def test_the_rejected_share_a_step_tolerates_is_configurable(
@@ -215,3 +258,46 @@ def test_the_rejected_share_a_step_tolerates_is_configurable(
     out = capsys.readouterr().out
     assert "stock_snapshots    partial" in out
     assert "rows quarantined, with their reasons: SELECT asset, reason, payload FROM haier.rejected_rows" in out
+
+
+def test_check_names_a_missing_orders_file_and_an_unreachable_warehouse_with_exit_2(
+    cli_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HAIER_ORDERS_FILE", str(tmp_path / "missing.csv"))
+    monkeypatch.setenv("HAIER_WAREHOUSE_URL", "postgresql://etl@127.0.0.1:1/warehouse?password=pg-pass-789")
+    assert main(["check"]) == 2
+    captured = capsys.readouterr()
+    assert "HAIER_ORDERS_FILE=" in captured.err and "missing.csv' does not exist" in captured.err
+    assert "no Postgres answers at 127.0.0.1:1" in captured.err
+    assert "warehouse_url          postgresql://etl@127.0.0.1:1/warehouse?password=***" in captured.out
+    assert "pg-pass-789" not in captured.out + captured.err
+    assert "Traceback" not in captured.err
+
+
+@pytest.mark.parametrize(
+    ("url", "named"),
+    [
+        ("mysql://u:pw-9876@db/w", "unsupported scheme 'mysql'"),
+        ("sqlite:///x.db", "unsupported scheme 'sqlite'"),
+        ("data/warehouse.duckdb", "no scheme"),
+    ],
+)
+def test_sync_refuses_a_warehouse_url_it_cannot_open_with_exit_2(
+    cli_env: dict[str, str], url: str, named: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HAIER_WAREHOUSE_URL", url)
+    assert main(["sync", "--only", "balance"]) == 2
+    err = capsys.readouterr().err
+    assert "HAIER_WAREHOUSE_URL" in err and named in err and "Traceback" not in err and "pw-9876" not in err
+
+
+def test_sync_refuses_a_missing_postgres_database_with_exit_2(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from haier_pipeline_tests.postgres import POSTGRES_URL, require_postgres
+
+    require_postgres()
+    monkeypatch.setenv("HAIER_WAREHOUSE_URL", POSTGRES_URL.rsplit("/", 1)[0] + "/no_such_database_4711")
+    assert main(["sync", "--only", "balance"]) == 2
+    err = capsys.readouterr().err
+    assert "database 'no_such_database_4711' does not exist" in err and "createdb" in err

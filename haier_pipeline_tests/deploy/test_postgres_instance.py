@@ -98,7 +98,7 @@ def warehouse_schema() -> Iterator[str]:
 def test_instance_settings_match_the_local_instance(deployed: DeployedInstance) -> None:
     deploy_config = yaml.safe_load(DEPLOY_YAML.read_text())
     local_config = yaml.safe_load(LOCAL_YAML.read_text())
-    for section in ("concurrency", "freshness", "retention", "python_logs", "telemetry", "nux"):
+    for section in ("concurrency", "run_monitoring", "freshness", "retention", "python_logs", "telemetry", "nux"):
         assert deploy_config[section] == local_config[section], section
 
     with deployed.load() as instance:
@@ -108,6 +108,9 @@ def test_instance_settings_match_the_local_instance(deployed: DeployedInstance) 
         assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
         assert type(instance.run_launcher).__name__ == "DefaultRunLauncher"
         assert not instance.telemetry_enabled
+        # A run whose process died is marked failed (and so alerted); the default launcher cannot resume runs.
+        assert instance.run_monitoring_enabled
+        assert instance.run_monitoring_max_resume_run_attempts == 0
 
         concurrency = instance.get_concurrency_config()
         assert concurrency.pool_config.default_pool_limit == local_config["concurrency"]["pools"]["default_limit"] == 1
@@ -133,9 +136,7 @@ def test_pipeline_run_is_stored_in_the_postgres_instance(deployed: DeployedInsta
             "warehouse": WarehouseResource(url=POSTGRES_URL, schema_name=warehouse_schema),
             "pipeline": PipelineSettings(county_codes="110101,310104"),
         }
-        result = run_assets(
-            selected_assets(["products", "prices", "catalog"]), resources, partition_key=None, instance=instance
-        )
+        result = run_assets(selected_assets(["products", "prices", "catalog"]), resources, instance=instance)
         assert result.success, step_failures(result)
         run_id = result.run_id
 
@@ -247,7 +248,10 @@ def test_daemon_launches_a_queued_run_through_the_code_server(deployed: Deployed
                 [str(BIN / "dagster-daemon"), "run", "-w", str(DEPLOY_WORKSPACE)], env, tmp_path, logs["daemon"]
             )
             run_id = str(uuid.uuid4())
-            submit = ["job", "launch", "-w", str(DEPLOY_WORKSPACE), "-j", "morning_catalog_job", "--run-id", run_id]
+            # No job per cron any more: the morning's assets, selected from Dagster's implicit asset job.
+            selection = ",".join(MATERIALIZED)
+            submit = ["job", "launch", "-w", str(DEPLOY_WORKSPACE), "-j", "__ASSET_JOB", "-o", selection]
+            submit += ["--run-id", run_id]
             launch = subprocess.run(
                 [str(BIN / "dagster"), *submit],
                 env=env,

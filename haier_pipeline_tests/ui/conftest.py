@@ -1,4 +1,5 @@
-"""A real `dagster dev` on loopback, fed by a real `haier-pipeline sync`, and headless Chromium to look at it.
+"""A real `haier-pipeline ui` (`dg dev`) on loopback, fed by a real `haier-pipeline sync`, and headless Chromium
+to look at it.
 
 Everything lives in a temporary DAGSTER_HOME and warehouse: the project's data/ is never touched. The instance
 is a copy of the project's dagster.yaml with absolute storage paths and `max_concurrent_runs: 0`, so the runs
@@ -101,6 +102,7 @@ class DagsterUI:
     stock_partition: str
     simulator: RunningSimulator
     log_path: Path
+    process: subprocess.Popen[bytes]
 
     def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         response = requests.post(
@@ -141,8 +143,31 @@ def run_cli_sync(env: dict[str, str]) -> tuple[str, str]:
     return run_id, partition
 
 
+def descendants(pid: int) -> set[int]:
+    """Every process below `pid` (Linux /proc), e.g. dg dev's webserver, daemon and code servers."""
+    found: set[int] = set()
+    pending = [pid]
+    while pending:
+        parent = pending.pop()
+        for path in Path(f"/proc/{parent}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                children = {int(child) for child in path.read_text().split()}
+                pending.extend(children - found)
+                found |= children
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 def stop_process_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGINT to the whole group (dagster dev shuts its children down on it), then SIGKILL what is left."""
+    """Teardown whatever the test left: SIGINT to the whole group, then SIGKILL what is left."""
+    left = descendants(process.pid)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGINT)
     with contextlib.suppress(subprocess.TimeoutExpired):
@@ -152,17 +177,22 @@ def stop_process_group(process: subprocess.Popen[bytes]) -> None:
         os.killpg(process.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=5)
+    for pid in left:  # dg dev runs in a session of its own, out of the group's reach
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def wait_for_server(base_url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
     deadline = time.monotonic() + SERVER_TIMEOUT
     while time.monotonic() < deadline:
-        assert process.poll() is None, f"dagster dev exited with {process.returncode}:\n{log_tail(log_path)}"
+        assert process.poll() is None, f"haier-pipeline ui exited with {process.returncode}:\n{log_tail(log_path)}"
         with contextlib.suppress(requests.RequestException):
             if requests.get(f"{base_url}/server_info", timeout=2).ok:
                 return
         time.sleep(0.5)
-    raise AssertionError(f"dagster dev did not answer /server_info in {SERVER_TIMEOUT:.0f} s:\n{log_tail(log_path)}")
+    raise AssertionError(
+        f"haier-pipeline ui did not answer /server_info in {SERVER_TIMEOUT:.0f} s:\n{log_tail(log_path)}"
+    )
 
 
 LOCATION_QUERY = """
@@ -215,7 +245,7 @@ def wait_for_location(ui: DagsterUI) -> None:
 
 @pytest.fixture(scope="module")
 def dagster_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterUI]:
-    """Simulator → `haier-pipeline sync` into a temporary instance → `dagster dev` on a free port."""
+    """Simulator → `haier-pipeline sync` into a temporary instance → `haier-pipeline ui` (dg dev) on a free port."""
     home = tmp_path_factory.mktemp("dagster-home")
     write_instance_config(home)
     config = SimulatorConfig(products=20)
@@ -233,21 +263,10 @@ def dagster_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterUI]:
         port = free_port()
         log_path = home / "dagster-dev.log"
         with log_path.open("wb") as log:
-            # `env --default-signal` undoes an inherited "ignore SIGINT"; the new session makes the pid the
-            # process group id, so teardown reaches the webserver, daemon and code server too.
+            # What `make ui` runs: `haier-pipeline ui`, which runs `dg dev` in a session of its own. Our own new
+            # session only lets teardown reach every straggler should the test of its SIGTERM handling fail.
             process = subprocess.Popen(
-                [
-                    "env",
-                    "--default-signal=INT,TERM",
-                    str(VENV_BIN / "dagster"),
-                    "dev",
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    str(port),
-                    "-w",
-                    "workspace.yaml",
-                ],
+                [str(VENV_BIN / "haier-pipeline"), "ui", "--port", str(port)],
                 cwd=REPO_ROOT,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -262,6 +281,7 @@ def dagster_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterUI]:
                 stock_partition=stock_partition,
                 simulator=simulator,
                 log_path=log_path,
+                process=process,
             )
             wait_for_server(ui.base_url, process, log_path)
             wait_for_location(ui)

@@ -7,16 +7,16 @@ part; in CI a missing browser fails, elsewhere it skips.
 from __future__ import annotations
 
 import re
+import signal
 import time
 from pathlib import Path
 from typing import Any
 
-from haier_pipeline_tests.ui.conftest import LOCATION_NAME, REPOSITORY_NAME, DagsterUI
+from haier_pipeline_tests.ui.conftest import LOCATION_NAME, REPOSITORY_NAME, DagsterUI, alive, descendants
 
 GROUP = "haier_catalog"
 ASSETS = {"products", "prices", "price_history", "stock_snapshots", "catalog", "account_balances", "logistics_events"}
-SCHEDULES = {"morning_catalog_schedule", "stock_schedule", "balance_schedule", "logistics_schedule"}
-SENSORS = {"orders_file_sensor", "catalog_after_stock_sensor", "run_failure_alert_sensor"}
+SENSORS = {"haier_automation_sensor", "orders_file_sensor", "run_failure_alert_sensor"}
 REPOSITORY = {"repositoryName": REPOSITORY_NAME, "repositoryLocationName": LOCATION_NAME}
 
 ASSETS_QUERY = """
@@ -82,13 +82,13 @@ def test_every_asset_is_materialized_by_the_cli_run_and_has_checks(dagster_ui: D
         assert node["assetMaterializations"], f"{name} has no materialization in the UI's instance"
         latest = node["assetMaterializations"][0]
         assert latest["runId"] == dagster_ui.cli_run_id, f"{name}: latest materialization {latest}"
-        assert node["isPartitioned"] == (name == "stock_snapshots"), name
+        assert not node["isPartitioned"], f"{name}: no partitions, so the UI offers no impossible stock day"
         checks = node["assetChecksOrError"]
         assert checks["__typename"] == "AssetChecks", f"{name}: {checks}"
         assert checks["checks"], f"{name} has no asset check"
 
     stock = nodes["stock_snapshots"]["assetMaterializations"][0]
-    assert stock["partition"] == dagster_ui.stock_partition, stock
+    assert stock["partition"] is None, stock
 
     product_checks = {check["name"]: check for check in nodes["products"]["assetChecksOrError"]["checks"]}
     assert {"schema_gate", "deactivation_guard"} <= product_checks.keys(), sorted(product_checks)
@@ -101,40 +101,27 @@ def test_every_asset_is_materialized_by_the_cli_run_and_has_checks(dagster_ui: D
     (cli_run,) = runs(dagster_ui, runIds=[dagster_ui.cli_run_id])
     assert cli_run["status"] == "SUCCESS", cli_run
     assert {"key": "haier/source", "value": "cli"} in cli_run["tags"], cli_run["tags"]
+    # The day the stock snapshot stands for is on the run, as the step recorded it.
+    assert {"key": "haier/stock_day", "value": dagster_ui.stock_partition} in cli_run["tags"], cli_run["tags"]
 
 
-def test_schedules_and_sensors_are_defined_and_running(dagster_ui: DagsterUI) -> None:
+def test_no_schedules_and_the_sensors_are_running(dagster_ui: DagsterUI) -> None:
     data = dagster_ui.graphql(AUTOMATION_QUERY, {"repository": REPOSITORY})
     schedules = data["schedulesOrError"]
     sensors = data["sensorsOrError"]
     assert schedules["__typename"] == "Schedules", schedules
     assert sensors["__typename"] == "Sensors", sensors
-
-    schedule_states = {item["name"]: item for item in schedules["results"]}
+    assert schedules["results"] == [], "the cadence is declared on the assets (automation conditions)"
     sensor_states = {item["name"]: item for item in sensors["results"]}
-    assert schedule_states.keys() >= SCHEDULES, sorted(schedule_states)
-    assert sensor_states.keys() >= SENSORS, sorted(sensor_states)
-    for name in SCHEDULES:
-        assert schedule_states[name]["scheduleState"]["status"] == "RUNNING", schedule_states[name]
-        assert schedule_states[name]["executionTimezone"] == "Asia/Shanghai", schedule_states[name]
+    assert sensor_states.keys() == SENSORS, sorted(sensor_states)
     for name in SENSORS:
         assert sensor_states[name]["sensorState"]["status"] == "RUNNING", sensor_states[name]
-    assert sensor_states["catalog_after_stock_sensor"]["sensorType"] == "ASSET"
-    assert sensor_states["run_failure_alert_sensor"]["sensorType"] == "RUN_STATUS"
+    assert sensor_states["haier_automation_sensor"]["sensorType"] == "AUTO_MATERIALIZE"  # Dagster's name for it
 
 
-def test_catalog_sensor_requests_a_rebuild_after_the_cli_stock_run(dagster_ui: DagsterUI) -> None:
-    """The daemon of `dagster dev` sees the CLI's stock materialization; the run stays queued (no run slots)."""
-    tag = {"key": "dagster/sensor_name", "value": "catalog_after_stock_sensor"}
-    deadline = time.monotonic() + 30
-    requested: list[dict[str, Any]] = []
-    while time.monotonic() < deadline and not requested:
-        requested = runs(dagster_ui, tags=[tag])
-        if not requested:
-            time.sleep(1)
-    assert requested, "catalog_after_stock_sensor requested no run within 30 s of dagster dev starting"
-    run_keys = [item["value"] for run in requested for item in run["tags"] if item["key"] == "dagster/run_key"]
-    assert any(dagster_ui.cli_run_id in key for key in run_keys), run_keys
+def test_no_supersession_warning_in_the_ui_log(dagster_ui: DagsterUI) -> None:
+    log = dagster_ui.log_path.read_text(errors="replace")
+    assert "SupersessionWarning" not in log, log[-3000:]
 
 
 def open_page(page: Any, url: str) -> None:
@@ -183,3 +170,16 @@ def test_asset_page_shows_the_latest_materialization(
     expect(page.get_by_text(dagster_ui.cli_run_id[:8], exact=True).first).to_be_visible()
     page.screenshot(path=str(artifacts / "asset-catalog-events.png"))
     assert not page_errors, page_errors
+
+
+def test_zz_sigterm_stops_the_ui_and_every_process_it_started(dagster_ui: DagsterUI) -> None:
+    """Last in the module: it stops the UI the other tests used."""
+    process = dagster_ui.process
+    children = descendants(process.pid)
+    assert len(children) >= 3, f"dg dev, its webserver, daemon and code server: {children}"
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=40) == 0
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(alive(pid) for pid in children):
+        time.sleep(0.2)
+    assert not [pid for pid in children if alive(pid)], "children left running after SIGTERM"

@@ -26,6 +26,9 @@ CONTRACT_COLUMNS = {
     "field_anomalies": "run_id asset partition_key row_key field raw_value reason recorded_at",
     "sync_log": "run_id sync_type status total_count success_count failed_count api_calls retries "
     "started_at completed_at message",
+    # Not an asset table: `query stock`'s cache, the columns of stock_snapshots.
+    "stock_lookups": "snapshot_date product_code county_code sec_code stock warehouse_grade cut_time "
+    "delivery_date delivery_hours is_transfer fetched_at",
 }
 
 

@@ -75,7 +75,7 @@ def test_malformed_urls_name_the_variable_mask_the_password_and_show_the_forms(u
     message = str(caught.value)
     assert "HAIER_WAREHOUSE_URL" in message
     assert "s3cret" not in message
-    assert "duckdb:///data/haier.duckdb" in message
+    assert "duckdb:///data/warehouse.duckdb" in message
     assert "postgresql://user:password@host:5432/database" in message
     if "bob" in url:
         assert "bob:***@" in message
@@ -91,6 +91,12 @@ def test_mask_url() -> None:
         "postgresql://u@h/db?password=***&sslmode=require"
     )
     assert mask_url("duckdb:///data/haier.duckdb") == "duckdb:///data/haier.duckdb"
+    # Every form a password travels in: userinfo, query parameters of any secret-sounding name, libpq keywords.
+    assert mask_url("postgresql://db/w?user=u&sslpassword=k1&token=t2&api_key=k3") == (
+        "postgresql://db/w?user=u&sslpassword=***&token=***&api_key=***"
+    )
+    assert mask_url("host=db password='p q' dbname=w") == "host=db password=*** dbname=w"
+    assert mask_url("https://id:sec@gateway.example/oauth2/auth") == "https://id:***@gateway.example/oauth2/auth"
 
 
 def test_resource_repr_masks_the_password() -> None:
@@ -99,7 +105,7 @@ def test_resource_repr_masks_the_password() -> None:
     resource = WarehouseResource(url="postgresql://bob:s3cret@db/warehouse")
     assert "s3cret" not in repr(resource)
     assert "s3cret" not in str(resource)
-    assert WarehouseResource().url == "duckdb:///data/haier.duckdb"
+    assert WarehouseResource().url == "duckdb:///data/warehouse.duckdb"
 
 
 def test_unreachable_postgres_error_hides_the_password() -> None:
@@ -110,3 +116,23 @@ def test_unreachable_postgres_error_hides_the_password() -> None:
         warehouse.table_counts()
     assert "s3cret" not in str(caught.value)
     assert "127.0.0.1:1/warehouse" in str(caught.value)
+
+
+def test_reachability_names_what_to_fix(tmp_path: Path) -> None:
+    from haier_pipeline.warehouse.url import reachability_problem
+
+    assert reachability_problem(f"duckdb:///{tmp_path}/new/folder/warehouse.duckdb") is None, "created on first sync"
+    assert "is a folder" in (reachability_problem(f"duckdb:///{tmp_path}") or "")
+    refused = reachability_problem("postgresql://bob:s3cret@127.0.0.1:1/warehouse") or ""
+    assert "no Postgres answers at 127.0.0.1:1" in refused and "s3cret" not in refused
+
+
+def test_reachability_names_a_missing_postgres_database() -> None:
+    from haier_pipeline.warehouse.url import reachability_problem
+    from haier_pipeline_tests.postgres import POSTGRES_URL, require_postgres
+
+    require_postgres()
+    assert reachability_problem(POSTGRES_URL) is None
+    missing = POSTGRES_URL.rsplit("/", 1)[0] + "/no_such_database_4711"
+    problem = reachability_problem(missing) or ""
+    assert "database 'no_such_database_4711' does not exist" in problem and "createdb" in problem

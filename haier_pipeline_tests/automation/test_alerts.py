@@ -1,0 +1,150 @@
+"""Every failed run alerted exactly once, however launched: here the hardest case, `haier-pipeline sync` (in-process,
+no code location), a run that left items unanswered, and a CLI run whose process was SIGKILLed. The sensor is
+evaluated with `build_sensor_context` against the same instance the CLI wrote (`DAGSTER_HOME`)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from haier_pipeline.audit import UNANSWERED_TAG
+from haier_pipeline.automation import run_failure_alert_sensor
+from haier_pipeline.cli import main
+from haier_pipeline.cli import sync as sync_command
+from haier_pipeline.simulator import RunningSimulator, start_simulator
+from haier_pipeline.warehouse import Warehouse, WarehouseResource
+from haier_pipeline_tests.simulated import simulator_config
+
+
+@pytest.fixture
+def cli_env(api_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    orders = tmp_path / "orders.csv"
+    orders.write_text("order_code\nSO.20190106.000003\n", encoding="utf-8")
+    monkeypatch.setenv("HAIER_ORDERS_FILE", str(orders))
+    return {**api_env, "DAGSTER_HOME": str(tmp_path / "dagster_home"), "HAIER_ORDERS_FILE": str(orders)}
+
+
+def evaluate_alerts(env: dict[str, str], cursor: str | None) -> dg.SensorResult:
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        context = dg.build_sensor_context(
+            instance=instance,
+            cursor=cursor,
+            resources={"warehouse": WarehouseResource(url=env["HAIER_WAREHOUSE_URL"])},
+        )
+        result = run_failure_alert_sensor(context)
+    assert isinstance(result, dg.SensorResult)
+    return result
+
+
+def alert_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("ALERT haier-pipeline:")]
+
+
+def last_run_id(out: str) -> str:
+    return next(line.split()[1] for line in reversed(out.splitlines()) if line.startswith("run "))
+
+
+def test_a_failing_cli_sync_is_alerted_exactly_once(
+    cli_env: dict[str, str], simulator: RunningSimulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["sync", "--only", "products"]) == 0
+    simulator.config.empty_listing = True
+    assert main(["sync", "--only", "products"]) == 1
+    run_id = last_run_id(capsys.readouterr().out)
+    # The step wrote its own failed row; drop it to see the sensor write the row the step could not.
+    warehouse = Warehouse.from_url(cli_env["HAIER_WAREHOUSE_URL"])
+    with warehouse.transaction() as tx:
+        tx.execute("DELETE FROM {schema}.sync_log WHERE run_id = :run_id", {"run_id": run_id})
+
+    first = evaluate_alerts(cli_env, None)
+    (line,) = alert_lines(capsys.readouterr().err)
+    assert line.startswith(f"ALERT haier-pipeline: products failed in run {run_id}: ")
+    assert "deactivation_guard" in line
+    assert "demo-secret" not in line
+
+    again = evaluate_alerts(cli_env, first.cursor)
+    assert alert_lines(capsys.readouterr().err) == [], "a second evaluation alerts nothing"
+    assert again.cursor == first.cursor
+    logged = warehouse.query(
+        "SELECT sync_type, status, message FROM {schema}.sync_log WHERE run_id = :r", {"r": run_id}
+    )
+    assert logged[["sync_type", "status"]].values.tolist() == [["products", "failed"]]
+    assert "deactivation_guard" in logged["message"].iloc[0]
+
+
+def test_a_run_that_left_items_unanswered_exits_3_and_is_alerted_once(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real_run_assets = sync_command.run_assets
+
+    def run_that_leaves_three_unanswered(*args: object, **kwargs: object) -> dg.ExecuteInProcessResult:
+        # What the asset step does when items stay unanswered after every retry (issue 8): tag the run.
+        result = real_run_assets(*args, **kwargs)
+        kwargs["instance"].add_run_tags(result.run_id, {UNANSWERED_TAG: "3"})
+        return result
+
+    monkeypatch.setattr(sync_command, "run_assets", run_that_leaves_three_unanswered)
+    assert main(["sync", "--only", "balance"]) == 3
+    captured = capsys.readouterr()
+    assert "finished, but 3 items went unanswered; see rejected_rows" in captured.err
+    run_id = last_run_id(captured.out)
+
+    first = evaluate_alerts(cli_env, None)
+    (line,) = alert_lines(capsys.readouterr().err)
+    assert line.startswith("ALERT haier-pipeline: ") and f"in run {run_id}: " in line
+    assert "3 items went unanswered" in line
+    evaluate_alerts(cli_env, first.cursor)
+    assert alert_lines(capsys.readouterr().err) == []
+
+
+def test_a_killed_cli_sync_is_marked_failed_by_the_next_sync_and_alerted_once(
+    cli_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Path(cli_env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    with dg.DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
+        instance.get_runs()  # create the instance's storage before two processes race to
+    # A slow API (1 s an answer) keeps the killed run inside its step.
+    with start_simulator(simulator_config(products=20, latency_ms=1000)) as slow:
+        env = {**os.environ, **cli_env, "HAIER_BASE_URL": slow.base_url}
+        command = [sys.executable, "-m", "haier_pipeline.cli.main", "sync", "--only", "products,stock"]
+        victim = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            run = wait_for_started_step(cli_env["DAGSTER_HOME"], victim)
+        finally:
+            victim.send_signal(signal.SIGKILL)
+            victim.wait(10)
+    with dg.DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
+        assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED, "nobody noticed, yet"
+
+    assert main(["sync", "--only", "balance"]) == 0
+    assert f"run {run.run_id} had lost its process" in capsys.readouterr().err
+    with dg.DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
+        assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
+
+    first = evaluate_alerts(cli_env, None)
+    (line,) = alert_lines(capsys.readouterr().err)
+    assert line.startswith(f"ALERT haier-pipeline: products failed in run {run.run_id}: the process that ran")
+    evaluate_alerts(cli_env, first.cursor)
+    assert alert_lines(capsys.readouterr().err) == []
+    assert main(["sync", "--only", "balance"]) == 0
+    assert "lost its process" not in capsys.readouterr().err, "marked once"
+
+
+def wait_for_started_step(home: str, process: subprocess.Popen[bytes], timeout: float = 60) -> dg.DagsterRun:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+        with dg.DagsterInstance.from_config(home) as instance:
+            for run in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
+                if instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_START):
+                    return run
+        time.sleep(0.2)
+    raise AssertionError("the sync never started its first step")

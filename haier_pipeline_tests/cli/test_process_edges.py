@@ -1,0 +1,99 @@
+"""The command line at the edges of its process: signals to `ui`, a busy simulator port, a held DuckDB file."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from haier_pipeline.cli import main
+from haier_pipeline_tests.ui.conftest import alive, descendants
+
+# A stand-in for dg dev: a parent that starts a child which starts a grandchild, all sleeping. Like dg dev's
+# webserver, daemon and code server, the children are processes of their own that the parent must not orphan.
+TREE = """
+import subprocess, sys, time
+depth = int(sys.argv[1])
+if depth:
+    subprocess.Popen([sys.executable, __file__, str(depth - 1)])
+time.sleep(300)
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_ui_supervisor_stops_every_descendant_on_sigterm_and_sigint(sig: signal.Signals, tmp_path: Path) -> None:
+    tree = tmp_path / "tree.py"
+    tree.write_text(TREE)
+    supervisor = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from haier_pipeline.cli.ui import supervise; "
+            f"sys.exit(supervise([sys.executable, {str(tree)!r}, '2'], {{}}))",
+        ],
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while len(descendants(supervisor.pid)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        tree_pids = descendants(supervisor.pid)
+        assert len(tree_pids) == 3, tree_pids
+        supervisor.send_signal(sig)
+        assert supervisor.wait(timeout=30) == 0
+        time.sleep(0.2)
+        assert not [pid for pid in tree_pids if alive(pid)], "a child outlived the supervisor"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(supervisor.pid, signal.SIGKILL)
+
+
+def test_simulator_on_a_busy_port_says_which_and_how_to_choose_another(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["simulator", "--port", str(port)]) == 1
+    err = capsys.readouterr().err
+    assert f"port {port} on 127.0.0.1 is already in use" in err
+    assert f"--port {port + 1}" in err and "--port 0" in err
+    assert "Traceback" not in err
+
+
+def test_a_held_duckdb_file_fails_the_step_after_the_lock_timeout_naming_the_holder(
+    api_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    monkeypatch.setenv("HAIER_WAREHOUSE_LOCK_TIMEOUT", "1")
+    warehouse_file = api_env["HAIER_WAREHOUSE_URL"].removeprefix("duckdb:///")
+    duckdb.connect(warehouse_file).close()
+    # Another program (a DuckDB shell, a notebook) holds the file open for writing.
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({warehouse_file!r}); print(1, flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline()
+        started = time.monotonic()
+        assert main(["sync", "--only", "balance"]) == 1
+        waited = time.monotonic() - started
+    finally:
+        holder.kill()
+        holder.wait()
+    err = capsys.readouterr().err
+    assert "step account_balances failed" in err, err
+    assert "Timed out after 1 s" in err and f"PID {holder.pid}" in err, err
+    assert "HAIER_WAREHOUSE_LOCK_TIMEOUT" in err and "Traceback" not in err
+    assert waited < 30, "waited the configured timeout, not the old 600 s"
