@@ -47,6 +47,6 @@ lock:
 # Everything the project writes, and nothing else: tracked files (data/counties.csv, data/orders.csv) and a warehouse
 # kept under another name (e.g. the old data/haier.duckdb) stay.
 clean:
-	rm -rf $(VENV) data/dagster data/bench test-artifacts .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) data/dagster data/bench test-artifacts .pytest_cache .ruff_cache .hypothesis .haier-pacing *.egg-info
 	rm -f data/warehouse.duckdb data/warehouse.duckdb.wal data/*.duckdb.lock
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

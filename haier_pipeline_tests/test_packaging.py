@@ -17,6 +17,8 @@ WRITTEN = [
     "test-artifacts",
     ".pytest_cache",
     ".ruff_cache",
+    ".hypothesis",
+    ".haier-pacing",
     "__pycache__",
 ]
 
