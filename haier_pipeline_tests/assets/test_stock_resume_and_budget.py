@@ -23,12 +23,6 @@ from haier_pipeline_tests.pipelines import Pipeline
 DAY_COLUMNS = "product_code, county_code, sec_code, stock, warehouse_grade, cut_time, delivery_date, delivery_hours"
 
 
-@pytest.fixture
-def cli_env(api_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
-    return {**api_env, "DAGSTER_HOME": str(tmp_path / "dagster_home")}
-
-
 def stock_calls(simulator: RunningSimulator) -> int:
     return int(simulator.counters.snapshot()["statuses"].get("stock", {}).get("200", 0))
 

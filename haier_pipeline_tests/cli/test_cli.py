@@ -15,15 +15,6 @@ from haier_pipeline.warehouse import Warehouse
 from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS
 
 
-@pytest.fixture
-def cli_env(api_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
-    orders = tmp_path / "orders.csv"
-    orders.write_text("order_code\nSO.20190106.000003\n", encoding="utf-8")
-    monkeypatch.setenv("HAIER_ORDERS_FILE", str(orders))
-    return api_env
-
-
 def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> list[dict]:
     assert main([*argv, "--json"]) == 0
     return json.loads(capsys.readouterr().out)
