@@ -80,12 +80,6 @@ def cli_env(api_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 @pytest.fixture
-def duckdb_pipeline(tmp_path: Path) -> Iterator[Pipeline]:
-    with make_pipeline("duckdb", tmp_path) as built:
-        yield built
-
-
-@pytest.fixture
 def postgres_pipeline(tmp_path: Path) -> Iterator[Pipeline]:
     with make_pipeline("postgres", tmp_path) as built:
         yield built
@@ -124,12 +118,9 @@ def stock_pairs(warehouse: Warehouse, day: date) -> set[tuple[str, str]]:
     return set(frame.itertuples(index=False, name=None))
 
 
-def every_pair(simulator: RunningSimulator, counties: tuple[str, ...] | None = None) -> set[tuple[str, str]]:
-    return {
-        (code, county)
-        for code in simulator.dataset.procurable_codes
-        for county in counties or simulator.config.counties
-    }
+def every_pair(simulator: RunningSimulator) -> set[tuple[str, str]]:
+    """Every (product, county) the stock step asks: each active procurable product in each configured county."""
+    return {(code, county) for code in simulator.dataset.procurable_codes for county in simulator.config.counties}
 
 
 def failed_steps(warehouse: Warehouse) -> list[tuple[str, str]]:
@@ -263,7 +254,7 @@ def test_api_down_during_a_cli_sync_fails_the_stock_step_at_once_naming_the_brea
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert sync(capsys, "--only", "products")[0] == 0
+    assert sync(capsys, "--only", "products,stock")[0] == 0
     warehouse = cli_warehouse(cli_env)
     before = contents(warehouse)
     pairs = len(every_pair(simulator))
@@ -314,7 +305,7 @@ def test_a_refused_account_fails_the_cli_sync_at_once_naming_the_step_and_the_ve
     failing_steps: set[str],
     vendor_says: str,
 ) -> None:
-    assert sync(capsys, "--only", "products")[0] == 0
+    assert sync(capsys, "--only", "products,stock")[0] == 0
     warehouse = cli_warehouse(cli_env)
     before = contents(warehouse)
     simulator.reset_counters()
@@ -379,7 +370,10 @@ def test_postgres_killed_mid_write_fails_the_step_leaves_every_table_and_a_rerun
     assert not result.success
     (failure,) = pipeline.failures(result)
     assert failure.step == "products"
-    assert "terminating connection due to administrator command" in failure.cause, failure.cause
+    # The cause names the warehouse, what Postgres said, and that the transaction was rolled back.
+    assert "lost its connection to the warehouse postgres " in failure.cause, failure.cause
+    assert "terminating connection due to administrator command" in failure.cause
+    assert "nothing of it was written" in failure.cause
     assert contents(pipeline.warehouse) == before
     (failed,) = failed_steps(pipeline.warehouse)
     assert failed[0] == "products" and "terminating connection" in failed[1]
@@ -430,7 +424,7 @@ def process_env(cli_env: dict[str, str], base_url: str) -> dict[str, str]:
 def test_sigkill_mid_stock_step_leaves_the_warehouse_as_it_was_and_the_next_sync_succeeds(
     cli_env: dict[str, str], simulator: RunningSimulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert sync(capsys, "--only", "products")[0] == 0
+    assert sync(capsys, "--only", "products,stock")[0] == 0
     warehouse = cli_warehouse(cli_env)
     before = contents(warehouse)
     simulator.config.latency_ms = 20
@@ -492,6 +486,7 @@ def test_two_concurrent_cli_syncs_both_succeed_sharing_one_rate_limit(cli_env: d
 def test_plain_http_to_a_remote_host_stops_the_command_before_any_connection(
     cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: str
 ) -> None:
+    monkeypatch.setenv("HAIER_TIMEOUT", "1")  # should the rule ever regress: a short wait, then a failed assertion
     monkeypatch.setenv("HAIER_BASE_URL", "http://10.255.255.1")
     assert main([command]) == 2
     err = capsys.readouterr().err
