@@ -18,6 +18,7 @@ Faults covered elsewhere, and not repeated here:
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -505,3 +506,20 @@ def test_plain_http_to_a_remote_host_stops_the_command_before_any_connection(
         assert main([command]) == 2
         assert "HAIER_ALLOW_INSECURE_HTTP=1" in capsys.readouterr().err
         assert listening.counters.total_requests == 0, "the secret never left"
+
+
+# ---- the README's promise ----------------------------------------------------------------------------------------
+
+
+def test_every_row_of_the_readme_reliability_table_names_tests_that_exist() -> None:
+    tests = Path(__file__).resolve().parents[1]
+    readme = (tests.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Reliability\n", 1)[1]
+    table = section[section.index("\n| fault | outcome | tests |") :].strip().split("\n\n", 1)[0]
+    rows = table.splitlines()[2:]  # after the header and its rule
+    named = [re.findall(r"`(?:[\w/]+\.py::)?(test_\w+)`", row.rsplit(" | ", 1)[-1]) for row in rows]
+    defined = {
+        name for path in tests.rglob("test_*.py") for name in re.findall(r"^def (test_\w+)\(", path.read_text(), re.M)
+    }
+    assert len(rows) >= 16 and all(named), "every fault names the tests that back it"
+    assert sorted({name for names in named for name in names} - defined) == [], "the README names missing tests"
