@@ -31,10 +31,12 @@ class WarehouseResource(dg.ConfigurableResource):
             _opened.add(key)
         warehouse = shared_warehouse(self.url, self.schema_name)
         # One process-wide Warehouse per URL; every resource of a process comes from one Settings. (The lead may
-        # give shared_warehouse a lock_timeout parameter instead of this.)
+        # give shared_warehouse a lock_timeout parameter instead of this.) A step reads before it writes, so its
+        # reads wait the configured time too, not the default 60 s.
         backend = warehouse._backend
         if isinstance(backend, DuckDBBackend):
             backend.write_timeout = self.lock_timeout
+            backend.read_timeout = self.lock_timeout
         return warehouse
 
     def __repr_args__(self):  # type: ignore[override]
