@@ -51,7 +51,9 @@ from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS, simulator_conf
 
 SECRETS = (SIMULATOR_CREDENTIALS["client_secret"], SIMULATOR_CREDENTIALS["password"])
 # Every table but the log of the steps: a failed step writes its own sync_log row, and nothing else.
-WAREHOUSE_TABLES = tuple(name for name in TABLE_NAMES if name != "sync_log")
+# Every table a failed step must leave as it was. sync_log records the failure; stock_answers is the stock
+# day's checkpoint, which keeps what was answered so that a rerun asks only the rest.
+WAREHOUSE_TABLES = tuple(name for name in TABLE_NAMES if name not in ("sync_log", "stock_answers"))
 # Columns that differ between two runs that wrote the same data: when, and by which run.
 RUN_STAMPS = ("valid_from", "valid_to", "run_id")
 HAIER_PIPELINE = str(Path(sys.executable).with_name("haier-pipeline"))
