@@ -291,6 +291,23 @@ def test_api_down_during_a_cli_sync_fails_the_stock_step_at_once_naming_the_brea
     assert contents(warehouse) == before
 
 
+def test_api_down_from_the_start_costs_the_whole_sync_one_token_timeout(
+    cli_env: dict[str, str],
+    simulator: RunningSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("HAIER_TIMEOUT", "1")
+    simulator.config.update({"hang_rate": 1.0})
+    code, _, err = sync(capsys, "--only", "products,balance,logistics")
+    assert code == 1, err
+    failed = {line.split()[3] for line in step_lines(err)}
+    assert failed == {"products", "account_balances", "logistics_events"}, err
+    assert all("token: no answer, ReadTimeout" in line for line in step_lines(err))
+    # One token call waits out the timeout; the steps after it fail at once instead of waiting out their own.
+    assert simulator.counters.calls("token") == 1
+
+
 WRONG_PASSWORD = "wrong-password-5150"
 
 
