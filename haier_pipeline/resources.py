@@ -9,7 +9,7 @@ from __future__ import annotations
 import dagster as dg
 
 from haier_pipeline.haier import HaierClient, HaierConfigurationError
-from haier_pipeline.settings import CREDENTIAL_FIELDS, SECRET_FIELDS, Settings, parse_county_codes, variable
+from haier_pipeline.settings import CREDENTIAL_FIELDS, SECRET_FIELDS, Settings, county_weights, variable
 from haier_pipeline.warehouse import WarehouseResource
 
 
@@ -20,13 +20,15 @@ class PipelineSettings(dg.ConfigurableResource):
     orders_file: str = Settings.model_fields["orders_file"].default
     max_deactivate_ratio: float = Settings.model_fields["max_deactivate_ratio"].default
     max_rejected_ratio: float = Settings.model_fields["max_rejected_ratio"].default
-    # Most stock calls one stock step may make; None: every (product, county) pair.
+    # Most stock calls one stock step may make, and the seconds it may call for; None: every pair.
     stock_call_budget: int | None = None
+    stock_deadline: float | None = None
 
-    def counties(self) -> tuple[str, ...]:
-        """Resolved at run time, so an edited counties.csv counts without reloading the code location."""
+    def counties(self) -> dict[str, float]:
+        """County code -> weight, resolved at run time, so an edited counties.csv counts without reloading the
+        code location."""
         try:
-            return parse_county_codes(self.county_codes)
+            return county_weights(self.county_codes)
         except ValueError as error:
             raise HaierConfigurationError([str(error)]) from None
 
@@ -53,6 +55,7 @@ def pipeline_settings(settings: Settings) -> PipelineSettings:
         max_deactivate_ratio=settings.max_deactivate_ratio,
         max_rejected_ratio=settings.max_rejected_ratio,
         stock_call_budget=settings.stock_call_budget,
+        stock_deadline=settings.stock_deadline,
     )
 
 

@@ -78,6 +78,7 @@ class Settings(BaseSettings):
     max_rejected_ratio: float = Field(0.1, ge=0, le=1)
     stock_cache_ttl: float = Field(300.0, ge=0, le=86_400 * 7)
     stock_call_budget: int | None = Field(None, gt=0)
+    stock_deadline: float | None = Field(None, gt=0)
 
     # ---- validation ---------------------------------------------------------------------------------
 
@@ -212,28 +213,46 @@ def describe_problems(error: ValidationError) -> list[str]:
 
 def parse_county_codes(raw: str) -> tuple[str, ...]:
     """County codes from `HAIER_COUNTY_CODES`, else from data/counties.csv. Raises ValueError naming the source."""
+    return tuple(county_weights(raw))
+
+
+def county_weights(raw: str) -> dict[str, float]:
+    """County code -> weight (the optional `weight` column of data/counties.csv; 1 for every county of
+    HAIER_COUNTY_CODES). A stock call budget asks heavier counties first. Raises ValueError naming the source."""
     if raw.strip():
-        codes = [code.strip() for code in raw.split(",") if code.strip()]
+        weights = {code.strip(): 1.0 for code in raw.split(",") if code.strip()}
         source = "HAIER_COUNTY_CODES"
     else:
-        codes = read_county_file(Path(DEFAULT_COUNTIES_FILE))
+        weights = read_county_file(Path(DEFAULT_COUNTIES_FILE))
         source = DEFAULT_COUNTIES_FILE
+    codes = list(weights)
     bad = [code for code in codes if not COUNTY_CODE.match(code)]
     if bad:
         raise ValueError(f"{source}: county codes must be 6 digits, got {', '.join(map(repr, bad))}")
     if not codes:
         raise ValueError(f"{source}: no county codes configured ({COUNTIES_HINT})")
-    return tuple(dict.fromkeys(codes))
+    return weights
 
 
-def read_county_file(path: Path) -> list[str]:
+def read_county_file(path: Path) -> dict[str, float]:
     if not path.exists():
         raise ValueError(f"HAIER_COUNTY_CODES is not set and {path} does not exist: {COUNTIES_HINT}")
+    weights: dict[str, float] = {}
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         if not reader.fieldnames or "county_code" not in reader.fieldnames:
             raise ValueError(f"{path} needs a header row with a county_code column")
-        return [row["county_code"].strip() for row in reader if (row.get("county_code") or "").strip()]
+        for line, row in enumerate(reader, start=2):
+            code, weight = (row.get("county_code") or "").strip(), (row.get("weight") or "").strip()
+            if not code:
+                continue
+            try:
+                weights.setdefault(code, float(weight) if weight else 1.0)
+            except ValueError:
+                weights[code] = -1.0
+            if not weights[code] >= 0:
+                raise ValueError(f"{path} line {line}: weight {weight!r} is not a number >= 0")
+    return weights
 
 
 def orders_file_problem(path: str) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -50,4 +51,15 @@ def api_env(
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
+    return env
+
+
+@pytest.fixture
+def cli_env(api_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """`api_env` plus an instance and an orders file of the test's own, as a user's shell would have them."""
+    orders = tmp_path / "orders.csv"
+    orders.write_text("order_code\nSO.20190106.000003\n", encoding="utf-8")
+    env = {**api_env, "DAGSTER_HOME": str(tmp_path / "dagster_home"), "HAIER_ORDERS_FILE": str(orders)}
+    for name in ("DAGSTER_HOME", "HAIER_ORDERS_FILE"):
+        monkeypatch.setenv(name, env[name])
     return env

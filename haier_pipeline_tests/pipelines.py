@@ -31,6 +31,8 @@ class Pipeline:
     orders_file: Path
     max_deactivate_ratio: float = 0.2
     max_rejected_ratio: float = 0.1
+    stock_call_budget: int | None = None
+    stock_deadline: float | None = None
     instance: DagsterInstance = field(default_factory=DagsterInstance.ephemeral)
 
     @property
@@ -52,6 +54,8 @@ class Pipeline:
                 orders_file=str(self.orders_file),
                 max_deactivate_ratio=self.max_deactivate_ratio,
                 max_rejected_ratio=self.max_rejected_ratio,
+                stock_call_budget=self.stock_call_budget,
+                stock_deadline=self.stock_deadline,
             ),
         }
 

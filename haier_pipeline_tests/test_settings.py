@@ -88,7 +88,7 @@ def test_warehouse_urls_it_cannot_open_are_named(url: str) -> None:
 def test_plain_http_only_to_loopback_unless_allowed() -> None:
     remote = {**MINIMAL, "HAIER_BASE_URL": "http://gateway.example.com", "HAIER_TOKEN_URL": "http://t.example.com/a"}
     problems = problems_of(remote)
-    assert "HAIER_BASE_URL='http://gateway.example.com' is plain http" in problems
+    assert "HAIER_BASE_URL='http://gateway.example.com' uses plain http to a host that is not loopback" in problems
     assert "HAIER_TOKEN_URL" in problems and "HAIER_ALLOW_INSECURE_HTTP=1" in problems
     assert load_settings({**remote, "HAIER_ALLOW_INSECURE_HTTP": "1"}).base_url == "http://gateway.example.com"
     assert load_settings({**MINIMAL, "HAIER_BASE_URL": "http://localhost:8765/"}).base_url == "http://localhost:8765"

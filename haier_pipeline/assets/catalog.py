@@ -1,4 +1,4 @@
-"""`catalog`: products joined with current prices and the newest stock day; rebuilt from the warehouse."""
+"""`catalog`: products joined with current prices and each county's newest stock; rebuilt from the warehouse."""
 
 from collections.abc import Iterator
 
@@ -6,37 +6,41 @@ import dagster as dg
 
 from haier_pipeline.assets.common import WAREHOUSE_POOL, table_asset
 from haier_pipeline.assets.step import running_step
+from haier_pipeline.assets.stock_checkpoint import BACKFILL_COVERAGE
 from haier_pipeline.checks.rules import catalog_covers, catalog_covers_spec
 from haier_pipeline.shanghai_time import now_utc
 from haier_pipeline.warehouse import WarehouseResource
 
 CATALOG_COLUMNS = (
     "product_code, product_model, product_group, brand, is_sales, supply_price, invoice_price, rebate_type, "
-    "sale_price, total_stock, counties_in_stock, counties_checked, stock_snapshot_date, best_delivery_hours, updated_at"
+    "sale_price, total_stock, counties_in_stock, counties_checked, stock_snapshot_date, best_delivery_hours, "
+    "counties_last_checked, updated_at"
 )
-# The quantity for a county is the sum over its warehouse rows; a product is "in stock" in a county when
-# that sum is positive. Only the newest snapshot day counts. The selling price follows the old system's
-# rule: the market price when the vendor gives one, otherwise the supply price.
+# Each county counts as last checked (stock_coverage says which day; a call budget may leave some counties to an
+# earlier day). The quantity for a county is the sum over its warehouse rows that day; a product is "in stock" in
+# a county when that sum is positive. The selling price follows the old system's rule: the market price when the
+# vendor gives one, otherwise the supply price.
 REBUILD = f"""
 INSERT INTO {{schema}}.catalog ({CATALOG_COLUMNS})
-WITH newest AS (
-    SELECT max(snapshot_date) AS day FROM {{schema}}.stock_snapshots
-), per_county AS (
-    SELECT s.product_code, s.county_code, sum(s.stock) AS stock,
+WITH per_county AS (
+    SELECT c.product_code, c.county_code, c.last_checked_day AS day, sum(s.stock) AS stock,
            min(CASE WHEN s.stock > 0 THEN s.delivery_hours END) AS hours
-    FROM {{schema}}.stock_snapshots s JOIN newest ON s.snapshot_date = newest.day
-    GROUP BY s.product_code, s.county_code
+    FROM {{schema}}.stock_coverage c
+    JOIN {{schema}}.stock_snapshots s ON s.snapshot_date = c.last_checked_day
+         AND s.product_code = c.product_code AND s.county_code = c.county_code
+    GROUP BY c.product_code, c.county_code, c.last_checked_day
 ), per_product AS (
     SELECT product_code, sum(stock) AS total_stock,
            sum(CASE WHEN stock > 0 THEN 1 ELSE 0 END) AS counties_in_stock,
-           count(*) AS counties_checked, min(hours) AS best_delivery_hours
+           count(*) AS counties_checked, min(hours) AS best_delivery_hours, min(day) AS oldest_day,
+           '{{' || string_agg('"' || county_code || '": "' || CAST(day AS TEXT) || '"', ', ' ORDER BY county_code)
+           || '}}' AS last_checked
     FROM per_county GROUP BY product_code
 )
 SELECT p.product_code, p.product_model, p.product_group, p.brand, p.is_sales,
        pr.supply_price, pr.invoice_price, pr.rebate_type, coalesce(pr.market_price, pr.supply_price),
        coalesce(s.total_stock, 0), coalesce(s.counties_in_stock, 0), coalesce(s.counties_checked, 0),
-       CASE WHEN s.product_code IS NOT NULL THEN (SELECT day FROM newest) END,
-       s.best_delivery_hours, :updated_at
+       s.oldest_day, s.best_delivery_hours, s.last_checked, :updated_at
 FROM {{schema}}.products p
 LEFT JOIN {{schema}}.prices pr ON pr.product_code = p.product_code
 LEFT JOIN per_product s ON s.product_code = p.product_code
@@ -59,6 +63,7 @@ def catalog(
     with running_step(context, warehouse) as step:
         store = step.warehouse
         with store.transaction() as tx:
+            tx.execute(BACKFILL_COVERAGE)
             tx.execute("DELETE FROM {schema}.catalog")
             tx.execute(REBUILD, {"updated_at": now_utc()})
             coverage = tx.query(

@@ -1,23 +1,38 @@
-"""`stock_snapshots`: for day D, every active procurable product in every configured county, one call each."""
+"""`stock_snapshots`: today's stock of every active procurable product in every configured county, one call
+each, checkpointed as the answers arrive and committed as one day."""
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
+from datetime import date
 
 import dagster as dg
 import pandas as pd
 
 from haier_pipeline.assets.common import HAIER_API_POOL, table_asset
-from haier_pipeline.assets.prices import ACTIVE_PROCURABLE
-from haier_pipeline.assets.step import Step, markdown_table, running_step
+from haier_pipeline.assets.step import Step, StepFailed, markdown_table, running_step
+from haier_pipeline.assets.stock_checkpoint import (
+    BACKFILL_COVERAGE,
+    Checkpoint,
+    coverage_rows,
+    forget,
+    parse_staged,
+    staged_chunks,
+)
 from haier_pipeline.assets.stock_day import stock_day
-from haier_pipeline.checks.rules import every_pair_answered, field_anomalies_spec, schema_gate_spec, stock_rule_specs
+from haier_pipeline.assets.stock_plan import Plan, plan_day
+from haier_pipeline.checks.rules import (
+    coverage_check,
+    every_pair_answered,
+    field_anomalies_spec,
+    schema_gate_spec,
+    stock_rule_specs,
+)
 from haier_pipeline.haier import HaierClient
+from haier_pipeline.haier.stats import CallStats
 from haier_pipeline.progress import Progress
-from haier_pipeline.records import NO_WAREHOUSE, STOCK_ROW, Parsed, UnusableAnswer
-from haier_pipeline.records.record import Refusal
 from haier_pipeline.resources import PipelineSettings
 from haier_pipeline.shanghai_time import now_utc
-from haier_pipeline.warehouse import WarehouseResource
+from haier_pipeline.warehouse import WarehouseResource, WarehouseTransaction
 
 
 @table_asset(
@@ -25,9 +40,10 @@ from haier_pipeline.warehouse import WarehouseResource
     pool=HAIER_API_POOL,
     deps=["products"],
     description="Stock of today (Asia/Shanghai; the API answers current stock only) per product, county and "
-    "warehouse. One call per active "
-    "procurable product and configured county; a pair with no warehouse is stored as one row with stock 0 and "
-    "null sec_code. Re-materializing a day replaces exactly that day.",
+    "warehouse. One call per active procurable product and configured county, in priority order under "
+    "HAIER_STOCK_CALL_BUDGET / HAIER_STOCK_DEADLINE; answers are checkpointed as they arrive (a rerun asks only the "
+    "rest) and the day is committed at once. A pair with no warehouse is stored as one row with stock 0 and null "
+    "sec_code.",
     check_specs=[schema_gate_spec("stock_snapshots"), *stock_rule_specs(), field_anomalies_spec("stock_snapshots")],
 )
 def stock_snapshots(
@@ -40,66 +56,115 @@ def stock_snapshots(
     with running_step(context, warehouse, haier) as step:
         step.partition_key = day.isoformat()  # rejected rows, anomalies and sync_log are kept per stock day
         store = step.warehouse
-        codes = store.query(ACTIVE_PROCURABLE)["product_code"].tolist()
-        counties = pipeline.counties()
-        pairs = [(code, county) for code in codes for county in counties]
-        context.log.info(f"stock for {day}: {len(codes)} products x {len(counties)} counties = {len(pairs)} calls")
-        fetched_at = now_utc()
-        started = time.monotonic()
-        progress = Progress(f"stock {day}", len(pairs), stats=step.api)
-        outcomes = haier.stock_for_pairs(pairs, progress=progress.update)
-        progress.finish()
-        elapsed = time.monotonic() - started
-        parsed = Parsed(STOCK_ROW)
-        for outcome in outcomes:
-            product_code, county_code = outcome.item
-            item = {"product_code": product_code, "county_code": county_code}
-            if outcome.error is not None:
-                step.item_failed(item, outcome.error)
-                continue
-            context_columns = {**item, "snapshot_date": day, "fetched_at": fetched_at}
-            parsed.extend(parse_pair(step, outcome.value, context_columns))
-        stock = step.absorb(parsed)
-        checks = [
-            step.gate(pipeline.max_rejected_ratio),
-            every_pair_answered(len(pairs), step.unanswered),
-            step.anomalies_check(),
-        ]
-        yield from checks
-        step.fail_on_blocking(checks)
         with store.transaction() as tx:
-            tx.replace("stock_snapshots", stock, {"snapshot_date": [day]})
-            step.close(tx, loaded=len(stock), message=f"{len(pairs)} pairs, day {day}")
-        day_rows = int(
-            store.query("SELECT count(*) AS n FROM {schema}.stock_snapshots WHERE snapshot_date = :day", {"day": day})[
-                "n"
-            ].iloc[0]
+            # Checkpoints of an earlier day can no longer be committed: the API answers today's stock only.
+            tx.execute("DELETE FROM {schema}.stock_answers WHERE snapshot_date < :day", {"day": day})
+        plan = plan_day(store, day, pipeline.counties())
+        context.log.info(
+            f"stock for {day}: {plan.total} pairs, {plan.resumed} answered by an earlier run today, "
+            f"{len(plan.ordered)} to ask"
         )
-        metadata = step.metadata(len(stock), day_rows)
+        started = time.monotonic()
+        ask_and_checkpoint(
+            haier, step, plan, day, stop_when(plan, step.api, pipeline.stock_call_budget, pipeline.stock_deadline)
+        )
+        elapsed = time.monotonic() - started
+        loaded, covered = yield from commit_day(step, day, plan, pipeline.max_rejected_ratio)
+        day_rows = store.query(
+            "SELECT county_code, product_code, stock FROM {schema}.stock_snapshots WHERE snapshot_date = :day",
+            {"day": day},
+        )
+        metadata = step.metadata(loaded, len(day_rows))
         metadata.update(
             {
-                "pairs": len(pairs),
-                "calls_per_second": round(len(pairs) / elapsed, 1) if elapsed else 0.0,
-                "stock_by_county": dg.MetadataValue.md(markdown_table(stock_by_county(stock))),
+                "pairs": plan.total,
+                "pairs_asked": plan.handed_out,
+                "pairs_resumed": plan.resumed,
+                "pairs_skipped": len(plan.skipped()),
+                "coverage": round(covered / plan.total, 4) if plan.total else 1.0,
+                "calls_per_second": round(plan.handed_out / elapsed, 1) if elapsed else 0.0,
+                "stock_by_county": dg.MetadataValue.md(markdown_table(stock_by_county(day_rows))),
             }
         )
         yield dg.MaterializeResult(metadata=metadata)
 
 
-def parse_pair(step: Step, answer: object, context_columns: dict[str, object]) -> Parsed:
-    """One pair's warehouse rows. The county's quantity is their sum, so a pair with a refused row is refused
-    whole: "not checked" is honest, a total missing one warehouse is not."""
+def ask_and_checkpoint(haier: HaierClient, step: Step, plan: Plan, day: date, stop: Callable[[], bool] | None) -> None:
+    """Ask the plan's pairs in order until it ends or `stop` says so, checkpointing every answer as it arrives;
+    what stays unanswered after every retry is not checkpointed, so a rerun asks it again."""
+    progress = Progress(f"stock {day}", len(plan.ordered), stats=step.api)
+    checkpoint = Checkpoint(step.warehouse, day)
+    for outcome in haier.stream_stock(plan.pending(), progress.update, stop):
+        if outcome.unanswered:
+            step.item_failed({"product_code": outcome.item[0], "county_code": outcome.item[1]}, outcome.error)
+        else:
+            refusal = None if outcome.error is None else str(outcome.error)
+            checkpoint.add(outcome.item, now_utc(), outcome.value, refusal)
+    checkpoint.flush()
+    progress.finish()
+
+
+def commit_day(
+    step: Step, day: date, plan: Plan, max_rejected_ratio: float
+) -> Generator[dg.AssetCheckResult, None, tuple[int, int]]:
+    """Write the day's checkpointed answers, the coverage and the step's records in one transaction, which also
+    clears the checkpoint; yields the checks. Returns the rows written and the pairs the day covers."""
+    refused: list[tuple[str, str]] = []
+    pairs, skipped = plan.total, plan.skipped()
     try:
-        pair = STOCK_ROW.parse([NO_WAREHOUSE] if answer is None or answer == [] else answer, context_columns)
-    except UnusableAnswer as error:
-        item = {key: context_columns[key] for key in ("product_code", "county_code")}
-        step.refuse("the answer is not rows", item, f": {error}")
-        return Parsed(STOCK_ROW)
-    if pair.refused and pair.rows:
-        rule = f"refused with its pair ({pair.refused[0].rule}): the county's total would be wrong"
-        pair.refused += [Refusal(rule, rule, pd.Series(row).to_json(default_handler=str)) for row in pair.rows]
-        pair.rows, pair.anomalies = [], []
-    return pair
+        with step.warehouse.transaction() as tx:
+            loaded = write_staged(tx, step, day, refused)
+            if skipped:
+                skipped_at = pd.DataFrame(skipped, columns=["product_code", "county_code"]).assign(skipped_at=now_utc())
+                tx.upsert("stock_coverage", skipped_at)
+            covered = min(pairs, int(tx.query(DAY_PAIRS, {"day": day})["n"].iloc[0]))
+            checks = [
+                step.gate(max_rejected_ratio),
+                every_pair_answered(pairs, step.unanswered),
+                coverage_check(pairs, covered, len(skipped)),
+                step.anomalies_check(),
+            ]
+            yield from checks
+            step.fail_on_blocking(checks)
+            tx.execute("DELETE FROM {schema}.stock_answers WHERE snapshot_date = :day", {"day": day})
+            counts = f"{plan.handed_out} asked, {plan.resumed} resumed, {len(skipped)} skipped"
+            step.close(tx, loaded=loaded, message=f"{pairs} pairs, day {day}: {counts}")
+    except StepFailed:
+        # The answers that could not be used are forgotten, so a rerun asks those pairs again; the rest stay.
+        forget(step.warehouse, day, refused)
+        raise
+    return loaded, covered
+
+
+DAY_PAIRS = (
+    "SELECT count(*) AS n FROM (SELECT DISTINCT product_code, county_code FROM {schema}.stock_snapshots "
+    "WHERE snapshot_date = :day) AS pairs"
+)
+
+
+def stop_when(plan: Plan, api: CallStats, budget: int | None, deadline: float | None) -> Callable[[], bool] | None:
+    """Stops a stock step from asking new pairs once its calls (pairs asked, and the retries they took) reach
+    `budget`, or once it has called for `deadline` seconds; the calls in flight end."""
+    if budget is None and deadline is None:
+        return None
+    started = time.monotonic()
+    return lambda: (
+        (budget is not None and plan.handed_out + api.total("retries") >= budget)
+        or (deadline is not None and time.monotonic() - started >= deadline)
+    )
+
+
+def write_staged(tx: WarehouseTransaction, step: Step, day: date, refused: list[tuple[str, str]]) -> int:
+    """Parse the day's checkpointed answers chunk by chunk and write them, with what they tell of coverage.
+    A pair's rows replace that pair's earlier rows of the day; pairs not answered now keep theirs. Returns the
+    rows written; the pairs that yielded no row are added to `refused`."""
+    tx.execute(BACKFILL_COVERAGE)
+    loaded = 0
+    for chunk in staged_chunks(tx, day):
+        stock = step.absorb(parse_staged(step, chunk, day, refused))
+        loaded += tx.replace_keys("stock_snapshots", stock, ["snapshot_date", "product_code", "county_code"])
+        tx.upsert("stock_coverage", coverage_rows(stock))
+    return loaded
 
 
 def stock_by_county(stock: pd.DataFrame) -> pd.DataFrame:

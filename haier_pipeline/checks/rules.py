@@ -197,8 +197,17 @@ def one_open_version(open_versions: pd.DataFrame) -> dg.AssetCheckResult:
 EVERY_PAIR_ANSWERED = "every_pair_answered"
 
 
+COVERAGE = "coverage"
+
+
 def stock_rule_specs() -> list[dg.AssetCheckSpec]:
     return [
+        dg.AssetCheckSpec(
+            COVERAGE,
+            asset="stock_snapshots",
+            description="Warning when today's snapshot covers less than every (product, county) pair: a call budget "
+            "or deadline skipped some (asked first next time), or some went unanswered.",
+        ),
         dg.AssetCheckSpec(
             EVERY_PAIR_ANSWERED,
             asset="stock_snapshots",
@@ -214,6 +223,19 @@ def every_pair_answered(pairs: int, unanswered: int) -> dg.AssetCheckResult:
         severity=dg.AssetCheckSeverity.WARN,
         description=f"{unanswered} of {pairs} (product, county) pairs got no answer; see rejected_rows.",
         metadata={"pairs": pairs, "unanswered": unanswered},
+    )
+
+
+def coverage_check(pairs: int, covered: int, skipped: int) -> dg.AssetCheckResult:
+    covered = min(covered, pairs)  # pairs recorded earlier today may have left the plan since
+    share = covered / pairs if pairs else 1.0
+    return dg.AssetCheckResult(
+        check_name=COVERAGE,
+        passed=covered >= pairs,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"Today's snapshot covers {covered} of {pairs} (product, county) pairs ({share:.0%}); "
+        f"this run's call budget or deadline skipped {skipped} (asked first next time).",
+        metadata={"pairs": pairs, "covered": covered, "skipped": skipped, "coverage": round(share, 4)},
     )
 
 

@@ -58,8 +58,9 @@ SERVER_HINT = "The API kept failing after retries; try again later or check the 
 NETWORK_HINT = "Check the network and HAIER_BASE_URL; HAIER_TIMEOUT sets the per-request limit."
 # A fan-out whose first answers are all this same refusal is refused as a whole: the account is refused.
 ACCOUNT_REFUSAL_STREAK = 5
-# Items in flight in a stream: about 5 s of calls at 100/s, so a writer pausing the consumer never idles the pool.
-STREAM_WINDOW = 512
+# Items in flight in a stream: about a second of calls at 100/s, so a consumer pausing to write a checkpoint does
+# not idle the pool, and a stop (a deadline) leaves little in flight.
+STREAM_WINDOW = 128
 
 T = TypeVar("T")
 R = TypeVar("R")

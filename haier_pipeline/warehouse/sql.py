@@ -90,6 +90,12 @@ def delete_matching(table: Table, match: Mapping[str, tuple[list[Any], bool]]) -
     return f"DELETE FROM {qualified(table)} WHERE " + " AND ".join(conditions), params
 
 
+def delete_keys(table: Table, keys: Sequence[str], source: str) -> str:
+    """DELETE the target rows whose key columns match a row of `source`."""
+    match = " AND ".join(f"stg.{ident(k)} = tgt.{ident(k)}" for k in keys)
+    return f"DELETE FROM {qualified(table)} AS tgt WHERE EXISTS (SELECT 1 FROM {ident(source)} AS stg WHERE {match})"
+
+
 _TSTZ = "TIMESTAMP WITH TIME ZONE"
 # Explicit casts: an untyped parameter or NULL in a SELECT list is not always resolved to the column type.
 _AT = f"CAST(:at AS {_TSTZ})"

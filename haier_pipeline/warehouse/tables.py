@@ -30,6 +30,8 @@ TABLE_NAMES: tuple[str, ...] = (
     "field_anomalies",
     "sync_log",
     "stock_lookups",
+    "stock_answers",
+    "stock_coverage",
 )
 
 SYNC_STATUSES = ("success", "partial", "failed")
@@ -119,11 +121,16 @@ def build_tables(schema: str = DEFAULT_SCHEMA) -> dict[str, Table]:
         _column(
             "sale_price", PRICE, "Selling price: the market price when the vendor gives one, else the supply price."
         ),
-        _column("total_stock", BIG_COUNT, "Units over every county and warehouse of the newest stock day."),
-        _column("counties_in_stock", COUNT, "Counties with stock on the newest stock day."),
-        _column("counties_checked", COUNT, "Counties answered on the newest stock day."),
-        _column("stock_snapshot_date", DAY, "The stock day the totals come from; null when never checked."),
+        _column("total_stock", BIG_COUNT, "Units over every county and warehouse, each county as last checked."),
+        _column("counties_in_stock", COUNT, "Counties with stock when last checked."),
+        _column("counties_checked", COUNT, "Counties ever checked (see counties_last_checked)."),
+        _column("stock_snapshot_date", DAY, "The oldest of the days the totals come from; null when never checked."),
         _column("best_delivery_hours", COUNT, "Shortest delivery lead time among counties in stock."),
+        _column(
+            "counties_last_checked",
+            JSON,
+            'When each county was last checked: {"110101": "2026-11-26", ...} (JSON); the totals use that day.',
+        ),
         _column("updated_at", MOMENT, "When the catalog was rebuilt."),
         comment="One row per active product: products, current prices and the newest stock day, rebuilt in SQL.",
     )
@@ -188,6 +195,30 @@ def build_tables(schema: str = DEFAULT_SCHEMA) -> dict[str, Table]:
         Index("ix_stock_lookups_product_county", "product_code", "county_code"),
         comment="The latest `query stock` answer per product and county: a cache outside the asset tables, "
         "so that only materializations write those.",
+    )
+    Table(
+        "stock_answers",
+        md,
+        _column("snapshot_date", DAY, "The stock day being recorded.", primary_key=True),
+        _column("product_code", TEXT, "The product asked for.", primary_key=True),
+        _column("county_code", TEXT, "The county asked for.", primary_key=True),
+        _column("fetched_at", MOMENT, "When the answer arrived."),
+        _column("answer", JSON, "The vendor's answer (JSON), parsed when the day is committed."),
+        _column("refusal", TEXT, "The vendor's refusal of this pair, when it refused it instead of answering."),
+        comment="Checkpoint of a stock day in progress: each answered pair as it arrives, so a rerun after a crash "
+        "asks only the rest. Cleared when the day is committed to stock_snapshots.",
+    )
+    Table(
+        "stock_coverage",
+        md,
+        _column("product_code", TEXT, "The product.", primary_key=True),
+        _column("county_code", TEXT, "The county.", primary_key=True),
+        _column("last_checked_day", DAY, "The newest stock day with an answer for this pair."),
+        _column("last_checked_at", MOMENT, "When that answer arrived."),
+        _column("last_stock", BIG_COUNT, "Units in the county when last checked (all warehouses)."),
+        _column("skipped_at", MOMENT, "When a call budget or deadline last left this pair unasked (asked first next)."),
+        comment="One row per (product, county) ever planned: when it was last checked, and whether a budget skipped "
+        "it. Orders the next stock step and feeds the catalog's per-county totals.",
     )
     return {name: md.tables[f"{schema}.{name}"] for name in TABLE_NAMES}
 

@@ -274,6 +274,25 @@ class WarehouseTransaction:
             self._session.execute(statement, params)
         return self._insert(target, columns)
 
+    def replace_keys(self, table: str, frame: pd.DataFrame, keys: list[str]) -> int:
+        """Delete the rows whose `keys` columns equal those of some frame row, then insert `frame`: a grain
+        coarser than the table's rows (e.g. every warehouse row of one product, county and day) is replaced
+        whole, and everything else is kept. Returns the number of rows inserted."""
+        target = self._table(table)
+        columns = convert_frame(target, frame)
+        self._delete_keys(target, columns, keys)
+        return self._insert(target, columns)
+
+    def delete_keys(self, table: str, frame: pd.DataFrame, keys: list[str]) -> None:
+        """Delete the rows whose `keys` columns equal those of some frame row."""
+        target = self._table(table)
+        self._delete_keys(target, convert_frame(target, frame[keys]), keys)
+
+    def _delete_keys(self, target: Table, columns: Columns, keys: list[str]) -> None:
+        if columns and next(iter(columns.values())):
+            with self._staged(target, {key: columns[key] for key in keys}) as stage:
+                self._session.execute(sql.delete_keys(target, keys, stage))
+
     def replace_all(self, table: str, frame: pd.DataFrame) -> int:
         target = self._table(table)
         columns = convert_frame(target, frame)

@@ -23,15 +23,6 @@ from haier_pipeline.warehouse import Warehouse, WarehouseResource
 from haier_pipeline_tests.simulated import simulator_config
 
 
-@pytest.fixture
-def cli_env(api_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
-    orders = tmp_path / "orders.csv"
-    orders.write_text("order_code\nSO.20190106.000003\n", encoding="utf-8")
-    monkeypatch.setenv("HAIER_ORDERS_FILE", str(orders))
-    return {**api_env, "DAGSTER_HOME": str(tmp_path / "dagster_home"), "HAIER_ORDERS_FILE": str(orders)}
-
-
 def evaluate_alerts(env: dict[str, str], cursor: str | None) -> dg.SensorResult:
     with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
         context = dg.build_sensor_context(

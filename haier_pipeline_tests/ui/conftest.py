@@ -122,7 +122,7 @@ def parse_cli_run(stdout: str) -> tuple[str, str]:
         if len(words) >= 2 and words[0] == "run":
             run_id = words[1]
         if words and words[0] == "stock_snapshots" and "day" in words:
-            partition = words[words.index("day") + 1]
+            partition = words[words.index("day") + 1].rstrip(":,;")
     return run_id, partition
 
 

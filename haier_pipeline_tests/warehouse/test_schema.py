@@ -29,6 +29,8 @@ CONTRACT_COLUMNS = {
     # Not an asset table: `query stock`'s cache, the columns of stock_snapshots.
     "stock_lookups": "snapshot_date product_code county_code sec_code stock warehouse_grade cut_time "
     "delivery_date delivery_hours is_transfer fetched_at",
+    "stock_coverage": "product_code county_code last_checked_day last_checked_at last_stock skipped_at",
+    "stock_answers": "snapshot_date product_code county_code fetched_at answer refusal",
 }
 
 
