@@ -37,7 +37,8 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parse.add_argument("--quick", action="store_const", const="quick", dest="preset", help="smaller sizes (~3 min)")
-    parse.add_argument("--preset", choices=sorted(PRESETS), default="full", help=argparse.SUPPRESS)
+    parse.add_argument("--preset", choices=sorted(PRESETS), help=argparse.SUPPRESS)
+    parse.set_defaults(preset="full")
     parse.add_argument("--only", help=f"comma-separated figures: {','.join(FIGURE_KEYS)}")
     parse.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help=f"JSON report (default {DEFAULT_OUTPUT})")
     sizes = parse.add_argument_group("sizes (default: the preset's)")

@@ -8,16 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from haier_pipeline.cli import main
 from haier_pipeline.simulator import RunningSimulator
-
-
-@pytest.fixture
-def cli_env(api_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
-    return api_env
 
 
 def test_timings_place_each_step_s_api_phase_and_every_warehouse_operation_inside_the_sync(
