@@ -358,8 +358,11 @@ _cache: dict[tuple[str, str], Warehouse] = {}
 _cache_guard = threading.Lock()
 
 
-def shared_warehouse(url: str, schema: str = DEFAULT_SCHEMA) -> Warehouse:
-    """The process-wide Warehouse for (url, schema), schema ensured on first use.
+def shared_warehouse(
+    url: str, schema: str = DEFAULT_SCHEMA, lock_timeout: float = locking.DEFAULT_WRITE_TIMEOUT
+) -> Warehouse:
+    """The process-wide Warehouse for (url, schema), schema ensured on first use, waiting at most `lock_timeout`
+    (DuckDB) for a file another process holds.
 
     Warehouse objects hold no connection (except DuckDB :memory:), so sharing one across threads and
     keeping it after a fork is safe."""
@@ -369,7 +372,7 @@ def shared_warehouse(url: str, schema: str = DEFAULT_SCHEMA) -> Warehouse:
     with _cache_guard:
         warehouse = _cache.get(cache_key)
         if warehouse is None:
-            warehouse = Warehouse.from_url(url, schema)
+            warehouse = Warehouse.from_url(url, schema, lock_timeout=lock_timeout)
             if warehouse.path is not None:
                 warehouse.path.parent.mkdir(parents=True, exist_ok=True)
             warehouse.ensure_schema()
