@@ -24,7 +24,7 @@ class Segment:
         return max(0.0, self.seconds - self.api - self.warehouse)
 
     def as_json(self) -> dict[str, float | str]:
-        return {**{key: round(value, 3) if isinstance(value, float) else value for key, value in asdict(self).items()}}
+        return {key: round(value, 3) if isinstance(value, float) else value for key, value in asdict(self).items()}
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class Breakdown:
     after_last_answer: float
     segments: list[Segment]
     events: Counter[str]
+    warehouse_operations: int
 
     @property
     def rest(self) -> float:
@@ -56,6 +57,7 @@ class Breakdown:
             "warehouse_seconds_outside_api": round(self.warehouse, 3),
             "rest_seconds": round(self.rest, 3),
             "after_last_answer_seconds": round(self.after_last_answer, 3),
+            "warehouse_operations": self.warehouse_operations,
             "segments": [segment.as_json() for segment in self.segments],
             "event_log": {"events": sum(self.events.values()), "by_type": dict(self.events.most_common())},
         }
@@ -92,6 +94,7 @@ def split(run: SyncRun) -> Breakdown:
         after_last_answer=run.exited_at - last_answer,
         segments=segments,
         events=Counter(event.kind for event in run.events),
+        warehouse_operations=int(timings["warehouse"]["operations"]),
     )
 
 
