@@ -61,7 +61,6 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop_on_sigterm)
     sizes = PRESETS[args.preset].replace(
         fan_out_calls=args.fan_out_calls,
-        slow_pooled_calls=args.fan_out_calls,
         sync_products=args.sync_products,
         share_products=args.share_products,
         budget_calls=args.budget_calls,

@@ -1,4 +1,4 @@
-"""How big each measurement is: the full benchmark (about 8 minutes on 2 cores), `--quick` (about 3), and the
+"""How big each measurement is: the full benchmark (about 8 minutes on 2 busy cores), `--quick` (about 3), and the
 smoke test's tiny sizes (figures meaningless, shape complete)."""
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ class Sizes:
     slow_latency_ms: float = 150.0  # a real gateway across the internet
     # 1-2: the stock fan-out (pooled) and the one-at-a-time pattern on the same pairs.
     fan_out_calls: int = 3000
-    one_at_a_time_sample: int = 300
+    one_at_a_time_sample: int = 200
     slow_one_at_a_time_sample: int = 80
-    slow_pooled_calls: int = 3000
+    slow_pooled_calls: int = 1500
     # 3: a whole `haier-pipeline sync` (products x counties stock calls, plus prices, products, balance, logistics).
     sync_products: int = 325
     sync_counties: int = 10

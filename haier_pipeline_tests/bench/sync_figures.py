@@ -146,7 +146,8 @@ def resume_after_kill(sizes: Sizes, gate: Gateway, workspace: Workspace) -> Figu
         )
     env = {"HAIER_COUNTY_CODES": ",".join(COUNTIES[: sizes.resume_counties])}
     reference = checked(run_sync(workspace, gate, only=["stock"], env=env), "uninterrupted sync --only stock")
-    pairs = reference.endpoint_calls("stock")
+    # The day's pairs as the step planned them (its calls may include retries).
+    pairs = int(reference.metadata.get("stock_snapshots", {}).get("pairs", reference.endpoint_calls("stock")))
     reference_day = day_fingerprint(workspace)
     threshold = math.ceil(sizes.kill_at * pairs)
     killed = run_sync(
@@ -196,6 +197,9 @@ def resume_after_kill(sizes: Sizes, gate: Gateway, workspace: Workspace) -> Figu
             "answered_before_kill": answered_before_kill,
             "staged": staged,
             "rerun_stock_calls": rerun_calls,
+            "rerun_retries": stock_metadata.get("api_retries"),
+            "reference_stock_calls": reference.endpoint_calls("stock"),
+            "reference_retries": reference.metadata.get("stock_snapshots", {}).get("api_retries"),
             "pairs_asked": stock_metadata.get("pairs_asked"),
             "pairs_resumed": stock_metadata.get("pairs_resumed"),
             "rerun_message": _stock_message(rerun),
@@ -266,6 +270,7 @@ def budgeted_step(sizes: Sizes, gate: Gateway, workspace: Workspace) -> Figure:
             "pairs": pairs,
             "exit_code": run.exit_code,
             "step_seconds": round(step_seconds, 3),
+            "api_seconds": stock_metadata.get("api_seconds"),
             "stock_metadata": {key: stock_metadata.get(key) for key in ("pairs_asked", "pairs_skipped", "pairs")},
             "message": _stock_message(run),
         },
