@@ -164,18 +164,28 @@ def resume_after_kill(sizes: Sizes, gate: Gateway, workspace: Workspace) -> Figu
     same = day_fingerprint(workspace) == reference_day
     reasked_share = reasked / staged if staged else None
     stock_metadata = rerun.metadata.get("stock_snapshots", {})
+    replanned = int(stock_metadata.get("pairs_asked", rerun_calls)) - missing
+    retries = stock_metadata.get("api_retries")
     return Figure(
         "resume",
         RESUME_TITLE,
         rows=[
             Row(
-                "staged pairs asked again by the rerun",
+                "the rerun's stock calls beyond the missing pairs, per staged pair",
                 f"{count(reasked)} of {count(staged)} staged",
-                f"{count(pairs)} pairs; killed after {count(answered_before_kill)} answers; the rerun asked "
-                f"{count(rerun_calls)} for {count(missing)} missing",
+                f"{count(pairs)} pairs; killed after {count(answered_before_kill)} answers; the rerun made "
+                f"{count(rerun_calls)} calls ({retries} retries, {throttled(rerun.gateway_stats)} throttled) for "
+                f"{count(missing)} missing",
                 round(reasked_share, 4) if reasked_share is not None else None,
                 "<= 1 %",
                 reasked_share is not None and 0 <= reasked_share <= 0.01,
+            ),
+            Row(
+                "staged pairs the rerun planned to ask again",
+                count(replanned),
+                f"its metadata: {stock_metadata.get('pairs_asked')} asked, {stock_metadata.get('pairs_resumed')} "
+                "resumed",
+                round(replanned / staged, 4) if staged else None,
             ),
             Row(
                 "the resume's wall time",
@@ -202,6 +212,15 @@ def resume_after_kill(sizes: Sizes, gate: Gateway, workspace: Workspace) -> Figu
             "reference_retries": reference.metadata.get("stock_snapshots", {}).get("api_retries"),
             "pairs_asked": stock_metadata.get("pairs_asked"),
             "pairs_resumed": stock_metadata.get("pairs_resumed"),
+            "gateway_statuses": {
+                "reference": reference.gateway_stats["statuses"].get("stock"),
+                "killed": killed.gateway_stats["statuses"].get("stock"),
+                "rerun": rerun.gateway_stats["statuses"].get("stock"),
+            },
+            "busiest_second": {
+                "reference": reference.gateway_stats["busiest_second"],
+                "rerun": rerun.gateway_stats["busiest_second"],
+            },
             "rerun_message": _stock_message(rerun),
             "reference_day": reference_day,
         },
@@ -264,6 +283,14 @@ def budgeted_step(sizes: Sizes, gate: Gateway, workspace: Workspace) -> Figure:
                 round(rate / limit, 3),
             ),
             Row("pairs skipped and recorded", "n/a" if skipped is None else count(skipped), f"{count(pairs)} pairs"),
+            Row(
+                "throttled answers (429)",
+                count(throttled(run.gateway_stats)),
+                f"of {count(stock_calls)} calls; busiest second {run.gateway_stats['busiest_second']}",
+                None,
+                "0",
+                throttled(run.gateway_stats) == 0,
+            ),
         ],
         details={
             "budget": budget,
