@@ -44,12 +44,23 @@ class CircuitBreaker:
         self._streak_started = 0.0
         self._open_until = 0.0
         self._tripped: tuple[str, int, float] | None = None  # cause, calls, seconds of the last trip
+        self._hint: dict[str, str] = {}
 
     def check(self) -> None:
         """Raise at once while the breaker is open: no call is sent to an endpoint that is gone."""
         if self._tripped is not None and self._clock() < self._open_until:
             cause, calls, seconds = self._tripped
-            raise HaierUnavailableError(self.endpoint, cause, calls, seconds)
+            raise HaierUnavailableError(self.endpoint, cause, calls, seconds, **self._hint)
+
+    def trip(self, sent_at: float, cause: str, hint: str) -> HaierUnavailableError:
+        """Open at once: for an endpoint called once per process (the token), one call without an answer
+        means the API is gone, and every later step should fail at once instead of waiting out its own."""
+        with self._lock:
+            now = self._clock()
+            self._tripped = (cause, 1, now - sent_at)
+            self._open_until = now + self.seconds
+            self._hint = {"hint": hint}
+        return HaierUnavailableError(self.endpoint, cause, 1, now - sent_at, hint=hint)
 
     def answered(self) -> None:
         if self._streak:

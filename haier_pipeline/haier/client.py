@@ -38,7 +38,6 @@ from haier_pipeline.haier.errors import (
     HaierError,
     HaierRequestError,
     HaierThrottledError,
-    HaierUnavailableError,
 )
 from haier_pipeline.haier.pacing import RateLimiter, shared_limiter
 from haier_pipeline.haier.redaction import redact, redacting_logger, register_secret
@@ -58,6 +57,7 @@ SERVER_HINT = "The API kept failing after retries; try again later or check the 
 NETWORK_HINT = "Check the network and HAIER_BASE_URL; HAIER_TIMEOUT sets the per-request limit."
 # A fan-out whose first answers are all this same refusal is refused as a whole: the account is refused.
 ACCOUNT_REFUSAL_STREAK = 5
+TOKEN_UNREACHABLE_HINT = "check HAIER_TOKEN_URL, HAIER_BASE_URL and HAIER_TIMEOUT"
 # Items in flight in a stream: about a second of calls at 100/s, so a consumer pausing to write a checkpoint does
 # not idle the pool, and a stop (a deadline) leaves little in flight.
 STREAM_WINDOW = 128
@@ -243,19 +243,15 @@ class HaierClient(ConfigurableResource):
             if url is None:
                 continue
             for attempt in range(self.max_retries + 1):
+                breaker = self._breaker("token")
+                breaker.check()
                 self._pacer().acquire()
                 started = time.monotonic()
                 try:
                     response = session.post(url, json=body, timeout=self.timeout)
                 except requests.RequestException as error:
                     self._record("token", started, retry=attempt > 0, throttled=False, failed=True)
-                    raise HaierUnavailableError(
-                        "token",
-                        type(error).__name__,
-                        1,
-                        time.monotonic() - started,
-                        hint="check HAIER_TOKEN_URL, HAIER_BASE_URL and HAIER_TIMEOUT",
-                    ) from None
+                    raise breaker.trip(started, type(error).__name__, hint=TOKEN_UNREACHABLE_HINT) from None
                 status = response.status_code
                 self._record(
                     "token", started, retry=attempt > 0, throttled=status == 429, failed=status != 200, status=status

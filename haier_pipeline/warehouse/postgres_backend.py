@@ -127,9 +127,17 @@ class PostgresBackend:
         with contextlib.closing(self._connect()) as conn:
             try:
                 yield PostgresSession(conn)
-            except BaseException:
+            except BaseException as error:
                 with contextlib.suppress(psycopg.Error):
                     conn.rollback()
+                if isinstance(error, psycopg.OperationalError) and conn.broken:
+                    # The server ended the connection (restarted, killed the backend, network gone) before COMMIT
+                    # was sent: Postgres discards the open transaction.
+                    raise WarehouseError(
+                        f"lost its connection to the warehouse postgres {self._where()} in the middle of a "
+                        f"transaction ({type(error).__name__}: {mask_url(str(error)).strip()}); Postgres rolled "
+                        "the transaction back, nothing of it was written"
+                    ) from error
                 raise
             conn.commit()
 

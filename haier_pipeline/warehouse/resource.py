@@ -24,10 +24,12 @@ class WarehouseResource(dg.ConfigurableResource):
         # The schema is ensured once per process, waiting only `lock_timeout` for a file another process holds, so
         # such a file fails the step after the configured time, naming the holder.
         warehouse = shared_warehouse(self.url, self.schema_name, lock_timeout=self.lock_timeout)
-        # One process-wide Warehouse per URL; every resource of a process comes from one Settings.
+        # One process-wide Warehouse per URL; every resource of a process comes from one Settings. A step reads before
+        # it writes, so its reads wait the configured time too, not the default 60 s.
         backend = warehouse._backend
         if isinstance(backend, DuckDBBackend):
             backend.write_timeout = self.lock_timeout
+            backend.read_timeout = self.lock_timeout
         return warehouse
 
     def __repr_args__(self):  # type: ignore[override]

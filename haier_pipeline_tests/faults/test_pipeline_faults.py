@@ -1,0 +1,544 @@
+"""The whole pipeline under fire: each fault of issue 8 against the real simulator over HTTP and a real warehouse.
+
+Faults about one run go through the pipeline in-process (`pipelines.py`) or the `haier-pipeline` command line in
+this process (`main([...])`, as `cli/test_cli.py` does); faults about processes (SIGKILL, two syncs at once) start
+the real `haier-pipeline sync` console script. Each test asserts the outcome the README's reliability table
+promises: every row delivered (the tables hold what a clean run writes), or a failure that names the step and its
+cause and leaves every table as it was (full contents compared before and after).
+
+Faults covered elsewhere, and not repeated here:
+- an empty listing: `assets/test_pipeline.py::test_the_deactivation_guard_blocks_an_empty_listing` (both backends)
+  and `cli/test_cli.py::test_sync_exit_codes_and_the_failing_step_on_stderr` (exit 1);
+- a held DuckDB file naming its holder after HAIER_WAREHOUSE_LOCK_TIMEOUT:
+  `cli/test_process_edges.py::test_a_held_duckdb_file_fails_the_step_after_the_lock_timeout_naming_the_holder`;
+- a killed CLI run marked failed by the next sync and alerted once:
+  `automation/test_alerts.py::test_a_killed_cli_sync_is_marked_failed_by_the_next_sync_and_alerted_once`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+import psycopg
+import pytest
+import requests
+
+from haier_pipeline import resources as resources_module
+from haier_pipeline.cli import main
+from haier_pipeline.haier import HaierClient
+from haier_pipeline.shanghai_time import today_in_shanghai
+from haier_pipeline.simulator import RunningSimulator, start_simulator
+from haier_pipeline.warehouse import Warehouse, WarehouseTransaction
+from haier_pipeline.warehouse.tables import TABLE_NAMES
+from haier_pipeline_tests.faults.test_client_faults import gateway_process, non_loopback_address
+from haier_pipeline_tests.pipelines import Pipeline, make_pipeline
+from haier_pipeline_tests.postgres import POSTGRES_URL
+from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS, simulator_config
+
+SECRETS = (SIMULATOR_CREDENTIALS["client_secret"], SIMULATOR_CREDENTIALS["password"])
+# Every table but the log of the steps: a failed step writes its own sync_log row, and nothing else.
+# Every table a failed step must leave as it was. sync_log records the failure; stock_answers is the stock
+# day's checkpoint, which keeps what was answered so that a rerun asks only the rest.
+WAREHOUSE_TABLES = tuple(name for name in TABLE_NAMES if name not in ("sync_log", "stock_answers"))
+# Columns that differ between two runs that wrote the same data: when, and by which run.
+RUN_STAMPS = ("valid_from", "valid_to", "run_id")
+HAIER_PIPELINE = str(Path(sys.executable).with_name("haier-pipeline"))
+MAX_WORKERS: int = HaierClient.model_fields["max_workers"].default  # calls one client has in flight
+
+Rows = list[tuple[Any, ...]]
+
+
+# ---- fixtures ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def simulator() -> Iterator[RunningSimulator]:
+    """This module's simulator for the command line tests (`api_env`): fewer products than the suite's default."""
+    with start_simulator(simulator_config(products=30)) as running:
+        yield running
+
+
+@pytest.fixture
+def cli_env(api_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The environment of a user running `haier-pipeline` against the simulator, into a fresh DuckDB file."""
+    home = tmp_path / "dagster_home"
+    orders = tmp_path / "orders.csv"
+    orders.write_text("order_code\nSO.20190106.000003\n", encoding="utf-8")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("HAIER_ORDERS_FILE", str(orders))
+    return {**api_env, "DAGSTER_HOME": str(home), "HAIER_ORDERS_FILE": str(orders)}
+
+
+@pytest.fixture
+def postgres_pipeline(tmp_path: Path) -> Iterator[Pipeline]:
+    with make_pipeline("postgres", tmp_path) as built:
+        yield built
+
+
+# ---- what the warehouse holds ----------------------------------------------------------------------------------
+
+
+def sorted_rows(frame: pd.DataFrame) -> Rows:
+    frame = frame.astype(object).where(frame.notna(), None)
+    return sorted((tuple(row) for row in frame.itertuples(index=False)), key=repr)
+
+
+def contents(warehouse: Warehouse, *, without_run_stamps: bool = False) -> dict[str, Rows]:
+    """Every table's full contents (sync_log aside), rows sorted; optionally without the columns that say when and
+    by which run. Read in one transaction: one snapshot, and one open of a DuckDB file instead of one per table."""
+    tables = {}
+    with warehouse.transaction() as tx:
+        for name in WAREHOUSE_TABLES:
+            frame = tx.query(f"SELECT * FROM {{schema}}.{name}")
+            if without_run_stamps:
+                frame = frame[[c for c in frame.columns if not (c.endswith("_at") or c in RUN_STAMPS)]]
+            tables[name] = sorted_rows(frame)
+    return tables
+
+
+def step_outcomes(warehouse: Warehouse) -> list[tuple[Any, ...]]:
+    """What each step of the runs reported, without the counts that depend on retries (api_calls, retries)."""
+    frame = warehouse.query(
+        "SELECT sync_type, status, total_count, success_count, failed_count, unanswered_count FROM {schema}.sync_log"
+    )
+    return sorted(tuple(row) for row in frame.astype(object).itertuples(index=False))
+
+
+def stock_pairs(warehouse: Warehouse, day: date) -> set[tuple[str, str]]:
+    frame = warehouse.query(
+        "SELECT DISTINCT product_code, county_code FROM {schema}.stock_snapshots WHERE snapshot_date = :day",
+        {"day": day},
+    )
+    return set(frame.itertuples(index=False, name=None))
+
+
+def every_pair(simulator: RunningSimulator) -> set[tuple[str, str]]:
+    """Every (product, county) the stock step asks: each active procurable product in each configured county."""
+    return {(code, county) for code in simulator.dataset.procurable_codes for county in simulator.config.counties}
+
+
+def failed_steps(warehouse: Warehouse) -> list[tuple[str, str]]:
+    frame = warehouse.query("SELECT sync_type, message FROM {schema}.sync_log WHERE status = 'failed'")
+    return [tuple(row) for row in frame.itertuples(index=False)]
+
+
+def cli_warehouse(env: dict[str, str]) -> Warehouse:
+    return Warehouse.from_url(env["HAIER_WAREHOUSE_URL"])
+
+
+def sync(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """`haier-pipeline sync ARGV` in this process: exit code, stdout, stderr."""
+    code = main(["sync", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def step_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("haier-pipeline sync: step ")]
+
+
+@contextmanager
+def knobs_once(
+    simulator: RunningSimulator, condition: Callable[[], bool], knobs: dict[str, Any]
+) -> Iterator[threading.Event]:
+    """Turn the simulator's `knobs` on as soon as `condition` holds (a fault that starts in the middle of a step)."""
+    applied, stop = threading.Event(), threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            if condition():
+                simulator.config.update(knobs)
+                applied.set()
+                return
+            time.sleep(0.002)
+
+    watcher = threading.Thread(target=watch, name="knobs-once", daemon=True)
+    watcher.start()
+    try:
+        yield applied
+    finally:
+        stop.set()
+        watcher.join()
+
+
+# ---- every row delivered ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CleanRun:
+    """What a run without faults writes, without the columns that say when and by which run."""
+
+    tables: dict[str, Rows]
+    steps: list[tuple[Any, ...]]
+
+
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[date], CleanRun]:
+    """A clean full run of the `make_pipeline` pipeline for a simulated day, made once per day for the module."""
+    made: dict[date, CleanRun] = {}
+
+    def for_day(day: date) -> CleanRun:
+        if day not in made:
+            with make_pipeline("duckdb", tmp_path_factory.mktemp("clean")) as clean:
+                assert clean.today == day, "the reference is the same simulated day"
+                result = clean.run()
+                assert result.success, clean.failures(result)
+                made[day] = CleanRun(contents(clean.warehouse, without_run_stamps=True), step_outcomes(clean.warehouse))
+        return made[day]
+
+    return for_day
+
+
+def assert_filled_as_the_clean_run(pipeline: Pipeline, clean: CleanRun) -> None:
+    assert contents(pipeline.warehouse, without_run_stamps=True) == clean.tables
+    assert step_outcomes(pipeline.warehouse) == clean.steps
+    assert {status for _, status, *_ in clean.steps} == {"success"}
+
+
+def test_token_churn_during_a_sync_fills_every_table_as_a_clean_run_does(
+    duckdb_pipeline: Pipeline, clean_run: Callable[[date], CleanRun]
+) -> None:
+    simulator = duckdb_pipeline.simulator
+    simulator.config.token_revoke_every = 0.5
+    result = duckdb_pipeline.run()
+    assert result.success, duckdb_pipeline.failures(result)
+    assert_filled_as_the_clean_run(duckdb_pipeline, clean_run(duckdb_pipeline.today))
+    assert simulator.counters.statuses("stock").get("401", 0) > 0, "tokens were revoked under the stock fan-out"
+    assert simulator.counters.calls("token") >= 3
+
+
+def test_junk_bodies_during_a_sync_fill_every_table_as_a_clean_run_does(
+    duckdb_pipeline: Pipeline, clean_run: Callable[[date], CleanRun]
+) -> None:
+    # fault_rate 0.3: 15 % of the data calls answered 503, 15 % answered 200 with an HTML page or truncated JSON.
+    duckdb_pipeline.simulator.config.fault_rate = 0.3
+    result = duckdb_pipeline.run()
+    assert result.success, duckdb_pipeline.failures(result)
+    assert_filled_as_the_clean_run(duckdb_pipeline, clean_run(duckdb_pipeline.today))
+    retries = duckdb_pipeline.warehouse.query(
+        "SELECT sync_type, retries FROM {schema}.sync_log WHERE sync_type = 'stock_snapshots'"
+    )
+    assert int(retries["retries"].iloc[0]) > 0, "junk answers were retried"
+
+
+def test_throttling_and_503s_during_a_cli_sync_deliver_every_pair_and_exit_0(
+    cli_env: dict[str, str], simulator: RunningSimulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 15 % random 429s (Retry-After 0.2 s), 5 % 503s and 5 % garbled 200s, on every data endpoint.
+    simulator.config.update({"throttle_rate": 0.15, "fault_rate": 0.1, "retry_after": 0.2})
+    code, _, err = sync(capsys)
+    assert code == 0, err
+    warehouse = cli_warehouse(cli_env)
+    dataset = simulator.dataset
+    assert stock_pairs(warehouse, today_in_shanghai()) == every_pair(simulator)
+    counts = warehouse.table_counts()
+    assert counts["products"] == len(dataset.codes) and counts["prices"] == len(dataset.procurable_codes)
+    assert counts["account_balances"] > 0 and counts["logistics_events"] > 0 and counts["rejected_rows"] == 0
+    assert {status for _, status, *_ in step_outcomes(warehouse)} == {"success"}
+    seen = simulator.counters.statuses("stock")
+    assert seen.get("429", 0) > 0 and seen.get("503", 0) > 0, seen
+
+
+# ---- failures that name the step and leave every table as it was -----------------------------------------------
+
+
+def test_api_down_during_a_cli_sync_fails_the_stock_step_at_once_naming_the_breakers_cause(
+    cli_env: dict[str, str],
+    simulator: RunningSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert sync(capsys, "--only", "products,stock")[0] == 0
+    warehouse = cli_warehouse(cli_env)
+    before = contents(warehouse)
+    pairs = len(every_pair(simulator))
+    monkeypatch.setenv("HAIER_TIMEOUT", "1")
+    # Time shrunk 30-fold: the breaker's T from 15 s to 0.5 s, as HAIER_TIMEOUT from 30 s to 1 s (K stays 12 calls).
+    client_from_settings = resources_module.client_from_settings
+
+    def client_with_a_shrunk_breaker(settings: Any) -> HaierClient:
+        return HaierClient(**{**client_from_settings(settings).model_dump(), "breaker_seconds": 0.5})
+
+    monkeypatch.setattr(resources_module, "client_from_settings", client_with_a_shrunk_breaker)
+    simulator.reset_counters()
+    # The API goes down once the stock step has its token and starts calling: every call from then on hangs.
+    with knobs_once(simulator, lambda: simulator.counters.calls("stock") > 0, {"hang_rate": 1.0}) as went_down:
+        code, _, err = sync(capsys, "--only", "stock")
+    assert went_down.is_set()
+    assert code == 1, err
+    (line,) = step_lines(err)
+    assert line.startswith("haier-pipeline sync: step stock_snapshots failed: ")
+    assert "stock: no answer, ReadTimeout on " in line and "; check HAIER_BASE_URL and HAIER_TIMEOUT" in line
+    # Without the breaker: every pair, 4 attempts each, then a second pass. With it: a few rounds of 32 threads.
+    stock_calls = simulator.counters.calls("stock")
+    assert stock_calls <= 4 * MAX_WORKERS < 4 * pairs, stock_calls
+    (failed,) = failed_steps(warehouse)
+    assert failed[0] == "stock_snapshots" and "stock: no answer, ReadTimeout on " in failed[1]
+    assert contents(warehouse) == before
+
+
+def test_api_down_from_the_start_costs_the_whole_sync_one_token_timeout(
+    cli_env: dict[str, str],
+    simulator: RunningSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("HAIER_TIMEOUT", "1")
+    simulator.config.update({"hang_rate": 1.0})
+    code, _, err = sync(capsys, "--only", "products,balance,logistics")
+    assert code == 1, err
+    failed = {line.split()[3] for line in step_lines(err)}
+    assert failed == {"products", "account_balances", "logistics_events"}, err
+    assert all("token: no answer, ReadTimeout" in line for line in step_lines(err))
+    # One token call waits out the timeout; the steps after it fail at once instead of waiting out their own.
+    assert simulator.counters.calls("token") == 1
+
+
+WRONG_PASSWORD = "wrong-password-5150"
+
+
+@pytest.mark.parametrize(
+    ("fault", "argv", "failing_steps", "vendor_says"),
+    [
+        # Every step that calls the API sends the (wrong) password: each one that runs is refused.
+        ({"HAIER_PASSWORD": WRONG_PASSWORD}, [], {"products", "account_balances", "logistics_events"}, "约定密码错误"),
+        ({"account_refusal": "合同已过期"}, ["--only", "stock"], {"stock_snapshots"}, "合同已过期"),
+    ],
+    ids=["wrong-password", "expired-contract"],
+)
+def test_a_refused_account_fails_the_cli_sync_at_once_naming_the_step_and_the_vendors_message(
+    cli_env: dict[str, str],
+    simulator: RunningSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    fault: dict[str, str],
+    argv: list[str],
+    failing_steps: set[str],
+    vendor_says: str,
+) -> None:
+    assert sync(capsys, "--only", "products,stock")[0] == 0
+    warehouse = cli_warehouse(cli_env)
+    before = contents(warehouse)
+    simulator.reset_counters()
+    for name, value in fault.items():
+        if name.startswith("HAIER_"):
+            monkeypatch.setenv(name, value)  # the configured password no longer matches the vendor's
+        else:
+            simulator.config.update({name: value})
+    code, out, err = sync(capsys, *argv)
+    assert code == 1
+    lines = step_lines(err)
+    assert {line.split()[3] for line in lines} == failing_steps, err
+    assert all(vendor_says in line for line in lines), err
+    calls = simulator.counters.snapshot()["calls"]
+    data_calls = sum(n for endpoint, n in calls.items() if endpoint != "token")
+    # At once: the answers in flight when the first refusal arrived, never every pair (nor a retry of any).
+    assert calls["products"] <= 1 and data_calls <= 2 * MAX_WORKERS < len(every_pair(simulator)), calls
+    logged = failed_steps(warehouse)
+    assert {step for step, message in logged if vendor_says in message} == failing_steps
+    assert contents(warehouse) == before
+    shown = "\n".join([out, err, *(message for _, message in logged)])
+    assert not [secret for secret in (*SECRETS, WRONG_PASSWORD) if secret in shown]
+
+
+def test_a_listing_hiding_most_products_is_blocked_and_changes_no_table(duckdb_pipeline: Pipeline) -> None:
+    """The empty listing: `assets/test_pipeline.py::test_the_deactivation_guard_blocks_an_empty_listing`."""
+    assert duckdb_pipeline.run(only=["products", "catalog"]).success
+    before = contents(duckdb_pipeline.warehouse)
+    products = len(duckdb_pipeline.simulator.dataset.codes)
+    duckdb_pipeline.simulator.config.hidden_products = products // 2  # past HAIER_MAX_DEACTIVATE_RATIO (0.2)
+    result = duckdb_pipeline.run(only=["products", "catalog"])
+    assert not result.success
+    (failure,) = duckdb_pipeline.failures(result)
+    assert failure.step == "products" and "deactivation_guard" in failure.cause
+    assert contents(duckdb_pipeline.warehouse) == before
+
+
+def test_postgres_killed_mid_write_fails_the_step_leaves_every_table_and_a_rerun_succeeds(
+    postgres_pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline = postgres_pipeline
+    steps = ["products", "catalog"]
+    assert pipeline.run(only=steps).success
+    before = contents(pipeline.warehouse)
+    pipeline.simulator.config.hidden_products = 2  # the listing changes: the products step deactivates two
+    append = WarehouseTransaction.append
+    terminated: list[int] = []
+
+    def append_after_postgres_killed_the_backend(self: WarehouseTransaction, table: str, frame: Any) -> int:
+        # The step's sync_log row is its transaction's last write: the data is written, the commit not yet sent.
+        if table == "sync_log" and not terminated:
+            backend = int(self.query("SELECT pg_backend_pid() AS pid")["pid"].iloc[0])
+            with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s, 5000)", [backend])
+            terminated.append(backend)
+        return append(self, table, frame)
+
+    monkeypatch.setattr(WarehouseTransaction, "append", append_after_postgres_killed_the_backend)
+    result = pipeline.run(only=steps)
+    monkeypatch.undo()
+    assert terminated, "the step's backend was killed inside its write transaction"
+    assert not result.success
+    (failure,) = pipeline.failures(result)
+    assert failure.step == "products"
+    # The cause names the warehouse, what Postgres said, and that the transaction was rolled back.
+    assert "lost its connection to the warehouse postgres " in failure.cause, failure.cause
+    assert "terminating connection due to administrator command" in failure.cause
+    assert "nothing of it was written" in failure.cause
+    assert contents(pipeline.warehouse) == before
+    (failed,) = failed_steps(pipeline.warehouse)
+    assert failed[0] == "products" and "terminating connection" in failed[1]
+
+    result = pipeline.run(only=steps)
+    assert result.success, pipeline.failures(result)
+    hidden = set(pipeline.simulator.dataset.hidden_codes(2))
+    inactive = pipeline.warehouse.query("SELECT product_code FROM {schema}.products WHERE NOT is_active")
+    assert set(inactive["product_code"]) == hidden
+    assert pipeline.counts()["catalog"] == len(before["catalog"]) - len(hidden)
+
+
+def test_a_duckdb_file_held_by_another_process_fails_the_sync_naming_the_holder_and_changes_no_table(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The lock timeout and its message: `cli/test_process_edges.py::test_a_held_duckdb_file_fails_the_step_...`."""
+    assert sync(capsys, "--only", "products,catalog")[0] == 0
+    warehouse = cli_warehouse(cli_env)
+    before = contents(warehouse)
+    monkeypatch.setenv("HAIER_WAREHOUSE_LOCK_TIMEOUT", "1")
+    warehouse_file = cli_env["HAIER_WAREHOUSE_URL"].removeprefix("duckdb:///")
+    hold = f"import duckdb, time; c = duckdb.connect({warehouse_file!r}); print(1, flush=True); time.sleep(60)"
+    holder = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline()
+        code, _, err = sync(capsys, "--only", "products,stock")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert code == 1
+    (line,) = step_lines(err)
+    assert line.startswith("haier-pipeline sync: step products failed: ") and f"pid {holder.pid}" in line.lower(), err
+    assert contents(warehouse) == before
+
+
+# ---- processes -------------------------------------------------------------------------------------------------
+
+
+def process_env(cli_env: dict[str, str], base_url: str) -> dict[str, str]:
+    """The environment of a `haier-pipeline` process: this test's, with the instance's storage created (two
+    processes must not race to create it)."""
+    Path(cli_env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    with dg.DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
+        instance.get_runs()
+    return {**os.environ, **cli_env, "HAIER_BASE_URL": base_url}
+
+
+def test_sigkill_mid_stock_step_leaves_the_warehouse_as_it_was_and_the_next_sync_succeeds(
+    cli_env: dict[str, str], simulator: RunningSimulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert sync(capsys, "--only", "products,stock")[0] == 0
+    warehouse = cli_warehouse(cli_env)
+    before = contents(warehouse)
+    simulator.config.latency_ms = 20
+    simulator.reset_counters()
+    command = [HAIER_PIPELINE, "sync", "--only", "stock"]
+    env = process_env(cli_env, simulator.base_url)
+    victim = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        answered = 0
+        deadline = time.monotonic() + 60
+        while answered < 20 and time.monotonic() < deadline:  # the stock step is calling
+            assert victim.poll() is None, victim.stderr.read().decode() if victim.stderr else ""
+            stats = requests.get(f"{simulator.base_url}/_sim/stats", timeout=5).json()
+            answered = stats["statuses"].get("stock", {}).get("200", 0)
+            time.sleep(0.02)
+    finally:
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(10)
+    assert 20 <= answered < len(every_pair(simulator)), "killed while the stock step was calling"
+    assert victim.returncode == -signal.SIGKILL
+    assert contents(cli_warehouse(cli_env)) == before, "no partial stock day; the DuckDB file opens"
+
+    # The next sync marks the dead run failed (automation/test_alerts.py::test_a_killed_cli_sync_is_marked_...).
+    simulator.config.latency_ms = 0
+    assert sync(capsys, "--only", "stock")[0] == 0
+    assert stock_pairs(warehouse, today_in_shanghai()) == every_pair(simulator)
+
+
+def test_two_concurrent_cli_syncs_both_succeed_sharing_one_rate_limit(cli_env: dict[str, str], tmp_path: Path) -> None:
+    """Two `haier-pipeline sync` processes started together (the steps that call the API most and write the most),
+    into one DuckDB file, against a gateway in its own process that enforces 100 requests/s."""
+    steps = ["products", "stock"]
+    with gateway_process(rate=100) as base_url:
+        requests.post(f"{base_url}/_sim/config", json={"products": 100}, timeout=5).raise_for_status()
+        env = {**process_env(cli_env, base_url), "HAIER_COUNTY_CODES": "110101,310104"}
+        command = [HAIER_PIPELINE, "sync", "--only", ",".join(steps)]
+        syncs = [
+            subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)
+        ]
+        finished = [process.communicate(timeout=120) for process in syncs]
+        stats = requests.get(f"{base_url}/_sim/stats", timeout=5).json()
+    assert [process.returncode for process in syncs] == [0, 0], [err for _, err in finished]
+    answers = sum(sum(per.values()) for per in stats["statuses"].values())
+    throttled = sum(per.get("429", 0) for per in stats["statuses"].values())
+    assert throttled <= 0.01 * answers, stats["statuses"]
+    warehouse = cli_warehouse(cli_env)
+    # Both wrote the one file, queued on its lock: two runs, each with every step's row, every one a success.
+    runs = warehouse.query("SELECT run_id, sync_type, status, started_at, completed_at FROM {schema}.sync_log")
+    assert runs["run_id"].nunique() == 2 and set(runs["status"]) == {"success"}
+    assert runs.groupby("run_id")["sync_type"].nunique().tolist() == [2, 2]
+    spans = runs.groupby("run_id").agg(first=("started_at", "min"), last=("completed_at", "max"))
+    assert spans["first"].max() < spans["last"].min(), "the two runs overlapped"
+    pairs = stock_pairs(warehouse, today_in_shanghai())
+    assert len(pairs) > 100 and stats["calls"]["stock"] >= 2 * len(pairs)
+
+
+@pytest.mark.parametrize("command", ["sync", "check"])
+def test_plain_http_to_a_remote_host_stops_the_command_before_any_connection(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    monkeypatch.setenv("HAIER_TIMEOUT", "1")  # should the rule ever regress: a short wait, then a failed assertion
+    monkeypatch.setenv("HAIER_BASE_URL", "http://10.255.255.1")
+    assert main([command]) == 2
+    err = capsys.readouterr().err
+    assert "HAIER_BASE_URL='http://10.255.255.1'" in err and "HAIER_ALLOW_INSECURE_HTTP=1" in err
+    assert not [secret for secret in SECRETS if secret in err]
+    address = non_loopback_address()
+    if address is None:
+        return
+    with start_simulator(simulator_config(), host="0.0.0.0") as listening:  # a host that would answer
+        monkeypatch.setenv("HAIER_BASE_URL", f"http://{address}:{listening.port}")
+        assert main([command]) == 2
+        assert "HAIER_ALLOW_INSECURE_HTTP=1" in capsys.readouterr().err
+        assert listening.counters.total_requests == 0, "the secret never left"
+
+
+# ---- the README's promise ----------------------------------------------------------------------------------------
+
+
+def test_every_row_of_the_readme_reliability_table_names_tests_that_exist() -> None:
+    tests = Path(__file__).resolve().parents[1]
+    readme = (tests.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Reliability\n", 1)[1]
+    table = section[section.index("\n| fault | outcome | tests |") :].strip().split("\n\n", 1)[0]
+    rows = table.splitlines()[2:]  # after the header and its rule
+    named = [re.findall(r"`(?:[\w/]+\.py::)?(test_\w+)`", row.rsplit(" | ", 1)[-1]) for row in rows]
+    defined = {
+        name for path in tests.rglob("test_*.py") for name in re.findall(r"^def (test_\w+)\(", path.read_text(), re.M)
+    }
+    assert len(rows) >= 16 and all(named), "every fault names the tests that back it"
+    assert sorted({name for names in named for name in names} - defined) == [], "the README names missing tests"
