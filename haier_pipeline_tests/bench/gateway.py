@@ -7,6 +7,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -36,6 +37,7 @@ COUNTIES = (
 @dataclass(frozen=True)
 class Gateway:
     base_url: str
+    scratch: Path  # removed with the gateway
 
     def _admin(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         response = requests.request(method, f"{self.base_url}/_sim/{path}", json=body, timeout=10)
@@ -66,9 +68,8 @@ class Gateway:
 
     def client(self, rate_limit: float) -> HaierClient:
         """A client of its own pacing file, so no other process on the machine shares its budget."""
-        return HaierClient(
-            base_url=self.base_url, rate_limit=rate_limit, pacing_dir=tempfile.mkdtemp(), **SIMULATOR_CREDENTIALS
-        )
+        pacing = tempfile.mkdtemp(prefix="pacing-", dir=self.scratch)
+        return HaierClient(base_url=self.base_url, rate_limit=rate_limit, pacing_dir=pacing, **SIMULATOR_CREDENTIALS)
 
 
 def answered(stats: dict[str, Any], endpoint: str) -> int:
@@ -84,8 +85,8 @@ def throttled(stats: dict[str, Any]) -> int:
 @contextmanager
 def gateway() -> Iterator[Gateway]:
     """The simulator, started once per benchmark; each measurement sets it up (`Gateway.setup`)."""
-    with simulator_process(120, 0.0, UNLIMITED_PLACEHOLDER) as base_url:
-        yield Gateway(base_url)
+    with simulator_process(120, 0.0, UNLIMITED_PLACEHOLDER) as base_url, tempfile.TemporaryDirectory() as scratch:
+        yield Gateway(base_url, Path(scratch))
 
 
 def stock_pairs(client: HaierClient, counties: tuple[str, ...], count: int) -> list[tuple[str, str]]:
