@@ -63,7 +63,9 @@ def is_alive(tags: dg.DagsterRun | dict[str, str]) -> bool:
 
 
 def mark_dead_cli_runs(instance: dg.DagsterInstance) -> list[str]:
-    """Mark failed every unfinished run started by a CLI process of this host that no longer exists."""
+    """Mark failed every unfinished run started by a CLI process of this host that no longer exists, and free the
+    pool slots it held: no daemon frees a CLI run's slots, and with `haier_api` limited to 1 (dagster.yaml) the next
+    sync's API step would otherwise wait for the dead run's slot forever."""
     host = socket.gethostname()
     runs = instance.get_runs(filters=dg.RunsFilter(statuses=UNFINISHED, tags={HOST_TAG: host}))
     marked = []
@@ -78,5 +80,7 @@ def mark_dead_cli_runs(instance: dg.DagsterInstance) -> list[str]:
                 "Its step left the warehouse as it was; run the sync again."
             ),
         )
+        if instance.event_log_storage.supports_global_concurrency_limits:
+            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
         marked.append(run.run_id)
     return marked

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import statistics
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
+
+import dagster as dg
 
 
 @dataclass
@@ -44,9 +48,18 @@ class CallStats:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._endpoints: dict[str, EndpointStats] = defaultdict(EndpointStats)
+        # Wall-clock (epoch) bounds of the API phase: when the first request went out, when the last one ended.
+        self.first_sent_at: float | None = None
+        self.last_answer_at: float | None = None
 
     def record(self, endpoint: str, latency_ms: float, *, retry: bool, throttled: bool, failed: bool) -> None:
+        answered_at = time.time()
+        sent_at = answered_at - latency_ms / 1000
         with self._lock:
+            if self.first_sent_at is None or sent_at < self.first_sent_at:
+                self.first_sent_at = sent_at
+            if self.last_answer_at is None or answered_at > self.last_answer_at:
+                self.last_answer_at = answered_at
             stats = self._endpoints[endpoint]
             stats.calls += 1
             stats.retries += int(retry)
@@ -66,11 +79,26 @@ class CallStats:
         with self._lock:
             return sum(getattr(stats, counter) for stats in self._endpoints.values())
 
-    def as_metadata(self) -> dict[str, int | dict[str, dict[str, float | int]]]:
-        return {
+    def api_seconds(self) -> float:
+        """From the first request sent to the last answer (0 when nothing was sent)."""
+        with self._lock:
+            if self.first_sent_at is None or self.last_answer_at is None:
+                return 0.0
+            return self.last_answer_at - self.first_sent_at
+
+    def as_metadata(self) -> dict[str, Any]:
+        metadata: dict[str, Any] = {
             "api_calls": self.total("calls"),
             "api_retries": self.total("retries"),
             "api_throttled": self.total("throttled"),
             "api_warnings": self.total("warnings"),
             "api_by_endpoint": self.by_endpoint(),
         }
+        with self._lock:
+            first, last = self.first_sent_at, self.last_answer_at
+        if first is not None and last is not None:
+            # The step's API phase; the rest of the step's time is parsing, checks and writing.
+            metadata["api_seconds"] = round(last - first, 3)
+            metadata["api_first_sent_at"] = dg.MetadataValue.timestamp(first)
+            metadata["api_last_answer_at"] = dg.MetadataValue.timestamp(last)
+        return metadata

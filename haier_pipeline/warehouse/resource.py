@@ -10,8 +10,6 @@ from haier_pipeline.warehouse.tables import DEFAULT_SCHEMA
 from haier_pipeline.warehouse.url import DEFAULT_URL, mask_url
 from haier_pipeline.warehouse.warehouse import Warehouse, shared_warehouse
 
-_opened: set[tuple[str, str]] = set()
-
 
 class WarehouseResource(dg.ConfigurableResource):
     """HAIER_WAREHOUSE_URL as a resource. `get_warehouse()` is cached per process and URL, and the
@@ -23,16 +21,11 @@ class WarehouseResource(dg.ConfigurableResource):
     lock_timeout: float = locking.DEFAULT_WRITE_TIMEOUT
 
     def get_warehouse(self) -> Warehouse:
-        key = (self.url, self.schema_name)
-        if key not in _opened:
-            # The shared warehouse ensures the schema on first use with the default wait; this first open waits
-            # only `lock_timeout`, so a held file fails the step after the configured time, naming the holder.
-            Warehouse.from_url(self.url, self.schema_name, lock_timeout=self.lock_timeout).ensure_schema()
-            _opened.add(key)
-        warehouse = shared_warehouse(self.url, self.schema_name)
-        # One process-wide Warehouse per URL; every resource of a process comes from one Settings. (The lead may
-        # give shared_warehouse a lock_timeout parameter instead of this.) A step reads before it writes, so its
-        # reads wait the configured time too, not the default 60 s.
+        # The schema is ensured once per process, waiting only `lock_timeout` for a file another process holds, so
+        # such a file fails the step after the configured time, naming the holder.
+        warehouse = shared_warehouse(self.url, self.schema_name, lock_timeout=self.lock_timeout)
+        # One process-wide Warehouse per URL; every resource of a process comes from one Settings. A step reads before
+        # it writes, so its reads wait the configured time too, not the default 60 s.
         backend = warehouse._backend
         if isinstance(backend, DuckDBBackend):
             backend.write_timeout = self.lock_timeout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from datetime import datetime
@@ -32,6 +33,46 @@ from haier_pipeline.warehouse.tables import (
 from haier_pipeline.warehouse.url import WarehouseURL, parse_warehouse_url
 
 _SHOW_KEYS = 5
+
+
+class BusyClock:
+    """Wall time this process spent in the warehouse (schema checks, reads, write transactions from open to
+    commit), so a run can be split into API time, warehouse time and the rest (`haier-pipeline sync --timings`).
+    A read inside a transaction counts once. The intervals themselves (epoch start, end, kind) are kept only
+    between `restart(keep_intervals=True)` and the next restart, so a long-lived process does not pile them up."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = threading.local()
+        self.seconds = 0.0
+        self.operations = 0
+        self.intervals: list[tuple[float, float, str]] | None = None
+
+    def restart(self, *, keep_intervals: bool) -> None:
+        with self._lock:
+            self.seconds = 0.0
+            self.operations = 0
+            self.intervals = [] if keep_intervals else None
+
+    @contextlib.contextmanager
+    def measure(self, kind: str) -> Iterator[None]:
+        depth = getattr(self._depth, "value", 0)
+        self._depth.value = depth + 1
+        started = time.time()
+        try:
+            yield
+        finally:
+            ended = time.time()
+            self._depth.value = depth
+            if depth == 0:
+                with self._lock:
+                    self.seconds += ended - started
+                    self.operations += 1
+                    if self.intervals is not None:
+                        self.intervals.append((started, ended, kind))
+
+
+WAREHOUSE_CLOCK = BusyClock()
 
 
 class Warehouse:
@@ -81,7 +122,7 @@ class Warehouse:
         (COMMENT ON). Idempotent.
 
         Evolution is additive only: columns are never dropped or retyped, and added ones are nullable."""
-        with self._backend.write_session() as session:
+        with WAREHOUSE_CLOCK.measure("schema"), self._backend.write_session() as session:
             if self.backend == "postgres":
                 # Two processes starting at once would otherwise race on CREATE SCHEMA / TABLE.
                 session.execute("SELECT pg_advisory_xact_lock(hashtext(:name))", {"name": f"haier:{self.schema}"})
@@ -109,7 +150,7 @@ class Warehouse:
         """One database transaction: commit on normal exit, rollback (and re-raise) on exception.
 
         On DuckDB it holds the file's writer lock from start to end; keep it to one step's writes."""
-        with self._backend.write_session() as session:
+        with WAREHOUSE_CLOCK.measure("transaction"), self._backend.write_session() as session:
             tx = WarehouseTransaction(session, self.tables, self.schema)
             try:
                 yield tx
@@ -118,7 +159,7 @@ class Warehouse:
 
     def query(self, sql_text: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """Read-only query; `:name` parameters and `{schema}` work on both backends."""
-        with self._backend.read_session() as session:
+        with WAREHOUSE_CLOCK.measure("query"), self._backend.read_session() as session:
             return session.query(sql.with_schema(sql_text, self.schema), params)
 
     def table_counts(self) -> dict[str, int]:
@@ -317,8 +358,11 @@ _cache: dict[tuple[str, str], Warehouse] = {}
 _cache_guard = threading.Lock()
 
 
-def shared_warehouse(url: str, schema: str = DEFAULT_SCHEMA) -> Warehouse:
-    """The process-wide Warehouse for (url, schema), schema ensured on first use.
+def shared_warehouse(
+    url: str, schema: str = DEFAULT_SCHEMA, lock_timeout: float = locking.DEFAULT_WRITE_TIMEOUT
+) -> Warehouse:
+    """The process-wide Warehouse for (url, schema), schema ensured on first use, waiting at most `lock_timeout`
+    (DuckDB) for a file another process holds.
 
     Warehouse objects hold no connection (except DuckDB :memory:), so sharing one across threads and
     keeping it after a fork is safe."""
@@ -328,7 +372,7 @@ def shared_warehouse(url: str, schema: str = DEFAULT_SCHEMA) -> Warehouse:
     with _cache_guard:
         warehouse = _cache.get(cache_key)
         if warehouse is None:
-            warehouse = Warehouse.from_url(url, schema)
+            warehouse = Warehouse.from_url(url, schema, lock_timeout=lock_timeout)
             if warehouse.path is not None:
                 warehouse.path.parent.mkdir(parents=True, exist_ok=True)
             warehouse.ensure_schema()

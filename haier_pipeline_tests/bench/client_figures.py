@@ -1,0 +1,150 @@
+"""Figures 1, 2 and 8: the client in this process against the gateway in its own: the pooled stock fan-out against
+the rate-limit floor, the one-at-a-time pattern at two latencies, and the client's own ceiling."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from haier_pipeline.haier import HaierClient
+from haier_pipeline_tests.bench.gateway import COUNTIES, Gateway, products_for_pairs, stock_pairs, throttled
+from haier_pipeline_tests.bench.report import Figure, Row, count, seconds
+from haier_pipeline_tests.bench.sizes import Sizes
+
+# The most HAIER_RATE_LIMIT accepts: far above what the client reaches, so what is left is the client's own speed.
+# (Not higher: the pacer makes a thread that wakes more than half an interval late take a new slot, and at 1e6/s
+# half an interval, 0.5 us, is shorter than any wake-up, so the threads would retake slots forever.)
+NO_PACING = 10_000.0
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One timed pass over stock pairs."""
+
+    pairs: int
+    seconds: float
+    calls: int  # requests the gateway received (retries included)
+    throttled: int
+    busiest_second: int
+    failed: int
+
+    @property
+    def calls_per_second(self) -> float:
+        return self.pairs / self.seconds
+
+    def as_json(self) -> dict[str, Any]:
+        return {**self.__dict__, "calls_per_second": round(self.calls_per_second, 2)}
+
+
+def pooled(gate: Gateway, client: HaierClient, pairs: list[tuple[str, str]]) -> Pass:
+    gate.reset()
+    started = time.monotonic()
+    outcomes = client.stock_for_pairs(pairs)
+    elapsed = time.monotonic() - started
+    return _pass(gate, len(pairs), elapsed, sum(outcome.error is not None for outcome in outcomes))
+
+
+def one_at_a_time(gate: Gateway, client: HaierClient, pairs: list[tuple[str, str]]) -> Pass:
+    """The old integration's pattern: each call waits for the previous answer."""
+    gate.reset()
+    started = time.monotonic()
+    for pair in pairs:
+        client.stock(*pair)
+    return _pass(gate, len(pairs), time.monotonic() - started, 0)
+
+
+def _pass(gate: Gateway, pairs: int, elapsed: float, failed: int) -> Pass:
+    stats = gate.stats()
+    return Pass(pairs, elapsed, stats["total_requests"], throttled(stats), stats["busiest_second"], failed)
+
+
+def fan_out_figures(sizes: Sizes, gate: Gateway) -> tuple[Figure, Figure]:
+    """1: the pooled fan-out against the floor; 2: one at a time at two latencies, against the pooled client."""
+    limit = sizes.rate_limit
+    calls = max(sizes.fan_out_calls, sizes.slow_pooled_calls)
+    gate.setup(products_for_pairs(calls, len(COUNTIES)), sizes.latency_ms, limit)
+    client = gate.client(limit)
+    pairs = stock_pairs(client, COUNTIES, calls)
+    client.token()
+    fast = pooled(gate, client, pairs[: sizes.fan_out_calls])
+    fast_single = one_at_a_time(gate, client, pairs[: sizes.one_at_a_time_sample])
+    gate.set_latency(sizes.slow_latency_ms)
+    slow = pooled(gate, client, pairs[: sizes.slow_pooled_calls])
+    slow_single = one_at_a_time(gate, client, pairs[: sizes.slow_one_at_a_time_sample])
+
+    floor = fast.calls / limit
+    fan_out = Figure(
+        "fan_out",
+        f"stock fan-out against the floor ({sizes.latency_ms:g} ms, {limit:g}/s enforced)",
+        rows=[
+            Row(
+                f"pooled client, {count(fast.pairs)} pairs",
+                seconds(fast.seconds),
+                f"floor {seconds(floor)} ({count(fast.calls)} calls / {limit:g} per s)",
+                round(floor / fast.seconds, 3),
+                ">= 0.95",
+                floor / fast.seconds >= 0.95,
+            ),
+            Row(
+                "throttled answers (429)",
+                count(fast.throttled),
+                f"of {count(fast.calls)} calls; busiest second {fast.busiest_second}",
+                None,
+                "0",
+                fast.throttled == 0,
+            ),
+        ],
+        details={"pooled": fast.as_json(), "rate_limit": limit, "latency_ms": sizes.latency_ms},
+    )
+    rows = []
+    for latency, pooled_pass, single, target in (
+        (sizes.latency_ms, fast, fast_single, 3.0),
+        (sizes.slow_latency_ms, slow, slow_single, 10.0),
+    ):
+        speedup = pooled_pass.calls_per_second / single.calls_per_second
+        rows.append(
+            Row(
+                f"pooled vs one at a time, {latency:g} ms",
+                f"{pooled_pass.calls_per_second:.1f} calls/s pooled ({count(pooled_pass.pairs)} pairs)",
+                f"{single.calls_per_second:.1f} calls/s one at a time ({count(single.pairs)} pairs)",
+                round(speedup, 2),
+                f">= {target:g}x",
+                speedup >= target,
+            )
+        )
+    singles = Figure(
+        "one_at_a_time",
+        "the same workload one call at a time (the old integration's pattern)",
+        rows=rows,
+        details={
+            "latency_ms": {"fast": sizes.latency_ms, "slow": sizes.slow_latency_ms},
+            "pooled_fast": fast.as_json(),
+            "one_at_a_time_fast": fast_single.as_json(),
+            "pooled_slow": slow.as_json(),
+            "one_at_a_time_slow": slow_single.as_json(),
+        },
+    )
+    return fan_out, singles
+
+
+def client_ceiling(sizes: Sizes, gate: Gateway) -> Figure:
+    """8: the client's own calls/s with no limit and no latency (the gateway on the same cores)."""
+    gate.setup(products_for_pairs(sizes.ceiling_calls, len(COUNTIES)), 0.0, None)
+    client = gate.client(NO_PACING)
+    pairs = stock_pairs(client, COUNTIES, sizes.ceiling_calls)
+    client.token()
+    ceiling = pooled(gate, client, pairs)
+    return Figure(
+        "client_ceiling",
+        "the client's own ceiling (no limit, no latency)",
+        rows=[
+            Row(
+                f"pooled client, {count(ceiling.pairs)} pairs",
+                f"{ceiling.calls_per_second:,.0f} calls/s",
+                f"the vendor's limit, {sizes.rate_limit:g}/s",
+                round(ceiling.calls_per_second / sizes.rate_limit, 1),
+            )
+        ],
+        details={"pass": ceiling.as_json(), "failed": ceiling.failed},
+    )
