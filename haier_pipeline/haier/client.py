@@ -292,6 +292,9 @@ class HaierClient(ConfigurableResource):
         sent = 0
         while True:
             breaker.check()
+            # A token before a slot: threads holding slots while the token call queues behind them would send
+            # together once it arrives, a burst the gateway throttles.
+            tokens.get(self._fetch_token)
             limiter.acquire()
             breaker.check()
             token = tokens.get(self._fetch_token)

@@ -18,7 +18,7 @@ from haier_pipeline.haier import (
     HaierThrottledError,
 )
 from haier_pipeline.haier.auth import TokenCache, TokenGrant
-from haier_pipeline.simulator import RunningSimulator
+from haier_pipeline.simulator import RunningSimulator, SimulatorConfig, dataset_for
 from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS, simulator_process
 
 ClientFactory = Callable[..., HaierClient]
@@ -247,6 +247,19 @@ def test_no_one_second_window_exceeds_the_rate_limit() -> None:
     assert all(outcome.error is None for outcome in outcomes)
     assert snapshot["statuses"]["stock"] == {"200": 150}, "the gateway never had to throttle"
     assert 45 <= snapshot["busiest_second"] <= 50, "paced close to, but never over, the limit"
+
+
+def test_a_fan_out_that_starts_without_a_token_sends_no_burst() -> None:
+    """The threads wait for the token before they take pacing slots: holding slots while the token's own call
+    queued behind them, they would all send at once when it arrived (the gateway throttled 3-14 of them)."""
+    codes = dataset_for(SimulatorConfig(products=60)).procurable_codes
+    pairs = [(code, county) for code in codes for county in ("110101", "310104", "440106")][:150]
+    with simulator_process(products=60, latency_ms=20, rate=50) as base_url:
+        client = HaierClient(base_url=base_url, rate_limit=50, **SIMULATOR_CREDENTIALS)
+        outcomes = client.stock_for_pairs(pairs)
+        snapshot = requests.get(f"{base_url}/_sim/stats", timeout=5).json()
+    assert all(outcome.error is None for outcome in outcomes)
+    assert snapshot["statuses"]["stock"] == {"200": 150}, "the gateway never had to throttle"
 
 
 # ---- secrets --------------------------------------------------------------------------------------
