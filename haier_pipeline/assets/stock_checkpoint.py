@@ -116,19 +116,13 @@ def parse_pair(step: Step, answer: object, context: dict[str, Any]) -> Parsed:
 
 def coverage_rows(stock: pd.DataFrame) -> pd.DataFrame:
     """stock_coverage rows for the pairs a chunk checked: the day, the answer's time, the county's total."""
-    if stock.empty:
-        return pd.DataFrame(
-            columns=["product_code", "county_code", "last_checked_day", "last_checked_at", "last_stock"]
-        )
-    return (
-        stock.groupby(["product_code", "county_code"], as_index=False)
-        .agg(
-            last_checked_day=("snapshot_date", "first"),
-            last_checked_at=("fetched_at", "max"),
-            last_stock=("stock", "sum"),
-        )
-        .astype({"last_stock": "int64"})
-    )
+    pairs = stock.groupby(["product_code", "county_code"], as_index=False, sort=False)
+    # Every row of a pair has the pair's day and answer time: "first" stays vectorised, "max" on objects does not.
+    return pairs.agg(
+        last_checked_day=("snapshot_date", "first"),
+        last_checked_at=("fetched_at", "first"),
+        last_stock=("stock", "sum"),
+    ).astype({"last_stock": "int64"})
 
 
 BACKFILL_COVERAGE = """
