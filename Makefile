@@ -23,10 +23,12 @@ $(STAMP): requirements.lock pyproject.toml
 	$(UV) pip install --quiet --python $(BIN)/python --compile-bytecode --no-deps -e .
 	@touch $(STAMP)
 
-# `dg check defs` first: the definitions load (and the configuration in the environment / .env is valid).
+# `dg check defs` first: the definitions load (and the configuration in the environment / .env is valid). Two
+# pytest workers, one per core: most tests wait on a simulator or a subprocess, and a module with costly
+# module-scoped fixtures stays on one worker (xdist_group).
 test: setup
 	$(BIN)/dg check defs
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadgroup
 
 demo: setup
 	$(BIN)/haier-pipeline demo
