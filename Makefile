@@ -23,12 +23,12 @@ $(STAMP): requirements.lock pyproject.toml
 	$(UV) pip install --quiet --python $(BIN)/python --compile-bytecode --no-deps -e .
 	@touch $(STAMP)
 
-# `dg check defs` first: the definitions load (and the configuration in the environment / .env is valid). Two
-# pytest workers, one per core: most tests wait on a simulator or a subprocess, and a module with costly
-# module-scoped fixtures stays on one worker (xdist_group).
+# `dg check defs` first: the definitions load (and the configuration in the environment / .env is valid). Four
+# pytest workers on two cores, because most tests wait on a simulator or a subprocess; a test file stays on one
+# worker, so its module-scoped fixtures (the UI, the README's warehouses) are built once.
 test: setup
 	$(BIN)/dg check defs
-	$(BIN)/pytest -n 2 --dist loadgroup
+	$(BIN)/pytest -n 4 --dist loadfile
 
 demo: setup
 	$(BIN)/haier-pipeline demo

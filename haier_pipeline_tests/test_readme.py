@@ -24,9 +24,6 @@ from haier_pipeline.warehouse import WarehouseResource
 from haier_pipeline_tests.postgres import POSTGRES_URL, require_postgres
 from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS, simulator_config
 
-# One worker runs this module under `make test` (pytest-xdist): its module-scoped fixtures are costly.
-pytestmark = pytest.mark.xdist_group("readme")
-
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 

@@ -32,9 +32,6 @@ from haier_pipeline.simulator import SimulatorConfig, start_simulator
 from haier_pipeline.warehouse import WarehouseResource
 from haier_pipeline_tests.postgres import POSTGRES_URL, require_postgres
 
-# One worker runs this module under `make test` (pytest-xdist): its module-scoped fixtures are costly.
-pytestmark = pytest.mark.xdist_group("deploy")
-
 PROJECT = Path(__file__).resolve().parents[2]
 DEPLOY_YAML = PROJECT / "deploy" / "dagster.yaml"
 DEPLOY_WORKSPACE = PROJECT / "deploy" / "workspace.yaml"

@@ -49,9 +49,6 @@ from haier_pipeline_tests.pipelines import Pipeline, make_pipeline
 from haier_pipeline_tests.postgres import POSTGRES_URL
 from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS, simulator_config
 
-# One worker runs this module under `make test` (pytest-xdist): its module-scoped fixtures are costly.
-pytestmark = pytest.mark.xdist_group("pipeline_faults")
-
 SECRETS = (SIMULATOR_CREDENTIALS["client_secret"], SIMULATOR_CREDENTIALS["password"])
 # Every table but the log of the steps: a failed step writes its own sync_log row, and nothing else.
 # Every table a failed step must leave as it was. sync_log records the failure; stock_answers is the stock

@@ -12,12 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from haier_pipeline_tests.ui.conftest import LOCATION_NAME, REPOSITORY_NAME, DagsterUI, alive, descendants
-
-# One worker runs this module under `make test` (pytest-xdist): its module-scoped fixtures are costly.
-pytestmark = pytest.mark.xdist_group("ui")
 
 GROUP = "haier_catalog"
 ASSETS = {"products", "prices", "price_history", "stock_snapshots", "catalog", "account_balances", "logistics_events"}
