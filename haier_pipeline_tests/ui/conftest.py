@@ -43,6 +43,7 @@ CHROMIUM_ARGS = [
 ]
 SERVER_TIMEOUT = 90.0
 LOCATION_TIMEOUT = 60.0
+UI_TIMEOUT_MS = 30_000  # a page's load, and each expect() on it
 MISSING_BROWSER_HINT = (
     "headless Chromium is needed for the Dagster UI browser test: `apt-get install chromium` "
     "(Debian's /usr/bin/chromium) and the `playwright` Python package (dev extra)"
@@ -305,12 +306,9 @@ def chromium_path() -> str:
 @pytest.fixture(scope="module")
 def browser(chromium_path: str) -> Iterator[Any]:
     try:
-        from playwright.sync_api import expect, sync_playwright
+        from playwright.sync_api import sync_playwright
     except ImportError:
         require(False, "the playwright package is not installed")
-    # The graph lays out and measures its nodes after the network is idle; with four test workers on two cores
-    # that took longer than expect's default 5 s in CI.
-    expect.set_options(timeout=30_000)
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS)
         try:
@@ -328,9 +326,13 @@ def page_errors() -> list[str]:
 @pytest.fixture
 def page(browser: Any, page_errors: list[str]) -> Iterator[Any]:
     """A fresh page in its own context (hence a fresh profile)."""
+    from playwright.sync_api import expect  # importable: `browser` required playwright
+
     context = browser.new_context(viewport={"width": 1600, "height": 1000})
     opened = context.new_page()
-    opened.set_default_timeout(30_000)
+    opened.set_default_timeout(UI_TIMEOUT_MS)
+    # expect() has its own default (5 s), which the asset graph's layout outlasted in CI with four workers on two cores.
+    expect.set_options(timeout=UI_TIMEOUT_MS)
     opened.on("pageerror", lambda error: page_errors.append(str(error)))
     try:
         yield opened

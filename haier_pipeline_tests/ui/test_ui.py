@@ -12,7 +12,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from haier_pipeline_tests.ui.conftest import LOCATION_NAME, REPOSITORY_NAME, DagsterUI, alive, descendants
+from haier_pipeline_tests.ui.conftest import (
+    LOCATION_NAME,
+    REPOSITORY_NAME,
+    UI_TIMEOUT_MS,
+    DagsterUI,
+    alive,
+    descendants,
+)
 
 GROUP = "haier_catalog"
 ASSETS = {"products", "prices", "price_history", "stock_snapshots", "catalog", "account_balances", "logistics_events"}
@@ -126,7 +133,7 @@ def test_no_supersession_warning_in_the_ui_log(dagster_ui: DagsterUI) -> None:
 
 def open_page(page: Any, url: str) -> None:
     page.goto(url, wait_until="domcontentloaded")
-    page.wait_for_load_state("networkidle", timeout=30_000)
+    page.wait_for_load_state("networkidle", timeout=UI_TIMEOUT_MS)
 
 
 def test_asset_graph_page_shows_every_asset(
