@@ -13,10 +13,9 @@ from haier_pipeline.assets.step import Step, StepFailed, markdown_table, running
 from haier_pipeline.assets.stock_checkpoint import (
     BACKFILL_COVERAGE,
     Checkpoint,
-    coverage_rows,
     forget,
-    parse_staged,
-    staged_chunks,
+    move_staged_rows,
+    restage_earlier_answers,
 )
 from haier_pipeline.assets.stock_day import stock_day
 from haier_pipeline.assets.stock_plan import Plan, plan_day
@@ -32,7 +31,7 @@ from haier_pipeline.haier.stats import CallStats
 from haier_pipeline.progress import Progress
 from haier_pipeline.resources import PipelineSettings
 from haier_pipeline.shanghai_time import now_utc
-from haier_pipeline.warehouse import WarehouseResource, WarehouseTransaction
+from haier_pipeline.warehouse import WarehouseResource
 
 
 @table_asset(
@@ -59,17 +58,18 @@ def stock_snapshots(
         with store.transaction() as tx:
             # Checkpoints of an earlier day can no longer be committed: the API answers today's stock only.
             tx.execute("DELETE FROM {schema}.stock_answers WHERE snapshot_date < :day", {"day": day})
+            tx.execute("DELETE FROM {schema}.stock_staged_rows WHERE snapshot_date < :day", {"day": day})
         plan = plan_day(store, day, pipeline.counties())
         context.log.info(
             f"stock for {day}: {plan.total} pairs, {plan.resumed} answered by an earlier run today, "
             f"{len(plan.ordered)} to ask"
         )
         started = time.monotonic()
-        ask_and_checkpoint(
-            haier, step, plan, day, stop_when(plan, step.api, pipeline.stock_call_budget, pipeline.stock_deadline)
-        )
+        refused: list[tuple[str, str]] = []  # pairs that yielded no row: forgotten if the step fails
+        stop = stop_when(plan, step.api, pipeline.stock_call_budget, pipeline.stock_deadline)
+        ask_and_checkpoint(haier, step, plan, day, stop, refused)
         elapsed = time.monotonic() - started
-        loaded, covered = yield from commit_day(step, day, plan, pipeline.max_rejected_ratio)
+        loaded, covered = yield from commit_day(step, day, plan, pipeline.max_rejected_ratio, refused)
         day_rows = store.query(
             "SELECT county_code, product_code, stock FROM {schema}.stock_snapshots WHERE snapshot_date = :day",
             {"day": day},
@@ -89,11 +89,18 @@ def stock_snapshots(
         yield dg.MaterializeResult(metadata=metadata)
 
 
-def ask_and_checkpoint(haier: HaierClient, step: Step, plan: Plan, day: date, stop: Callable[[], bool] | None) -> None:
-    """Ask the plan's pairs in order until it ends or `stop` says so, checkpointing every answer as it arrives;
-    what stays unanswered after every retry is not checkpointed, so a rerun asks it again."""
+def ask_and_checkpoint(
+    haier: HaierClient,
+    step: Step,
+    plan: Plan,
+    day: date,
+    stop: Callable[[], bool] | None,
+    refused: list[tuple[str, str]],
+) -> None:
+    """Ask the plan's pairs in order until it ends or `stop` says so, checkpointing (and parsing) every answer as
+    it arrives; what stays unanswered after every retry is not checkpointed, so a rerun asks it again."""
     progress = Progress(f"stock {day}", len(plan.ordered), stats=step.api)
-    checkpoint = Checkpoint(step.warehouse, day)
+    checkpoint = Checkpoint(step, day, refused)
     for outcome in haier.stream_stock(plan.pending(), progress.update, stop):
         if outcome.unanswered:
             step.item_failed({"product_code": outcome.item[0], "county_code": outcome.item[1]}, outcome.error)
@@ -105,15 +112,17 @@ def ask_and_checkpoint(haier: HaierClient, step: Step, plan: Plan, day: date, st
 
 
 def commit_day(
-    step: Step, day: date, plan: Plan, max_rejected_ratio: float
+    step: Step, day: date, plan: Plan, max_rejected_ratio: float, refused: list[tuple[str, str]]
 ) -> Generator[dg.AssetCheckResult, None, tuple[int, int]]:
-    """Write the day's checkpointed answers, the coverage and the step's records in one transaction, which also
-    clears the checkpoint; yields the checks. Returns the rows written and the pairs the day covers."""
-    refused: list[tuple[str, str]] = []
+    """Move the day's staged rows to stock_snapshots and record the coverage and the step's records, in one
+    transaction that also clears the checkpoint; yields the checks. Returns the rows written and the pairs the day
+    covers."""
     pairs, skipped = plan.total, plan.skipped()
     try:
         with step.warehouse.transaction() as tx:
-            loaded = write_staged(tx, step, day, refused)
+            tx.execute(BACKFILL_COVERAGE)
+            restage_earlier_answers(tx, step, day, refused)
+            loaded = move_staged_rows(tx, list(step.warehouse.tables["stock_snapshots"].columns.keys()), day)
             if skipped:
                 skipped_at = pd.DataFrame(skipped, columns=["product_code", "county_code"]).assign(skipped_at=now_utc())
                 tx.upsert("stock_coverage", skipped_at)
@@ -126,7 +135,6 @@ def commit_day(
             ]
             yield from checks
             step.fail_on_blocking(checks)
-            tx.execute("DELETE FROM {schema}.stock_answers WHERE snapshot_date = :day", {"day": day})
             counts = f"{plan.handed_out} asked, {plan.resumed} resumed, {len(skipped)} skipped"
             step.close(tx, loaded=loaded, message=f"{pairs} pairs, day {day}: {counts}")
     except StepFailed:
@@ -152,19 +160,6 @@ def stop_when(plan: Plan, api: CallStats, budget: int | None, deadline: float | 
         (budget is not None and plan.handed_out + api.total("retries") >= budget)
         or (deadline is not None and time.monotonic() - started >= deadline)
     )
-
-
-def write_staged(tx: WarehouseTransaction, step: Step, day: date, refused: list[tuple[str, str]]) -> int:
-    """Parse the day's checkpointed answers chunk by chunk and write them, with what they tell of coverage.
-    A pair's rows replace that pair's earlier rows of the day; pairs not answered now keep theirs. Returns the
-    rows written; the pairs that yielded no row are added to `refused`."""
-    tx.execute(BACKFILL_COVERAGE)
-    loaded = 0
-    for chunk in staged_chunks(tx, day):
-        stock = step.absorb(parse_staged(step, chunk, day, refused))
-        loaded += tx.replace_keys("stock_snapshots", stock, ["snapshot_date", "product_code", "county_code"])
-        tx.upsert("stock_coverage", coverage_rows(stock))
-    return loaded
 
 
 def stock_by_county(stock: pd.DataFrame) -> pd.DataFrame:

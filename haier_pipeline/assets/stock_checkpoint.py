@@ -1,15 +1,16 @@
-"""A stock day recorded in two stages: each answer is checkpointed in `stock_answers` as it arrives (short
-transactions, so a crash loses at most one chunk and memory holds at most one), then the whole day is committed
-to `stock_snapshots` in one transaction that also clears the checkpoint.
+"""A stock day recorded in two stages. Each answer is checkpointed as it arrives: in short transactions (so a crash
+loses at most one chunk and memory holds at most one), the raw answer goes to `stock_answers` and its parsed,
+gated rows to `stock_staged_rows`. Parsing while the calls are still out leaves the day's commit a few set-based
+statements after the last answer: one transaction moves the staged rows to `stock_snapshots` and clears both.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 
@@ -21,81 +22,160 @@ from haier_pipeline.warehouse import Warehouse, WarehouseTransaction
 CHECKPOINT_ANSWERS = 500
 CHECKPOINT_SECONDS = 2.0
 COMMIT_CHUNK = 5000
+PAIR_KEYS = ["snapshot_date", "product_code", "county_code"]
+
+
+class Answer(NamedTuple):
+    product_code: str
+    county_code: str
+    fetched_at: datetime
+    answer: Any  # the vendor's rows (None when it refused the pair)
+    refusal: str | None
 
 
 class Checkpoint:
-    """Answers buffered and written to `stock_answers` every CHECKPOINT_ANSWERS answers or CHECKPOINT_SECONDS."""
+    """Answers buffered, then parsed and written every CHECKPOINT_ANSWERS answers or CHECKPOINT_SECONDS. The pairs
+    that yield no row are added to `refused`."""
 
-    def __init__(self, warehouse: Warehouse, day: date) -> None:
-        self.warehouse = warehouse
+    def __init__(self, step: Step, day: date, refused: list[tuple[str, str]]) -> None:
+        self.step = step
         self.day = day
-        self.rows: list[dict[str, Any]] = []
+        self.refused = refused
+        self.answers: list[Answer] = []
         self.flushed_at = time.monotonic()
         self.written = 0
 
     def add(self, pair: tuple[str, str], fetched_at: datetime, answer: Any = None, refusal: str | None = None) -> None:
-        self.rows.append(
-            {
-                "snapshot_date": self.day,
-                "product_code": pair[0],
-                "county_code": pair[1],
-                "fetched_at": fetched_at,
-                "answer": None if refusal is not None else json.dumps(answer, ensure_ascii=False, default=str),
-                "refusal": refusal,
-            }
-        )
-        if len(self.rows) >= CHECKPOINT_ANSWERS or time.monotonic() - self.flushed_at >= CHECKPOINT_SECONDS:
+        self.answers.append(Answer(pair[0], pair[1], fetched_at, None if refusal is not None else answer, refusal))
+        if len(self.answers) >= CHECKPOINT_ANSWERS or time.monotonic() - self.flushed_at >= CHECKPOINT_SECONDS:
             self.flush()
 
     def flush(self) -> None:
-        if self.rows:
-            with self.warehouse.transaction() as tx:
-                tx.upsert("stock_answers", pd.DataFrame(self.rows))
-            self.written += len(self.rows)
-            self.rows = []
+        if self.answers:
+            raw = pd.DataFrame(
+                [
+                    {
+                        "snapshot_date": self.day,
+                        "product_code": a.product_code,
+                        "county_code": a.county_code,
+                        "fetched_at": a.fetched_at,
+                        "answer": None if a.refusal is not None else as_json(a.answer),
+                        "refusal": a.refusal,
+                        "run_id": self.step.run_id,
+                    }
+                    for a in self.answers
+                ]
+            )
+            rows = self.step.absorb(parse_answers(self.step, self.answers, self.day, self.refused))
+            with self.step.warehouse.transaction() as tx:
+                tx.upsert("stock_answers", raw)
+                tx.replace_keys("stock_staged_rows", rows, PAIR_KEYS)
+            self.written += len(self.answers)
+            self.answers = []
         self.flushed_at = time.monotonic()
 
 
-def staged_chunks(tx: WarehouseTransaction, day: date) -> Iterator[pd.DataFrame]:
-    """The day's checkpointed answers in chunks (keyset order), read inside the committing transaction."""
+def as_json(answer: Any) -> str:
+    return json.dumps(answer, ensure_ascii=False, default=str)
+
+
+def earlier_answers(tx: WarehouseTransaction, day: date, run_id: str) -> Iterator[list[Answer]]:
+    """The day's answers another run checkpointed (one that died before committing), in chunks (keyset order),
+    read inside the committing transaction."""
     after = ("", "")
     while True:
         chunk = tx.query(
             "SELECT product_code, county_code, fetched_at, answer, refusal FROM {schema}.stock_answers "
-            "WHERE snapshot_date = :day AND (product_code, county_code) > (:product, :county) "
+            "WHERE snapshot_date = :day AND run_id IS DISTINCT FROM :run "
+            "AND (product_code, county_code) > (:product, :county) "
             f"ORDER BY product_code, county_code LIMIT {COMMIT_CHUNK}",
-            {"day": day, "product": after[0], "county": after[1]},
+            {"day": day, "run": run_id, "product": after[0], "county": after[1]},
         )
         if chunk.empty:
             return
-        yield chunk
+        yield [
+            Answer(
+                row.product_code,
+                row.county_code,
+                pd.Timestamp(row.fetched_at).to_pydatetime(),
+                None if pd.isna(row.answer) else json.loads(row.answer),
+                None if pd.isna(row.refusal) else row.refusal,
+            )
+            for row in chunk.itertuples(index=False)
+        ]
         after = (chunk["product_code"].iloc[-1], chunk["county_code"].iloc[-1])
 
 
-def parse_staged(step: Step, chunk: pd.DataFrame, day: date, refused: list[tuple[str, str]]) -> Parsed:
-    """Each staged pair's warehouse rows; a refusal the vendor sent for a pair is refused here, once. The pairs
+def parse_answers(step: Step, answers: Iterable[Answer], day: date, refused: list[tuple[str, str]]) -> Parsed:
+    """Each answered pair's warehouse rows; a refusal the vendor sent for a pair is refused here, once. The pairs
     that yield no row are added to `refused`."""
     parsed = Parsed(STOCK_ROW)
-    for row in chunk.itertuples(index=False):
-        item = {"product_code": row.product_code, "county_code": row.county_code}
-        if row.refusal is not None and not pd.isna(row.refusal):
-            step.refuse("refused by the API", item, f": {row.refusal}")
-            refused.append((row.product_code, row.county_code))
+    for answer in answers:
+        item = {"product_code": answer.product_code, "county_code": answer.county_code}
+        if answer.refusal is not None:
+            step.refuse("refused by the API", item, f": {answer.refusal}")
+            refused.append((answer.product_code, answer.county_code))
             continue
-        context = {**item, "snapshot_date": day, "fetched_at": pd.Timestamp(row.fetched_at).to_pydatetime()}
-        pair = parse_pair(step, json.loads(row.answer), context)
+        context = {**item, "snapshot_date": day, "fetched_at": answer.fetched_at}
+        pair = parse_pair(step, answer.answer, context)
         if not pair.rows:
-            refused.append((row.product_code, row.county_code))
+            refused.append((answer.product_code, answer.county_code))
         parsed.extend(pair)
     return parsed
 
 
 def forget(warehouse: Warehouse, day: date, pairs: list[tuple[str, str]]) -> None:
-    """Drop checkpointed answers, so that the next run of the day asks those pairs again."""
+    """Drop checkpointed answers (and rows), so that the next run of the day asks those pairs again."""
     if pairs:
         keys = pd.DataFrame(pairs, columns=["product_code", "county_code"]).assign(snapshot_date=day)
         with warehouse.transaction() as tx:
-            tx.delete_keys("stock_answers", keys, ["snapshot_date", "product_code", "county_code"])
+            tx.delete_keys("stock_answers", keys, PAIR_KEYS)
+            tx.delete_keys("stock_staged_rows", keys, PAIR_KEYS)
+
+
+def restage_earlier_answers(tx: WarehouseTransaction, step: Step, day: date, refused: list[tuple[str, str]]) -> None:
+    """Parse again the answers an earlier run of the day checkpointed, inside the committing transaction: their
+    refused rows and anomalies become this step's record (that run died before writing them), and their rows are
+    staged anew."""
+    for answers in earlier_answers(tx, day, step.run_id):
+        keys = pd.DataFrame([(day, a.product_code, a.county_code) for a in answers], columns=PAIR_KEYS)
+        tx.delete_keys("stock_staged_rows", keys, PAIR_KEYS)
+        tx.append("stock_staged_rows", step.absorb(parse_answers(step, answers, day, refused)))
+
+
+def move_staged_rows(tx: WarehouseTransaction, columns: list[str], day: date) -> int:
+    """Replace, in stock_snapshots, every pair of the day that has staged rows with those rows, record their
+    coverage, and clear the day's checkpoint. Returns the rows moved."""
+    params = {"day": day}
+    moved = int(tx.query(f"SELECT count(*) AS n FROM {{schema}}.stock_staged_rows WHERE {DAY}", params)["n"].iloc[0])
+    listed = ", ".join(f'"{column}"' for column in columns)
+    tx.execute(
+        "DELETE FROM {schema}.stock_snapshots AS s WHERE s.snapshot_date = :day AND EXISTS (SELECT 1 FROM "
+        "{schema}.stock_staged_rows AS r WHERE r.snapshot_date = :day AND r.product_code = s.product_code "
+        "AND r.county_code = s.county_code)",
+        params,
+    )
+    tx.execute(
+        f"INSERT INTO {{schema}}.stock_snapshots ({listed}) SELECT {listed} FROM {{schema}}.stock_staged_rows "
+        f"WHERE {DAY}",
+        params,
+    )
+    tx.execute(COVERAGE_OF_STAGED_ROWS, params)
+    tx.execute(f"DELETE FROM {{schema}}.stock_staged_rows WHERE {DAY}", params)
+    tx.execute(f"DELETE FROM {{schema}}.stock_answers WHERE {DAY}", params)
+    return moved
+
+
+DAY = "snapshot_date = :day"
+# Each staged pair's day, answer time and county total; a budget's skipped_at is left as it was.
+COVERAGE_OF_STAGED_ROWS = """
+INSERT INTO {schema}.stock_coverage (product_code, county_code, last_checked_day, last_checked_at, last_stock)
+SELECT product_code, county_code, snapshot_date, max(fetched_at), sum(stock)
+FROM {schema}.stock_staged_rows WHERE snapshot_date = :day
+GROUP BY product_code, county_code, snapshot_date
+ON CONFLICT (product_code, county_code) DO UPDATE SET last_checked_day = EXCLUDED.last_checked_day,
+    last_checked_at = EXCLUDED.last_checked_at, last_stock = EXCLUDED.last_stock
+"""
 
 
 def parse_pair(step: Step, answer: object, context: dict[str, Any]) -> Parsed:
@@ -112,17 +192,6 @@ def parse_pair(step: Step, answer: object, context: dict[str, Any]) -> Parsed:
         pair.refused += [Refusal(rule, rule, pd.Series(row).to_json(default_handler=str)) for row in pair.rows]
         pair.rows, pair.anomalies = [], []
     return pair
-
-
-def coverage_rows(stock: pd.DataFrame) -> pd.DataFrame:
-    """stock_coverage rows for the pairs a chunk checked: the day, the answer's time, the county's total."""
-    pairs = stock.groupby(["product_code", "county_code"], as_index=False, sort=False)
-    # Every row of a pair has the pair's day and answer time: "first" stays vectorised, "max" on objects does not.
-    return pairs.agg(
-        last_checked_day=("snapshot_date", "first"),
-        last_checked_at=("fetched_at", "first"),
-        last_stock=("stock", "sum"),
-    ).astype({"last_stock": "int64"})
 
 
 BACKFILL_COVERAGE = """

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
@@ -61,6 +62,10 @@ TOKEN_UNREACHABLE_HINT = "check HAIER_TOKEN_URL, HAIER_BASE_URL and HAIER_TIMEOU
 # Items in flight in a stream: about a second of calls at 100/s, so a consumer pausing to write a checkpoint does
 # not idle the pool, and a stop (a deadline) leaves little in flight.
 STREAM_WINDOW = 128
+# While a stream runs, the interpreter passes its lock every millisecond instead of every 5: a sender waking for
+# its pacing slot while the consumer parses and writes a checkpoint would otherwise be held past the slot's
+# tolerance (half the 10 ms spacing) and give the slot up.
+SENDER_SWITCH_INTERVAL = 0.001
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -449,6 +454,8 @@ class HaierClient(ConfigurableResource):
     ) -> Iterator[tuple[int, Outcome[T, R]]]:
         done = 0
         first_answers: list[tuple[object, ...] | None] = []
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(switch_interval, SENDER_SWITCH_INTERVAL))
         pool = ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="haier")
         pending: dict[Future[R], tuple[int, T]] = {}
 
@@ -485,6 +492,8 @@ class HaierClient(ConfigurableResource):
             # Threads still waiting on a dead endpoint end on their own (the breaker stops their retries).
             pool.shutdown(wait=False, cancel_futures=True)
             raise
+        finally:
+            sys.setswitchinterval(switch_interval)
         pool.shutdown(wait=True)
 
     # ---- endpoints ----------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ TABLE_NAMES: tuple[str, ...] = (
     "sync_log",
     "stock_lookups",
     "stock_answers",
+    "stock_staged_rows",
     "stock_coverage",
 )
 
@@ -203,10 +204,24 @@ def build_tables(schema: str = DEFAULT_SCHEMA) -> dict[str, Table]:
         _column("product_code", TEXT, "The product asked for.", primary_key=True),
         _column("county_code", TEXT, "The county asked for.", primary_key=True),
         _column("fetched_at", MOMENT, "When the answer arrived."),
-        _column("answer", JSON, "The vendor's answer (JSON), parsed when the day is committed."),
+        _column("answer", JSON, "The vendor's answer (JSON), as it was sent."),
         _column("refusal", TEXT, "The vendor's refusal of this pair, when it refused it instead of answering."),
+        _column(
+            "run_id",
+            TEXT,
+            "The run that fetched it. The day's commit parses again the answers of earlier runs, so that their "
+            "refused rows and anomalies are recorded.",
+        ),
         comment="Checkpoint of a stock day in progress: each answered pair as it arrives, so a rerun after a crash "
         "asks only the rest. Cleared when the day is committed to stock_snapshots.",
+    )
+    Table(
+        "stock_staged_rows",
+        md,
+        *_record_columns(STOCK_ROW),
+        Index("ix_stock_staged_rows_day_product_county", "snapshot_date", "product_code", "county_code"),
+        comment="The stock_snapshots rows of a stock day in progress, parsed and validated from stock_answers as "
+        "the answers arrive; moved to stock_snapshots in one statement when the day is committed, then cleared.",
     )
     Table(
         "stock_coverage",

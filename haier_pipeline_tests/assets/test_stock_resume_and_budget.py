@@ -9,9 +9,10 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from haier_pipeline.assets.stock_plan import plan_day
@@ -58,6 +59,10 @@ def test_a_stock_step_killed_mid_way_resumes_asking_only_the_pairs_not_yet_answe
     assert 0 < staged <= asked_before < pairs, (staged, asked_before, pairs)
     warehouse = Warehouse.from_url(url)
     assert warehouse.table_counts()["stock_snapshots"] == 0, "nothing of the day was committed"
+    parsed = warehouse.query(
+        "SELECT count(*) AS n FROM (SELECT DISTINCT product_code, county_code FROM {schema}.stock_staged_rows) AS p"
+    )
+    assert int(parsed["n"].iloc[0]) == staged, "each checkpointed answer was parsed into rows as it arrived"
 
     simulator.reset_counters()
     assert main(["sync", "--only", "stock"]) == 0
@@ -94,6 +99,46 @@ def test_a_failed_commit_keeps_the_usable_answers_and_asks_again_for_the_rest(pi
         "SELECT count(*) AS n FROM (SELECT DISTINCT product_code, county_code FROM {schema}.stock_snapshots) AS p"
     )
     assert int(stored["n"].iloc[0]) == pairs
+
+
+def test_answers_an_earlier_run_checkpointed_are_parsed_again_so_their_refusals_are_recorded(
+    pipeline: Pipeline,
+) -> None:
+    """A run that died after checkpointing never wrote its refused rows: the run that commits the day parses
+    those answers again, and its record (rejected_rows, the gate's counts) includes them."""
+    assert pipeline.run(only=["products"]).success
+    sim, day = pipeline.simulator, pipeline.today
+    pairs = len(sim.dataset.procurable_codes) * len(sim.config.counties)
+    county, client = sim.config.counties[0], pipeline.resources()["haier"]
+    answered = ((code, client.stock(code, county)) for code in sorted(sim.dataset.procurable_codes))
+    (good, good_answer), (bad, bad_answer) = [(code, rows) for code, rows in answered if rows][:2]
+    bad_answer[0]["stock"] = -5  # out of range: the pair is refused whole
+    fetched_at = datetime.now(UTC)
+    with pipeline.warehouse.transaction() as tx:
+        tx.upsert(
+            "stock_answers",
+            pd.DataFrame(
+                [
+                    (day, code, county, fetched_at, json.dumps(answer), None, "a-run-that-died")
+                    for code, answer in ((good, good_answer), (bad, bad_answer))
+                ],
+                columns=["snapshot_date", "product_code", "county_code", "fetched_at", "answer", "refusal", "run_id"],
+            ),
+        )
+    sim.reset_counters()
+    result = pipeline.run(only=["stock"])
+    assert result.success
+    assert stock_calls(sim) == pairs - 2, "the checkpointed pairs are not asked again"
+    rejected = pipeline.warehouse.query("SELECT reason, payload FROM {schema}.rejected_rows")
+    assert len(rejected) == 1 and "stock" in rejected["reason"].iloc[0] and bad in rejected["payload"].iloc[0]
+    stored = pipeline.warehouse.query(
+        "SELECT product_code, sum(stock) AS stock FROM {schema}.stock_snapshots WHERE county_code = :county "
+        "AND product_code IN (:good, :bad) GROUP BY product_code",
+        {"county": county, "good": good, "bad": bad},
+    )
+    assert stored.to_dict("records") == [{"product_code": good, "stock": sum(int(row["stock"]) for row in good_answer)}]
+    counts = pipeline.counts()
+    assert counts["stock_answers"] == counts["stock_staged_rows"] == 0, "the checkpoint is cleared with the commit"
 
 
 def test_a_call_budget_asks_by_priority_records_the_skipped_and_asks_them_first_next_time(pipeline: Pipeline) -> None:

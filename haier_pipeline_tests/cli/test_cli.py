@@ -145,7 +145,13 @@ def test_query_prints_a_readable_table_by_default(cli_env: dict[str, str], capsy
 
 
 # Tables a clean sync leaves empty: nothing refused or NULLed, no lookup made, the stock checkpoint committed.
-BOOKKEEPING_EMPTY_AFTER_A_CLEAN_SYNC = ("rejected_rows", "field_anomalies", "stock_lookups", "stock_answers")
+BOOKKEEPING_EMPTY_AFTER_A_CLEAN_SYNC = (
+    "rejected_rows",
+    "field_anomalies",
+    "stock_lookups",
+    "stock_answers",
+    "stock_staged_rows",
+)
 
 
 def test_sync_exit_codes_and_the_failing_step_on_stderr(

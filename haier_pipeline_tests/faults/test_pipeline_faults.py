@@ -50,10 +50,10 @@ from haier_pipeline_tests.postgres import POSTGRES_URL
 from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS, simulator_config
 
 SECRETS = (SIMULATOR_CREDENTIALS["client_secret"], SIMULATOR_CREDENTIALS["password"])
-# Every table but the log of the steps: a failed step writes its own sync_log row, and nothing else.
-# Every table a failed step must leave as it was. sync_log records the failure; stock_answers is the stock
-# day's checkpoint, which keeps what was answered so that a rerun asks only the rest.
-WAREHOUSE_TABLES = tuple(name for name in TABLE_NAMES if name not in ("sync_log", "stock_answers"))
+# Every table a failed step must leave as it was. sync_log records the failure; stock_answers and
+# stock_staged_rows are the stock day's checkpoint, which keeps what was answered so that a rerun asks only the rest.
+CHECKPOINT_TABLES = ("stock_answers", "stock_staged_rows")
+WAREHOUSE_TABLES = tuple(name for name in TABLE_NAMES if name not in ("sync_log", *CHECKPOINT_TABLES))
 # Columns that differ between two runs that wrote the same data: when, and by which run.
 RUN_STAMPS = ("valid_from", "valid_to", "run_id")
 HAIER_PIPELINE = str(Path(sys.executable).with_name("haier-pipeline"))

@@ -30,7 +30,10 @@ CONTRACT_COLUMNS = {
     "stock_lookups": "snapshot_date product_code county_code sec_code stock warehouse_grade cut_time "
     "delivery_date delivery_hours is_transfer fetched_at",
     "stock_coverage": "product_code county_code last_checked_day last_checked_at last_stock skipped_at",
-    "stock_answers": "snapshot_date product_code county_code fetched_at answer refusal",
+    "stock_answers": "snapshot_date product_code county_code fetched_at answer refusal run_id",
+    # The rows of a stock day in progress: the columns of stock_snapshots.
+    "stock_staged_rows": "snapshot_date product_code county_code sec_code stock warehouse_grade cut_time "
+    "delivery_date delivery_hours is_transfer fetched_at",
 }
 
 
