@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from collections.abc import Callable, Sequence
 
@@ -67,8 +68,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands that end the start-up pause of garbage collection themselves, once their own set-up is done.
+RESUME_COLLECTION_THEMSELVES = frozenset({"sync"})
+
+
+def resume_garbage_collection() -> None:
+    """End the console script's start-up pause (`haier_pipeline.cli.console`): freeze what was loaded, so later
+    collections skip it, and collect again. A no-op when collection was not paused."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command not in RESUME_COLLECTION_THEMSELVES:
+        resume_garbage_collection()
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         return run(args)

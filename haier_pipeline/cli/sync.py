@@ -14,7 +14,7 @@ from dagster import DagsterInstance, ExecuteInProcessResult
 
 from haier_pipeline.assets.stock_day import STOCK_DAY_TAG
 from haier_pipeline.audit import UNANSWERED_TAG
-from haier_pipeline.cli.main import EXIT_FAILED, EXIT_OK, EXIT_UNANSWERED
+from haier_pipeline.cli.main import EXIT_FAILED, EXIT_OK, EXIT_UNANSWERED, resume_garbage_collection
 from haier_pipeline.cli.timings import SyncTimings
 from haier_pipeline.haier import HaierConfigurationError
 from haier_pipeline.instance import mark_dead_cli_runs, process_tags, project_instance
@@ -100,6 +100,7 @@ def sync(
     tags = {"haier/source": source, **process_tags()}
     if "stock_snapshots" in assets:
         tags[STOCK_DAY_TAG] = (day or today_in_shanghai()).isoformat()
+    resume_garbage_collection()  # the run's own garbage is collected as usual, so memory stays bounded
     started = time.monotonic()
     timings.mark("run_started")
     result = run_assets(

@@ -19,7 +19,6 @@ from haier_pipeline.warehouse.backend import Backend, Session
 from haier_pipeline.warehouse.convert import Columns, convert_frame, convert_values
 from haier_pipeline.warehouse.duckdb_backend import DuckDBBackend
 from haier_pipeline.warehouse.errors import WarehouseError
-from haier_pipeline.warehouse.postgres_backend import PostgresBackend
 from haier_pipeline.warehouse.tables import (
     DEFAULT_SCHEMA,
     TABLE_NAMES,
@@ -99,6 +98,9 @@ class Warehouse:
         if parsed.backend == "duckdb":
             backend = DuckDBBackend(parsed.path, write_timeout=lock_timeout, read_timeout=read_timeout)
         else:
+            # Imported here: psycopg costs every DuckDB user's start-up 0.05 s otherwise.
+            from haier_pipeline.warehouse.postgres_backend import PostgresBackend
+
             backend = PostgresBackend(parsed)
         return cls(parsed, backend, schema)
 

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from haier_pipeline.assets.stock_plan import plan_day
-from haier_pipeline.cli import main
+from haier_pipeline.cli.main import main
 from haier_pipeline.simulator import RunningSimulator
 from haier_pipeline.warehouse import Warehouse
 from haier_pipeline_tests.pipelines import Pipeline

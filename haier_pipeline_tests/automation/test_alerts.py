@@ -16,8 +16,8 @@ import pytest
 
 from haier_pipeline.audit import UNANSWERED_TAG
 from haier_pipeline.automation import run_failure_alert_sensor
-from haier_pipeline.cli import main
 from haier_pipeline.cli import sync as sync_command
+from haier_pipeline.cli.main import main
 from haier_pipeline.simulator import RunningSimulator, start_simulator
 from haier_pipeline.warehouse import Warehouse, WarehouseResource
 from haier_pipeline_tests.simulated import simulator_config

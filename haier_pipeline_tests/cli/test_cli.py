@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from haier_pipeline.cli import main
+from haier_pipeline.cli.main import main
 from haier_pipeline.shanghai_time import today_in_shanghai
 from haier_pipeline.simulator import RunningSimulator
 from haier_pipeline.warehouse import Warehouse

@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from haier_pipeline.cli import main
+from haier_pipeline.cli.main import main
 from haier_pipeline_tests.ui.conftest import alive, descendants
 
 # A stand-in for dg dev: a parent that starts a child which starts a grandchild, all sleeping. Like dg dev's

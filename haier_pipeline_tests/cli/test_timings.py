@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from haier_pipeline.cli import main
+from haier_pipeline.cli.main import main
 from haier_pipeline.simulator import RunningSimulator
 
 

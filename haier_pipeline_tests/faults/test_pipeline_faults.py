@@ -38,7 +38,7 @@ import pytest
 import requests
 
 from haier_pipeline import resources as resources_module
-from haier_pipeline.cli import main
+from haier_pipeline.cli.main import main
 from haier_pipeline.haier import HaierClient
 from haier_pipeline.shanghai_time import today_in_shanghai
 from haier_pipeline.simulator import RunningSimulator, start_simulator

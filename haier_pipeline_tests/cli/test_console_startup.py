@@ -1,0 +1,47 @@
+"""The console script pauses garbage collection while Dagster, pandas and pandera load, and every command collects
+again before its work: a sync's run must not grow its memory unchecked."""
+
+from __future__ import annotations
+
+import gc
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from haier_pipeline.cli import console
+from haier_pipeline.cli import sync as sync_command
+
+
+@pytest.fixture
+def collection_restored() -> Iterator[None]:
+    yield
+    gc.enable()
+
+
+def test_a_sync_collects_garbage_again_before_its_run_starts(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, collection_restored: None
+) -> None:
+    seen: list[bool] = []
+
+    class RunStarted(Exception):
+        pass
+
+    def run_assets(*args: Any, **kwargs: Any) -> None:
+        seen.append(gc.isenabled())
+        raise RunStarted
+
+    monkeypatch.setattr(sync_command, "run_assets", run_assets)
+    monkeypatch.setattr(sys, "argv", ["haier-pipeline", "sync", "--only", "balance"])
+    with pytest.raises(RunStarted):
+        console()
+    assert seen == [True], "the run starts with garbage collection on"
+
+
+def test_every_other_command_collects_garbage_again(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, collection_restored: None
+) -> None:
+    monkeypatch.setattr(sys, "argv", ["haier-pipeline", "query", "balance"])
+    assert console() == 0
+    assert gc.isenabled()
