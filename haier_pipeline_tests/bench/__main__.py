@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from haier_pipeline_tests.bench import run_bench
+from haier_pipeline_tests.bench.gateway import COUNTIES
 from haier_pipeline_tests.bench.machine import one_line
 from haier_pipeline_tests.bench.report import FIGURE_KEYS, check_shape, markdown_table
 from haier_pipeline_tests.bench.sizes import PRESETS
@@ -44,11 +45,21 @@ def parser() -> argparse.ArgumentParser:
     sizes = parse.add_argument_group("sizes (default: the preset's)")
     sizes.add_argument("--fan-out-calls", type=int, help="stock calls of figures 1-2 (3000)")
     sizes.add_argument("--sync-products", type=int, help="products of figure 3's sync, 10 counties (325: ~3,000 calls)")
-    sizes.add_argument("--share-products", type=int, help="products of the non-API-share sync, 4 counties (2000)")
+    sizes.add_argument("--share-products", type=int, help="products of the non-API-share sync (2000)")
+    sizes.add_argument(
+        "--share-counties", type=county_count, help=f"counties of the non-API-share sync, 1 to {len(COUNTIES)} (30)"
+    )
     sizes.add_argument("--budget-calls", type=int, help="HAIER_STOCK_CALL_BUDGET of figure 5 (1000)")
     sizes.add_argument("--scale-products", type=sizes_argument, help="catalog sizes of figures 6-7 (5000,50000)")
     sizes.add_argument("--ceiling-calls", type=int, help="calls of figure 8 (3000)")
     return parse
+
+
+def county_count(raw: str) -> int:
+    count = int(raw)
+    if not 1 <= count <= len(COUNTIES):
+        raise argparse.ArgumentTypeError(f"{raw}: the benchmark's gateway serves 1 to {len(COUNTIES)} counties")
+    return count
 
 
 def stop_on_sigterm(signum: int, frame: object) -> None:
@@ -63,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         fan_out_calls=args.fan_out_calls,
         sync_products=args.sync_products,
         share_products=args.share_products,
+        share_counties=args.share_counties,
         budget_calls=args.budget_calls,
         scale_products=args.scale_products,
         ceiling_calls=args.ceiling_calls,

@@ -23,8 +23,9 @@ class Sizes:
     # 3: a whole `haier-pipeline sync` (products x counties stock calls, plus prices, products, balance, logistics).
     sync_products: int = 325
     sync_counties: int = 10
+    # The real catalog: 2,000 products in 30 counties, 60,000 stock calls (10 minutes at the limit).
     share_products: int = 2000
-    share_counties: int = 4
+    share_counties: int = 30
     # 4-5: resume after a kill, and a call budget, on the sync's warehouse.
     resume_counties: int = 4
     kill_at: float = 0.8
@@ -53,6 +54,7 @@ QUICK = Sizes(
     slow_pooled_calls=1000,
     sync_products=110,
     share_products=500,
+    share_counties=4,
     budget_calls=300,
     scale_products=(2000, 10000),
     ceiling_calls=1000,
