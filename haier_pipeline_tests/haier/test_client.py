@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Callable
 from decimal import Decimal
@@ -305,3 +306,20 @@ def test_call_statistics_per_endpoint(simulator: RunningSimulator, make_client: 
     assert by_endpoint["products"]["calls"] == 1
     assert by_endpoint["products"]["p95_ms"] >= by_endpoint["products"]["p50_ms"] > 0
     assert tracked.as_metadata()["api_calls"] == tracked.total("calls")
+
+
+def test_a_stream_hands_the_interpreter_over_every_millisecond_and_restores_the_setting(
+    make_client: Callable[..., HaierClient],
+) -> None:
+    """While answers stream, a sender waking for its pacing slot must not wait 5 ms for the consumer to let go of
+    the interpreter lock; afterwards the process's own setting is back, also when the consumer stopped early."""
+    client = make_client()
+    before = sys.getswitchinterval()
+    seen = [sys.getswitchinterval() for _ in client.stream(lambda n: n * 2, range(5))]
+    assert seen and max(seen) <= 0.001
+    assert sys.getswitchinterval() == before
+    early = client.stream(lambda n: n, range(100))
+    next(early)
+    assert sys.getswitchinterval() <= 0.001
+    early.close()
+    assert sys.getswitchinterval() == before
