@@ -13,7 +13,7 @@ from haier_pipeline.assets.step import Step, StepFailed, markdown_table, running
 from haier_pipeline.assets.stock_checkpoint import (
     BACKFILL_COVERAGE,
     Checkpoint,
-    forget,
+    forget_unusable,
     move_staged_rows,
     restage_earlier_answers,
 )
@@ -65,11 +65,11 @@ def stock_snapshots(
             f"{len(plan.ordered)} to ask"
         )
         started = time.monotonic()
-        refused: list[tuple[str, str]] = []  # pairs that yielded no row: forgotten if the step fails
-        stop = stop_when(plan, step.api, pipeline.stock_call_budget, pipeline.stock_deadline)
-        ask_and_checkpoint(haier, step, plan, day, stop, refused)
+        ask_and_checkpoint(
+            haier, step, plan, day, stop_when(plan, step.api, pipeline.stock_call_budget, pipeline.stock_deadline)
+        )
         elapsed = time.monotonic() - started
-        loaded, covered = yield from commit_day(step, day, plan, pipeline.max_rejected_ratio, refused)
+        loaded, covered = yield from commit_day(step, day, plan, pipeline.max_rejected_ratio)
         day_rows = store.query(
             "SELECT county_code, product_code, stock FROM {schema}.stock_snapshots WHERE snapshot_date = :day",
             {"day": day},
@@ -89,18 +89,11 @@ def stock_snapshots(
         yield dg.MaterializeResult(metadata=metadata)
 
 
-def ask_and_checkpoint(
-    haier: HaierClient,
-    step: Step,
-    plan: Plan,
-    day: date,
-    stop: Callable[[], bool] | None,
-    refused: list[tuple[str, str]],
-) -> None:
+def ask_and_checkpoint(haier: HaierClient, step: Step, plan: Plan, day: date, stop: Callable[[], bool] | None) -> None:
     """Ask the plan's pairs in order until it ends or `stop` says so, checkpointing (and parsing) every answer as
     it arrives; what stays unanswered after every retry is not checkpointed, so a rerun asks it again."""
     progress = Progress(f"stock {day}", len(plan.ordered), stats=step.api)
-    checkpoint = Checkpoint(step, day, refused)
+    checkpoint = Checkpoint(step, day)
     for outcome in haier.stream_stock(plan.pending(), progress.update, stop):
         if outcome.unanswered:
             step.item_failed({"product_code": outcome.item[0], "county_code": outcome.item[1]}, outcome.error)
@@ -112,7 +105,7 @@ def ask_and_checkpoint(
 
 
 def commit_day(
-    step: Step, day: date, plan: Plan, max_rejected_ratio: float, refused: list[tuple[str, str]]
+    step: Step, day: date, plan: Plan, max_rejected_ratio: float
 ) -> Generator[dg.AssetCheckResult, None, tuple[int, int]]:
     """Move the day's staged rows to stock_snapshots and record the coverage and the step's records, in one
     transaction that also clears the checkpoint; yields the checks. Returns the rows written and the pairs the day
@@ -121,8 +114,8 @@ def commit_day(
     try:
         with step.warehouse.transaction() as tx:
             tx.execute(BACKFILL_COVERAGE)
-            restage_earlier_answers(tx, step, day, refused)
-            loaded = move_staged_rows(tx, list(step.warehouse.tables["stock_snapshots"].columns.keys()), day)
+            restage_earlier_answers(tx, step, day)
+            loaded = move_staged_rows(tx, day)
             if skipped:
                 skipped_at = pd.DataFrame(skipped, columns=["product_code", "county_code"]).assign(skipped_at=now_utc())
                 tx.upsert("stock_coverage", skipped_at)
@@ -139,7 +132,7 @@ def commit_day(
             step.close(tx, loaded=loaded, message=f"{pairs} pairs, day {day}: {counts}")
     except StepFailed:
         # The answers that could not be used are forgotten, so a rerun asks those pairs again; the rest stay.
-        forget(step.warehouse, day, refused)
+        forget_unusable(step.warehouse, day)
         raise
     return loaded, covered
 

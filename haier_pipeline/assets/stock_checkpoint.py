@@ -34,16 +34,13 @@ class Answer(NamedTuple):
 
 
 class Checkpoint:
-    """Answers buffered, then parsed and written every CHECKPOINT_ANSWERS answers or CHECKPOINT_SECONDS. The pairs
-    that yield no row are added to `refused`."""
+    """Answers buffered, then parsed and written every CHECKPOINT_ANSWERS answers or CHECKPOINT_SECONDS."""
 
-    def __init__(self, step: Step, day: date, refused: list[tuple[str, str]]) -> None:
+    def __init__(self, step: Step, day: date) -> None:
         self.step = step
         self.day = day
-        self.refused = refused
         self.answers: list[Answer] = []
         self.flushed_at = time.monotonic()
-        self.written = 0
 
     def add(self, pair: tuple[str, str], fetched_at: datetime, answer: Any = None, refusal: str | None = None) -> None:
         self.answers.append(Answer(pair[0], pair[1], fetched_at, None if refusal is not None else answer, refusal))
@@ -52,31 +49,17 @@ class Checkpoint:
 
     def flush(self) -> None:
         if self.answers:
-            raw = pd.DataFrame(
-                [
-                    {
-                        "snapshot_date": self.day,
-                        "product_code": a.product_code,
-                        "county_code": a.county_code,
-                        "fetched_at": a.fetched_at,
-                        "answer": None if a.refusal is not None else as_json(a.answer),
-                        "refusal": a.refusal,
-                        "run_id": self.step.run_id,
-                    }
-                    for a in self.answers
-                ]
-            )
-            rows = self.step.absorb(parse_answers(self.step, self.answers, self.day, self.refused))
+            answers = [
+                None if a.refusal is not None else json.dumps(a.answer, ensure_ascii=False, default=str)
+                for a in self.answers
+            ]
+            raw = pd.DataFrame(self.answers).assign(snapshot_date=self.day, run_id=self.step.run_id, answer=answers)
+            rows = self.step.absorb(parse_answers(self.step, self.answers, self.day))
             with self.step.warehouse.transaction() as tx:
                 tx.upsert("stock_answers", raw)
                 tx.replace_keys("stock_staged_rows", rows, PAIR_KEYS)
-            self.written += len(self.answers)
             self.answers = []
         self.flushed_at = time.monotonic()
-
-
-def as_json(answer: Any) -> str:
-    return json.dumps(answer, ensure_ascii=False, default=str)
 
 
 def earlier_answers(tx: WarehouseTransaction, day: date, run_id: str) -> Iterator[list[Answer]]:
@@ -106,67 +89,51 @@ def earlier_answers(tx: WarehouseTransaction, day: date, run_id: str) -> Iterato
         after = (chunk["product_code"].iloc[-1], chunk["county_code"].iloc[-1])
 
 
-def parse_answers(step: Step, answers: Iterable[Answer], day: date, refused: list[tuple[str, str]]) -> Parsed:
-    """Each answered pair's warehouse rows; a refusal the vendor sent for a pair is refused here, once. The pairs
-    that yield no row are added to `refused`."""
+def parse_answers(step: Step, answers: Iterable[Answer], day: date) -> Parsed:
+    """Each answered pair's warehouse rows; a refusal the vendor sent for a pair is refused here, once."""
     parsed = Parsed(STOCK_ROW)
     for answer in answers:
         item = {"product_code": answer.product_code, "county_code": answer.county_code}
         if answer.refusal is not None:
             step.refuse("refused by the API", item, f": {answer.refusal}")
-            refused.append((answer.product_code, answer.county_code))
             continue
         context = {**item, "snapshot_date": day, "fetched_at": answer.fetched_at}
-        pair = parse_pair(step, answer.answer, context)
-        if not pair.rows:
-            refused.append((answer.product_code, answer.county_code))
-        parsed.extend(pair)
+        parsed.extend(parse_pair(step, answer.answer, context))
     return parsed
 
 
-def forget(warehouse: Warehouse, day: date, pairs: list[tuple[str, str]]) -> None:
-    """Drop checkpointed answers (and rows), so that the next run of the day asks those pairs again."""
-    if pairs:
-        keys = pd.DataFrame(pairs, columns=["product_code", "county_code"]).assign(snapshot_date=day)
-        with warehouse.transaction() as tx:
-            tx.delete_keys("stock_answers", keys, PAIR_KEYS)
-            tx.delete_keys("stock_staged_rows", keys, PAIR_KEYS)
+def forget_unusable(warehouse: Warehouse, day: date) -> None:
+    """Drop the day's checkpointed answers that yielded no row (refused pairs), so that the next run of the day asks
+    those pairs again; the usable ones stay."""
+    with warehouse.transaction() as tx:
+        tx.execute(
+            "DELETE FROM {schema}.stock_answers AS a WHERE snapshot_date = :day AND NOT EXISTS (SELECT 1 FROM "
+            "{schema}.stock_staged_rows AS r WHERE r.snapshot_date = :day AND r.product_code = a.product_code "
+            "AND r.county_code = a.county_code)",
+            {"day": day},
+        )
 
 
-def restage_earlier_answers(tx: WarehouseTransaction, step: Step, day: date, refused: list[tuple[str, str]]) -> None:
+def restage_earlier_answers(tx: WarehouseTransaction, step: Step, day: date) -> None:
     """Parse again the answers an earlier run of the day checkpointed, inside the committing transaction: their
     refused rows and anomalies become this step's record (that run died before writing them), and their rows are
     staged anew."""
     for answers in earlier_answers(tx, day, step.run_id):
         keys = pd.DataFrame([(day, a.product_code, a.county_code) for a in answers], columns=PAIR_KEYS)
         tx.delete_keys("stock_staged_rows", keys, PAIR_KEYS)
-        tx.append("stock_staged_rows", step.absorb(parse_answers(step, answers, day, refused)))
+        tx.append("stock_staged_rows", step.absorb(parse_answers(step, answers, day)))
 
 
-def move_staged_rows(tx: WarehouseTransaction, columns: list[str], day: date) -> int:
+def move_staged_rows(tx: WarehouseTransaction, day: date) -> int:
     """Replace, in stock_snapshots, every pair of the day that has staged rows with those rows, record their
     coverage, and clear the day's checkpoint. Returns the rows moved."""
-    params = {"day": day}
-    moved = int(tx.query(f"SELECT count(*) AS n FROM {{schema}}.stock_staged_rows WHERE {DAY}", params)["n"].iloc[0])
-    listed = ", ".join(f'"{column}"' for column in columns)
-    tx.execute(
-        "DELETE FROM {schema}.stock_snapshots AS s WHERE s.snapshot_date = :day AND EXISTS (SELECT 1 FROM "
-        "{schema}.stock_staged_rows AS r WHERE r.snapshot_date = :day AND r.product_code = s.product_code "
-        "AND r.county_code = s.county_code)",
-        params,
-    )
-    tx.execute(
-        f"INSERT INTO {{schema}}.stock_snapshots ({listed}) SELECT {listed} FROM {{schema}}.stock_staged_rows "
-        f"WHERE {DAY}",
-        params,
-    )
-    tx.execute(COVERAGE_OF_STAGED_ROWS, params)
-    tx.execute(f"DELETE FROM {{schema}}.stock_staged_rows WHERE {DAY}", params)
-    tx.execute(f"DELETE FROM {{schema}}.stock_answers WHERE {DAY}", params)
+    tx.execute(COVERAGE_OF_STAGED_ROWS, {"day": day})
+    moved = tx.replace_keys_from("stock_snapshots", "stock_staged_rows", PAIR_KEYS, {"snapshot_date": day})
+    for table in ("stock_staged_rows", "stock_answers"):
+        tx.execute(f"DELETE FROM {{schema}}.{table} WHERE snapshot_date = :day", {"day": day})
     return moved
 
 
-DAY = "snapshot_date = :day"
 # Each staged pair's day, answer time and county total; a budget's skipped_at is left as it was.
 COVERAGE_OF_STAGED_ROWS = """
 INSERT INTO {schema}.stock_coverage (product_code, county_code, last_checked_day, last_checked_at, last_stock)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import gc
 import sys
 from collections.abc import Callable, Sequence
@@ -80,7 +81,16 @@ def resume_garbage_collection() -> None:
         gc.enable()
 
 
+def freeze_heap_at_exit() -> None:
+    """Freeze the heap when the interpreter exits: its last garbage collections then skip everything Dagster, pandas
+    and SQLAlchemy allocated, which took about 1 s of every sync's exit on a busy 2-core machine (0.1 s frozen).
+    Objects are still released by reference counting; only cycles are left to the operating system. Idempotent."""
+    atexit.unregister(gc.freeze)
+    atexit.register(gc.freeze)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    freeze_heap_at_exit()
     args = _parser().parse_args(argv)
     if args.command not in RESUME_COLLECTION_THEMSELVES:
         resume_garbage_collection()

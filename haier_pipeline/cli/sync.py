@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import atexit
-import gc
 import sys
 import time
 from datetime import date
@@ -161,16 +159,7 @@ def print_summary(settings: Settings, run_id: str, quarantined: str) -> None:
         print(f"{rejected} rows quarantined, with their reasons: {quarantined}")
 
 
-def freeze_heap_at_exit() -> None:
-    """Freeze the heap when the interpreter exits: its last garbage collections then skip everything Dagster, pandas
-    and SQLAlchemy allocated, which took about 1 s of every sync's exit on a busy 2-core machine (0.1 s frozen).
-    Objects are still released by reference counting; only cycles are left to the operating system. Idempotent."""
-    atexit.unregister(gc.freeze)
-    atexit.register(gc.freeze)
-
-
 def run(args: argparse.Namespace) -> int:
-    freeze_heap_at_exit()
     return sync(load_settings(), args.only, args.date, verbose=args.verbose, timings_file=args.timings)
 
 

@@ -61,8 +61,15 @@ def column_list(columns: Sequence[str], prefix: str = "") -> str:
 
 
 def insert_select(table: Table, columns: Sequence[str], source: str) -> str:
+    """INSERT the `columns` of every row of `source`, a relation (`ident(stage)`, or `slice_of(...)`)."""
     cols = column_list(columns)
-    return f"INSERT INTO {qualified(table)} ({cols}) SELECT {cols} FROM {ident(source)}"
+    return f"INSERT INTO {qualified(table)} ({cols}) SELECT {cols} FROM {source} AS src"
+
+
+def slice_of(table: Table, match: Sequence[str]) -> str:
+    """`table`'s rows whose `match` columns equal the `:column` parameters, as a relation."""
+    where = " AND ".join(f"{ident(c)} = :{c}" for c in match)
+    return f"(SELECT * FROM {qualified(table)} WHERE {where})"
 
 
 def upsert(table: Table, columns: Sequence[str], key: Sequence[str], source: str) -> str:
@@ -91,9 +98,9 @@ def delete_matching(table: Table, match: Mapping[str, tuple[list[Any], bool]]) -
 
 
 def delete_keys(table: Table, keys: Sequence[str], source: str) -> str:
-    """DELETE the target rows whose key columns match a row of `source`."""
+    """DELETE the target rows whose key columns match a row of `source`, a relation."""
     match = " AND ".join(f"stg.{ident(k)} = tgt.{ident(k)}" for k in keys)
-    return f"DELETE FROM {qualified(table)} AS tgt WHERE EXISTS (SELECT 1 FROM {ident(source)} AS stg WHERE {match})"
+    return f"DELETE FROM {qualified(table)} AS tgt WHERE EXISTS (SELECT 1 FROM {source} AS stg WHERE {match})"
 
 
 _TSTZ = "TIMESTAMP WITH TIME ZONE"

@@ -219,7 +219,7 @@ class WarehouseTransaction:
         if not columns or not next(iter(columns.values())):
             return 0
         with self._staged(table, columns) as stage:
-            self._session.execute(sql.insert_select(table, list(columns), stage))
+            self._session.execute(sql.insert_select(table, list(columns), sql.ident(stage)))
         return len(next(iter(columns.values())))
 
     # -- public API ----------------------------------------------------------------------------------
@@ -236,7 +236,7 @@ class WarehouseTransaction:
             return 0
         self._check_unique(target, columns, key)
         with self._staged(target, columns) as stage:
-            self._session.execute(sql.upsert(target, list(columns), key, stage))
+            self._session.execute(sql.upsert(target, list(columns), key, sql.ident(stage)))
         return len(frame)
 
     def append(self, table: str, frame: pd.DataFrame) -> int:
@@ -285,6 +285,13 @@ class WarehouseTransaction:
         self._delete_keys(target, columns, keys)
         return self._insert(target, columns)
 
+    def replace_keys_from(self, table: str, source: str, keys: list[str], match: Mapping[str, Any]) -> int:
+        """`replace_keys` with the rows of another table: those of `source` whose columns equal `match`'s values
+        (e.g. one day of a staging table). Returns the number of rows inserted."""
+        target, rows = self._table(table), sql.slice_of(self._table(source), list(match))
+        self._session.execute(sql.delete_keys(target, keys, rows), match)
+        return self._session.execute_count(sql.insert_select(target, [c.name for c in target.columns], rows), match)
+
     def delete_keys(self, table: str, frame: pd.DataFrame, keys: list[str]) -> None:
         """Delete the rows whose `keys` columns equal those of some frame row."""
         target = self._table(table)
@@ -293,7 +300,7 @@ class WarehouseTransaction:
     def _delete_keys(self, target: Table, columns: Columns, keys: list[str]) -> None:
         if columns and next(iter(columns.values())):
             with self._staged(target, {key: columns[key] for key in keys}) as stage:
-                self._session.execute(sql.delete_keys(target, keys, stage))
+                self._session.execute(sql.delete_keys(target, keys, sql.ident(stage)))
 
     def replace_all(self, table: str, frame: pd.DataFrame) -> int:
         target = self._table(table)
