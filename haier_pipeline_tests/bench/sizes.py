@@ -23,6 +23,8 @@ class Sizes:
     # 3: a whole `haier-pipeline sync` (products x counties stock calls, plus prices, products, balance, logistics).
     sync_products: int = 325
     sync_counties: int = 10
+    # The same sync on a catalog this small (one county, about 25 calls) measures what any run costs besides its calls.
+    fixed_cost_products: int = 20
     # The real catalog: 2,000 products in 30 counties, 60,000 stock calls (10 minutes at the limit).
     share_products: int = 2000
     share_counties: int = 30
