@@ -13,6 +13,7 @@ from haier_pipeline.assets.step import Step, StepFailed, markdown_table, running
 from haier_pipeline.assets.stock_checkpoint import (
     BACKFILL_COVERAGE,
     Checkpoint,
+    clear_checkpoints,
     forget_unusable,
     move_staged_rows,
     restage_earlier_answers,
@@ -57,8 +58,7 @@ def stock_snapshots(
         store = step.warehouse
         with store.transaction() as tx:
             # Checkpoints of an earlier day can no longer be committed: the API answers today's stock only.
-            tx.execute("DELETE FROM {schema}.stock_answers WHERE snapshot_date < :day", {"day": day})
-            tx.execute("DELETE FROM {schema}.stock_staged_rows WHERE snapshot_date < :day", {"day": day})
+            clear_checkpoints(tx, "<", day)
         plan = plan_day(store, day, pipeline.counties())
         context.log.info(
             f"stock for {day}: {plan.total} pairs, {plan.resumed} answered by an earlier run today, "

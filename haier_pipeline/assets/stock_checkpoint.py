@@ -23,6 +23,8 @@ CHECKPOINT_ANSWERS = 500
 CHECKPOINT_SECONDS = 2.0
 COMMIT_CHUNK = 5000
 PAIR_KEYS = ["snapshot_date", "product_code", "county_code"]
+# A stock day in progress: the raw answers and the rows parsed from them.
+CHECKPOINT_TABLES = ("stock_answers", "stock_staged_rows")
 
 
 class Answer(NamedTuple):
@@ -129,20 +131,34 @@ def move_staged_rows(tx: WarehouseTransaction, day: date) -> int:
     coverage, and clear the day's checkpoint. Returns the rows moved."""
     tx.execute(COVERAGE_OF_STAGED_ROWS, {"day": day})
     moved = tx.replace_keys_from("stock_snapshots", "stock_staged_rows", PAIR_KEYS, {"snapshot_date": day})
-    for table in ("stock_staged_rows", "stock_answers"):
-        tx.execute(f"DELETE FROM {{schema}}.{table} WHERE snapshot_date = :day", {"day": day})
+    clear_checkpoints(tx, "=", day)
     return moved
 
 
-# Each staged pair's day, answer time and county total; a budget's skipped_at is left as it was.
-COVERAGE_OF_STAGED_ROWS = """
-INSERT INTO {schema}.stock_coverage (product_code, county_code, last_checked_day, last_checked_at, last_stock)
+def clear_checkpoints(tx: WarehouseTransaction, comparison: str, day: date) -> None:
+    """Delete the checkpointed answers and staged rows whose day is `comparison` `day` ("=" for the committed day,
+    "<" for days that can no longer be committed)."""
+    for table in CHECKPOINT_TABLES:
+        tx.execute(f"DELETE FROM {{schema}}.{table} WHERE snapshot_date {comparison} :day", {"day": day})
+
+
+def _coverage_of(rows: str, where: str) -> str:
+    """INSERT into stock_coverage each pair's day, answer time and county total from `rows` (a table of stock rows
+    aliased `s`) filtered by `where`."""
+    return f"""
+INSERT INTO {{schema}}.stock_coverage (product_code, county_code, last_checked_day, last_checked_at, last_stock)
 SELECT product_code, county_code, snapshot_date, max(fetched_at), sum(stock)
-FROM {schema}.stock_staged_rows WHERE snapshot_date = :day
+FROM {{schema}}.{rows} s
+WHERE {where}
 GROUP BY product_code, county_code, snapshot_date
-ON CONFLICT (product_code, county_code) DO UPDATE SET last_checked_day = EXCLUDED.last_checked_day,
-    last_checked_at = EXCLUDED.last_checked_at, last_stock = EXCLUDED.last_stock
 """
+
+
+# Each staged pair's day, answer time and county total; a budget's skipped_at is left as it was.
+COVERAGE_OF_STAGED_ROWS = _coverage_of("stock_staged_rows", "snapshot_date = :day") + (
+    "ON CONFLICT (product_code, county_code) DO UPDATE SET last_checked_day = EXCLUDED.last_checked_day, "
+    "last_checked_at = EXCLUDED.last_checked_at, last_stock = EXCLUDED.last_stock"
+)
 
 
 def parse_pair(step: Step, answer: object, context: dict[str, Any]) -> Parsed:
@@ -161,12 +177,9 @@ def parse_pair(step: Step, answer: object, context: dict[str, Any]) -> Parsed:
     return pair
 
 
-BACKFILL_COVERAGE = """
-INSERT INTO {schema}.stock_coverage (product_code, county_code, last_checked_day, last_checked_at, last_stock)
-SELECT product_code, county_code, snapshot_date, max(fetched_at), sum(stock)
-FROM {schema}.stock_snapshots s
-WHERE snapshot_date = (SELECT max(snapshot_date) FROM {schema}.stock_snapshots n
-                       WHERE n.product_code = s.product_code AND n.county_code = s.county_code)
-  AND NOT EXISTS (SELECT 1 FROM {schema}.stock_coverage)
-GROUP BY product_code, county_code, snapshot_date
-"""
+BACKFILL_COVERAGE = _coverage_of(
+    "stock_snapshots",
+    "snapshot_date = (SELECT max(snapshot_date) FROM {schema}.stock_snapshots n "
+    "WHERE n.product_code = s.product_code AND n.county_code = s.county_code) "
+    "AND NOT EXISTS (SELECT 1 FROM {schema}.stock_coverage)",
+)

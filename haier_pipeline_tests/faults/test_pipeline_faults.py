@@ -38,6 +38,7 @@ import pytest
 import requests
 
 from haier_pipeline import resources as resources_module
+from haier_pipeline.assets.stock_checkpoint import CHECKPOINT_TABLES
 from haier_pipeline.cli.main import main
 from haier_pipeline.haier import HaierClient
 from haier_pipeline.shanghai_time import today_in_shanghai
@@ -52,7 +53,6 @@ from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS, simulator_conf
 SECRETS = (SIMULATOR_CREDENTIALS["client_secret"], SIMULATOR_CREDENTIALS["password"])
 # Every table a failed step must leave as it was. sync_log records the failure; stock_answers and
 # stock_staged_rows are the stock day's checkpoint, which keeps what was answered so that a rerun asks only the rest.
-CHECKPOINT_TABLES = ("stock_answers", "stock_staged_rows")
 WAREHOUSE_TABLES = tuple(name for name in TABLE_NAMES if name not in ("sync_log", *CHECKPOINT_TABLES))
 # Columns that differ between two runs that wrote the same data: when, and by which run.
 RUN_STAMPS = ("valid_from", "valid_to", "run_id")
