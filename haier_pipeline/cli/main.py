@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import gc
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -96,7 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         resume_garbage_collection()
     run: Callable[[argparse.Namespace], int] = args.run
     try:
-        return run(args)
+        code = run(args)
+        sys.stdout.flush()  # here, not at exit, so a reader that left early (`| head`) is handled below
+        return code
     except (HaierConfigurationError, WarehouseConfigError) as error:
         print(f"haier-pipeline {args.command}: {error}", file=sys.stderr)
         return EXIT_CONFIG
@@ -106,14 +109,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) has what it wanted. Caught before OSError, its base class. Python's advice:
+        # point stdout at /dev/null so the flush at exit does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except OSError as error:
         # A file or socket the command needed (a folder it cannot write, a port): named, no traceback.
         print(f"haier-pipeline {args.command}: {redact(str(error))}", file=sys.stderr)
         return EXIT_FAILED
-    except BrokenPipeError:
-        # The reader (e.g. `| head`) has what it wanted; don't let the interpreter complain at exit.
-        sys.stderr.close()
-        return EXIT_OK
 
 
 if __name__ == "__main__":

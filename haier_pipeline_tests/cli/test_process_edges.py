@@ -97,3 +97,22 @@ def test_a_held_duckdb_file_fails_the_step_after_the_lock_timeout_naming_the_hol
     assert "Timed out after 1 s" in err and f"PID {holder.pid}" in err, err
     assert "HAIER_WAREHOUSE_LOCK_TIMEOUT" in err and "Traceback" not in err
     assert waited < 30, "waited the configured timeout, not the old 600 s"
+
+
+@pytest.mark.parametrize("argv", [["query", "products"], ["query", "products", "--json"], ["--help"]])
+def test_a_reader_that_leaves_early_ends_the_command_quietly_with_exit_0(
+    cli_env: dict[str, str], argv: list[str]
+) -> None:
+    """`haier-pipeline query products | head -1`: the reader is gone before the command writes (its end of the pipe
+    closed at once), so every write, buffered or not, meets a broken pipe."""
+    command = subprocess.Popen(
+        [str(Path(sys.executable).with_name("haier-pipeline")), *argv],
+        env={**os.environ, **cli_env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert command.stdout is not None and command.stderr is not None
+    command.stdout.close()
+    err = command.stderr.read().decode()
+    assert command.wait(timeout=120) == 0, err
+    assert err == ""
