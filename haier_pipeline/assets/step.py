@@ -28,6 +28,7 @@ from haier_pipeline.validation import validate
 from haier_pipeline.warehouse import Warehouse, WarehouseResource, WarehouseTransaction
 
 PREVIEW_ROWS = 5
+REFUSED_SAMPLE_ROWS = 20
 UNANSWERED_TAG = "haier/unanswered"
 
 
@@ -88,7 +89,8 @@ class Step:
 
     @property
     def status(self) -> str:
-        return "partial" if self.rejected else "success"
+        """Partial when a row was refused or a descriptive value could not be read (stored as NULL)."""
+        return "partial" if self.rejected or self.anomalies else "success"
 
     # ---- checks -------------------------------------------------------------------------------------
     def gate(self, max_rejected_ratio: float) -> dg.AssetCheckResult:
@@ -99,6 +101,7 @@ class Step:
             structural_errors=self.structural_errors,
             rules=self.rules,
             max_ratio=max_rejected_ratio,
+            sample=self.rejected[:REFUSED_SAMPLE_ROWS],
         )
 
     def anomalies_check(self) -> dg.AssetCheckResult:
@@ -128,11 +131,10 @@ class Step:
             self.instance.add_run_tags(self.run_id, {UNANSWERED_TAG: str(before + self.unanswered)})
 
     def record_failure(self, message: str) -> None:
-        at = now_utc()
+        """Only the step's `failed` row: every other table stays as it was, the previous run's quarantine
+        included. What this step refused is in the run's log (the schema gate's `refused_sample`)."""
         with self.warehouse.transaction() as tx:
-            if self.rejected:
-                self._write_rejected(tx, at)
-            tx.append("sync_log", self._sync_row("failed", 0, message, at))
+            tx.append("sync_log", self._sync_row("failed", 0, message, now_utc()))
 
     def _write_rejected(self, tx: WarehouseTransaction, at: datetime) -> None:
         """This asset+partition's refused rows replace the ones its previous run left."""

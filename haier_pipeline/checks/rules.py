@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from decimal import Decimal
 
 import dagster as dg
@@ -10,6 +11,7 @@ import pandas as pd
 
 SCHEMA_GATE = "schema_gate"
 FIELD_ANOMALIES = "field_anomalies"
+SAMPLE_PAYLOAD_CHARS = 500
 
 
 def schema_gate_spec(asset: str) -> dg.AssetCheckSpec:
@@ -31,8 +33,11 @@ def schema_gate(
     structural_errors: list[str],
     rules: Counter[str],
     max_ratio: float,
+    sample: Sequence[tuple[str, str]] = (),
 ) -> dg.AssetCheckResult:
-    """`total` counts each input once (rows the vendor sent, items asked that never became rows)."""
+    """`total` counts each input once (rows the vendor sent, items asked that never became rows). `sample`: some
+    refused inputs as (reason, redacted payload), kept in the run's log: when the gate fails, nothing reaches
+    rejected_rows."""
     share = refused / total if total else 0.0
     too_many = share > max_ratio
     passed = not structural_errors and not too_many
@@ -42,7 +47,8 @@ def schema_gate(
     elif too_many:
         description = (
             f"{refused} of {total} inputs ({share:.0%}) were refused{unanswered_note}, more than the allowed "
-            f"{max_ratio:.0%} (HAIER_MAX_REJECTED_RATIO); see rejected_rows for the reasons."
+            f"{max_ratio:.0%} (HAIER_MAX_REJECTED_RATIO). Nothing was written: the first {len(sample)} with "
+            "their reasons are in this check's refused_sample, in the run's log."
         )
     else:
         description = f"{refused} of {total} inputs refused{unanswered_note}."
@@ -57,7 +63,14 @@ def schema_gate(
             "unanswered": unanswered,
             "refused_share": round(share, 4),
             "refused_by_rule": dg.MetadataValue.json(dict(rules.most_common())),
+            **({"refused_sample": _sample(sample)} if sample else {}),
         },
+    )
+
+
+def _sample(rows: Sequence[tuple[str, str]]) -> dg.JsonMetadataValue:
+    return dg.MetadataValue.json(
+        [{"reason": reason, "payload": payload[:SAMPLE_PAYLOAD_CHARS]} for reason, payload in rows]
     )
 
 

@@ -154,7 +154,8 @@ def print_summary(settings: Settings, run_id: str, quarantined: str) -> None:
             f"  {row.sync_type:<18} {row.status:<8} {row.success_count:>7} loaded  {row.failed_count:>5} rejected  "
             f"{row.api_calls:>6} calls  {row.message}"
         )
-    rejected = int(log["failed_count"].sum()) if len(log) else 0
+    # A failed step quarantines nothing (its refusals are in the run's log), so only finished steps count here.
+    rejected = int(log.loc[log["status"] != "failed", "failed_count"].sum()) if len(log) else 0
     if rejected:
         print(f"{rejected} rows quarantined, with their reasons: {quarantined}")
 

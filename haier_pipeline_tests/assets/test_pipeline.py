@@ -190,20 +190,27 @@ def test_malformed_rows_are_quarantined_and_the_rest_loads(pipeline: Pipeline) -
 
 
 def test_too_many_rejected_rows_fail_the_blocking_gate_and_write_nothing(pipeline: Pipeline) -> None:
+    pipeline.simulator.config.bad_row_rate = 0.02  # a few refusals, under the tolerated share: quarantined
     assert pipeline.run(only=["products", "stock"]).success
     before = pipeline.table("stock_snapshots", "1, 2, 3, 4")
+    quarantine_before = pipeline.table("rejected_rows", "1, 2, 3, 4, 5, 6")
+    assert quarantine_before, "the first run quarantined something"
     pipeline.simulator.config.bad_row_rate = 0.5
     result = pipeline.run(only=["stock"])
     assert not result.success
     (failure,) = pipeline.failures(result)
     assert failure.step == "stock_snapshots"
     assert "schema_gate" in failure.cause and "HAIER_MAX_REJECTED_RATIO" in failure.cause
+    assert "refused_sample" in failure.cause
     assert pipeline.table("stock_snapshots", "1, 2, 3, 4") == before
+    assert pipeline.table("rejected_rows", "1, 2, 3, 4, 5, 6") == quarantine_before, "the last run's quarantine stays"
     evaluations = [
         event.event_specific_data for event in result.all_events if event.event_type_value == "ASSET_CHECK_EVALUATION"
     ]
     gate = next(evaluation for evaluation in evaluations if evaluation.check_name == "schema_gate")
     assert gate.passed is False
+    sample = gate.metadata["refused_sample"].value
+    assert len(sample) == 20 and all(row["reason"] and row["payload"].startswith("{") for row in sample)
 
 
 def test_the_deactivation_guard_blocks_an_empty_listing(pipeline: Pipeline) -> None:

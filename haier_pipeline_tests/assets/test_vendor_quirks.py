@@ -122,16 +122,26 @@ def test_every_quirk_ends_where_its_role_says_and_no_step_crashes(pipeline: Pipe
             assert (pd_null(row.sale_price) and pd_null(expected_price)) or row.sale_price == expected_price
 
 
+def last_stock_status(pipeline: Pipeline) -> tuple[str, int]:
+    log = pipeline.warehouse.query(
+        "SELECT status, failed_count FROM {schema}.sync_log WHERE sync_type = 'stock_snapshots' "
+        "ORDER BY completed_at DESC LIMIT 1"
+    )
+    return str(log["status"].iloc[0]), int(log["failed_count"].iloc[0])
+
+
 def test_a_rerun_replaces_the_anomalies_of_its_asset_and_partition(pipeline: Pipeline) -> None:
     pipeline.simulator.config.update({"quirks": ["side_fields"], "quirk_rate": 0.2})
     assert pipeline.run(only=["products", "stock"]).success
     first = pipeline.counts()["field_anomalies"]
     assert first > 0
+    assert last_stock_status(pipeline) == ("partial", 0), "values stored as NULL make the step partial"
     assert pipeline.run(only=["stock"]).success
     assert pipeline.counts()["field_anomalies"] == first, "replaced, not appended"
     pipeline.simulator.config.update({"quirks": []})
     assert pipeline.run(only=["stock"]).success
     assert pipeline.counts()["field_anomalies"] == 0
+    assert last_stock_status(pipeline) == ("success", 0)
 
 
 def test_refused_listing_rows_never_deactivate_products(pipeline: Pipeline) -> None:
