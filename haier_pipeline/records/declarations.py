@@ -7,6 +7,7 @@ adding a vendor field is one line below (plus its test).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from haier_pipeline.records.kinds import (
@@ -52,17 +53,26 @@ PRODUCT = Record(
 )
 
 
+# Text that could be a number gone wrong ("0.0.5", "5%"): the discount, refused if unreadable. Text with a
+# letter or a Chinese character is not a number at all.
+NUMBER_LIKE = re.compile(r"[\s\d.,+\-%]*")
+
+
 def _price_quirks(row: dict[str, Any]) -> dict[str, Any]:
     """stockRebatePolicy carries the direct discount, but the vendor files the rebate type code (COM, FHQ,
-    BF, DTDBF) under that key too; a supply price sent as text (价格未生效) is a price not in effect."""
+    BF, DTDBF) under that key too: words there are the rebate type (descriptive: an unknown code is NULL and an
+    anomaly, the price row is kept). A supply price sent as text (价格未生效) is a price not in effect; the
+    text leads the reason, the vendor's own reason follows it."""
     row = dict(row)
     policy = row.get("stockRebatePolicy")
-    if isinstance(policy, str) and REBATE_TYPE.accepts(policy.strip()):
+    if isinstance(policy, str) and not NUMBER_LIKE.fullmatch(policy):
         row["rebateType"] = row.get("rebateType") or policy.strip()
         row["stockRebatePolicy"] = None
     supply = row.get("supplyPrice")
     if has_cjk(supply):
-        row["reason"] = row.get("reason") or supply
+        vendor_reason = row.get("reason")
+        reasons = [supply.strip(), vendor_reason.strip() if isinstance(vendor_reason, str) else vendor_reason]
+        row["reason"] = "; ".join(dict.fromkeys(str(reason) for reason in reasons if reason))
         row.update(supplyPrice=None, invoicePrice=None, marketPrice=None)
     return row
 

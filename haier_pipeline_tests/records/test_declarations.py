@@ -3,6 +3,7 @@ vendor document are decided once, in the declarations."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -169,14 +170,33 @@ def test_a_rebate_type_code_under_stock_rebate_policy_is_stored_as_the_rebate_ty
         {"productCode": "N1", "supplyPrice": "100", "stockRebatePolicy": "0.05", "rebateType": "FHQ"},
         {"productCode": "C1", "supplyPrice": "100", "stockRebatePolicy": "COM"},
         {"productCode": "C2", "supplyPrice": "100", "stockRebatePolicy": " DTDBF "},
-        {"productCode": "X1", "supplyPrice": "100", "stockRebatePolicy": "abc"},
+        {"productCode": "W1", "supplyPrice": "100", "stockRebatePolicy": "abc"},
+        {"productCode": "W2", "supplyPrice": "100", "stockRebatePolicy": "返利"},
+        {"productCode": "W3", "supplyPrice": "100", "stockRebatePolicy": "COM1"},
+        {"productCode": "X1", "supplyPrice": "100", "stockRebatePolicy": "0.0.5"},
         {"productCode": "X2", "supplyPrice": "100", "stockRebatePolicy": 3},
     ]
     parsed = PRICE_ROW.parse(rows, {"fetched_at": NOW})
-    kept = {row["product_code"]: (row["direct_discount"], row["rebate_type"]) for row in parsed.rows}
-    assert kept == {"N1": (Decimal("0.050000"), "FHQ"), "C1": (None, "COM"), "C2": (None, "DTDBF")}
+    kept = {
+        row["product_code"]: (row["supply_price"], row["direct_discount"], row["rebate_type"]) for row in parsed.rows
+    }
+    hundred = Decimal("100.0000")
+    assert kept == {
+        "N1": (hundred, Decimal("0.050000"), "FHQ"),
+        "C1": (hundred, None, "COM"),
+        "C2": (hundred, None, "DTDBF"),
+        # Words are no discount: an unknown rebate code costs the code (NULL, recorded), never the price.
+        "W1": (hundred, None, None),
+        "W2": (hundred, None, None),
+        "W3": (hundred, None, None),
+    }
+    assert [(a.row_key, a.field, json.loads(a.raw_value)) for a in parsed.anomalies] == [
+        ("W1", "rebate_type", "abc"),
+        ("W2", "rebate_type", "返利"),
+        ("W3", "rebate_type", "COM1"),
+    ]
     assert [refusal.reason for refusal in parsed.refused] == [
-        'direct_discount: is not a number (got "abc")',
+        'direct_discount: is not a number (got "0.0.5")',
         "direct_discount: is above 1 (got 3)",
     ]
 
@@ -192,7 +212,7 @@ def test_a_supply_price_sent_as_text_is_a_price_not_in_effect() -> None:
     parsed = PRICE_ROW.parse(rows, {"fetched_at": NOW})
     kept = {row["product_code"]: row for row in parsed.rows}
     assert kept["T1"]["supply_price"] is None and kept["T1"]["invoice_price"] is None
-    assert kept["T1"]["reason"] == "价格未生效" and kept["T2"]["reason"] == "商品暂不可采"
+    assert kept["T1"]["reason"] == "价格未生效" and kept["T2"]["reason"] == "价格未生效; 商品暂不可采"
     assert not parsed.anomalies, "a price not in effect is not a bad value"
     assert [refusal.reason for refusal in parsed.refused] == [
         'supply_price: is not a number (got "abc")',
