@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -129,9 +130,15 @@ def _duckdb_path_problem(path: Path) -> str | None:
     folder = path.parent
     while not folder.exists():
         folder = folder.parent
-    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
-        return f"{ENV_VAR}: cannot create {path}: {folder} is not a writable folder; choose another path"
-    return None
+    problem = f"{ENV_VAR}: cannot create {path}: {folder} is not a writable folder; choose another path"
+    if not folder.is_dir():
+        return problem
+    # Trying is the only honest test: root passes os.access everywhere, and /proc or a read-only mount refuse.
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return None
+    except OSError as error:
+        return f"{problem} ({error.strerror})"
 
 
 def _postgres_problem(parsed: WarehouseURL, timeout: float) -> str | None:

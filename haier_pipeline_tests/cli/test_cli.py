@@ -277,6 +277,8 @@ def test_check_names_a_missing_orders_file_and_an_unreachable_warehouse_with_exi
         ("mysql://u:pw-9876@db/w", "unsupported scheme 'mysql'"),
         ("sqlite:///x.db", "unsupported scheme 'sqlite'"),
         ("data/warehouse.duckdb", "no scheme"),
+        # os.access says yes to root everywhere; creating a file there fails.
+        ("duckdb:////proc/no-such-folder/warehouse.duckdb", "/proc is not a writable folder"),
     ],
 )
 def test_sync_refuses_a_warehouse_url_it_cannot_open_with_exit_2(
