@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -13,21 +14,34 @@ from haier_pipeline.cli.main import EXIT_OK
 from haier_pipeline.cli.render import write_json, write_table
 from haier_pipeline.haier import HaierClient
 from haier_pipeline.records import BALANCE_ROW, LOGISTICS_RECORD, PRICE_ROW, PRODUCT, Parsed
+from haier_pipeline.records.kinds import COUNTY_CODE, PRODUCT_CODE, TextKind
 from haier_pipeline.resources import client_from_settings
 from haier_pipeline.settings import Settings, load_settings
 from haier_pipeline.stock_cache import cached_stock
 from haier_pipeline.warehouse import Warehouse
 
 
+def _code_argument(kind: TextKind) -> Callable[[str], str]:
+    """The vendor answers a malformed code with HTTP 400 after the token round trip; say it before any call."""
+
+    def parse(raw: str) -> str:
+        code = raw.strip()
+        if not kind.accepts(code):
+            raise argparse.ArgumentTypeError(f"{raw!r} is not a {kind.name}")
+        return code
+
+    return parse
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     lookups = parser.add_subparsers(dest="lookup", required=True, metavar="WHAT")
     products = lookups.add_parser("products", help="procurable products (no code: the whole listing)")
-    products.add_argument("codes", nargs="*", metavar="CODE")
+    products.add_argument("codes", nargs="*", metavar="CODE", type=_code_argument(PRODUCT_CODE))
     prices = lookups.add_parser("prices", help="dealer prices, any number of codes (20 a call)")
-    prices.add_argument("codes", nargs="+", metavar="CODE")
+    prices.add_argument("codes", nargs="+", metavar="CODE", type=_code_argument(PRODUCT_CODE))
     stock = lookups.add_parser("stock", help="stock of one product in one county, one row per warehouse")
-    stock.add_argument("code", metavar="CODE")
-    stock.add_argument("county", metavar="COUNTY")
+    stock.add_argument("code", metavar="CODE", type=_code_argument(PRODUCT_CODE))
+    stock.add_argument("county", metavar="COUNTY", type=_code_argument(COUNTY_CODE))
     logistics = lookups.add_parser("logistics", help="logistics records of one order")
     logistics.add_argument("order_code", metavar="ORDER_CODE")
     logistics.add_argument("--delivery-record-code", metavar="X")

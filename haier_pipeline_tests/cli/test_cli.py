@@ -300,3 +300,22 @@ def test_sync_refuses_a_missing_postgres_database_with_exit_2(
     assert main(["sync", "--only", "balance"]) == 2
     err = capsys.readouterr().err
     assert "database 'no_such_database_4711' does not exist" in err and "createdb" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["stock", "GA0SZC00U", "11010"], "'11010' is not a 6-digit county code"),
+        (["stock", "GA0SZC00U", "1101O1"], "'1101O1' is not a 6-digit county code"),
+        (["prices", "GA0SZC00U", "code with spaces"], "'code with spaces' is not a product code"),
+        (["products", ""], "'' is not a product code"),
+    ],
+)
+def test_query_refuses_a_malformed_code_before_any_call(
+    argv: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["query", *argv])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"usage: haier-pipeline query {argv[0]}") and says in err and "Traceback" not in err
