@@ -22,7 +22,7 @@ from haier_pipeline.haier import HaierClient
 from haier_pipeline.records import PRICE_ROW, Parsed, UnusableAnswer
 from haier_pipeline.resources import PipelineSettings
 from haier_pipeline.shanghai_time import now_utc
-from haier_pipeline.warehouse import WarehouseResource
+from haier_pipeline.warehouse import WarehouseResource, WarehouseTransaction
 from haier_pipeline.warehouse.tables import PRICE_VERSION_COLUMNS
 
 DAILY = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26), warn_window=timedelta(hours=24))
@@ -114,6 +114,7 @@ def price_history(
         step.total = len(current)
         observed_at = pd.Timestamp(current["fetched_at"].max()).to_pydatetime() if len(current) else now_utc()
         with store.transaction() as tx:
+            adopted = adopt_columns_added_by_an_upgrade(tx, context.log)
             opened, closed = tx.scd2(
                 "price_history",
                 current[["product_code", *TRACKED]],
@@ -129,5 +130,43 @@ def price_history(
             step.close(tx, loaded=opened, message=f"{opened} versions opened, {closed} closed")
         yield one_open_version(open_versions)
         metadata = step.metadata(opened, step.table_rows("price_history"))
-        metadata.update({"versions_opened": opened, "versions_closed": closed})
+        metadata.update(
+            {"versions_opened": opened, "versions_closed": closed, "versions_adopting_new_columns": adopted}
+        )
         yield dg.MaterializeResult(metadata=metadata)
+
+
+def adopt_columns_added_by_an_upgrade(tx: WarehouseTransaction, log: dg.DagsterLogManager) -> int:
+    """A tracked column that an upgrade added (see schema_changes) is NULL in every version recorded before it.
+    Its first values are not a change: once prices have been fetched with the column, the open versions whose
+    other tracked columns equal the current price take its value in place. Once per added column; the open
+    versions whose price did change keep NULL (not recorded then) and are closed by the SCD2 as usual."""
+    pending = tx.query(
+        "SELECT column_name, added_at FROM {schema}.schema_changes "
+        "WHERE table_name = 'price_history' AND settled_at IS NULL"
+    )
+    columns = [column for column in pending["column_name"] if column in TRACKED]
+    if not columns:
+        return 0
+    added_at = pd.Timestamp(pending["added_at"].max()).to_pydatetime()
+    fetched = tx.query("SELECT max(fetched_at) AS at FROM {schema}.prices")["at"].iloc[0]
+    if pd.isna(fetched) or pd.Timestamp(fetched).to_pydatetime() <= added_at:
+        return 0  # prices not fetched since the upgrade: their new columns are still empty
+    unchanged = " AND ".join(
+        f"h.{column} IS NOT DISTINCT FROM p.{column}" for column in TRACKED if column not in columns
+    )
+    adopted = tx.execute_count(
+        "UPDATE {schema}.price_history AS h SET "
+        + ", ".join(f"{column} = p.{column}" for column in columns)
+        + " FROM {schema}.prices AS p WHERE h.product_code = p.product_code AND h.valid_to IS NULL "
+        f"AND h.valid_from < :added_at AND {unchanged} AND ("
+        + " OR ".join(f"p.{column} IS NOT NULL" for column in columns)
+        + ")",
+        {"added_at": added_at},
+    )
+    tx.execute(
+        "UPDATE {schema}.schema_changes SET settled_at = CURRENT_TIMESTAMP "
+        "WHERE table_name = 'price_history' AND settled_at IS NULL"
+    )
+    log.info(f"price_history: {', '.join(columns)} added by an upgrade; {adopted} open versions took their values")
+    return adopted

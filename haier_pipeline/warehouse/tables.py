@@ -33,6 +33,7 @@ TABLE_NAMES: tuple[str, ...] = (
     "stock_answers",
     "stock_staged_rows",
     "stock_coverage",
+    "schema_changes",
 )
 
 SYNC_STATUSES = ("success", "partial", "failed")
@@ -234,6 +235,23 @@ def build_tables(schema: str = DEFAULT_SCHEMA) -> dict[str, Table]:
         _column("skipped_at", MOMENT, "When a call budget or deadline last left this pair unasked (asked first next)."),
         comment="One row per (product, county) ever planned: when it was last checked, and whether a budget skipped "
         "it. Orders the next stock step and feeds the catalog's per-county totals.",
+    )
+    Table(
+        "schema_changes",
+        md,
+        _column("table_name", TEXT, "The table an upgrade added a column to.", primary_key=True),
+        _column(
+            "column_name", TEXT, "The column added (nullable: the rows before have no value for it).", primary_key=True
+        ),
+        _column("added_at", MOMENT, "When the upgrade added it."),
+        _column(
+            "settled_at",
+            MOMENT,
+            "When the step that owns the table adopted the column's first values (price_history: into the open "
+            "versions, instead of opening versions that only say the column appeared); null until then.",
+        ),
+        comment="Columns added to existing tables by additive evolution, so that history tables can tell a value "
+        "that was not recorded yet from a value that changed.",
     )
     return {name: md.tables[f"{schema}.{name}"] for name in TABLE_NAMES}
 

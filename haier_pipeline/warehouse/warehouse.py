@@ -137,6 +137,7 @@ class Warehouse:
             present: dict[str, set[str]] = {}
             for table_name, column_name in existing.itertuples(index=False):
                 present.setdefault(table_name, set()).add(column_name)
+            added: list[tuple[str, str]] = []
             for table in self.tables.values():
                 if table.name not in present:
                     session.execute(create_table_sql(table))
@@ -144,8 +145,15 @@ class Warehouse:
                     for column in table.columns:
                         if column.name not in present[table.name]:
                             session.execute(add_column_sql(table, column))
+                            added.append((table.name, column.name))
                 for statement in [*create_index_sql(table), *comment_sql(table)]:
                     session.execute(statement)
+            for table_name, column_name in added:
+                session.execute(
+                    f"INSERT INTO {sql.ident(self.schema)}.schema_changes (table_name, column_name, added_at) "
+                    "VALUES (:table, :column, CURRENT_TIMESTAMP)",
+                    {"table": table_name, "column": column_name},
+                )
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[WarehouseTransaction]:
@@ -352,6 +360,11 @@ class WarehouseTransaction:
     def execute(self, sql_text: str, params: Mapping[str, Any] | None = None) -> None:
         self._check_open()
         self._session.execute(sql.with_schema(sql_text, self._schema), params)
+
+    def execute_count(self, sql_text: str, params: Mapping[str, Any] | None = None) -> int:
+        """Rows the statement changed."""
+        self._check_open()
+        return self._session.execute_count(sql.with_schema(sql_text, self._schema), params)
 
     def query(self, sql_text: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """Read inside the transaction (sees its own uncommitted writes)."""

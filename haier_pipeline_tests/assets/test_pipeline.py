@@ -6,9 +6,11 @@ import json
 from decimal import Decimal
 
 import pytest
+import sqlalchemy as sa
 
 from haier_pipeline.assets import step as step_module
 from haier_pipeline.simulator.dataset import is_bad_row
+from haier_pipeline.warehouse.tables import create_table_sql
 from haier_pipeline_tests.pipelines import Pipeline
 from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS
 
@@ -293,3 +295,58 @@ def test_items_unanswered_after_every_retry_are_a_delivery_failure_named_in_the_
     assert down not in set(stored) and len(stored) == len(sim.dataset.procurable_codes) - 1
     calls = sim.counters.snapshot()["statuses"]["stock"]["503"]
     assert calls == len(counties) * 8, "3 retries, then one more pass with its own 3 retries, per pair"
+
+
+def test_a_price_column_added_by_an_upgrade_opens_no_false_versions(pipeline: Pipeline) -> None:
+    """A warehouse from before rebate_type: the upgrade adds the column (NULL in every version so far). Its first
+    values are adopted by the open versions; only a real change opens a version afterwards."""
+    assert pipeline.run(only=["products", "prices"]).success
+    with pipeline.warehouse.transaction() as tx:
+        for name in ("prices", "price_history"):  # rebuilt without the column (DuckDB drops none an index follows)
+            table = pipeline.warehouse.tables[name]
+            kept = [column for column in table.columns if column.name != "rebate_type"]
+            old_shape = sa.Table(
+                name,
+                sa.MetaData(schema=table.schema),
+                *(sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable) for c in kept),
+            )
+            columns = ", ".join(column.name for column in kept)
+            tx.execute(f"CREATE TABLE {{schema}}.old_{name} AS SELECT {columns} FROM {{schema}}.{name}")
+            tx.execute(f"DROP TABLE {{schema}}.{name}")
+            tx.execute(create_table_sql(old_shape))
+            tx.execute(f"INSERT INTO {{schema}}.{name} ({columns}) SELECT {columns} FROM {{schema}}.old_{name}")
+            tx.execute(f"DROP TABLE {{schema}}.old_{name}")
+    pipeline.warehouse.ensure_schema()  # what the upgraded pipeline does when it starts
+    added = pipeline.table("schema_changes", "1, 2")
+    assert [(table, column) for table, column, *_ in added] == [
+        ("price_history", "rebate_type"),
+        ("prices", "rebate_type"),
+    ]
+
+    history_before = pipeline.warehouse.query("SELECT count(*) AS n FROM {schema}.price_history")["n"].iloc[0]
+    result = pipeline.run(only=["products", "prices"])
+    assert result.success
+    (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "price_history"]
+    metadata = event.materialization.metadata
+    prices = pipeline.warehouse.query("SELECT product_code, rebate_type FROM {schema}.prices")
+    typed = prices["rebate_type"].notna().sum()
+    assert typed > 0, "the simulator sends rebate types"
+    assert metadata["versions_opened"].value == 0 and metadata["versions_adopting_new_columns"].value == typed
+    open_versions = pipeline.warehouse.query(
+        "SELECT product_code, rebate_type FROM {schema}.price_history WHERE valid_to IS NULL"
+    )
+    assert len(open_versions) == history_before
+    assert dict(open_versions.itertuples(index=False)) == dict(prices.itertuples(index=False))
+    settled = pipeline.warehouse.query("SELECT table_name FROM {schema}.schema_changes WHERE settled_at IS NOT NULL")
+    assert list(settled["table_name"]) == ["price_history"]
+
+    # Once adopted, the column is tracked like any other: a rebate type that changes opens a version.
+    with pipeline.warehouse.transaction() as tx:
+        code = tx.execute_count(
+            "UPDATE {schema}.price_history SET rebate_type = 'XX' WHERE valid_to IS NULL AND product_code = :code",
+            {"code": str(prices["product_code"].iloc[0])},
+        )
+    assert code == 1
+    assert pipeline.run(only=["prices"]).success
+    versions = pipeline.warehouse.query("SELECT count(*) AS n FROM {schema}.price_history")["n"].iloc[0]
+    assert versions == history_before + 1

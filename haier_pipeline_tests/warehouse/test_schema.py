@@ -34,6 +34,8 @@ CONTRACT_COLUMNS = {
     # The rows of a stock day in progress: the columns of stock_snapshots.
     "stock_staged_rows": "snapshot_date product_code county_code sec_code stock warehouse_grade cut_time "
     "delivery_date delivery_hours is_transfer fetched_at",
+    # Columns that upgrades added, so history tables can tell "not recorded yet" from "changed".
+    "schema_changes": "table_name column_name added_at settled_at",
 }
 
 
