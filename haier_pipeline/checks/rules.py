@@ -46,8 +46,9 @@ def schema_gate(
         description = "The frame does not match its record's schema: " + "; ".join(structural_errors)
     elif too_many:
         description = (
-            f"{refused} of {total} inputs ({share:.0%}) were refused{unanswered_note}, more than the allowed "
-            f"{max_ratio:.0%} (HAIER_MAX_REJECTED_RATIO). Nothing was written: the first {len(sample)} with "
+            # One decimal: 10.4 % must not read as "10 %, more than the allowed 10 %".
+            f"{refused} of {total} inputs ({share:.1%}) were refused{unanswered_note}, more than the allowed "
+            f"{max_ratio:.1%} (HAIER_MAX_REJECTED_RATIO). Nothing was written: the first {len(sample)} with "
             "their reasons are in this check's refused_sample, in the run's log."
         )
     else:
