@@ -37,6 +37,10 @@ def selected_assets(only: Sequence[str] | None) -> list[str]:
 class StepFailure:
     step: str
     cause: str
+    interrupted: bool = False  # Ctrl-C or SIGTERM, not the step's own failure
+
+
+INTERRUPTIONS = {"KeyboardInterrupt", "DagsterExecutionInterruptedError", "InterruptException"}
 
 
 def run_assets(
@@ -62,8 +66,21 @@ def step_failures(result: dg.ExecuteInProcessResult) -> list[StepFailure]:
     failures = []
     for event in result.all_events:
         if event.event_type == dg.DagsterEventType.STEP_FAILURE:
-            failures.append(StepFailure(event.step_key or "?", failure_cause(event.event_specific_data)))
+            data = event.event_specific_data
+            failures.append(StepFailure(event.step_key or "?", failure_cause(data), was_interrupted(data)))
     return failures
+
+
+def was_interrupted(failure_data: Any) -> bool:
+    """Whether the error chain holds an interruption (see assets.step.is_interruption for the shapes)."""
+    error = getattr(failure_data, "error", None)
+    while error is not None:
+        if error.cls_name in INTERRUPTIONS or (
+            error.cls_name == "RuntimeError" and "Query interrupted" in error.message
+        ):
+            return True
+        error = error.cause or error.context
+    return False
 
 
 def failure_cause(failure_data: Any) -> str:

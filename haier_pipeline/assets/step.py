@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import dagster as dg
+import duckdb
 import pandas as pd
 
 from haier_pipeline.checks.rules import BLOCKING_CHECKS, field_anomalies_check, schema_gate
@@ -235,8 +236,8 @@ def running_step(
             step.api = stack.enter_context(haier.track())
         try:
             yield step
-        except Exception as error:
-            message = redact(f"{type(error).__name__}: {error}")
+        except (Exception, KeyboardInterrupt, dg.DagsterExecutionInterruptedError) as error:
+            message = INTERRUPTED if is_interruption(error) else redact(f"{type(error).__name__}: {error}")
             context.log.error(f"{asset} failed: {message}")
             try:
                 step.record_failure(message)
@@ -246,6 +247,20 @@ def running_step(
         if step.unknown_keys:
             keys = ", ".join(key for key, _ in step.unknown_keys.most_common(10))
             context.log.warning(f"{asset}: the vendor sent keys no declaration knows (renamed fields?): {keys}")
+
+
+INTERRUPTED = (
+    "interrupted (Ctrl-C or SIGTERM) before it finished; nothing of this step was written. Run the sync again: "
+    "stock asks only the pairs not yet answered today"
+)
+
+
+def is_interruption(error: BaseException) -> bool:
+    """Ctrl-C or SIGTERM, however it surfaced: Dagster raises its own error, and DuckDB turns a signal that arrives
+    during a query into RuntimeError("Query interrupted") (its InterruptException when it interrupts itself)."""
+    if isinstance(error, KeyboardInterrupt | dg.DagsterExecutionInterruptedError | duckdb.InterruptException):
+        return True
+    return isinstance(error, RuntimeError) and str(error) == "Query interrupted"
 
 
 def markdown_table(frame: pd.DataFrame) -> str:

@@ -15,6 +15,7 @@ from haier_pipeline.warehouse.errors import WarehouseConfigError, WarehouseError
 
 # 0 done; 1 a step failed; 2 a configuration or argument error; 3 finished, but items stayed unanswered.
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_UNANSWERED = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130  # the shell's code for a command stopped by Ctrl-C
 
 EXAMPLES = {
     "sync": """examples:
@@ -108,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader (e.g. `| head`) has what it wanted. Caught before OSError, its base class. Python's advice:
         # point stdout at /dev/null so the flush at exit does not fail again.

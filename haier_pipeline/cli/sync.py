@@ -12,7 +12,13 @@ from dagster import DagsterInstance, ExecuteInProcessResult
 
 from haier_pipeline.assets.stock_day import STOCK_DAY_TAG
 from haier_pipeline.audit import UNANSWERED_TAG
-from haier_pipeline.cli.main import EXIT_FAILED, EXIT_OK, EXIT_UNANSWERED, resume_garbage_collection
+from haier_pipeline.cli.main import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_UNANSWERED,
+    resume_garbage_collection,
+)
 from haier_pipeline.cli.timings import SyncTimings
 from haier_pipeline.haier import HaierConfigurationError
 from haier_pipeline.instance import mark_dead_cli_runs, process_tags, project_instance
@@ -46,6 +52,17 @@ def stock_date_argument(raw: str) -> date:
     return day
 
 
+def timings_file_argument(raw: str) -> Path:
+    """Checked before the run: a path the timings cannot be written to would fail the command after the sync."""
+    path = Path(raw)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{raw} is a folder; name a file in it, e.g. {path / 'timings.json'}")
+    folder = next((parent for parent in path.parents if parent.exists()), None)  # missing folders are created
+    if folder is not None and not folder.is_dir():
+        raise argparse.ArgumentTypeError(f"{folder} is a file, not a folder; name a file in a folder")
+    return path
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--only",
@@ -63,7 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timings",
         metavar="FILE",
-        type=Path,
+        type=timings_file_argument,
         help="write where the time went as JSON: each step's API phase, every warehouse operation, the run's start "
         "and end (what `make bench` splits a sync with)",
     )
@@ -121,7 +138,16 @@ def sync(
 def outcome(instance: DagsterInstance, result: ExecuteInProcessResult, quarantined: str) -> int:
     """The exit code, with what went wrong on stderr."""
     if not result.success:
-        for failure in step_failures(result):
+        failures = step_failures(result)
+        if any(failure.interrupted for failure in failures):
+            steps = ", ".join(failure.step for failure in failures)
+            print(
+                f"haier-pipeline sync: interrupted during {steps}; what those steps did was not written. Run the "
+                "sync again: stock asks only the pairs not yet answered today.",
+                file=sys.stderr,
+            )
+            return EXIT_INTERRUPTED
+        for failure in failures:
             print(f"haier-pipeline sync: step {failure.step} failed: {failure.cause}", file=sys.stderr)
         return EXIT_FAILED
     run = instance.get_run_by_id(result.run_id)

@@ -38,6 +38,7 @@ import pytest
 import requests
 
 from haier_pipeline import resources as resources_module
+from haier_pipeline.assets.step import INTERRUPTED
 from haier_pipeline.assets.stock_checkpoint import CHECKPOINT_TABLES
 from haier_pipeline.cli.main import main
 from haier_pipeline.haier import HaierClient
@@ -49,6 +50,7 @@ from haier_pipeline_tests.faults.test_client_faults import gateway_process, non_
 from haier_pipeline_tests.pipelines import Pipeline, make_pipeline
 from haier_pipeline_tests.postgres import POSTGRES_URL
 from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS, simulator_config
+from haier_pipeline_tests.ui.conftest import write_instance_config
 
 SECRETS = (SIMULATOR_CREDENTIALS["client_secret"], SIMULATOR_CREDENTIALS["password"])
 # Every table a failed step must leave as it was. sync_log records the failure; stock_answers and
@@ -474,6 +476,57 @@ def test_sigkill_mid_stock_step_leaves_the_warehouse_as_it_was_and_the_next_sync
 
     # The next sync marks the dead run failed (automation/test_alerts.py::test_a_killed_cli_sync_is_marked_...).
     simulator.config.latency_ms = 0
+    assert sync(capsys, "--only", "stock")[0] == 0
+    assert stock_pairs(warehouse, today_in_shanghai()) == every_pair(simulator)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_mid_stock_step_exits_130_with_a_next_step_records_it_and_the_rerun_resumes(
+    sig: signal.Signals,
+    cli_env: dict[str, str],
+    simulator: RunningSimulator,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Ctrl-C in a terminal reaches the whole process group: the sync's own process and every process it started.
+    The instance is the project's dagster.yaml, as `make ui` and a sync from the project folder use it."""
+    Path(cli_env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    write_instance_config(Path(cli_env["DAGSTER_HOME"]))
+    assert sync(capsys, "--only", "products,stock")[0] == 0
+    warehouse = cli_warehouse(cli_env)
+    before = contents(warehouse)
+    simulator.config.latency_ms = 20
+    simulator.reset_counters()
+    command = [HAIER_PIPELINE, "sync", "--only", "stock"]
+    env = process_env(cli_env, simulator.base_url)
+    victim = subprocess.Popen(
+        command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
+    try:
+        answered = 0
+        deadline = time.monotonic() + 60
+        while answered < 20 and time.monotonic() < deadline:  # the stock step is calling
+            assert victim.poll() is None
+            stats = requests.get(f"{simulator.base_url}/_sim/stats", timeout=5).json()
+            answered = stats["statuses"].get("stock", {}).get("200", 0)
+            time.sleep(0.02)
+        os.killpg(victim.pid, sig)
+        _, err = victim.communicate(timeout=60)
+    finally:
+        if victim.poll() is None:
+            os.killpg(victim.pid, signal.SIGKILL)
+            victim.wait(10)
+    assert 20 <= answered < len(every_pair(simulator)), "interrupted while the stock step was calling"
+    stderr = err.decode()
+    assert victim.returncode == 130, stderr
+    assert "interrupted during stock_snapshots" in stderr and "Run the sync again" in stderr
+    assert "Traceback" not in stderr, stderr
+    assert contents(warehouse) == before, "no partial stock day"
+    failed = warehouse.query("SELECT message FROM {schema}.sync_log WHERE status = 'failed'")
+    assert list(failed["message"]) == [INTERRUPTED]
+
+    simulator.config.latency_ms = 0
+    simulator.reset_counters()
     assert sync(capsys, "--only", "stock")[0] == 0
     assert stock_pairs(warehouse, today_in_shanghai()) == every_pair(simulator)
 

@@ -78,11 +78,6 @@ def write_instance_config(home: Path) -> None:
         "local_artifact_storage", {"module": "dagster._core.storage.root", "class": "LocalArtifactStorage"}
     )
     config["local_artifact_storage"]["config"] = {"base_dir": str(home)}
-    config.setdefault(
-        "compute_logs",
-        {"module": "dagster._core.storage.local_compute_log_manager", "class": "LocalComputeLogManager"},
-    )
-    config["compute_logs"]["config"] = {"base_dir": str(home / "logs")}
     config.setdefault("concurrency", {}).setdefault("runs", {})["max_concurrent_runs"] = 0
     config["nux"] = {"enabled": False}
     config["telemetry"] = {"enabled": False}
