@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
-from haier_pipeline.cli.main import EXIT_OK
+from haier_pipeline.cli.main import EXIT_CONFIG, EXIT_OK
+from haier_pipeline.cli.simulator import LATENCY_MS, PRODUCTS
 from haier_pipeline.cli.sync import sync
 from haier_pipeline.settings import (
     DEFAULT_COUNTIES_FILE,
@@ -18,7 +21,10 @@ from haier_pipeline.settings import (
 )
 from haier_pipeline.shanghai_time import today_in_shanghai
 from haier_pipeline.warehouse import Warehouse, mask_url
+from haier_pipeline.warehouse.errors import WarehouseConfigError
+from haier_pipeline.warehouse.url import parse_warehouse_url
 
+DEMO_WAREHOUSE = DEFAULT_WAREHOUSE_URL.removeprefix("duckdb:///")
 DEMO_QUERY = (
     "SELECT product_code, product_model, brand, supply_price, total_stock, counties_in_stock "
     "FROM haier.catalog ORDER BY total_stock DESC LIMIT 10"
@@ -26,8 +32,28 @@ DEMO_QUERY = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--products", type=int, default=120, help="products in the simulated catalog")
-    parser.add_argument("--latency-ms", type=float, default=30.0, help="simulated API latency")
+    parser.add_argument("--products", type=PRODUCTS, default=120, help="products in the simulated catalog")
+    parser.add_argument("--latency-ms", type=LATENCY_MS, default=30.0, help="simulated API latency")
+
+
+def demo_warehouse_refusal(environment: Mapping[str, str]) -> str | None:
+    """Simulated rows must never land beside real ones: when this folder's configuration points at the real API
+    and keeps its warehouse in the demo's file, the demo refuses."""
+    base_url = environment.get("HAIER_BASE_URL")
+    if not base_url:
+        return None
+    configured = environment.get("HAIER_WAREHOUSE_URL") or DEFAULT_WAREHOUSE_URL
+    try:
+        same_file = parse_warehouse_url(configured).path == parse_warehouse_url(DEFAULT_WAREHOUSE_URL).path
+    except WarehouseConfigError:
+        return None  # not the demo's file; `check` names what is wrong with it
+    if not same_file:
+        return None
+    return (
+        f"this folder is configured for a real API (HAIER_BASE_URL={base_url}) and keeps its warehouse in "
+        f"{DEMO_WAREHOUSE}, the demo's file: simulated rows would be mixed into it. Run the demo from another "
+        "folder, or give the real warehouse its own HAIER_WAREHOUSE_URL."
+    )
 
 
 def simulator_environment(base_url: str, config: object) -> dict[str, str]:
@@ -47,6 +73,9 @@ def run(args: argparse.Namespace) -> int:
     from haier_pipeline.simulator import SimulatorConfig, start_simulator
 
     load_dotenv_file()
+    if refusal := demo_warehouse_refusal(os.environ):
+        print(f"haier-pipeline demo: {refusal}", file=sys.stderr)
+        return EXIT_CONFIG
     started = time.monotonic()
     config = SimulatorConfig(
         products=args.products,
@@ -59,7 +88,9 @@ def run(args: argparse.Namespace) -> int:
             **{key: value for key, value in os.environ.items() if key.startswith("HAIER_")},
             **simulator_environment(simulator.base_url, config),
         }
-        environment.setdefault("HAIER_WAREHOUSE_URL", DEFAULT_WAREHOUSE_URL)
+        if os.environ.get("HAIER_WAREHOUSE_URL", DEFAULT_WAREHOUSE_URL) != DEFAULT_WAREHOUSE_URL:
+            print(f"the demo writes {DEMO_WAREHOUSE}, never HAIER_WAREHOUSE_URL (that is for the real API)")
+        environment["HAIER_WAREHOUSE_URL"] = DEFAULT_WAREHOUSE_URL
         if not environment.get("HAIER_COUNTY_CODES") and not Path(DEFAULT_COUNTIES_FILE).exists():
             environment["HAIER_COUNTY_CODES"] = ",".join(config.counties)
         orders = Path(environment.get("HAIER_ORDERS_FILE") or DEFAULT_ORDERS_FILE)

@@ -5,26 +5,76 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import os
 import signal
+import socket
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from types import FrameType
 
 from haier_pipeline.cli.demo import simulator_environment
+from haier_pipeline.cli.main import EXIT_CONFIG
+from haier_pipeline.cli.simulator import port_number
 from haier_pipeline.settings import load_dotenv_file
 
+UI_HOST = "127.0.0.1"
 SIMULATOR_PORT = 8765
 GRACE_SECONDS = 20.0
+# The checkout this module runs from, when it is one (an editable install); is_dg_project() tells.
+SOURCE_ROOT = Path(__file__).resolve().parents[2]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--port", type=int, default=3000, help="port of the UI (default 3000)")
+    parser.add_argument(
+        "--port",
+        type=port_number(1, "a port number from 1 to 65535"),
+        default=3000,
+        help="port of the UI (default 3000)",
+    )
 
 
 def dg_dev_command(port: int) -> list[str]:
-    return [str(Path(sys.executable).with_name("dg")), "dev", "--host", "127.0.0.1", "--port", str(port)]
+    return [str(Path(sys.executable).with_name("dg")), "dev", "--host", UI_HOST, "--port", str(port)]
+
+
+def is_dg_project(folder: Path) -> bool:
+    try:
+        with (folder / "pyproject.toml").open("rb") as file:
+            return "dg" in tomllib.load(file).get("tool", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        return False
+
+
+def project_folder_problem(working_directory: Path) -> str | None:
+    """dg dev serves the project of the working directory, and the UI's instance (DAGSTER_HOME) defaults to it: from
+    anywhere else dg fails with a message about tool.dg.directory_type that does not say where to go."""
+    if is_dg_project(working_directory):
+        return None
+    where = SOURCE_ROOT if is_dg_project(SOURCE_ROOT) else "the folder with its pyproject.toml and dagster.yaml"
+    return f"{working_directory} is not the project folder: run it from the project folder ({where})."
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Whether dg dev could bind `port`: when it cannot, its webserver logs the error but the daemon keeps the
+    command running, serving no UI, so the port is tried here first."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As uvicorn does for the webserver, so a port a stopped UI left in TIME_WAIT counts as free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            reason = "is already in use (another haier-pipeline ui or dg dev?)"
+            if error.errno != errno.EADDRINUSE:
+                reason = f"cannot be used ({error.strerror})"
+            other = port + 1 if port < 65535 else port - 1
+            return (
+                f"port {port} on {host} {reason}. Stop that process, or choose another port: "
+                f"haier-pipeline ui --port {other}"
+            )
+    return None
 
 
 def stop_group(process: subprocess.Popen[bytes], first: int) -> int:
@@ -71,6 +121,11 @@ def supervise(command: list[str], environment: dict[str, str]) -> int:
 def run(args: argparse.Namespace) -> int:
     from haier_pipeline.simulator import SimulatorConfig, start_simulator
 
+    # Both checked before the simulator and dg dev start, so a refusal leaves nothing running.
+    problem = project_folder_problem(Path.cwd()) or port_problem(UI_HOST, args.port)
+    if problem:
+        print(f"haier-pipeline ui: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
     load_dotenv_file()
     environment = dict(os.environ)
     environment.setdefault("DAGSTER_HOME", str(Path.cwd()))

@@ -149,6 +149,7 @@ BOOKKEEPING_EMPTY_AFTER_A_CLEAN_SYNC = (
     "rejected_rows",
     "field_anomalies",
     "stock_lookups",
+    "schema_changes",
     "stock_answers",
     "stock_staged_rows",
 )
@@ -176,6 +177,8 @@ def test_sync_exit_codes_and_the_failing_step_on_stderr(
         (["--only", "stocks,prices"], "unknown step 'stocks'"),
         (["--date", "2026-13-40"], "argument --date: '2026-13-40' is not a date: use YYYY-MM-DD"),
         (["--date", "2026-02-30"], "is not a date"),
+        (["--timings", "/tmp"], "argument --timings: /tmp is a folder; name a file in it, e.g. /tmp/timings.json"),
+        (["--timings", "/proc/version/t.json"], "/proc/version is a file, not a folder"),
     ],
 )
 def test_argument_errors_are_argparse_usage_errors(
@@ -239,6 +242,40 @@ def test_demo_runs_every_asset_against_the_simulator_and_prints_a_summary(
     assert f"catalog            {counts['catalog']:>7}" in out
     assert "API calls:" in out and "throttled 0" in out
     assert "FROM haier.catalog" in out, "the summary shows one query to try, as analysts write it"
+
+
+def test_demo_writes_its_own_file_never_the_configured_warehouse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    for name in ("HAIER_BASE_URL", "HAIER_COUNTY_CODES", "HAIER_ORDERS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    production = tmp_path / "production.duckdb"
+    monkeypatch.setenv("HAIER_WAREHOUSE_URL", f"duckdb:///{production}")
+    assert main(["demo", "--products", "10", "--latency-ms", "0"]) == 0
+    assert "never HAIER_WAREHOUSE_URL" in capsys.readouterr().out
+    assert not production.exists()
+    assert Warehouse.from_url("duckdb:///data/warehouse.duckdb").table_counts()["catalog"] > 0
+
+
+@pytest.mark.parametrize(
+    "warehouse_url", [None, "duckdb:///data/warehouse.duckdb", "duckdb:///./data/warehouse.duckdb"]
+)
+def test_demo_refuses_a_folder_whose_real_warehouse_is_the_demos_file(
+    warehouse_url: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    monkeypatch.setenv("HAIER_BASE_URL", "https://openplat-bj-aliyun.haier.net")
+    if warehouse_url is None:
+        monkeypatch.delenv("HAIER_WAREHOUSE_URL", raising=False)
+    else:
+        monkeypatch.setenv("HAIER_WAREHOUSE_URL", warehouse_url)
+    assert main(["demo", "--products", "10", "--latency-ms", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "configured for a real API" in err and "Run the demo from another folder" in err
+    assert not (tmp_path / "data").exists(), "nothing written"
 
 
 def test_the_rejected_share_a_step_tolerates_is_configurable(

@@ -1,0 +1,162 @@
+"""Bad values for `simulator`, `demo` and `ui` are usage errors naming the option and what it takes, and `ui`
+refuses a busy port or a folder that is not the project before anything starts."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import haier_pipeline
+import haier_pipeline.simulator
+from haier_pipeline.cli import ui
+from haier_pipeline.cli.main import main
+from haier_pipeline.simulator.quirks import QUIRKS
+
+PROJECT_FOLDER = Path(haier_pipeline.__file__).resolve().parents[1]
+
+
+def never_started(*args: Any, **kwargs: Any) -> None:
+    raise AssertionError("the command went on to serve with a value it should have refused")
+
+
+@pytest.fixture
+def nothing_served(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands import serve and start_simulator when they run: replaced, a refusal that did not happen fails
+    the test instead of serving."""
+    monkeypatch.setattr(haier_pipeline.simulator, "serve", never_started)
+    monkeypatch.setattr(haier_pipeline.simulator, "start_simulator", never_started)
+
+
+@pytest.fixture
+def launched(monkeypatch: pytest.MonkeyPatch, nothing_served: None) -> Iterator[list[list[str]]]:
+    """The commands `ui` would have started; none is started. An API is configured, so `ui` needs no simulator."""
+    commands: list[list[str]] = []
+
+    def supervise(command: list[str], environment: dict[str, str]) -> int:
+        commands.append(command)
+        return 0
+
+    monkeypatch.setattr(ui, "supervise", supervise)
+    monkeypatch.setenv("HAIER_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.chdir(PROJECT_FOLDER)
+    yield commands
+
+
+def usage_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"usage: haier-pipeline {argv[0]}"), err
+    assert "Traceback" not in err
+    return err
+
+
+@pytest.mark.parametrize(
+    ("argv", "allowed"),
+    [
+        (["--products", "-1"], "'-1' is not a whole number of products, 1 or more"),
+        (["--products", "0"], "'0' is not a whole number of products, 1 or more"),
+        (["--fault-rate", "2"], "'2' is not a share from 0 to 1"),
+        (["--bad-row-rate", "-0.1"], "'-0.1' is not a share from 0 to 1"),
+        (["--quirk-rate", "1.5"], "'1.5' is not a share from 0 to 1"),
+        (["--throttle-rate", "2"], "'2' is not a share from 0 to 1"),
+        (["--hang-rate", "nan"], "'nan' is not a share from 0 to 1"),
+        (["--rate", "0"], "'0' is not a positive number of requests per second"),
+        (["--rate", "nan"], "'nan' is not a positive number of requests per second"),
+        (["--port", "99999"], "'99999' is not a port number from 0 to 65535 (0 picks any free port)"),
+        (["--port", "-1"], "'-1' is not a port number from 0 to 65535"),
+        (["--latency-ms", "-5"], "'-5' is not a number of milliseconds, 0 or more"),
+        (["--token-ttl", "-1"], "'-1' is not a number of seconds, 0 or more"),
+        (["--token-revoke-every", "-1"], "'-1' is not a number of seconds, 0 or more (0: never)"),
+        (["--counties", "110101,12"], "'110101,12' is not a comma-separated list of 6-digit county codes"),
+    ],
+)
+def test_simulator_out_of_range_values_are_usage_errors_naming_the_option_and_what_it_takes(
+    argv: list[str], allowed: str, nothing_served: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    err = usage_error(["simulator", *argv], capsys)
+    assert f"error: argument {argv[0]}: {allowed}" in err
+
+
+@pytest.mark.parametrize("quirks", ["bogus", "all,bogus"])
+def test_an_unknown_quirk_is_a_usage_error_listing_the_known_ones(
+    quirks: str, nothing_served: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    err = usage_error(["simulator", "--quirks", quirks], capsys)
+    assert "error: argument --quirks: unknown quirk(s) bogus: choose among" in err
+    assert all(name in err for name in QUIRKS) and "or all" in err
+
+
+def test_valid_simulator_values_reach_its_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    served: list[tuple[Any, str, int]] = []
+    monkeypatch.setattr(
+        haier_pipeline.simulator, "serve", lambda config, host, port: served.append((config, host, port))
+    )
+    argv = ["--port", "0", "--products", "1", "--rate", "5", "--fault-rate", "1", "--quirks", "all"]
+    assert main(["simulator", *argv, "--counties", "110101, 310104", "--hang-rate", "0"]) == 0
+    [(config, host, port)] = served
+    assert (host, port, config.products, config.rate_limit, config.fault_rate) == ("127.0.0.1", 0, 1, 5.0, 1.0)
+    assert config.quirks == tuple(QUIRKS)
+    assert config.counties == ("110101", "310104")
+
+
+@pytest.mark.parametrize(
+    ("argv", "allowed"),
+    [
+        (["--products", "-1"], "'-1' is not a whole number of products, 1 or more"),
+        (["--latency-ms", "-1"], "'-1' is not a number of milliseconds, 0 or more"),
+    ],
+)
+def test_demo_checks_the_options_it_shares_with_the_simulator(
+    argv: list[str], allowed: str, nothing_served: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    err = usage_error(["demo", *argv], capsys)
+    assert f"error: argument {argv[0]}: {allowed}" in err
+
+
+@pytest.mark.parametrize("port", ["0", "65536", "http"])
+def test_ui_port_out_of_range_is_a_usage_error(
+    port: str, launched: list[list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    err = usage_error(["ui", "--port", port], capsys)
+    assert f"error: argument --port: '{port}' is not a port number from 1 to 65535" in err
+    assert launched == []
+
+
+def test_ui_on_a_busy_port_says_which_and_how_to_choose_another_before_starting_anything(
+    launched: list[list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["ui", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"haier-pipeline ui: port {port} on 127.0.0.1 is already in use" in err
+    assert f"choose another port: haier-pipeline ui --port {port + 1}" in err
+    assert "Traceback" not in err
+    assert launched == [], "dg dev was started on a port it cannot serve"
+
+
+def test_ui_on_a_free_port_starts_dg_dev_on_it(launched: list[list[str]]) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    assert main(["ui", "--port", str(port)]) == 0
+    assert launched == [ui.dg_dev_command(port)]
+
+
+def test_ui_outside_the_project_folder_says_where_to_run_it(
+    launched: list[list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["ui"]) == 2
+    err = capsys.readouterr().err
+    assert f"haier-pipeline ui: {tmp_path} is not the project folder" in err
+    assert f"run it from the project folder ({PROJECT_FOLDER})" in err
+    assert launched == []
