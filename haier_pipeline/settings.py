@@ -8,6 +8,7 @@ operator fixes the whole configuration in one pass instead of one variable per a
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from dotenv import load_dotenv
+from dotenv.parser import parse_stream
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -27,6 +29,7 @@ PREFIX = "HAIER_"
 DEFAULT_WAREHOUSE_URL = "duckdb:///data/warehouse.duckdb"
 DEFAULT_COUNTIES_FILE = "data/counties.csv"
 DEFAULT_ORDERS_FILE = "data/orders.csv"
+DOTENV_FILE = ".env"
 COUNTY_CODE = re.compile(r"^\d{6}$")
 SECRET_FIELDS = ("client_secret", "password", "seller_password", "customer_password")
 CREDENTIAL_FIELDS = ("base_url", "client_id", "client_secret", "customer_code", "password")
@@ -47,12 +50,15 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(
         env_prefix=PREFIX,
-        env_file=".env",
+        env_file=DOTENV_FILE,
         env_file_encoding="utf-8",
         env_ignore_empty=True,
         extra="ignore",
         frozen=True,
         str_strip_whitespace=True,
+        # Else "nan" is refused for a bound it does not break ("less than or equal to 10000"), and "inf" passes an
+        # upper bound that is not there.
+        allow_inf_nan=False,
     )
 
     # Declared before the URLs: their validators read it.
@@ -171,7 +177,37 @@ class Settings(BaseSettings):
 
 def load_dotenv_file(directory: Path | None = None) -> None:
     """Put `.env` into os.environ (real variables win): Dagster's EnvVar resources read the process environment."""
-    load_dotenv((directory or Path.cwd()) / ".env", override=False)
+    path = (directory or Path.cwd()) / DOTENV_FILE
+    if problems := dotenv_problems(path):
+        raise HaierConfigurationError(problems)
+    load_dotenv(path, override=False)
+
+
+def dotenv_problems(path: Path) -> list[str]:
+    """Why `path` (a `.env`) cannot be read as written: not UTF-8 (python-dotenv would raise UnicodeDecodeError), or
+    lines python-dotenv cannot parse (it would skip them, warning without the file or the variable)."""
+    if not path.is_file():
+        return []
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        return [f"{path} cannot be read ({error.strerror}): make it readable, or remove it"]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        return [f"{path} line {line} is not UTF-8 text: save the file as UTF-8 (GBK, for one, is not read)"]
+    problems = []
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            # The name only: the rest of the line may be a secret.
+            name = re.match(r"\s*(?:export\s+)?([A-Za-z_][\w.]*)\s*=", binding.original.string)
+            what = f"the line setting {name.group(1)}" if name else "this line"
+            problems.append(
+                f"{path} line {binding.original.line}: {what} cannot be parsed: write it as NAME=value (quote a value "
+                "with spaces or quotes in it, e.g. NAME='a b'), or start it with # to comment it out"
+            )
+    return problems
 
 
 def load_settings(environ: Mapping[str, str] | None = None, *, require_credentials: bool = True) -> Settings:
@@ -180,6 +216,8 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_credentia
     token = _require_credentials.set(require_credentials)
     try:
         if environ is None:
+            if problems := dotenv_problems(Path.cwd() / DOTENV_FILE):
+                raise HaierConfigurationError(problems)
             return Settings()
         values = {
             key[len(PREFIX) :].lower(): value.strip()
@@ -200,7 +238,8 @@ def describe_problems(error: ValidationError) -> list[str]:
         field = str(item["loc"][0]) if item["loc"] else ""
         name = variable(field)
         message = str(item["msg"]).removeprefix("Value error, ")
-        if message.startswith(name):
+        # An unset variable's input is its default (the counties' is `()`): the message names the file read instead.
+        if message.startswith(name) or (field == "county_codes" and not item["input"]):
             problems.append(message)
         elif message == "is not set" or item["type"] == "missing":
             problems.append(f"{name} is not set")
@@ -238,36 +277,41 @@ def read_county_file(path: Path) -> dict[str, float]:
     if not path.exists():
         raise ValueError(f"HAIER_COUNTY_CODES is not set and {path} does not exist: {COUNTIES_HINT}")
     weights: dict[str, float] = {}
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        if not reader.fieldnames or "county_code" not in reader.fieldnames:
-            raise ValueError(f"{path} needs a header row with a county_code column")
-        for line, row in enumerate(reader, start=2):
-            code, weight = (row.get("county_code") or "").strip(), (row.get("weight") or "").strip()
-            if not code:
-                continue
-            try:
-                weights.setdefault(code, float(weight) if weight else 1.0)
-            except ValueError:
-                weights[code] = -1.0
-            if not weights[code] >= 0:
-                raise ValueError(f"{path} line {line}: weight {weight!r} is not a number >= 0")
+    try:
+        # utf-8-sig: Excel's "CSV UTF-8" starts with a byte order mark, which would hide the first column's name.
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            if not reader.fieldnames or "county_code" not in reader.fieldnames:
+                raise ValueError(
+                    f"{path} needs a header row with a county_code column: add one as its first line "
+                    "(county_code, optionally ,weight), or set HAIER_COUNTY_CODES=110101,310104"
+                )
+            for row in reader:
+                code, weight = (row.get("county_code") or "").strip(), (row.get("weight") or "").strip()
+                if not code:
+                    continue
+                try:
+                    weights.setdefault(code, float(weight) if weight else 1.0)
+                except ValueError:
+                    weights[code] = -1.0
+                if not weights[code] >= 0:
+                    raise ValueError(f"{path} line {reader.line_num}: weight {weight!r} is not a number >= 0")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not UTF-8 text: save it as UTF-8 (Excel: CSV UTF-8)") from None
+    except OSError as error:
+        raise ValueError(f"{path} cannot be read ({error.strerror}): {COUNTIES_HINT}") from None
     return weights
 
 
 def orders_file_problem(path: str) -> str | None:
-    """What is wrong with HAIER_ORDERS_FILE, if anything (checked by `check`, and by `sync` when it tracks orders)."""
-    file = Path(path)
-    if not file.is_file():
-        return (
-            f"HAIER_ORDERS_FILE={path!r} does not exist: create it (a CSV with an order_code column, optional "
-            "delivery_record_code and member_id) or point HAIER_ORDERS_FILE at one"
-        )
+    """Every problem the logistics step would stop on in HAIER_ORDERS_FILE, in one line, or None (checked by
+    `check`, and by `sync` before a run that tracks orders)."""
+    # Imported here because the assets import this module. Asking the step's own reader keeps check, preflight and
+    # run agreeing on what a good file is.
+    from haier_pipeline.assets.accounts import read_orders
+
     try:
-        with file.open(newline="", encoding="utf-8") as handle:
-            header = next(csv.reader(handle), [])
-    except (OSError, UnicodeDecodeError) as error:
-        return f"HAIER_ORDERS_FILE={path!r} cannot be read ({error}): it must be a UTF-8 CSV file"
-    if "order_code" not in [column.strip() for column in header]:
-        return f"HAIER_ORDERS_FILE={path!r} needs a header row with an order_code column"
+        read_orders(path)
+    except HaierConfigurationError as error:
+        return "; ".join(error.problems)
     return None

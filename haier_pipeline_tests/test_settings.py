@@ -12,7 +12,7 @@ import pytest
 
 from haier_pipeline.haier import HaierClient, HaierConfigurationError
 from haier_pipeline.resources import PipelineSettings, resources_for_definitions, resources_from_settings
-from haier_pipeline.settings import load_settings
+from haier_pipeline.settings import Settings, load_settings, variable
 
 MINIMAL = {
     "HAIER_BASE_URL": "http://127.0.0.1:9",
@@ -187,3 +187,16 @@ def test_definitions_load_without_credentials_but_not_with_a_malformed_variable(
     finally:
         monkeypatch.undo()
         importlib.reload(definitions)
+
+
+FLOAT_VARIABLES = [
+    variable(name)
+    for name, field in Settings.model_fields.items()
+    if field.annotation in (float, float | None)  # every float setting, the ones added later too
+]
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+@pytest.mark.parametrize("name", FLOAT_VARIABLES)
+def test_a_float_setting_must_be_a_finite_number(name: str, value: str) -> None:
+    assert f"{name}={value!r}: Input should be a finite number" in problems_of({**MINIMAL, name: value})

@@ -50,31 +50,45 @@ class TrackedOrder:
 
 
 def read_orders(path: str) -> list[TrackedOrder]:
-    """The orders to track, from HAIER_ORDERS_FILE (order_code, optional delivery_record_code, member_id)."""
+    """The orders to track, from HAIER_ORDERS_FILE (order_code, optional delivery_record_code, member_id). Raises
+    HaierConfigurationError naming every problem; `check` and the sync's preflight ask it too, so a file a run would
+    refuse is refused before the run."""
     file = Path(path)
+    named = f"HAIER_ORDERS_FILE={path!r}"
+    columns = "an order_code column, optional delivery_record_code and member_id"
+    if file.is_dir():
+        raise HaierConfigurationError([f"{named} is a folder; name a CSV file with {columns}"])
     if not file.exists():
         raise HaierConfigurationError(
-            [
-                f"HAIER_ORDERS_FILE={path!r} does not exist: create it with a header row "
-                "order_code,delivery_record_code,member_id"
-            ]
+            [f"{named} does not exist: create it (a CSV with {columns}) or point HAIER_ORDERS_FILE at one"]
         )
     problems: list[str] = []
     orders: dict[str, TrackedOrder] = {}
-    with file.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        if not reader.fieldnames or "order_code" not in reader.fieldnames:
-            raise HaierConfigurationError([f"HAIER_ORDERS_FILE={path!r} needs a header row with an order_code column"])
-        for line, row in enumerate(reader, start=2):
-            code = (row.get("order_code") or "").strip()
-            if not code:
-                continue
-            member = (row.get("member_id") or "").strip()
-            if member and not member.isdigit():
-                problems.append(f"HAIER_ORDERS_FILE line {line}: member_id {member!r} is not a whole number")
-                continue
-            record_code = (row.get("delivery_record_code") or "").strip() or None
-            orders[code] = TrackedOrder(code, record_code, int(member) if member else None)
+    try:
+        # utf-8-sig: Excel's "CSV UTF-8" starts with a byte order mark, which would hide the first column's name.
+        with file.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            # Stripped so a hand-written "order_code, member_id" does not silently lose its member ids.
+            reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
+            if "order_code" not in reader.fieldnames:
+                raise HaierConfigurationError([f"{named} needs a header row with {columns}"])
+            for row in reader:
+                code = (row.get("order_code") or "").strip()
+                if not code:
+                    continue
+                member = (row.get("member_id") or "").strip()
+                if member and not member.isdigit():
+                    problems.append(
+                        f"{named} line {reader.line_num}: member_id {member!r} is not a whole number: write the "
+                        "member's digits or leave it empty"
+                    )
+                    continue
+                record_code = (row.get("delivery_record_code") or "").strip() or None
+                orders[code] = TrackedOrder(code, record_code, int(member) if member else None)
+    except UnicodeDecodeError:
+        raise HaierConfigurationError([f"{named} is not UTF-8 text: save it as UTF-8 (Excel: CSV UTF-8)"]) from None
+    except OSError as error:
+        raise HaierConfigurationError([f"{named} cannot be read ({error.strerror}): make it readable"]) from None
     if problems:
         raise HaierConfigurationError(problems)
     return list(orders.values())
