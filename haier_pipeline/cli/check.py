@@ -1,5 +1,6 @@
 """`haier-pipeline check`: everything `sync` needs, in the order it needs it: the configuration (printed with every
-secret masked), the counties and orders files, the warehouse, then the token and one cheap call."""
+secret masked), the counties and orders files, the warehouse, then the token and one call per password (balance,
+the product listing, one stock pair)."""
 
 from __future__ import annotations
 
@@ -40,4 +41,12 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     balances = client.balance()
     print(f"api:       ok (balance: {len(balances)} sales organisations, {(time.monotonic() - started) * 1000:.0f} ms)")
+    # Each endpoint takes its own password (haier-api.md): one call for each, so a wrong one fails here, not in
+    # the middle of a sync.
+    listed = [row for row in client.products() if isinstance(row, dict) and row.get("productCode")]
+    print(f"products:  ok ({len(listed)} listed: HAIER_PASSWORD accepted)")
+    if listed and settings.county_codes:
+        code, county = str(listed[0]["productCode"]), settings.county_codes[0]
+        client.stock(code, county)
+        print(f"stock:     ok ({code} in {county}: HAIER_SELLER_PASSWORD accepted)")
     return EXIT_OK

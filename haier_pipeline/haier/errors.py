@@ -99,5 +99,8 @@ class HaierBusinessError(HaierError):
                 "(HAIER_PASSWORD, HAIER_SELLER_PASSWORD, HAIER_CUSTOMER_PASSWORD), and the account's contract."
             )
         else:
-            hint = "The vendor refused this item; the rest of the step goes on."
+            hint = (
+                "The vendor refused this one request, not the account: a sync records it in rejected_rows and goes "
+                "on with the rest; a query can be retried with other codes."
+            )
         super().__init__(f"{endpoint}: the API refused the request (code {code}): {message}. {hint}")

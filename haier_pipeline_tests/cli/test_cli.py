@@ -48,6 +48,18 @@ def test_check_names_every_missing_variable_and_exits_2(
         assert name in err
 
 
+def test_check_with_a_wrong_seller_password_fails_loudly(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Stock and logistics take the seller password alone: balance and the listing would pass without it."""
+    monkeypatch.setenv("HAIER_SELLER_PASSWORD", "not-the-seller-password-772")
+    assert main(["check"]) == 1
+    captured = capsys.readouterr()
+    assert "products:  ok" in captured.out and "stock:     ok" not in captured.out
+    assert "约定密码错误" in captured.err and "HAIER_SELLER_PASSWORD" in captured.err
+    assert "not-the-seller-password-772" not in captured.out + captured.err
+
+
 def test_check_with_a_wrong_password_fails_loudly(
     cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
