@@ -23,7 +23,7 @@ class HaierConfigurationError(HaierError):
         listing = "\n".join(f"  - {problem}" for problem in problems)
         super().__init__(
             f"Configuration is incomplete or malformed:\n{listing}\n"
-            "Set these environment variables (or put them in .env in the working directory); "
+            "Fix each (the variables can also go in .env in the working directory); "
             "`haier-pipeline check` validates the result."
         )
 
