@@ -32,6 +32,9 @@ class Session(Protocol):
 
 class Backend(Protocol):
     name: str
+    # Seconds a writer / reader waits for what another process or session holds (HAIER_WAREHOUSE_LOCK_TIMEOUT).
+    write_timeout: float
+    read_timeout: float
 
     def write_session(self) -> contextlib.AbstractContextManager[Session]:
         """A session inside a transaction: commit on normal exit, rollback on exception."""

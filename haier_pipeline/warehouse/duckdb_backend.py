@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import re
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -16,7 +17,7 @@ from sqlalchemy import Table
 
 from haier_pipeline.warehouse import locking
 from haier_pipeline.warehouse.convert import Columns, arrow_to_frame, to_arrow
-from haier_pipeline.warehouse.errors import WarehouseError
+from haier_pipeline.warehouse.errors import WarehouseConfigError, WarehouseError
 from haier_pipeline.warehouse.sql import bind
 
 # Write connections open in this process, by file. A read in the same process while a write is open
@@ -119,6 +120,26 @@ def _open_file(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def _open_error(path: Path, error: duckdb.Error, *, writing: bool) -> WarehouseError:
+    """DuckDB's refusal to open or write the file, with what to do: these end a step or a command, and the raw
+    `IO Error: Cannot open file` would name neither the setting nor a way out."""
+    text = " ".join(str(error).split())
+    if "permission denied" in text.lower():
+        if not writing:
+            return WarehouseConfigError(
+                f"cannot read the DuckDB warehouse {path} (permission denied); make it readable by this user "
+                f"(e.g. `chmod u+r {path}`), or choose another HAIER_WAREHOUSE_URL"
+            )
+        # The file itself, or the journal DuckDB writes next to it when committing (<file>.wal).
+        named = re.search(r'Cannot open file "([^"]+)"', text)
+        what = Path(named.group(1)) if named else path
+        return locking.unwritable_error(path, what, "permission denied")
+    return WarehouseConfigError(
+        f"cannot open the DuckDB warehouse {path} ({text}); restore or move the file aside, or choose another "
+        "HAIER_WAREHOUSE_URL"
+    )
+
+
 class DuckDBSession:
     def __init__(self, con: duckdb.DuckDBPyConnection, attached: bool) -> None:
         self._con = con
@@ -154,6 +175,10 @@ class DuckDBSession:
         self._con.unregister(name)
 
 
+def _denied(error: BaseException) -> bool:
+    return isinstance(error, duckdb.Error) and "permission denied" in str(error).lower()
+
+
 class DuckDBBackend:
     name = "duckdb"
 
@@ -180,12 +205,20 @@ class DuckDBBackend:
             con.execute("BEGIN TRANSACTION")
             try:
                 yield session
-            except BaseException:
+            except BaseException as error:
                 # Closing the connection discards the transaction anyway; keep the original error.
                 with contextlib.suppress(duckdb.Error):
                     con.execute("ROLLBACK")
+                if self.path is not None and _denied(error):
+                    raise _open_error(self.path, error, writing=True) from None
                 raise
-            con.execute("COMMIT")
+            try:
+                con.execute("COMMIT")
+            except duckdb.Error as error:
+                # A writable file in a folder we cannot write attaches fine and fails here, on its journal.
+                if self.path is not None and _denied(error):
+                    raise _open_error(self.path, error, writing=True) from None
+                raise
 
     @contextlib.contextmanager
     def read_session(self) -> Iterator[DuckDBSession]:
@@ -206,13 +239,22 @@ class DuckDBBackend:
                 f"nested write transaction on {path}: DuckDB allows one writer; "
                 "do all the writes of a step in one `with warehouse.transaction()`"
             )
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise WarehouseConfigError(
+                f"cannot create the folder of the DuckDB warehouse {path} ({error.strerror}: {error.filename}); "
+                "create it, writable by this user, or choose another HAIER_WAREHOUSE_URL"
+            ) from None
         held.add(path)
         try:
             with locking.file_lock(path, exclusive=True, timeout=self.write_timeout) as poller:
-                con = locking.retry_conflicts(
-                    lambda: _open_file(path, read_only=False), poller, path, True, duckdb.IOException
-                )
+                try:
+                    con = locking.retry_conflicts(
+                        lambda: _open_file(path, read_only=False), poller, path, True, duckdb.IOException
+                    )
+                except duckdb.IOException as error:
+                    raise _open_error(path, error, writing=True) from None
                 with _writers_guard:
                     _writers[path] = con
                 clean = False
@@ -256,9 +298,12 @@ class DuckDBBackend:
                 "(`haier-pipeline sync`, or `make demo`), or check HAIER_WAREHOUSE_URL"
             )
         with locking.file_lock(path, exclusive=False, timeout=self.read_timeout) as poller:
-            con = locking.retry_conflicts(
-                lambda: _open_file(path, read_only=True), poller, path, False, duckdb.IOException
-            )
+            try:
+                con = locking.retry_conflicts(
+                    lambda: _open_file(path, read_only=True), poller, path, False, duckdb.IOException
+                )
+            except duckdb.IOException as error:
+                raise _open_error(path, error, writing=False) from None
             clean = False
             try:
                 yield con

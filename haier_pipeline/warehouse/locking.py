@@ -17,10 +17,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
-from haier_pipeline.warehouse.errors import WarehouseLockTimeout
+from haier_pipeline.warehouse.errors import WarehouseConfigError, WarehouseLockTimeout
 
 log = logging.getLogger(__name__)
 
+TIMEOUT_ENV_VAR = "HAIER_WAREHOUSE_LOCK_TIMEOUT"
 DEFAULT_WRITE_TIMEOUT = 60.0  # HAIER_WAREHOUSE_LOCK_TIMEOUT
 DEFAULT_READ_TIMEOUT = 60.0
 
@@ -81,8 +82,21 @@ def lock_timeout_error(db_path: Path, waited: float, exclusive: bool, detail: st
     if detail:
         message += f" (DuckDB said: {detail})"
     message += ". " + what_to_do(db_path)
-    message += " HAIER_WAREHOUSE_LOCK_TIMEOUT sets how long a step waits."
+    message += f" {TIMEOUT_ENV_VAR} sets how long a step waits."
     return WarehouseLockTimeout(message)
+
+
+def unwritable_error(db_path: Path, what: Path, reason: str) -> WarehouseConfigError:
+    """A writer cannot write the file, or create its journal or lock next to it: a setting to change, not a moment
+    to wait out."""
+    if what == db_path:
+        problem, fix = reason, f"make it readable and writable by this user (e.g. `chmod u+rw {db_path}`)"
+    else:
+        problem = f"cannot create {what.name} next to it: {reason}"
+        fix = f"make the folder {db_path.parent} writable by this user"
+    return WarehouseConfigError(
+        f"cannot write the DuckDB warehouse {db_path} ({problem}); {fix}, or choose another HAIER_WAREHOUSE_URL"
+    )
 
 
 class _Poller:
@@ -121,9 +135,9 @@ def file_lock(db_path: Path, *, exclusive: bool, timeout: float) -> Iterator[_Po
     poller = _Poller(timeout, f"waiting for the warehouse lock {lock_path} (another process is writing)")
     try:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
-    except OSError:
+    except OSError as error:
         if exclusive:
-            raise
+            raise unwritable_error(db_path, lock_path, error.strerror or str(error)) from None
         # A reader in a read-only directory: go without the flock, DuckDB's own lock still protects the file.
         yield poller
         return

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pandas as pd
 import psycopg
 import pyarrow as pa
+from psycopg.conninfo import conninfo_to_dict
 from sqlalchemy import Table
 
+from haier_pipeline.warehouse import locking
 from haier_pipeline.warehouse.convert import Columns, arrow_to_frame, rows
-from haier_pipeline.warehouse.errors import WarehouseError
+from haier_pipeline.warehouse.errors import WarehouseConfigError, WarehouseError, WarehouseLockTimeout
 from haier_pipeline.warehouse.sql import bind, column_list, ident, qualified
-from haier_pipeline.warehouse.url import WarehouseURL, mask_url
+from haier_pipeline.warehouse.url import ENV_VAR, WarehouseURL, mask_url
 
 _stage_ids = itertools.count(1)
 
@@ -95,12 +98,111 @@ class PostgresSession:
         self._cursor.execute(f"DROP TABLE IF EXISTS {ident(name)}")
 
 
+def connection_problem(url: WarehouseURL, error: psycopg.OperationalError) -> WarehouseError:
+    """What a failed connect means and what to do about it. The server's refusals (no such role or database, a
+    rejected login) and options libpq refuses are configuration errors; only "nobody answered" is not."""
+    text = mask_url(" ".join(str(error).split()))
+    where = f"{url.host}:{url.port}"
+    if match := re.search(r'role "(.*?)" does not exist', text):
+        return WarehouseConfigError(
+            f"{ENV_VAR}: Postgres at {where} has no role {match.group(1)!r}: create it "
+            f"(`createuser -h {url.host} -p {url.port} --pwprompt {match.group(1)}`) or fix the user in the URL "
+            f"({url.display})"
+        )
+    if "does not exist" in text and "database" in text:
+        return WarehouseConfigError(
+            f"{ENV_VAR}: database {url.database!r} does not exist on {where}: create it "
+            f"(`createdb -h {url.host} -p {url.port} {url.database}`) or fix the URL ({url.display})"
+        )
+    if "password" in text or "authentication" in text or "pg_hba.conf" in text:
+        return WarehouseConfigError(
+            f"{ENV_VAR}: Postgres at {where} refused the login ({text}); check the user and password in the URL "
+            f"({url.display}), or the server's pg_hba.conf"
+        )
+    # libpq checks option values before it dials (`invalid sslmode value: "bogus"`), the server those in `options`.
+    if re.search(r"\binvalid\b", text):
+        return WarehouseConfigError(
+            f"{ENV_VAR}: a connection option is not valid ({text}); fix or remove it in the URL ({url.display}); "
+            "see https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-PARAMKEYWORDS"
+        )
+    if "FATAL" in text:
+        # The server answered, in words not recognised above (another language, a new refusal).
+        return WarehouseConfigError(
+            f"{ENV_VAR}: Postgres at {where} refused the connection ({text}); fix what it names in the URL "
+            f"({url.display}) or on the server"
+        )
+    return WarehouseError(
+        f"{ENV_VAR}: no Postgres answers at {where} ({text}); start it, or fix the host and port in "
+        f"the URL ({url.display})"
+    )
+
+
+def _lock_timeout_option(seconds: float) -> str:
+    # Postgres reads lock_timeout = 0 as "wait forever"; HAIER_WAREHOUSE_LOCK_TIMEOUT=0 means "do not wait".
+    return f"-c lock_timeout={max(1, round(seconds * 1000))}"
+
+
+# Who holds a lock a writer or reader of this database may wait for: strong locks on user tables (LOCK TABLE,
+# ALTER, TRUNCATE, VACUUM FULL), advisory locks (ensure_schema's), and transactions left open on user tables,
+# which may hold row locks. Read after the wait was given up, so it names likely holders, not certain ones.
+_HOLDERS = """
+SELECT a.pid, COALESCE(NULLIF(a.application_name, ''), a.client_addr::text, 'local') AS client, a.usename,
+       a.state, EXTRACT(EPOCH FROM now() - COALESCE(a.xact_start, a.backend_start))::bigint AS seconds,
+       string_agg(DISTINCT l.mode || COALESCE(' on ' || n.nspname || '.' || c.relname, ' (advisory)'), ', ')
+         AS locks
+FROM pg_locks l
+JOIN pg_stat_activity a ON a.pid = l.pid
+LEFT JOIN pg_class c ON c.oid = l.relation
+LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE l.granted AND l.pid <> pg_backend_pid()
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND (l.locktype = 'advisory'
+       OR (l.locktype = 'relation' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+           AND n.nspname NOT LIKE 'pg_toast%'
+           AND (l.mode IN ('ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock')
+                OR a.state LIKE 'idle in transaction%')))
+GROUP BY 1, 2, 3, 4, 5
+ORDER BY 5 DESC
+LIMIT 3
+"""
+
+
+def _lock_holders(conn: psycopg.Connection) -> list[tuple[int, str]]:
+    """(pid, `pid 4242 (psql, user etl, idle in transaction for 95 s: AccessExclusiveLock on haier.prices)`); empty
+    when they cannot be read: the diagnosis must never hide the timeout itself."""
+    try:
+        conn.rollback()
+        with conn.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '1s'")
+            cursor.execute(_HOLDERS)
+            found = cursor.fetchall()
+        conn.rollback()
+    except psycopg.Error:
+        return []
+    return [
+        (pid, f"pid {pid} ({client}, user {user}, {state or 'state unknown'} for {seconds} s: {locks})")
+        for pid, client, user, state, seconds, locks in found
+    ]
+
+
 class PostgresBackend:
     name = "postgres"
 
-    def __init__(self, url: WarehouseURL, connect_timeout: int = 10) -> None:
+    def __init__(
+        self,
+        url: WarehouseURL,
+        connect_timeout: int = 10,
+        write_timeout: float = locking.DEFAULT_WRITE_TIMEOUT,
+        read_timeout: float = locking.DEFAULT_READ_TIMEOUT,
+    ) -> None:
+        """`write_timeout`/`read_timeout`: seconds a statement waits for a lock another session holds
+        (HAIER_WAREHOUSE_LOCK_TIMEOUT), the same names and meaning as DuckDBBackend's."""
         self._url = url
         self._connect_timeout = connect_timeout
+        self.write_timeout = write_timeout
+        self.read_timeout = read_timeout
+        # Kept, not replaced: `options` given in the URL (search_path, statement_timeout) still apply.
+        self._options = conninfo_to_dict(url.conninfo).get("options") or ""
 
     def _where(self) -> str:
         return f"{self._url.host}:{self._url.port}/{self._url.database}"
@@ -108,25 +210,44 @@ class PostgresBackend:
     def describe(self, schema: str) -> str:
         return f"postgres {self._where()} schema {schema}"
 
-    def _connect(self) -> psycopg.Connection:
+    def _connect(self, lock_timeout: float) -> psycopg.Connection:
         try:
             return psycopg.connect(
                 self._url.conninfo,
                 connect_timeout=self._connect_timeout,
-                options="-c TimeZone=UTC",
+                options=f"{self._options} -c TimeZone=UTC {_lock_timeout_option(lock_timeout)}".strip(),
                 application_name="haier-pipeline",
             )
         except psycopg.OperationalError as exc:
-            raise WarehouseError(
-                f"cannot connect to the warehouse postgres {self._where()} "
-                f"(HAIER_WAREHOUSE_URL={self._url.display}): {mask_url(str(exc)).strip()}"
-            ) from None
+            raise connection_problem(self._url, exc) from None
+
+    def _lock_timeout_error(self, conn: psycopg.Connection, waited: float, exclusive: bool) -> WarehouseLockTimeout:
+        verb = "write to" if exclusive else "read"
+        message = f"Timed out after {waited:g} s waiting for a lock to {verb} the warehouse postgres {self._where()}"
+        holders = _lock_holders(conn)
+        if holders:
+            message += "; sessions holding locks there: " + "; ".join(text for _, text in holders)
+        pid = holders[0][0] if holders else "<pid>"
+        message += (
+            ". Wait for that session to finish (a sync, a migration, a psql left in an open transaction), or end it "
+            f"(`SELECT pg_terminate_backend({pid})`), then retry. {locking.TIMEOUT_ENV_VAR} sets how long a "
+            "statement waits for a lock."
+        )
+        return WarehouseLockTimeout(message)
+
+    @contextlib.contextmanager
+    def _translated(self, conn: psycopg.Connection, timeout: float, exclusive: bool) -> Iterator[None]:
+        try:
+            yield
+        except psycopg.errors.LockNotAvailable:
+            raise self._lock_timeout_error(conn, timeout, exclusive) from None
 
     @contextlib.contextmanager
     def write_session(self) -> Iterator[PostgresSession]:
-        with contextlib.closing(self._connect()) as conn:
+        with contextlib.closing(self._connect(self.write_timeout)) as conn:
             try:
-                yield PostgresSession(conn)
+                with self._translated(conn, self.write_timeout, exclusive=True):
+                    yield PostgresSession(conn)
             except BaseException as error:
                 with contextlib.suppress(psycopg.Error):
                     conn.rollback()
@@ -143,10 +264,11 @@ class PostgresBackend:
 
     @contextlib.contextmanager
     def read_session(self) -> Iterator[PostgresSession]:
-        with contextlib.closing(self._connect()) as conn:
+        with contextlib.closing(self._connect(self.read_timeout)) as conn:
             conn.read_only = True
             try:
-                yield PostgresSession(conn)
+                with self._translated(conn, self.read_timeout, exclusive=False):
+                    yield PostgresSession(conn)
             finally:
                 with contextlib.suppress(psycopg.Error):
                     conn.rollback()

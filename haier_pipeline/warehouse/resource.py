@@ -5,7 +5,6 @@ from __future__ import annotations
 import dagster as dg
 
 from haier_pipeline.warehouse import locking
-from haier_pipeline.warehouse.duckdb_backend import DuckDBBackend
 from haier_pipeline.warehouse.tables import DEFAULT_SCHEMA
 from haier_pipeline.warehouse.url import DEFAULT_URL, mask_url
 from haier_pipeline.warehouse.warehouse import Warehouse, shared_warehouse
@@ -17,7 +16,7 @@ class WarehouseResource(dg.ConfigurableResource):
 
     url: str = DEFAULT_URL
     schema_name: str = DEFAULT_SCHEMA
-    # Seconds a DuckDB writer waits for a file another process holds (HAIER_WAREHOUSE_LOCK_TIMEOUT).
+    # Seconds a step waits for a DuckDB file another process holds, or a Postgres lock another session holds.
     lock_timeout: float = locking.DEFAULT_WRITE_TIMEOUT
 
     def get_warehouse(self) -> Warehouse:
@@ -26,10 +25,8 @@ class WarehouseResource(dg.ConfigurableResource):
         warehouse = shared_warehouse(self.url, self.schema_name, lock_timeout=self.lock_timeout)
         # One process-wide Warehouse per URL; every resource of a process comes from one Settings. A step reads before
         # it writes, so its reads wait the configured time too, not the default 60 s.
-        backend = warehouse._backend
-        if isinstance(backend, DuckDBBackend):
-            backend.write_timeout = self.lock_timeout
-            backend.read_timeout = self.lock_timeout
+        warehouse._backend.write_timeout = self.lock_timeout
+        warehouse._backend.read_timeout = self.lock_timeout
         return warehouse
 
     def __repr_args__(self):  # type: ignore[override]

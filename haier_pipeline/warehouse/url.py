@@ -6,6 +6,7 @@ import os
 import re
 import tempfile
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -20,18 +21,32 @@ ACCEPTED_FORMS = (
     "postgresql://user:password@host:5432/database",
 )
 
+PERCENT_ENCODE_HINT = (
+    "Percent-encode special characters in the password (and user): / as %2F, @ as %40, # as %23, ? as %3F, "
+    "% as %25 (an @ in an option value as %40 too)."
+)
+
 # Every spelling SQLAlchemy users tend to paste; all of them are served by psycopg 3.
 _POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2")
 
-_USERINFO_PASSWORD = re.compile(r"(://[^/@:?#]*:)([^@/?#]*)(@)")
+# A string that is one URL (a setting's value): the password runs from `://user:` to the LAST `@`, blanks included,
+# so an unencoded `/`, `?`, `#`, `@` or space in it is masked whole.
+_WHOLE_URL_PASSWORD = re.compile(r"\A([A-Za-z][A-Za-z0-9+.-]*://[^:\n]*:)(.*)(@)", re.DOTALL)
+# A URL inside free text (an error message) ends at a blank.
+_TEXT_URL_PASSWORD = re.compile(r"(://[^\s:]*:)(\S*)(@)")
 # `?password=…`, `&sslpassword=…`, `token=…`, libpq's `password=…` keyword form: any parameter whose name says secret.
-_SECRET_PARAMETER = re.compile(r"(?i)(\b[\w.-]*(?:password|passwd|pwd|secret|token|key)\s*=\s*)('[^']*'|[^\s&;#]+)")
+# The value runs to the next `&` or blank: an unencoded `#` does not end it.
+_SECRET_PARAMETER = re.compile(r"(?i)(\b[\w.-]*(?:password|passwd|pwd|secret|token|key)\s*=\s*)('[^']*'|[^\s&;]+)")
 
 
 def mask_url(url: str) -> str:
     """The URL with every password-like part (userinfo, secret query parameters) replaced by ***: the one masking
-    function for every URL shown to a person (errors, `check`, reprs, the UI)."""
-    masked = _USERINFO_PASSWORD.sub(r"\1***\3", url)
+    function for every URL shown to a person (errors, `check`, reprs, the UI). When in doubt it masks too much: a
+    password may hold any character, a host or port never holds a secret."""
+    if "\n" not in url and _WHOLE_URL_PASSWORD.match(url):
+        masked = _WHOLE_URL_PASSWORD.sub(r"\1***\3", url, count=1)
+    else:
+        masked = _TEXT_URL_PASSWORD.sub(r"\1***\3", url)
     return _SECRET_PARAMETER.sub(r"\1***", masked)
 
 
@@ -52,9 +67,10 @@ class WarehouseURL:
         return self.backend == "duckdb" and self.path is None
 
 
-def _error(url: str, problem: str) -> WarehouseConfigError:
+def _error(url: str, problem: str, hint: str = "") -> WarehouseConfigError:
     forms = "\n".join(f"  {form}" for form in ACCEPTED_FORMS)
-    return WarehouseConfigError(f"{ENV_VAR} is malformed ({problem}): {mask_url(url)!r}. Use one of:\n{forms}")
+    hint = f" {hint}" if hint else ""
+    return WarehouseConfigError(f"{ENV_VAR} is malformed ({problem}): {mask_url(url)!r}.{hint} Use one of:\n{forms}")
 
 
 def parse_warehouse_url(url: str, cwd: Path | None = None) -> WarehouseURL:
@@ -92,15 +108,26 @@ def _parse_duckdb(url: str, rest: str, cwd: Path | None) -> WarehouseURL:
 
 
 def _parse_postgres(url: str, rest: str) -> WarehouseURL:
+    # The user and password end at the last `@`: urlsplit ends them at the first `/`, `?` or `#` and libpq at the
+    # first `@`, so a raw special character in a password would put part of it in the host, port or database we
+    # name in messages. Refused here, before anything is shown or connected. The parsers' own reasons are never
+    # shown either: they quote the text they choked on, which may be part of the password.
+    userinfo, at, _ = rest.rpartition("@")
+    if at and any(character in userinfo for character in "/?#@"):
+        raise _error(url, "a character in the user or password is not percent-encoded", PERCENT_ENCODE_HINT)
     conninfo = "postgresql://" + rest
     try:
         parts = urlsplit(conninfo)
         port = parts.port or 5432
-    except ValueError as exc:
-        raise _error(url, str(exc).replace(rest, mask_url(rest))) from None
+    except ValueError:
+        raise _error(url, "the host or port is not valid: write host:port, the port a number from 1 to 65535") from None
+    if parts.fragment or conninfo.endswith("#"):
+        raise _error(url, "a '#' is not allowed", PERCENT_ENCODE_HINT)
     database = unquote(parts.path.lstrip("/"))
     if "/" in database:
         raise _error(url, "the path must be a single database name")
+    _check_options(url, parts.query)
+    _check_libpq_accepts(url, conninfo)
     host = parts.hostname or "localhost"
     return WarehouseURL(
         backend="postgres",
@@ -112,9 +139,47 @@ def _parse_postgres(url: str, rest: str) -> WarehouseURL:
     )
 
 
+@cache
+def _libpq_options() -> frozenset[str]:
+    from psycopg import pq
+
+    return frozenset(option.keyword.decode() for option in pq.Conninfo.get_defaults())
+
+
+def _check_options(url: str, query: str) -> None:
+    """libpq refuses a query parameter it does not know (psycopg raises it on every connect, as a traceback)."""
+    if not query:
+        return
+    names = [unquote(item.partition("=")[0]) for item in query.split("&") if item]
+    unknown = [name for name in dict.fromkeys(names) if name not in _libpq_options()]
+    if not unknown:
+        return
+    # Only the names are shown: the value of an unknown option might be a secret mask_url does not recognise.
+    shown = ", ".join(repr(name) for name in unknown)
+    masked = mask_url(url).partition("?")[0] + "?" + "&".join(f"{name}=***" for name in names)
+    raise WarehouseConfigError(
+        f"{ENV_VAR} has {'an unknown connection option' if len(unknown) == 1 else 'unknown connection options'} "
+        f"{shown} ({masked}): remove it, or use one of libpq's options (e.g. sslmode, connect_timeout, "
+        "application_name, options); see https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-PARAMKEYWORDS"
+    )
+
+
+def _check_libpq_accepts(url: str, conninfo: str) -> None:
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        conninfo_to_dict(conninfo)
+    except psycopg.ProgrammingError:
+        # libpq's message quotes the text it refused, e.g. a bad %-escape inside the password: not shown.
+        raise _error(
+            url, "libpq cannot read it, e.g. a '%' not followed by two hex digits", PERCENT_ENCODE_HINT
+        ) from None
+
+
 def reachability_problem(url: str, timeout: float = 5.0) -> str | None:
     """Why a sync could not open the warehouse, named for the operator; None when it can. A DuckDB file need not
-    exist yet (the first sync creates it), but its folder must be creatable."""
+    exist yet (the first sync creates it), but its folder must be creatable, and an existing one writable."""
     try:
         parsed = parse_warehouse_url(url)
     except WarehouseConfigError as error:
@@ -127,37 +192,52 @@ def reachability_problem(url: str, timeout: float = 5.0) -> str | None:
 def _duckdb_path_problem(path: Path) -> str | None:
     if path.is_dir():
         return f"{ENV_VAR}: {path} is a folder; name a file in it, e.g. duckdb:///{path}/warehouse.duckdb"
+    if path.exists():
+        return _existing_file_problem(path)
     folder = path.parent
     while not folder.exists():
         folder = folder.parent
     problem = f"{ENV_VAR}: cannot create {path}: {folder} is not a writable folder; choose another path"
     if not folder.is_dir():
         return problem
+    return None if (reason := _folder_unwritable(folder)) is None else f"{problem} ({reason})"
+
+
+def _folder_unwritable(folder: Path) -> str | None:
     # Trying is the only honest test: root passes os.access everywhere, and /proc or a read-only mount refuse.
     try:
         with tempfile.TemporaryFile(dir=folder):
             return None
     except OSError as error:
-        return f"{problem} ({error.strerror})"
+        return error.strerror or str(error)
+
+
+def _existing_file_problem(path: Path) -> str | None:
+    # Opened for update, not written: what DuckDB needs to attach the file for a sync.
+    try:
+        with path.open("r+b"):
+            pass
+    except OSError as error:
+        return (
+            f"{ENV_VAR}: the DuckDB warehouse {path} cannot be opened for writing ({error.strerror}); make it "
+            f"readable and writable by this user (e.g. `chmod u+rw {path}`), or choose another {ENV_VAR}"
+        )
+    # Next to the file DuckDB writes its journal (<file>.wal) and we write our lock (<file>.lock).
+    if (reason := _folder_unwritable(path.parent)) is not None:
+        return (
+            f"{ENV_VAR}: the folder of the DuckDB warehouse {path} is not writable ({reason}); DuckDB writes "
+            f"{path.name}.wal and {path.name}.lock next to it: make {path.parent} writable, or choose another {ENV_VAR}"
+        )
+    return None
 
 
 def _postgres_problem(parsed: WarehouseURL, timeout: float) -> str | None:
     import psycopg
 
-    where = f"{parsed.host}:{parsed.port}"
+    from haier_pipeline.warehouse.postgres_backend import connection_problem
+
     try:
         with psycopg.connect(parsed.conninfo, connect_timeout=max(1, int(timeout))):
             return None
     except psycopg.OperationalError as error:
-        text = mask_url(" ".join(str(error).split()))
-    if "does not exist" in text and "database" in text:
-        return (
-            f"{ENV_VAR}: database {parsed.database!r} does not exist on {where}: create it "
-            f"(`createdb -h {parsed.host} -p {parsed.port} {parsed.database}`) or fix the URL ({parsed.display})"
-        )
-    if "password" in text or "authentication" in text:
-        return f"{ENV_VAR}: {where} refused the login ({text}); check the user and password in the URL"
-    return (
-        f"{ENV_VAR}: no Postgres answers at {where} ({text}); start it, or fix the host and port in "
-        f"the URL ({parsed.display})"
-    )
+        return str(connection_problem(parsed, error))

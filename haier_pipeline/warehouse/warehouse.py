@@ -92,7 +92,8 @@ class Warehouse:
         lock_timeout: float = locking.DEFAULT_WRITE_TIMEOUT,
         read_timeout: float = locking.DEFAULT_READ_TIMEOUT,
     ) -> Warehouse:
-        """`lock_timeout`/`read_timeout` (DuckDB only): how long a writer/reader waits for another process."""
+        """`lock_timeout`/`read_timeout`: how long a writer/reader waits for another process (DuckDB: the file;
+        Postgres: each lock another session holds)."""
         parsed = parse_warehouse_url(url)
         backend: Backend
         if parsed.backend == "duckdb":
@@ -101,7 +102,7 @@ class Warehouse:
             # Imported here: psycopg costs every DuckDB user's start-up 0.05 s otherwise.
             from haier_pipeline.warehouse.postgres_backend import PostgresBackend
 
-            backend = PostgresBackend(parsed)
+            backend = PostgresBackend(parsed, write_timeout=lock_timeout, read_timeout=read_timeout)
         return cls(parsed, backend, schema)
 
     @property

@@ -48,6 +48,16 @@ def test_check_names_every_missing_variable_and_exits_2(
         assert name in err
 
 
+def test_check_creates_no_warehouse_file(
+    cli_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    future = tmp_path / "not-yet" / "warehouse.duckdb"
+    monkeypatch.setenv("HAIER_WAREHOUSE_URL", f"duckdb:///{future}")
+    assert main(["check"]) == 0
+    assert "does not exist yet: the first sync creates it" in capsys.readouterr().out
+    assert not future.parent.exists()
+
+
 def test_check_with_a_wrong_seller_password_fails_loudly(
     cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
