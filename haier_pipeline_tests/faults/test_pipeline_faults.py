@@ -448,6 +448,18 @@ def process_env(cli_env: dict[str, str], base_url: str) -> dict[str, str]:
     return {**os.environ, **cli_env, "HAIER_BASE_URL": base_url}
 
 
+def wait_until_the_stock_step_calls(sync_process: subprocess.Popen[bytes], simulator: RunningSimulator) -> int:
+    """Stock answers the simulator sent, once 20 are out (or a minute passed): the step is mid-way."""
+    answered = 0
+    deadline = time.monotonic() + 60
+    while answered < 20 and time.monotonic() < deadline:
+        assert sync_process.poll() is None, sync_process.stderr.read().decode() if sync_process.stderr else ""
+        stats = requests.get(f"{simulator.base_url}/_sim/stats", timeout=5).json()
+        answered = stats["statuses"].get("stock", {}).get("200", 0)
+        time.sleep(0.02)
+    return answered
+
+
 def test_sigkill_mid_stock_step_leaves_the_warehouse_as_it_was_and_the_next_sync_succeeds(
     cli_env: dict[str, str], simulator: RunningSimulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -460,13 +472,7 @@ def test_sigkill_mid_stock_step_leaves_the_warehouse_as_it_was_and_the_next_sync
     env = process_env(cli_env, simulator.base_url)
     victim = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        answered = 0
-        deadline = time.monotonic() + 60
-        while answered < 20 and time.monotonic() < deadline:  # the stock step is calling
-            assert victim.poll() is None, victim.stderr.read().decode() if victim.stderr else ""
-            stats = requests.get(f"{simulator.base_url}/_sim/stats", timeout=5).json()
-            answered = stats["statuses"].get("stock", {}).get("200", 0)
-            time.sleep(0.02)
+        answered = wait_until_the_stock_step_calls(victim, simulator)
     finally:
         victim.send_signal(signal.SIGKILL)
         victim.wait(10)
@@ -503,13 +509,7 @@ def test_ctrl_c_mid_stock_step_exits_130_with_a_next_step_records_it_and_the_rer
         command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
     )
     try:
-        answered = 0
-        deadline = time.monotonic() + 60
-        while answered < 20 and time.monotonic() < deadline:  # the stock step is calling
-            assert victim.poll() is None
-            stats = requests.get(f"{simulator.base_url}/_sim/stats", timeout=5).json()
-            answered = stats["statuses"].get("stock", {}).get("200", 0)
-            time.sleep(0.02)
+        answered = wait_until_the_stock_step_calls(victim, simulator)
         os.killpg(victim.pid, sig)
         _, err = victim.communicate(timeout=60)
     finally:
