@@ -170,6 +170,9 @@ class FlagKind(Kind):
         key = value.strip() if isinstance(value, str) else value
         if isinstance(key, bool):
             return key
+        # A signalling NaN raises on any comparison, `in` included: refused before it is compared.
+        if isinstance(key, Decimal) and key.is_nan():
+            raise Invalid('is not "1" or "0"')
         if key in ("1", 1):
             return True
         if key in ("0", 0):

@@ -115,6 +115,14 @@ def test_any_answer_parses_to_rows_the_gate_and_the_warehouse_accept(record: Rec
     assert all("\x00" not in text and text.encode("utf-8") for text in stored_text)
 
 
+def test_a_signalling_nan_in_a_flag_is_an_anomaly_not_a_crash() -> None:
+    """Found by the property above: Decimal("sNaN") raised on the `in ("1", 1)` comparison."""
+    answer = [{"secCode": "S1", "stock": "3", "timelinessData": {"isTranfer": Decimal("sNaN")}}]
+    parsed = STOCK_ROW.parse(answer, CONTEXT)
+    assert [row["stock"] for row in parsed.rows] == [3] and parsed.rows[0]["is_transfer"] is None
+    assert [(anomaly.field, anomaly.reason) for anomaly in parsed.anomalies] == [("is_transfer", 'is not "1" or "0"')]
+
+
 WAREHOUSE = Warehouse.from_url("duckdb:///:memory:")
 
 
