@@ -11,6 +11,7 @@ from typing import Any
 import dagster as dg
 
 from haier_pipeline.assets import ALL_ASSETS
+from haier_pipeline.assets.step import INTERRUPTIONS, QUERY_INTERRUPTED
 
 STEPS: dict[str, tuple[str, ...]] = {
     "products": ("products",),
@@ -38,9 +39,6 @@ class StepFailure:
     step: str
     cause: str
     interrupted: bool = False  # Ctrl-C or SIGTERM, not the step's own failure
-
-
-INTERRUPTIONS = {"KeyboardInterrupt", "DagsterExecutionInterruptedError", "InterruptException"}
 
 
 def run_assets(
@@ -72,12 +70,11 @@ def step_failures(result: dg.ExecuteInProcessResult) -> list[StepFailure]:
 
 
 def was_interrupted(failure_data: Any) -> bool:
-    """Whether the error chain holds an interruption (see assets.step.is_interruption for the shapes)."""
+    """Whether the error chain holds an interruption: assets.step.is_interruption, on the serialized errors."""
+    names = {kind.__name__ for kind in INTERRUPTIONS}
     error = getattr(failure_data, "error", None)
     while error is not None:
-        if error.cls_name in INTERRUPTIONS or (
-            error.cls_name == "RuntimeError" and "Query interrupted" in error.message
-        ):
+        if error.cls_name in names or (error.cls_name == "RuntimeError" and QUERY_INTERRUPTED in error.message):
             return True
         error = error.cause or error.context
     return False

@@ -236,7 +236,7 @@ def running_step(
             step.api = stack.enter_context(haier.track())
         try:
             yield step
-        except (Exception, KeyboardInterrupt, dg.DagsterExecutionInterruptedError) as error:
+        except (Exception, *INTERRUPTIONS) as error:
             message = INTERRUPTED if is_interruption(error) else redact(f"{type(error).__name__}: {error}")
             context.log.error(f"{asset} failed: {message}")
             try:
@@ -253,14 +253,18 @@ INTERRUPTED = (
     "interrupted (Ctrl-C or SIGTERM) before it finished; nothing of this step was written. Run the sync again: "
     "stock asks only the pairs not yet answered today"
 )
+# Ctrl-C or SIGTERM, however it surfaces: Dagster raises its own error, DuckDB its InterruptException when it
+# interrupts itself, and RuntimeError("Query interrupted") when a signal arrives during a query.
+INTERRUPTIONS: tuple[type[BaseException], ...] = (
+    KeyboardInterrupt,
+    dg.DagsterExecutionInterruptedError,
+    duckdb.InterruptException,
+)
+QUERY_INTERRUPTED = "Query interrupted"
 
 
 def is_interruption(error: BaseException) -> bool:
-    """Ctrl-C or SIGTERM, however it surfaced: Dagster raises its own error, and DuckDB turns a signal that arrives
-    during a query into RuntimeError("Query interrupted") (its InterruptException when it interrupts itself)."""
-    if isinstance(error, KeyboardInterrupt | dg.DagsterExecutionInterruptedError | duckdb.InterruptException):
-        return True
-    return isinstance(error, RuntimeError) and str(error) == "Query interrupted"
+    return isinstance(error, INTERRUPTIONS) or (isinstance(error, RuntimeError) and str(error) == QUERY_INTERRUPTED)
 
 
 def markdown_table(frame: pd.DataFrame) -> str:

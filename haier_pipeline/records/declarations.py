@@ -70,9 +70,8 @@ def _price_quirks(row: dict[str, Any]) -> dict[str, Any]:
         row["stockRebatePolicy"] = None
     supply = row.get("supplyPrice")
     if has_cjk(supply):
-        vendor_reason = row.get("reason")
-        reasons = [supply.strip(), vendor_reason.strip() if isinstance(vendor_reason, str) else vendor_reason]
-        row["reason"] = "; ".join(dict.fromkeys(str(reason) for reason in reasons if reason))
+        reasons = (str(reason).strip() for reason in (supply, row.get("reason")) if reason is not None)
+        row["reason"] = "; ".join(dict.fromkeys(reason for reason in reasons if reason))
         row.update(supplyPrice=None, invoicePrice=None, marketPrice=None)
     return row
 

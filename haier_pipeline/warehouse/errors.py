@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+ENV_VAR = "HAIER_WAREHOUSE_URL"  # named by every warehouse error that is the setting's fault
+
 
 class WarehouseError(Exception):
     """Base class: anything the warehouse layer refuses or cannot do."""

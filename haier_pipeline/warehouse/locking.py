@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
-from haier_pipeline.warehouse.errors import WarehouseConfigError, WarehouseLockTimeout
+from haier_pipeline.warehouse.errors import ENV_VAR, WarehouseConfigError, WarehouseLockTimeout
 
 log = logging.getLogger(__name__)
 
@@ -86,16 +86,19 @@ def lock_timeout_error(db_path: Path, waited: float, exclusive: bool, detail: st
     return WarehouseLockTimeout(message)
 
 
+def unwritable_fix(db_path: Path, what: Path) -> str:
+    """What to do when `what` (the file, or its journal or lock next to it) cannot be written."""
+    if what == db_path:
+        return f"make it readable and writable by this user (e.g. `chmod u+rw {db_path}`), or choose another {ENV_VAR}"
+    return f"make the folder {db_path.parent} writable by this user, or choose another {ENV_VAR}"
+
+
 def unwritable_error(db_path: Path, what: Path, reason: str) -> WarehouseConfigError:
     """A writer cannot write the file, or create its journal or lock next to it: a setting to change, not a moment
     to wait out."""
-    if what == db_path:
-        problem, fix = reason, f"make it readable and writable by this user (e.g. `chmod u+rw {db_path}`)"
-    else:
-        problem = f"cannot create {what.name} next to it: {reason}"
-        fix = f"make the folder {db_path.parent} writable by this user"
+    problem = reason if what == db_path else f"cannot create {what.name} next to it: {reason}"
     return WarehouseConfigError(
-        f"cannot write the DuckDB warehouse {db_path} ({problem}); {fix}, or choose another HAIER_WAREHOUSE_URL"
+        f"cannot write the DuckDB warehouse {db_path} ({problem}); {unwritable_fix(db_path, what)}"
     )
 
 

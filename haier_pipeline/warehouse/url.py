@@ -10,9 +10,9 @@ from functools import cache
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from haier_pipeline.warehouse.errors import WarehouseConfigError
+from haier_pipeline.warehouse import locking
+from haier_pipeline.warehouse.errors import ENV_VAR, WarehouseConfigError
 
-ENV_VAR = "HAIER_WAREHOUSE_URL"
 DEFAULT_URL = "duckdb:///data/warehouse.duckdb"
 
 ACCEPTED_FORMS = (
@@ -219,14 +219,14 @@ def _existing_file_problem(path: Path) -> str | None:
             pass
     except OSError as error:
         return (
-            f"{ENV_VAR}: the DuckDB warehouse {path} cannot be opened for writing ({error.strerror}); make it "
-            f"readable and writable by this user (e.g. `chmod u+rw {path}`), or choose another {ENV_VAR}"
+            f"{ENV_VAR}: the DuckDB warehouse {path} cannot be opened for writing ({error.strerror}); "
+            f"{locking.unwritable_fix(path, path)}"
         )
     # Next to the file DuckDB writes its journal (<file>.wal) and we write our lock (<file>.lock).
     if (reason := _folder_unwritable(path.parent)) is not None:
         return (
             f"{ENV_VAR}: the folder of the DuckDB warehouse {path} is not writable ({reason}); DuckDB writes "
-            f"{path.name}.wal and {path.name}.lock next to it: make {path.parent} writable, or choose another {ENV_VAR}"
+            f"{path.name}.wal and {path.name}.lock next to it: {locking.unwritable_fix(path, path.parent)}"
         )
     return None
 

@@ -12,6 +12,7 @@ from haier_pipeline.cli.main import main
 from haier_pipeline.shanghai_time import today_in_shanghai
 from haier_pipeline.simulator import RunningSimulator
 from haier_pipeline.warehouse import Warehouse
+from haier_pipeline_tests.cli.usage import usage_error
 from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS
 
 
@@ -206,12 +207,8 @@ def test_sync_exit_codes_and_the_failing_step_on_stderr(
 def test_argument_errors_are_argparse_usage_errors(
     argv: list[str], says: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with pytest.raises(SystemExit) as exited:
-        main(["sync", *argv])
-    assert exited.value.code == 2
-    err = capsys.readouterr().err
-    assert err.startswith("usage: haier-pipeline sync") and says in err
-    assert "Traceback" not in err and "environment variable" not in err
+    err = usage_error(["sync", *argv], capsys)
+    assert says in err and "environment variable" not in err
 
 
 def test_no_secret_reaches_the_dagster_instance_or_the_output(
@@ -373,8 +370,5 @@ def test_sync_refuses_a_missing_postgres_database_with_exit_2(
 def test_query_refuses_a_malformed_code_before_any_call(
     argv: list[str], says: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with pytest.raises(SystemExit) as exited:
-        main(["query", *argv])
-    assert exited.value.code == 2
-    err = capsys.readouterr().err
-    assert err.startswith(f"usage: haier-pipeline query {argv[0]}") and says in err and "Traceback" not in err
+    err = usage_error(["query", *argv], capsys)
+    assert err.startswith(f"usage: haier-pipeline query {argv[0]}") and says in err

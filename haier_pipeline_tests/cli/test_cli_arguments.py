@@ -15,6 +15,7 @@ import haier_pipeline.simulator
 from haier_pipeline.cli import ui
 from haier_pipeline.cli.main import main
 from haier_pipeline.simulator.quirks import QUIRKS
+from haier_pipeline_tests.cli.usage import usage_error
 
 PROJECT_FOLDER = Path(haier_pipeline.__file__).resolve().parents[1]
 
@@ -46,40 +47,33 @@ def launched(monkeypatch: pytest.MonkeyPatch, nothing_served: None) -> Iterator[
     yield commands
 
 
-def usage_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
-    with pytest.raises(SystemExit) as exited:
-        main(argv)
-    assert exited.value.code == 2
-    err = capsys.readouterr().err
-    assert err.startswith(f"usage: haier-pipeline {argv[0]}"), err
-    assert "Traceback" not in err
-    return err
-
-
 @pytest.mark.parametrize(
-    ("argv", "allowed"),
+    ("command", "argv", "allowed"),
     [
-        (["--products", "-1"], "'-1' is not a whole number of products, 1 or more"),
-        (["--products", "0"], "'0' is not a whole number of products, 1 or more"),
-        (["--fault-rate", "2"], "'2' is not a share from 0 to 1"),
-        (["--bad-row-rate", "-0.1"], "'-0.1' is not a share from 0 to 1"),
-        (["--quirk-rate", "1.5"], "'1.5' is not a share from 0 to 1"),
-        (["--throttle-rate", "2"], "'2' is not a share from 0 to 1"),
-        (["--hang-rate", "nan"], "'nan' is not a share from 0 to 1"),
-        (["--rate", "0"], "'0' is not a positive number of requests per second"),
-        (["--rate", "nan"], "'nan' is not a positive number of requests per second"),
-        (["--port", "99999"], "'99999' is not a port number from 0 to 65535 (0 picks any free port)"),
-        (["--port", "-1"], "'-1' is not a port number from 0 to 65535"),
-        (["--latency-ms", "-5"], "'-5' is not a number of milliseconds, 0 or more"),
-        (["--token-ttl", "-1"], "'-1' is not a number of seconds, 0 or more"),
-        (["--token-revoke-every", "-1"], "'-1' is not a number of seconds, 0 or more (0: never)"),
-        (["--counties", "110101,12"], "'110101,12' is not a comma-separated list of 6-digit county codes"),
+        # demo takes the two options it shares with the simulator by the same rules
+        ("demo", ["--products", "-1"], "'-1' is not a whole number of products, 1 or more"),
+        ("demo", ["--latency-ms", "-1"], "'-1' is not a number of milliseconds, 0 or more"),
+        ("simulator", ["--products", "-1"], "'-1' is not a whole number of products, 1 or more"),
+        ("simulator", ["--products", "0"], "'0' is not a whole number of products, 1 or more"),
+        ("simulator", ["--fault-rate", "2"], "'2' is not a share from 0 to 1"),
+        ("simulator", ["--bad-row-rate", "-0.1"], "'-0.1' is not a share from 0 to 1"),
+        ("simulator", ["--quirk-rate", "1.5"], "'1.5' is not a share from 0 to 1"),
+        ("simulator", ["--throttle-rate", "2"], "'2' is not a share from 0 to 1"),
+        ("simulator", ["--hang-rate", "nan"], "'nan' is not a share from 0 to 1"),
+        ("simulator", ["--rate", "0"], "'0' is not a positive number of requests per second"),
+        ("simulator", ["--rate", "nan"], "'nan' is not a positive number of requests per second"),
+        ("simulator", ["--port", "99999"], "'99999' is not a port number from 0 to 65535 (0 picks any free port)"),
+        ("simulator", ["--port", "-1"], "'-1' is not a port number from 0 to 65535"),
+        ("simulator", ["--latency-ms", "-5"], "'-5' is not a number of milliseconds, 0 or more"),
+        ("simulator", ["--token-ttl", "-1"], "'-1' is not a number of seconds, 0 or more"),
+        ("simulator", ["--token-revoke-every", "-1"], "'-1' is not a number of seconds, 0 or more (0: never)"),
+        ("simulator", ["--counties", "110101,12"], "'110101,12' is not a comma-separated list of 6-digit county codes"),
     ],
 )
-def test_simulator_out_of_range_values_are_usage_errors_naming_the_option_and_what_it_takes(
-    argv: list[str], allowed: str, nothing_served: None, capsys: pytest.CaptureFixture[str]
+def test_out_of_range_values_are_usage_errors_naming_the_option_and_what_it_takes(
+    command: str, argv: list[str], allowed: str, nothing_served: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    err = usage_error(["simulator", *argv], capsys)
+    err = usage_error([command, *argv], capsys)
     assert f"error: argument {argv[0]}: {allowed}" in err
 
 
@@ -103,20 +97,6 @@ def test_valid_simulator_values_reach_its_configuration(monkeypatch: pytest.Monk
     assert (host, port, config.products, config.rate_limit, config.fault_rate) == ("127.0.0.1", 0, 1, 5.0, 1.0)
     assert config.quirks == tuple(QUIRKS)
     assert config.counties == ("110101", "310104")
-
-
-@pytest.mark.parametrize(
-    ("argv", "allowed"),
-    [
-        (["--products", "-1"], "'-1' is not a whole number of products, 1 or more"),
-        (["--latency-ms", "-1"], "'-1' is not a number of milliseconds, 0 or more"),
-    ],
-)
-def test_demo_checks_the_options_it_shares_with_the_simulator(
-    argv: list[str], allowed: str, nothing_served: None, capsys: pytest.CaptureFixture[str]
-) -> None:
-    err = usage_error(["demo", *argv], capsys)
-    assert f"error: argument {argv[0]}: {allowed}" in err
 
 
 @pytest.mark.parametrize("port", ["0", "65536", "http"])

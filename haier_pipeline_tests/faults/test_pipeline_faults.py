@@ -448,6 +448,25 @@ def process_env(cli_env: dict[str, str], base_url: str) -> dict[str, str]:
     return {**os.environ, **cli_env, "HAIER_BASE_URL": base_url}
 
 
+def stock_sync_in_a_process(
+    cli_env: dict[str, str],
+    simulator: RunningSimulator,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    **popen: Any,
+) -> tuple[Warehouse, dict[str, Rows], subprocess.Popen[bytes]]:
+    """A products and stock sync in this process, then `sync --only stock` in a process of its own, its answers
+    slowed so that it can be stopped mid-way: the warehouse, its contents before, and that process."""
+    assert sync(capsys, "--only", "products,stock")[0] == 0
+    warehouse = cli_warehouse(cli_env)
+    before = contents(warehouse)
+    simulator.config.latency_ms = 20
+    simulator.reset_counters()
+    command = [HAIER_PIPELINE, "sync", "--only", "stock"]
+    env = process_env(cli_env, simulator.base_url)
+    return warehouse, before, subprocess.Popen(command, env=env, cwd=tmp_path, stderr=subprocess.PIPE, **popen)
+
+
 def wait_until_the_stock_step_calls(sync_process: subprocess.Popen[bytes], simulator: RunningSimulator) -> int:
     """Stock answers the simulator sent, once 20 are out (or a minute passed): the step is mid-way."""
     answered = 0
@@ -463,14 +482,7 @@ def wait_until_the_stock_step_calls(sync_process: subprocess.Popen[bytes], simul
 def test_sigkill_mid_stock_step_leaves_the_warehouse_as_it_was_and_the_next_sync_succeeds(
     cli_env: dict[str, str], simulator: RunningSimulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert sync(capsys, "--only", "products,stock")[0] == 0
-    warehouse = cli_warehouse(cli_env)
-    before = contents(warehouse)
-    simulator.config.latency_ms = 20
-    simulator.reset_counters()
-    command = [HAIER_PIPELINE, "sync", "--only", "stock"]
-    env = process_env(cli_env, simulator.base_url)
-    victim = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    warehouse, before, victim = stock_sync_in_a_process(cli_env, simulator, tmp_path, capsys, stdout=subprocess.DEVNULL)
     try:
         answered = wait_until_the_stock_step_calls(victim, simulator)
     finally:
@@ -498,15 +510,8 @@ def test_ctrl_c_mid_stock_step_exits_130_with_a_next_step_records_it_and_the_rer
     The instance is the project's dagster.yaml, as `make ui` and a sync from the project folder use it."""
     Path(cli_env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     write_instance_config(Path(cli_env["DAGSTER_HOME"]))
-    assert sync(capsys, "--only", "products,stock")[0] == 0
-    warehouse = cli_warehouse(cli_env)
-    before = contents(warehouse)
-    simulator.config.latency_ms = 20
-    simulator.reset_counters()
-    command = [HAIER_PIPELINE, "sync", "--only", "stock"]
-    env = process_env(cli_env, simulator.base_url)
-    victim = subprocess.Popen(
-        command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    warehouse, before, victim = stock_sync_in_a_process(
+        cli_env, simulator, tmp_path, capsys, stdout=subprocess.PIPE, start_new_session=True
     )
     try:
         answered = wait_until_the_stock_step_calls(victim, simulator)
