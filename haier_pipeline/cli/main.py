@@ -9,13 +9,13 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from haier_pipeline.cli import EXIT_INTERRUPTED
 from haier_pipeline.haier import HaierConfigurationError, HaierError
 from haier_pipeline.haier.redaction import redact
 from haier_pipeline.warehouse.errors import WarehouseConfigError, WarehouseError
 
 # 0 done; 1 a step failed; 2 a configuration or argument error; 3 finished, but items stayed unanswered.
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_UNANSWERED = 0, 1, 2, 3
-EXIT_INTERRUPTED = 130  # the shell's code for a command stopped by Ctrl-C
 
 EXAMPLES = {
     "sync": """examples:
@@ -108,7 +108,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"haier-pipeline {args.command}: {error}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        # A step interrupted mid-way is reported by `sync` itself; this is the time outside any step.
+        print(
+            f"haier-pipeline {args.command}: interrupted (Ctrl-C or SIGTERM). Every write is one transaction, so "
+            "nothing was left half-written; run it again.",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader (e.g. `| head`) has what it wanted. Caught before OSError, its base class. Python's advice:

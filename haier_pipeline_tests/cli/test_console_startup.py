@@ -4,6 +4,7 @@ again before its work: a sync's run must not grow its memory unchecked."""
 from __future__ import annotations
 
 import gc
+import signal
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -16,8 +17,12 @@ from haier_pipeline.cli import sync as sync_command
 
 @pytest.fixture
 def collection_restored() -> Iterator[None]:
+    """The console script also takes over SIGTERM and the unraisable hook: this worker gets its own back."""
+    sigterm, unraisable = signal.getsignal(signal.SIGTERM), sys.unraisablehook
     yield
     gc.enable()
+    signal.signal(signal.SIGTERM, sigterm)
+    sys.unraisablehook = unraisable
 
 
 def test_a_sync_collects_garbage_again_before_its_run_starts(

@@ -536,6 +536,37 @@ def test_ctrl_c_mid_stock_step_exits_130_with_a_next_step_records_it_and_the_rer
     assert stock_pairs(warehouse, today_in_shanghai()) == every_pair(simulator)
 
 
+@pytest.mark.parametrize(("sig", "after"), [(signal.SIGINT, 0.3), (signal.SIGTERM, 1.0)])
+def test_ctrl_c_or_sigterm_while_a_sync_starts_exits_130_in_one_line(
+    sig: signal.Signals,
+    after: float,
+    cli_env: dict[str, str],
+    simulator: RunningSimulator,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The seconds before the first step (imports, the instance, the run's start) belong to no step. Where the
+    signal lands depends on the machine's speed; wherever it lands, the outcome is the same."""
+    Path(cli_env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    write_instance_config(Path(cli_env["DAGSTER_HOME"]))
+    warehouse, before, victim = stock_sync_in_a_process(
+        cli_env, simulator, tmp_path, capsys, stdout=subprocess.PIPE, start_new_session=True
+    )
+    try:
+        time.sleep(after)
+        os.killpg(victim.pid, sig)
+        _, err = victim.communicate(timeout=60)
+    finally:
+        if victim.poll() is None:
+            os.killpg(victim.pid, signal.SIGKILL)
+            victim.wait(10)
+    stderr = err.decode()
+    assert victim.returncode == 130, stderr
+    (line,) = stderr.splitlines()
+    assert line.startswith("haier-pipeline") and "interrupted" in line, stderr
+    assert contents(warehouse) == before
+
+
 def test_two_concurrent_cli_syncs_both_succeed_sharing_one_rate_limit(cli_env: dict[str, str], tmp_path: Path) -> None:
     """Two `haier-pipeline sync` processes started together (the steps that call the API most and write the most),
     into one DuckDB file, against a gateway in its own process that enforces 100 requests/s."""

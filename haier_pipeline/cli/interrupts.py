@@ -1,0 +1,50 @@
+"""Ctrl-C and SIGTERM end every command the same way, at any moment: a KeyboardInterrupt, then exit 130 and one line.
+
+Dagster turns both into an orderly interruption only while a run executes. The rest of a command's life (the imports,
+the instance, the summary) is covered here, from the console script's first instruction. Standard library only: this
+runs before the heavy imports.
+"""
+
+from __future__ import annotations
+
+import _thread
+import logging
+import signal
+import sys
+import threading
+from typing import Any
+
+# Long enough for the hook to return (microseconds), short enough that nobody notices the wait.
+REDELIVERY_DELAY = 0.05
+
+
+def _is_interrupt(exc_type: type[BaseException] | None) -> bool:
+    return exc_type is not None and issubclass(exc_type, KeyboardInterrupt)
+
+
+def _redeliver_interrupt(unraisable: Any) -> None:
+    """A signal that lands in a finalizer (SQLAlchemy's weakref callbacks) cannot propagate: Python printed
+    "Exception ignored in ..." and carried on as if nothing had been asked. Ask again, from another thread and a
+    moment later: asked from here, it would be raised in this hook at once, and ignored again."""
+    if _is_interrupt(unraisable.exc_type):
+        timer = threading.Timer(REDELIVERY_DELAY, _thread.interrupt_main)
+        timer.daemon = True
+        timer.start()
+    else:
+        sys.__unraisablehook__(unraisable)
+
+
+class _NoInterruptTracebacks(logging.Filter):
+    """A library that logs the interrupt it re-raises (SQLAlchemy closing a connection) would print its traceback
+    through logging's last-resort handler; the command reports the interruption itself."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and _is_interrupt(record.exc_info[0]))
+
+
+def handle_interrupts_everywhere() -> None:
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    sys.unraisablehook = _redeliver_interrupt
+    last_resort = logging.lastResort
+    if last_resort is not None and not any(isinstance(f, _NoInterruptTracebacks) for f in last_resort.filters):
+        last_resort.addFilter(_NoInterruptTracebacks())
