@@ -130,31 +130,32 @@ def sync(
     quarantined = f"SELECT asset, reason, payload FROM haier.rejected_rows WHERE run_id = '{result.run_id}'"
     print_summary(settings, result.run_id, quarantined)
     print(f"run {result.run_id} ({elapsed:.1f} s) — the Dagster UI shows its full log")
-    exit_code = outcome(instance, result, quarantined)
+    exit_code = outcome(instance, result, quarantined, command="demo" if source == "demo" else "sync")
     timings.write(result.run_id, exit_code, result)
     return exit_code
 
 
-def outcome(instance: DagsterInstance, result: ExecuteInProcessResult, quarantined: str) -> int:
-    """The exit code, with what went wrong on stderr."""
+def outcome(instance: DagsterInstance, result: ExecuteInProcessResult, quarantined: str, command: str) -> int:
+    """The exit code, with what went wrong on stderr, in the words of the command that ran the sync."""
     if not result.success:
         failures = step_failures(result)
         if any(failure.interrupted for failure in failures):
             steps = ", ".join(failure.step for failure in failures)
             print(
-                f"haier-pipeline sync: interrupted during {steps}; what those steps did was not written. Run the "
-                "sync again: stock asks only the pairs not yet answered today.",
+                f"haier-pipeline {command}: interrupted during {steps}; what those steps did was not written. Run "
+                f"the {command} again: stock asks only the pairs not yet answered today.",
                 file=sys.stderr,
             )
             return EXIT_INTERRUPTED
         for failure in failures:
-            print(f"haier-pipeline sync: step {failure.step} failed: {failure.cause}", file=sys.stderr)
+            print(f"haier-pipeline {command}: step {failure.step} failed: {failure.cause}", file=sys.stderr)
         return EXIT_FAILED
     run = instance.get_run_by_id(result.run_id)
     unanswered = run.tags.get(UNANSWERED_TAG) if run is not None else None
     if unanswered:
         print(
-            f"haier-pipeline sync: finished, but {unanswered} items went unanswered; see rejected_rows: {quarantined}",
+            f"haier-pipeline {command}: finished, but {unanswered} items went unanswered; see rejected_rows: "
+            f"{quarantined}",
             file=sys.stderr,
         )
         return EXIT_UNANSWERED
