@@ -23,9 +23,19 @@ def console() -> int:
         from haier_pipeline.cli.main import main
 
         return main()
-    except KeyboardInterrupt:  # `main` reports an interruption once its command runs; this is the start before it
-        print("haier-pipeline: interrupted (Ctrl-C or SIGTERM) while starting; nothing was done", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:  # `main` reports one while its command runs; this is before (the imports) or after
+        return report_interruption()
 
 
-__all__ = ["EXIT_INTERRUPTED", "console"]
+def report_interruption(command: str | None = None) -> int:
+    """An interruption outside any step; `sync` reports the steps it interrupted itself."""
+    name = f"haier-pipeline {command}" if command else "haier-pipeline"
+    print(
+        f"{name}: interrupted (Ctrl-C or SIGTERM). Every write is one transaction, so nothing was left half-written; "
+        "run it again.",
+        file=sys.stderr,
+    )
+    return EXIT_INTERRUPTED
+
+
+__all__ = ["EXIT_INTERRUPTED", "console", "report_interruption"]

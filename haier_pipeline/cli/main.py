@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from haier_pipeline.cli import EXIT_INTERRUPTED
+from haier_pipeline.cli import report_interruption
 from haier_pipeline.haier import HaierConfigurationError, HaierError
 from haier_pipeline.haier.redaction import redact
 from haier_pipeline.warehouse.errors import WarehouseConfigError, WarehouseError
@@ -108,13 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"haier-pipeline {args.command}: {error}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
-        # A step interrupted mid-way is reported by `sync` itself; this is the time outside any step.
-        print(
-            f"haier-pipeline {args.command}: interrupted (Ctrl-C or SIGTERM). Every write is one transaction, so "
-            "nothing was left half-written; run it again.",
-            file=sys.stderr,
-        )
-        return EXIT_INTERRUPTED
+        return report_interruption(args.command)
     except BrokenPipeError:
         # The reader (e.g. `| head`) has what it wanted. Caught before OSError, its base class. Python's advice:
         # point stdout at /dev/null so the flush at exit does not fail again.

@@ -12,9 +12,9 @@ from dagster import DagsterInstance, ExecuteInProcessResult
 
 from haier_pipeline.assets.stock_day import STOCK_DAY_TAG
 from haier_pipeline.audit import UNANSWERED_TAG
+from haier_pipeline.cli import EXIT_INTERRUPTED
 from haier_pipeline.cli.main import (
     EXIT_FAILED,
-    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_UNANSWERED,
     resume_garbage_collection,
