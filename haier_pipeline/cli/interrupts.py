@@ -19,7 +19,12 @@ REDELIVERY_DELAY = 0.05
 
 
 def _is_interrupt(exc_type: type[BaseException] | None) -> bool:
-    return exc_type is not None and issubclass(exc_type, KeyboardInterrupt)
+    """Ctrl-C as Python raises it, or as Dagster raises it inside a step (once Dagster is loaded)."""
+    if exc_type is None:
+        return False
+    # getattr: a Ctrl-C during Dagster's own import leaves the module half-made.
+    dagster_interrupt = getattr(sys.modules.get("dagster"), "DagsterExecutionInterruptedError", KeyboardInterrupt)
+    return issubclass(exc_type, (KeyboardInterrupt, dagster_interrupt))
 
 
 def _redeliver_interrupt(unraisable: Any) -> None:

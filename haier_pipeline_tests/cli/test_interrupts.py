@@ -10,13 +10,15 @@ import pytest
 
 SETUP = "from haier_pipeline.cli.interrupts import handle_interrupts_everywhere; handle_interrupts_everywhere()\n"
 
-# A finalizer that Ctrl-C lands in, then a second of ordinary work that the interrupt must stop.
+# A finalizer that Ctrl-C lands in (as Python or, inside a step, as Dagster raises it), then a second of ordinary
+# work that the interrupt must stop.
 FINALIZER = """
 import time
+from dagster import DagsterExecutionInterruptedError
 
 class Closing:
     def __del__(self):
-        raise KeyboardInterrupt
+        raise {interrupt}
 
 Closing()
 try:
@@ -41,9 +43,11 @@ def run(code: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
 
 
-def test_an_interrupt_that_lands_in_a_finalizer_still_stops_the_command_without_a_traceback() -> None:
-    assert run(FINALIZER).returncode == 0, "without the handling Python ignores it (the case this test is about)"
-    handled = run(SETUP + FINALIZER)
+@pytest.mark.parametrize("interrupt", ["KeyboardInterrupt", "DagsterExecutionInterruptedError"])
+def test_an_interrupt_that_lands_in_a_finalizer_still_stops_the_command_without_a_traceback(interrupt: str) -> None:
+    finalizer = FINALIZER.format(interrupt=interrupt)
+    assert run(finalizer).returncode == 0, "without the handling Python ignores it (the case this test is about)"
+    handled = run(SETUP + finalizer)
     assert handled.returncode == 130, handled.stderr
     assert handled.stderr == ""
 
