@@ -142,9 +142,16 @@ def _lock_timeout_option(seconds: float) -> str:
     return f"-c lock_timeout={max(1, round(seconds * 1000))}"
 
 
-# Who holds a lock a writer or reader of this database may wait for: strong locks on user tables (LOCK TABLE,
-# ALTER, TRUNCATE, VACUUM FULL), advisory locks (ensure_schema's), and transactions left open on user tables,
-# which may hold row locks. Read after the wait was given up, so it names likely holders, not certain ones.
+def schema_lock_name(schema: str) -> str:
+    """The advisory lock `Warehouse.ensure_schema` takes (`hashtext` of this), so that two processes starting at
+    once do not race on CREATE SCHEMA / TABLE."""
+    return f"haier:{schema}"
+
+
+# Who holds a lock a writer or reader of this schema may wait for: strong locks on its tables (LOCK TABLE, ALTER,
+# TRUNCATE, VACUUM FULL), its ensure_schema advisory lock, and transactions left open on its tables, which may hold
+# row locks. Other schemas' sessions cannot block it: naming them would invite ending an unrelated session. Read
+# after the wait was given up, so it names likely holders, not certain ones.
 _HOLDERS = """
 SELECT a.pid, COALESCE(NULLIF(a.application_name, ''), a.client_addr::text, 'local') AS client, a.usename,
        a.state, EXTRACT(EPOCH FROM now() - COALESCE(a.xact_start, a.backend_start))::bigint AS seconds,
@@ -156,25 +163,25 @@ LEFT JOIN pg_class c ON c.oid = l.relation
 LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE l.granted AND l.pid <> pg_backend_pid()
   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-  AND (l.locktype = 'advisory'
-       OR (l.locktype = 'relation' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-           AND n.nspname NOT LIKE 'pg_toast%'
+  AND ((l.locktype = 'advisory' AND l.objsubid = 1
+        AND l.objid = (hashtext(%(schema_lock)s)::bigint & 4294967295)::oid)
+       OR (l.locktype = 'relation' AND n.nspname = %(schema)s
            AND (l.mode IN ('ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock')
-                OR a.state LIKE 'idle in transaction%')))
+                OR a.state LIKE 'idle in transaction%%')))
 GROUP BY 1, 2, 3, 4, 5
 ORDER BY 5 DESC
 LIMIT 3
 """
 
 
-def _lock_holders(conn: psycopg.Connection) -> list[tuple[int, str]]:
+def _lock_holders(conn: psycopg.Connection, schema: str) -> list[tuple[int, str]]:
     """(pid, `pid 4242 (psql, user etl, idle in transaction for 95 s: AccessExclusiveLock on haier.prices)`); empty
     when they cannot be read: the diagnosis must never hide the timeout itself."""
     try:
         conn.rollback()
         with conn.cursor() as cursor:
             cursor.execute("SET LOCAL lock_timeout = '1s'")
-            cursor.execute(_HOLDERS)
+            cursor.execute(_HOLDERS, {"schema": schema, "schema_lock": schema_lock_name(schema)})
             found = cursor.fetchall()
         conn.rollback()
     except psycopg.Error:
@@ -191,13 +198,16 @@ class PostgresBackend:
     def __init__(
         self,
         url: WarehouseURL,
+        schema: str,
         connect_timeout: int = 10,
         write_timeout: float = locking.DEFAULT_WRITE_TIMEOUT,
         read_timeout: float = locking.DEFAULT_READ_TIMEOUT,
     ) -> None:
-        """`write_timeout`/`read_timeout`: seconds a statement waits for a lock another session holds
+        """`schema`: the one the warehouse keeps its tables in; a lock timeout names the sessions holding locks
+        there. `write_timeout`/`read_timeout`: seconds a statement waits for a lock another session holds
         (HAIER_WAREHOUSE_LOCK_TIMEOUT), the same names and meaning as DuckDBBackend's."""
         self._url = url
+        self._schema = schema
         self._connect_timeout = connect_timeout
         self.write_timeout = write_timeout
         self.read_timeout = read_timeout
@@ -224,7 +234,7 @@ class PostgresBackend:
     def _lock_timeout_error(self, conn: psycopg.Connection, waited: float, exclusive: bool) -> WarehouseLockTimeout:
         verb = "write to" if exclusive else "read"
         message = f"Timed out after {waited:g} s waiting for a lock to {verb} the warehouse postgres {self._where()}"
-        holders = _lock_holders(conn)
+        holders = _lock_holders(conn, self._schema)
         if holders:
             message += "; sessions holding locks there: " + "; ".join(text for _, text in holders)
         pid = holders[0][0] if holders else "<pid>"

@@ -102,7 +102,7 @@ class Warehouse:
             # Imported here: psycopg costs every DuckDB user's start-up 0.05 s otherwise.
             from haier_pipeline.warehouse.postgres_backend import PostgresBackend
 
-            backend = PostgresBackend(parsed, write_timeout=lock_timeout, read_timeout=read_timeout)
+            backend = PostgresBackend(parsed, schema, write_timeout=lock_timeout, read_timeout=read_timeout)
         return cls(parsed, backend, schema)
 
     @property
@@ -127,8 +127,10 @@ class Warehouse:
         Evolution is additive only: columns are never dropped or retyped, and added ones are nullable."""
         with WAREHOUSE_CLOCK.measure("schema"), self._backend.write_session() as session:
             if self.backend == "postgres":
-                # Two processes starting at once would otherwise race on CREATE SCHEMA / TABLE.
-                session.execute("SELECT pg_advisory_xact_lock(hashtext(:name))", {"name": f"haier:{self.schema}"})
+                from haier_pipeline.warehouse.postgres_backend import schema_lock_name
+
+                lock_name = schema_lock_name(self.schema)
+                session.execute("SELECT pg_advisory_xact_lock(hashtext(:name))", {"name": lock_name})
             session.execute(f"CREATE SCHEMA IF NOT EXISTS {sql.ident(self.schema)}")
             existing = session.query(
                 "SELECT table_name, column_name FROM information_schema.columns "

@@ -27,7 +27,7 @@ from haier_pipeline.warehouse import (
     mask_url,
     parse_warehouse_url,
 )
-from haier_pipeline.warehouse.postgres_backend import PostgresBackend
+from haier_pipeline.warehouse.postgres_backend import PostgresBackend, schema_lock_name
 from haier_pipeline.warehouse.url import reachability_problem
 from haier_pipeline_tests.postgres import POSTGRES_URL, require_postgres
 
@@ -186,7 +186,7 @@ def locked_prices(postgres_warehouse: Warehouse) -> Iterator[psycopg.Connection]
 
 
 def _impatient(warehouse: Warehouse, seconds: float) -> Warehouse:
-    backend = PostgresBackend(warehouse.url, write_timeout=seconds, read_timeout=seconds)
+    backend = PostgresBackend(warehouse.url, warehouse.schema, write_timeout=seconds, read_timeout=seconds)
     return Warehouse(warehouse.url, backend, warehouse.schema)
 
 
@@ -209,6 +209,35 @@ def test_a_postgres_lock_held_elsewhere_times_out_naming_the_holder_and_the_sett
         warehouse.table_counts()
     locked_prices.rollback()
     assert warehouse.table_counts()["prices"] == 0, "usable again once the holder is gone"
+
+
+@pytest.mark.timeout(60)
+def test_a_postgres_lock_timeout_names_only_sessions_holding_locks_on_its_own_schema(
+    postgres_warehouse: Warehouse, postgres_schema: str
+) -> None:
+    """A database shared with other schemas (other applications, other warehouses): a session that has held a lock
+    there for longer must not be the one the message tells you to end."""
+    other_schema = f"{postgres_schema}_other"
+    with (
+        psycopg.connect(POSTGRES_URL, application_name="other-schema") as unrelated,
+        psycopg.connect(POSTGRES_URL, application_name="held-by-test") as holder,
+    ):
+        unrelated.execute(f'CREATE SCHEMA "{other_schema}"')
+        unrelated.execute(f'CREATE TABLE "{other_schema}".t (x int)')
+        unrelated.commit()  # a table others can see, as another application's is
+        unrelated.execute(f'LOCK TABLE "{other_schema}".t IN ACCESS EXCLUSIVE MODE')
+        time.sleep(1.1)  # older by whole seconds, which the holders are ordered by
+        holder.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [schema_lock_name(postgres_schema)])
+        with pytest.raises(WarehouseLockTimeout) as caught:
+            _impatient(postgres_warehouse, 0.2).ensure_schema()
+        message = str(caught.value)
+        pid, other_pid = holder.info.backend_pid, unrelated.info.backend_pid
+        assert f"pid {pid} (held-by-test" in message and "ExclusiveLock (advisory)" in message, message
+        assert f"pg_terminate_backend({pid})" in message
+        assert f"pid {other_pid}" not in message and other_schema not in message
+        unrelated.rollback()
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{other_schema}" CASCADE')
 
 
 def test_options_given_in_the_url_survive_the_lock_timeout(postgres_schema: str) -> None:
