@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import dagster as dg
 import pandas as pd
@@ -467,6 +467,33 @@ def stock_sync_in_a_process(
     return warehouse, before, subprocess.Popen(command, env=env, cwd=tmp_path, stderr=subprocess.PIPE, **popen)
 
 
+def stock_sync_in_a_terminal(
+    cli_env: dict[str, str], simulator: RunningSimulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> tuple[Warehouse, dict[str, Rows], subprocess.Popen[bytes]]:
+    """`stock_sync_in_a_process` as a terminal starts it: a process group of its own, which Ctrl-C reaches whole,
+    on the project's dagster.yaml instance, as `make ui` and a sync from the project folder use it."""
+    Path(cli_env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    write_instance_config(Path(cli_env["DAGSTER_HOME"]))
+    return stock_sync_in_a_process(cli_env, simulator, tmp_path, capsys, stdout=subprocess.PIPE, start_new_session=True)
+
+
+T = TypeVar("T")
+
+
+def interrupt(victim: subprocess.Popen[bytes], sig: signal.Signals, after: Callable[[], T]) -> tuple[T, str]:
+    """`sig` to the victim's whole process group once `after()` returns: what it returned, and the victim's stderr.
+    The victim never outlives the test."""
+    try:
+        waited = after()
+        os.killpg(victim.pid, sig)
+        _, err = victim.communicate(timeout=60)
+    finally:
+        if victim.poll() is None:
+            os.killpg(victim.pid, signal.SIGKILL)
+            victim.wait(10)
+    return waited, err.decode()
+
+
 def wait_until_the_stock_step_calls(sync_process: subprocess.Popen[bytes], simulator: RunningSimulator) -> int:
     """Stock answers the simulator sent, once 20 are out (or a minute passed): the step is mid-way."""
     answered = 0
@@ -506,23 +533,9 @@ def test_ctrl_c_mid_stock_step_exits_130_with_a_next_step_records_it_and_the_rer
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """Ctrl-C in a terminal reaches the whole process group: the sync's own process and every process it started.
-    The instance is the project's dagster.yaml, as `make ui` and a sync from the project folder use it."""
-    Path(cli_env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
-    write_instance_config(Path(cli_env["DAGSTER_HOME"]))
-    warehouse, before, victim = stock_sync_in_a_process(
-        cli_env, simulator, tmp_path, capsys, stdout=subprocess.PIPE, start_new_session=True
-    )
-    try:
-        answered = wait_until_the_stock_step_calls(victim, simulator)
-        os.killpg(victim.pid, sig)
-        _, err = victim.communicate(timeout=60)
-    finally:
-        if victim.poll() is None:
-            os.killpg(victim.pid, signal.SIGKILL)
-            victim.wait(10)
+    warehouse, before, victim = stock_sync_in_a_terminal(cli_env, simulator, tmp_path, capsys)
+    answered, stderr = interrupt(victim, sig, after=lambda: wait_until_the_stock_step_calls(victim, simulator))
     assert 20 <= answered < len(every_pair(simulator)), "interrupted while the stock step was calling"
-    stderr = err.decode()
     assert victim.returncode == 130, stderr
     assert "interrupted during stock_snapshots" in stderr and "Run the sync again" in stderr
     assert "Traceback" not in stderr, stderr
@@ -536,10 +549,10 @@ def test_ctrl_c_mid_stock_step_exits_130_with_a_next_step_records_it_and_the_rer
     assert stock_pairs(warehouse, today_in_shanghai()) == every_pair(simulator)
 
 
-@pytest.mark.parametrize(("sig", "after"), [(signal.SIGINT, 0.3), (signal.SIGTERM, 1.0)])
+@pytest.mark.parametrize(("sig", "seconds"), [(signal.SIGINT, 0.3), (signal.SIGTERM, 1.0)])
 def test_ctrl_c_or_sigterm_while_a_sync_starts_exits_130_in_one_line(
     sig: signal.Signals,
-    after: float,
+    seconds: float,
     cli_env: dict[str, str],
     simulator: RunningSimulator,
     tmp_path: Path,
@@ -547,20 +560,8 @@ def test_ctrl_c_or_sigterm_while_a_sync_starts_exits_130_in_one_line(
 ) -> None:
     """The seconds before the first step (imports, the instance, the run's start) belong to no step. Where the
     signal lands depends on the machine's speed; wherever it lands, the outcome is the same."""
-    Path(cli_env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
-    write_instance_config(Path(cli_env["DAGSTER_HOME"]))
-    warehouse, before, victim = stock_sync_in_a_process(
-        cli_env, simulator, tmp_path, capsys, stdout=subprocess.PIPE, start_new_session=True
-    )
-    try:
-        time.sleep(after)
-        os.killpg(victim.pid, sig)
-        _, err = victim.communicate(timeout=60)
-    finally:
-        if victim.poll() is None:
-            os.killpg(victim.pid, signal.SIGKILL)
-            victim.wait(10)
-    stderr = err.decode()
+    warehouse, before, victim = stock_sync_in_a_terminal(cli_env, simulator, tmp_path, capsys)
+    _, stderr = interrupt(victim, sig, after=lambda: time.sleep(seconds))
     assert victim.returncode == 130, stderr
     (line,) = stderr.splitlines()
     assert line.startswith("haier-pipeline") and "interrupted" in line, stderr
