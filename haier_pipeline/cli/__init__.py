@@ -15,8 +15,8 @@ def console() -> int:
     the cyclic garbage collector would traverse again and again while they load (1.0 s of a 2.4 s start on a 2-core
     machine). Collection is paused until the command starts its work (`main.resume_garbage_collection`). This
     package imports nothing else, so the pause begins before the heavy imports; the command line itself is
-    `haier_pipeline.cli.main.main`. A Ctrl-C or SIGTERM during those imports used to print a traceback or kill the
-    process without a word."""
+    `haier_pipeline.cli.main.main`. Ctrl-C and SIGTERM are handled from the first instruction (`interrupts`): one
+    during those imports ends in one line, not in a traceback or a silent death."""
     handle_interrupts_everywhere()
     gc.disable()
     try:
