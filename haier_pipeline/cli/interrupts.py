@@ -7,7 +7,6 @@ runs before the heavy imports.
 
 from __future__ import annotations
 
-import _thread
 import logging
 import signal
 import sys
@@ -29,10 +28,12 @@ def _is_interrupt(exc_type: type[BaseException] | None) -> bool:
 
 def _redeliver_interrupt(unraisable: Any) -> None:
     """A signal that lands in a finalizer (SQLAlchemy's weakref callbacks) cannot propagate: Python printed
-    "Exception ignored in ..." and carried on as if nothing had been asked. Ask again, from another thread and a
-    moment later: asked from here, it would be raised in this hook at once, and ignored again."""
+    "Exception ignored in ..." and carried on as if nothing had been asked. Ask again, a moment later, with a real
+    SIGINT to the main thread: asked from this hook it would be raised in the hook and ignored again, and only a
+    real signal wakes a main thread blocked in a system call (a socket read, a sleep)."""
     if _is_interrupt(unraisable.exc_type):
-        timer = threading.Timer(REDELIVERY_DELAY, _thread.interrupt_main)
+        main_thread = threading.main_thread().ident
+        timer = threading.Timer(REDELIVERY_DELAY, signal.pthread_kill, (main_thread, signal.SIGINT))
         timer.daemon = True
         timer.start()
     else:
