@@ -14,7 +14,8 @@ from haier_pipeline.haier import HaierConfigurationError, HaierError
 from haier_pipeline.haier.redaction import redact
 from haier_pipeline.warehouse.errors import WarehouseConfigError, WarehouseError
 
-# 0 done; 1 a step failed; 2 a configuration or argument error; 3 finished, but items stayed unanswered.
+# 0 done; 1 a step failed; 2 a configuration or argument error; 3 finished, but items stayed unanswered. 130,
+# interrupted, is `haier_pipeline.cli.EXIT_INTERRUPTED`: the console script reports it before this module is loaded.
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_UNANSWERED = 0, 1, 2, 3
 
 EXAMPLES = {

@@ -16,7 +16,7 @@ from haier_pipeline.cli import sync as sync_command
 
 
 @pytest.fixture
-def collection_restored() -> Iterator[None]:
+def console_state_restored() -> Iterator[None]:
     """The console script also takes over SIGTERM and the unraisable hook: this worker gets its own back."""
     sigterm, unraisable = signal.getsignal(signal.SIGTERM), sys.unraisablehook
     yield
@@ -26,7 +26,7 @@ def collection_restored() -> Iterator[None]:
 
 
 def test_a_sync_collects_garbage_again_before_its_run_starts(
-    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, collection_restored: None
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, console_state_restored: None
 ) -> None:
     seen: list[bool] = []
 
@@ -45,7 +45,7 @@ def test_a_sync_collects_garbage_again_before_its_run_starts(
 
 
 def test_every_other_command_collects_garbage_again(
-    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, collection_restored: None
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, console_state_restored: None
 ) -> None:
     monkeypatch.setattr(sys, "argv", ["haier-pipeline", "query", "balance"])
     assert console() == 0
