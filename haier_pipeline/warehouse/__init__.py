@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from haier_pipeline.warehouse.errors import WarehouseConfigError, WarehouseError, WarehouseLockTimeout
+from haier_pipeline.warehouse.errors import (
+    WarehouseConfigError,
+    WarehouseError,
+    WarehouseLockTimeout,
+    WarehouseStorageError,
+)
 from haier_pipeline.warehouse.tables import DEFAULT_SCHEMA, TABLE_NAMES, build_tables
 from haier_pipeline.warehouse.url import DEFAULT_URL, ENV_VAR, mask_url, parse_warehouse_url
 from haier_pipeline.warehouse.warehouse import Warehouse, WarehouseTransaction, shared_warehouse
@@ -26,6 +31,7 @@ __all__ = [
     "WarehouseError",
     "WarehouseLockTimeout",
     "WarehouseResource",
+    "WarehouseStorageError",
     "WarehouseTransaction",
     "build_tables",
     "mask_url",

@@ -17,7 +17,7 @@ from sqlalchemy import Table
 
 from haier_pipeline.warehouse import locking
 from haier_pipeline.warehouse.convert import Columns, arrow_to_frame, to_arrow
-from haier_pipeline.warehouse.errors import WarehouseConfigError, WarehouseError
+from haier_pipeline.warehouse.errors import WarehouseConfigError, WarehouseError, storage_error
 from haier_pipeline.warehouse.sql import bind
 
 # Write connections open in this process, by file. A read in the same process while a write is open
@@ -123,6 +123,8 @@ def _open_file(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
 def _open_error(path: Path, error: duckdb.Error, *, writing: bool) -> WarehouseError:
     """DuckDB's refusal to open or write the file, with what to do: these end a step or a command, and the raw
     `IO Error: Cannot open file` would name neither the setting nor a way out."""
+    if (full := storage_error(f"file {path}", error)) is not None:
+        return full
     text = " ".join(str(error).split())
     if "permission denied" in text.lower():
         if not writing:
@@ -175,8 +177,16 @@ class DuckDBSession:
         self._con.unregister(name)
 
 
-def _denied(error: BaseException) -> bool:
-    return isinstance(error, duckdb.Error) and "permission denied" in str(error).lower()
+def _write_refusal(path: Path, error: BaseException) -> WarehouseError | None:
+    """DuckDB's failure to write the file as the user's to fix (the file's permissions, its disk), or None when
+    it is something else."""
+    if not isinstance(error, duckdb.Error):
+        return None
+    if (full := storage_error(f"file {path}", error)) is not None:
+        return full
+    if "permission denied" in str(error).lower():
+        return _open_error(path, error, writing=True)
+    return None
 
 
 class DuckDBBackend:
@@ -209,15 +219,16 @@ class DuckDBBackend:
                 # Closing the connection discards the transaction anyway; keep the original error.
                 with contextlib.suppress(duckdb.Error):
                     con.execute("ROLLBACK")
-                if self.path is not None and _denied(error):
-                    raise _open_error(self.path, error, writing=True) from None
+                if self.path is not None and (refusal := _write_refusal(self.path, error)):
+                    raise refusal from None
                 raise
             try:
                 con.execute("COMMIT")
             except duckdb.Error as error:
-                # A writable file in a folder we cannot write attaches fine and fails here, on its journal.
-                if self.path is not None and _denied(error):
-                    raise _open_error(self.path, error, writing=True) from None
+                # A writable file in a folder we cannot write attaches fine and fails here, on its journal; so does
+                # a full disk.
+                if self.path is not None and (refusal := _write_refusal(self.path, error)):
+                    raise refusal from None
                 raise
 
     @contextlib.contextmanager

@@ -15,3 +15,41 @@ class WarehouseConfigError(WarehouseError, ValueError):
 
 class WarehouseLockTimeout(WarehouseError, TimeoutError):
     """Another process kept the DuckDB file locked for longer than we were willing to wait."""
+
+
+class WarehouseStorageError(WarehouseError):
+    """The database could not store a transaction: its disk is full, read-only or failing. Nothing to wait out, and
+    nothing the sync got wrong: the disk needs attention, then the same command succeeds."""
+
+
+# The operating system's storage failures as the databases quote them (strerror; SQLite, which keeps the Dagster
+# instance, words a full disk its own way), what each means for the disk being written, and the way out.
+_STORAGE_FAULTS = (
+    ("No space left on device", "its disk is full", "free space on that disk"),
+    ("database or disk is full", "its disk is full", "free space on that disk"),
+    ("Disk quota exceeded", "the disk quota of the user it writes as is used up", "free space or raise the quota"),
+    ("Read-only file system", "its file system is mounted read-only", "remount that file system read-write"),
+    ("Input/output error", "its disk reported an input/output error", "check that disk (`dmesg` names it)"),
+    ("disk I/O error", "its disk failed a write (usually: it is full)", "free space on that disk, or check it"),
+)
+
+
+def storage_fault(error: BaseException) -> tuple[str, str] | None:
+    """(what it means, what to do) when `error` quotes a storage failure of the operating system, else None: the
+    disk's problem, not the data's."""
+    lowered = str(error).lower()
+    return next(((meaning, fix) for quoted, meaning, fix in _STORAGE_FAULTS if quoted.lower() in lowered), None)
+
+
+def storage_error(where: str, error: BaseException) -> WarehouseStorageError | None:
+    """`error` as a WarehouseStorageError when it is a storage failure (`storage_fault`), else None. `where` names
+    the database and where it lives: its file, or its server."""
+    fault = storage_fault(error)
+    if fault is None:
+        return None
+    meaning, fix = fault
+    return WarehouseStorageError(
+        f"the warehouse {where} could not store a transaction: {meaning} ({' '.join(str(error).split())}). Nothing "
+        f"of that transaction was written. {fix.capitalize()} (or point {ENV_VAR} elsewhere), then run the command "
+        "again: a sync asks only the stock pairs it has not stored today."
+    )

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
-from haier_pipeline.warehouse.errors import ENV_VAR, WarehouseConfigError, WarehouseLockTimeout
+from haier_pipeline.warehouse.errors import ENV_VAR, WarehouseConfigError, WarehouseLockTimeout, storage_error
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,9 @@ def file_lock(db_path: Path, *, exclusive: bool, timeout: float) -> Iterator[_Po
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
     except OSError as error:
         if exclusive:
-            raise unwritable_error(db_path, lock_path, error.strerror or str(error)) from None
+            raise storage_error(f"file {db_path}", error) or unwritable_error(
+                db_path, lock_path, error.strerror or str(error)
+            ) from None
         # A reader in a read-only directory: go without the flock, DuckDB's own lock still protects the file.
         yield poller
         return

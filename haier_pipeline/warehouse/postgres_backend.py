@@ -16,7 +16,12 @@ from sqlalchemy import Table
 
 from haier_pipeline.warehouse import locking
 from haier_pipeline.warehouse.convert import Columns, arrow_to_frame, rows
-from haier_pipeline.warehouse.errors import WarehouseConfigError, WarehouseError, WarehouseLockTimeout
+from haier_pipeline.warehouse.errors import (
+    WarehouseConfigError,
+    WarehouseError,
+    WarehouseLockTimeout,
+    storage_error,
+)
 from haier_pipeline.warehouse.sql import bind, column_list, ident, qualified
 from haier_pipeline.warehouse.url import ENV_VAR, WarehouseURL, mask_url
 
@@ -269,8 +274,15 @@ class PostgresBackend:
                         f"transaction ({type(error).__name__}: {mask_url(str(error)).strip()}); Postgres rolled "
                         "the transaction back, nothing of it was written"
                     ) from error
+                if isinstance(error, psycopg.Error) and (full := storage_error(f"postgres {self._where()}", error)):
+                    raise full from None
                 raise
-            conn.commit()
+            try:
+                conn.commit()
+            except psycopg.Error as error:
+                if full := storage_error(f"postgres {self._where()}", error):
+                    raise full from None
+                raise
 
     @contextlib.contextmanager
     def read_session(self) -> Iterator[PostgresSession]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pandas as pd
 
@@ -63,3 +64,12 @@ def stock_frame(day: date, codes: list[str], stock: int = 5) -> pd.DataFrame:
             "fetched_at": [AT] * len(codes),
         }
     )
+
+
+def journal_on_a_full_disk(path: Path) -> Path:
+    """DuckDB's journal of `path` (`<file>.wal`, written by every commit) pointed at /dev/full, which refuses every
+    write with ENOSPC as a full disk does, while the file itself still reads. Returns the journal: unlink it to
+    free the disk."""
+    journal = path.with_name(f"{path.name}.wal")
+    journal.symlink_to("/dev/full")
+    return journal

@@ -1,6 +1,6 @@
 """What a user sees when the warehouse cannot be used: a password with special characters, an unknown option, a
-missing role, a read-only DuckDB file, a Postgres table locked by another session. Each ends in a named error that
-says what to do, never a traceback, never a secret."""
+missing role, a read-only DuckDB file, a Postgres table locked by another session, a full disk. Each ends in a named
+error that says what to do, never a traceback, never a secret."""
 
 from __future__ import annotations
 
@@ -24,12 +24,14 @@ from haier_pipeline.warehouse import (
     WarehouseConfigError,
     WarehouseError,
     WarehouseLockTimeout,
+    WarehouseStorageError,
     mask_url,
     parse_warehouse_url,
 )
 from haier_pipeline.warehouse.postgres_backend import PostgresBackend, schema_lock_name
 from haier_pipeline.warehouse.url import reachability_problem
 from haier_pipeline_tests.postgres import POSTGRES_URL, require_postgres
+from haier_pipeline_tests.warehouse.helpers import journal_on_a_full_disk
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER = "127.0.0.1:5432"
@@ -406,3 +408,44 @@ def test_a_folder_that_cannot_be_created_is_named() -> None:
     message = str(caught.value)
     assert "cannot create the folder of the DuckDB warehouse /proc/no-such-folder/warehouse.duckdb" in message
     assert "choose another HAIER_WAREHOUSE_URL" in message
+
+
+# ---- 5. a full disk ------------------------------------------------------------------------------------------------
+
+
+def test_a_duckdb_write_on_a_full_disk_names_the_disk_and_changes_nothing(duckdb_warehouse: Warehouse) -> None:
+    path = duckdb_warehouse.path
+    assert path is not None
+    before = duckdb_warehouse.table_counts()
+    probe = "CREATE TABLE {schema}.disk_probe AS SELECT range AS x FROM range(1000)"
+    journal = journal_on_a_full_disk(path)
+    with pytest.raises(WarehouseStorageError) as caught, duckdb_warehouse.transaction() as tx:
+        tx.execute("DELETE FROM {schema}.products")
+        tx.execute(probe)
+    message = str(caught.value)
+    assert f"the warehouse file {path} could not store a transaction: its disk is full" in message
+    assert "No space left on device" in message and "Nothing of that transaction was written" in message
+    assert "Free space on that disk (or point HAIER_WAREHOUSE_URL elsewhere)" in message
+    assert duckdb_warehouse.table_counts() == before, "reads still work, and show nothing of the failed write"
+    journal.unlink()
+    with duckdb_warehouse.transaction() as tx:
+        tx.execute(probe)
+    assert duckdb_warehouse.query("SELECT count(*) AS n FROM {schema}.disk_probe")["n"][0] == 1000
+
+
+def test_a_postgres_write_its_server_cannot_store_names_the_server_and_rolls_back(
+    postgres_warehouse: Warehouse,
+) -> None:
+    """The server's own ENOSPC, raised for real: a server-side COPY into /dev/full (the test role is a superuser)."""
+    with pytest.raises(WarehouseStorageError) as caught, postgres_warehouse.transaction() as tx:
+        tx.execute("CREATE TABLE {schema}.disk_probe AS SELECT 1 AS x")
+        tx.execute("COPY (SELECT 1) TO '/dev/full'")
+    message = str(caught.value)
+    assert f"the warehouse postgres {SERVER}/test could not store a transaction: its disk is full" in message
+    assert "No space left on device" in message and "Free space on that disk" in message
+    tables = postgres_warehouse.query(
+        "SELECT count(*) AS n FROM information_schema.tables "
+        "WHERE table_schema = :schema AND table_name = 'disk_probe'",
+        {"schema": postgres_warehouse.schema},
+    )
+    assert tables["n"][0] == 0, "the transaction was rolled back"
