@@ -7,12 +7,15 @@ import atexit
 import gc
 import os
 import sys
+import tempfile
+import traceback
 from collections.abc import Callable, Sequence
 
 from haier_pipeline.cli import report_interruption
 from haier_pipeline.haier import HaierConfigurationError, HaierError
 from haier_pipeline.haier.redaction import redact
-from haier_pipeline.warehouse.errors import WarehouseConfigError, WarehouseError
+from haier_pipeline.warehouse.errors import WarehouseConfigError, WarehouseError, storage_fault
+from haier_pipeline.warehouse.url import mask_url
 
 # 0 done; 1 a step failed; 2 a configuration or argument error; 3 finished, but items stayed unanswered. 130,
 # interrupted, is `haier_pipeline.cli.EXIT_INTERRUPTED`: the console script reports it before this module is loaded.
@@ -119,6 +122,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A file or socket the command needed (a folder it cannot write, a port): named, no traceback.
         print(f"haier-pipeline {args.command}: {redact(str(error))}", file=sys.stderr)
         return EXIT_FAILED
+    except Exception as error:
+        return report_unexpected(args.command, error)
+
+
+def report_unexpected(command: str, error: Exception) -> int:
+    """A failure nobody foresaw (or a defect): one line that says so, and the traceback, secrets masked, in a file
+    the user can attach to a report, rather than a screenful that ends the command."""
+    # Its first line: a database driver goes on with the statement and its parameters, which the file keeps.
+    first_line = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
+    summary = mask_url(redact(f"{type(error).__name__}: {first_line}")).rstrip(".")
+    try:
+        fd, name = tempfile.mkstemp(prefix=f"haier-pipeline-{command}-", suffix=".traceback.txt")
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(mask_url(redact("".join(traceback.format_exception(error)))))
+        where = f"its traceback is in {name}"
+    except OSError as unsaved:
+        where = f"its traceback could not be saved ({unsaved.strerror})"
+    if fault := storage_fault(error):
+        # Not the warehouse (its backends name it themselves): the Dagster instance, or a temporary file.
+        meaning, fix = fault
+        home = os.environ.get("DAGSTER_HOME") or os.getcwd()
+        print(
+            f"haier-pipeline {command}: could not write to disk: {meaning.removeprefix('its ')} ({summary}); the "
+            f"disk of the Dagster instance (DAGSTER_HOME {home}: its runs and event log) or of the temporary folder "
+            f"({tempfile.gettempdir()}). {fix.capitalize()}, then run the command again; {where}.",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    print(
+        f"haier-pipeline {command}: unexpected error: {summary}. This is a defect or a failure nobody foresaw; "
+        f"{where}. Please report it with that file and the command you ran.",
+        file=sys.stderr,
+    )
+    return EXIT_FAILED
 
 
 if __name__ == "__main__":

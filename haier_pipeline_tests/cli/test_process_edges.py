@@ -1,20 +1,27 @@
-"""The command line at the edges of its process: signals to `ui`, a busy simulator port, a held DuckDB file."""
+"""The command line at the edges of its process: signals to `ui`, a busy simulator port, a held DuckDB file, a reader
+that leaves early, an error nobody foresaw."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from haier_pipeline.cli import query
 from haier_pipeline.cli.main import main
+from haier_pipeline.haier.redaction import register_secret
 from haier_pipeline_tests.ui.conftest import alive, descendants
 
 # A stand-in for dg dev: a parent that starts a child which starts a grandchild, all sleeping. Like dg dev's
@@ -116,3 +123,56 @@ def test_a_reader_that_leaves_early_ends_the_command_quietly_with_exit_0(
     err = command.stderr.read().decode()
     assert command.wait(timeout=120) == 0, err
     assert err == ""
+
+
+def command_failing_with(error: Exception) -> Callable[[argparse.Namespace], int]:
+    """A stand-in for a defect: a command that fails in a way no handler foresaw."""
+
+    def run(args: argparse.Namespace) -> int:
+        raise error
+
+    return run
+
+
+@pytest.fixture
+def temporary_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    return tmp_path
+
+
+def test_an_error_nobody_foresaw_is_one_line_and_its_traceback_a_file_with_secrets_masked(
+    temporary_folder: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = "unforeseen-secret-4711"
+    register_secret(secret)
+    defect = RuntimeError(f"cannot use {secret} with postgresql://analyst:pa55word@db.example/haier\nnext line")
+    monkeypatch.setattr(query, "run", command_failing_with(defect))
+    assert main(["query", "balance"]) == 1
+    err = capsys.readouterr().err
+    (line,) = err.splitlines()
+    assert line.startswith("haier-pipeline query: unexpected error: RuntimeError: cannot use ")
+    assert "Traceback" not in err and "next line" not in err
+    (saved,) = temporary_folder.glob("haier-pipeline-query-*.traceback.txt")
+    assert f"its traceback is in {saved}. Please report it" in line
+    traceback = saved.read_text(encoding="utf-8")
+    assert "Traceback (most recent call last)" in traceback and "raise error" in traceback
+    for text in (line, traceback):
+        assert secret not in text and "pa55word" not in text and "analyst:***@db.example" in text
+
+
+def test_an_unforeseen_full_disk_names_the_disk_of_the_dagster_instance(
+    temporary_folder: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SQLite (the instance's storage) words ENOSPC its own way; the real error, from a database capped at 2 pages."""
+    database = sqlite3.connect(":memory:")
+    database.execute("PRAGMA max_page_count = 2")
+    database.execute("CREATE TABLE t (x BLOB)")
+    with pytest.raises(sqlite3.OperationalError) as caught:
+        database.execute("INSERT INTO t VALUES (zeroblob(100000))")
+    monkeypatch.setenv("DAGSTER_HOME", str(temporary_folder / "home"))
+    monkeypatch.setattr(query, "run", command_failing_with(caught.value))
+    assert main(["query", "balance"]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("haier-pipeline query: could not write to disk: disk is full (OperationalError: database")
+    assert f"DAGSTER_HOME {temporary_folder / 'home'}" in line and "Free space on that disk" in line
+    assert "unexpected" not in line and list(temporary_folder.glob("*.traceback.txt"))
