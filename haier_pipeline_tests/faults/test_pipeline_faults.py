@@ -51,6 +51,7 @@ from haier_pipeline_tests.pipelines import Pipeline, make_pipeline
 from haier_pipeline_tests.postgres import POSTGRES_URL
 from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS, simulator_config
 from haier_pipeline_tests.ui.conftest import write_instance_config
+from haier_pipeline_tests.warehouse.helpers import journal_on_a_full_disk
 
 SECRETS = (SIMULATOR_CREDENTIALS["client_secret"], SIMULATOR_CREDENTIALS["password"])
 # Every table a failed step must leave as it was. sync_log records the failure; stock_answers and
@@ -434,6 +435,29 @@ def test_a_duckdb_file_held_by_another_process_fails_the_sync_naming_the_holder_
     (line,) = step_lines(err)
     assert line.startswith("haier-pipeline sync: step products failed: ") and f"pid {holder.pid}" in line.lower(), err
     assert contents(warehouse) == before
+
+
+def test_a_full_disk_fails_the_step_and_check_in_one_line_and_once_freed_the_sync_completes_the_day(
+    cli_env: dict[str, str], simulator: RunningSimulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert sync(capsys, "--only", "products")[0] == 0
+    warehouse = cli_warehouse(cli_env)
+    before = contents(warehouse)
+    journal = journal_on_a_full_disk(Path(cli_env["HAIER_WAREHOUSE_URL"].removeprefix("duckdb:///")))
+    code, _, err = sync(capsys, "--only", "stock")
+    assert code == 1
+    (line,) = step_lines(err)
+    cause = "WarehouseStorageError: the warehouse file"
+    assert line.startswith(f"haier-pipeline sync: step stock_snapshots failed: {cause}"), err
+    assert "its disk is full" in line and "Free space on that disk" in line and "Traceback" not in err
+    assert contents(warehouse) == before
+    assert main(["check"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("haier-pipeline check: the warehouse file") and "its disk is full" in err, err
+    assert len(err.splitlines()) == 1
+    journal.unlink()
+    assert sync(capsys, "--only", "stock")[0] == 0
+    assert stock_pairs(warehouse, today_in_shanghai()) == every_pair(simulator)
 
 
 # ---- processes -------------------------------------------------------------------------------------------------
