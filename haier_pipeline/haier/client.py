@@ -40,6 +40,7 @@ from haier_pipeline.haier.errors import (
     HaierRequestError,
     HaierThrottledError,
 )
+from haier_pipeline.haier.no_answer import no_answer_cause
 from haier_pipeline.haier.pacing import RateLimiter, shared_limiter
 from haier_pipeline.haier.redaction import redact, redacting_logger, register_secret
 from haier_pipeline.haier.stats import CallStats
@@ -256,7 +257,7 @@ class HaierClient(ConfigurableResource):
                     response = session.post(url, json=body, timeout=self.timeout)
                 except requests.RequestException as error:
                     self._record("token", started, retry=attempt > 0, throttled=False, failed=True)
-                    raise breaker.trip(started, type(error).__name__, hint=TOKEN_UNREACHABLE_HINT) from None
+                    raise breaker.trip(started, no_answer_cause(error), hint=TOKEN_UNREACHABLE_HINT) from None
                 status = response.status_code
                 self._record(
                     "token", started, retry=attempt > 0, throttled=status == 429, failed=status != 200, status=status
@@ -315,11 +316,11 @@ class HaierClient(ConfigurableResource):
                 )
             except requests.RequestException as error:
                 self._record(endpoint, started, retry=is_retry, throttled=False, failed=True)
-                breaker.no_answer(started, type(error).__name__)
+                cause = no_answer_cause(error)
+                breaker.no_answer(started, cause)
                 if attempt >= self.max_retries:
-                    raise HaierRequestError(
-                        endpoint, None, f"{type(error).__name__} after {attempt + 1} attempts", NETWORK_HINT
-                    ) from None
+                    detail = f"{cause} after {attempt + 1} attempts"
+                    raise HaierRequestError(endpoint, None, detail, NETWORK_HINT) from None
                 attempt += 1
                 self._sleep_backoff(attempt)
                 continue
