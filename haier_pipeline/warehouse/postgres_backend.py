@@ -250,12 +250,38 @@ class PostgresBackend:
         )
         return WarehouseLockTimeout(message)
 
+    def _privilege_error(self, conn: psycopg.Connection, error: psycopg.Error) -> WarehouseConfigError:
+        """The role lacks a privilege the warehouse needs: a setting to change, with the statement that grants it."""
+        role, schema = conn.info.user, self._schema
+        text = " ".join((error.diag.message_primary or str(error)).split())
+        denied = re.match(r"permission denied for (database|schema) ", text)
+        if denied and denied.group(1) == "database":
+            grants = [
+                f'GRANT CREATE ON DATABASE "{self._url.database}" TO "{role}"',
+                f'CREATE SCHEMA "{schema}" AUTHORIZATION "{role}"',
+            ]
+        elif denied:
+            grants = [f'GRANT USAGE, CREATE ON SCHEMA "{schema}" TO "{role}"']
+        elif text.startswith("must be owner"):
+            # Migrations add columns and comments, which only a table's owner may.
+            grants = [f'ALTER TABLE "{schema}".<that table> OWNER TO "{role}"']
+        else:
+            grants = [f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"']
+        return WarehouseConfigError(
+            f"the Postgres role '{role}' lacks a privilege the warehouse postgres {self._where()} schema {schema} "
+            f"needs ({text}). As the owner or a superuser, run "
+            + " or ".join(f"`{grant}`" for grant in grants)
+            + f"; or set {ENV_VAR} to a role that has it"
+        )
+
     @contextlib.contextmanager
     def _translated(self, conn: psycopg.Connection, timeout: float, exclusive: bool) -> Iterator[None]:
         try:
             yield
         except psycopg.errors.LockNotAvailable:
             raise self._lock_timeout_error(conn, timeout, exclusive) from None
+        except psycopg.errors.InsufficientPrivilege as error:
+            raise self._privilege_error(conn, error) from None
 
     @contextlib.contextmanager
     def write_session(self) -> Iterator[PostgresSession]:

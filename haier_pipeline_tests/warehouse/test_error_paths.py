@@ -5,6 +5,7 @@ error that says what to do, never a traceback, never a secret."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -253,6 +254,58 @@ def test_options_given_in_the_url_survive_the_lock_timeout(postgres_schema: str)
 def test_the_lock_timeout_setting_reaches_postgres_sessions(postgres_schema: str) -> None:
     warehouse = Warehouse.from_url(POSTGRES_URL, schema=postgres_schema, lock_timeout=2.5, read_timeout=2.5)
     assert warehouse.query("SELECT current_setting('lock_timeout') AS lt")["lt"][0] == "2500ms"
+
+
+# ---- 4b. a Postgres role without the privileges the warehouse needs -----------------------------------------------
+
+
+@pytest.fixture
+def unprivileged_role(postgres_schema: str) -> Iterator[str]:
+    """A role that may log in (trust authentication) and nothing more."""
+    role = f"{postgres_schema}_role"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE ROLE "{role}" LOGIN')
+    yield role
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f'DROP SCHEMA IF EXISTS "{postgres_schema}" CASCADE')
+        admin.execute(f'DROP OWNED BY "{role}"')
+        admin.execute(f'DROP ROLE "{role}"')
+
+
+def test_a_role_without_privileges_is_a_configuration_error_whose_grant_works(
+    unprivileged_role: str, postgres_schema: str
+) -> None:
+    url = POSTGRES_URL.replace("postgres@", f"{unprivileged_role}@", 1)
+    assert url != POSTGRES_URL
+    warehouse = Warehouse.from_url(url, schema=postgres_schema)
+    with pytest.raises(WarehouseConfigError) as caught:
+        warehouse.ensure_schema()
+    message = str(caught.value)
+    assert f"the Postgres role '{unprivileged_role}' lacks a privilege" in message
+    assert "(permission denied for database test)" in message and "set HAIER_WAREHOUSE_URL to a role" in message
+    grant = re.findall(r"`([^`]+)`", message)[0]
+    assert grant == f'GRANT CREATE ON DATABASE "test" TO "{unprivileged_role}"'
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(grant)
+    try:
+        warehouse.ensure_schema()
+        assert warehouse.table_counts()["products"] == 0, "the advice was enough"
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+            admin.execute(f'REVOKE CREATE ON DATABASE "test" FROM "{unprivileged_role}"')
+
+
+def test_a_role_that_may_not_read_the_tables_is_told_which_grant(
+    postgres_warehouse: Warehouse, unprivileged_role: str
+) -> None:
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f'GRANT USAGE ON SCHEMA "{postgres_warehouse.schema}" TO "{unprivileged_role}"')
+    url = POSTGRES_URL.replace("postgres@", f"{unprivileged_role}@", 1)
+    with pytest.raises(WarehouseConfigError) as caught:
+        Warehouse.from_url(url, schema=postgres_warehouse.schema).table_counts()
+    message = str(caught.value)
+    assert "(permission denied for table " in message, message
+    assert f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{postgres_warehouse.schema}"' in message
 
 
 # ---- 3. a DuckDB file or folder this user cannot write -------------------------------------------------------------
