@@ -272,21 +272,24 @@ def create_table_sql(table: Table) -> str:
     return str(CreateTable(table, if_not_exists=True).compile(dialect=_DIALECT)).strip()
 
 
-def create_index_sql(table: Table) -> list[str]:
-    return [
-        str(CreateIndex(index, if_not_exists=True).compile(dialect=_DIALECT)).strip()
+def create_index_sql(table: Table) -> dict[str, str]:
+    """Each index's CREATE INDEX, by index name."""
+    return {
+        str(index.name): str(CreateIndex(index, if_not_exists=True).compile(dialect=_DIALECT)).strip()
         for index in sorted(table.indexes, key=lambda ix: ix.name or "")
-    ]
+    }
 
 
-def comment_sql(table: Table) -> list[str]:
-    """COMMENT ON the table and each column: the same text on DuckDB and Postgres."""
+def comments(table: Table) -> dict[str | None, str]:
+    """The table's description (key None) and each column's: the same text on DuckDB and Postgres."""
+    return {None: table.comment or "", **{column.name: column.comment or "" for column in table.columns}}
+
+
+def comment_sql(table: Table, column: str | None, text: str) -> str:
     target = f'"{table.schema}"."{table.name}"'
-    statements = [f"COMMENT ON TABLE {target} IS {_literal(table.comment or '')}"]
-    statements += [
-        f'COMMENT ON COLUMN {target}."{column.name}" IS {_literal(column.comment or "")}' for column in table.columns
-    ]
-    return statements
+    if column is None:
+        return f"COMMENT ON TABLE {target} IS {_literal(text)}"
+    return f'COMMENT ON COLUMN {target}."{column}" IS {_literal(text)}'
 
 
 def _literal(text: str) -> str:

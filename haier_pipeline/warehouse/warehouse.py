@@ -16,6 +16,7 @@ from sqlalchemy import Table
 
 from haier_pipeline.warehouse import locking, sql
 from haier_pipeline.warehouse.backend import Backend, Session
+from haier_pipeline.warehouse.catalog import read_catalog
 from haier_pipeline.warehouse.convert import Columns, convert_frame, convert_values
 from haier_pipeline.warehouse.duckdb_backend import DuckDBBackend
 from haier_pipeline.warehouse.errors import WarehouseError
@@ -25,6 +26,7 @@ from haier_pipeline.warehouse.tables import (
     add_column_sql,
     build_tables,
     comment_sql,
+    comments,
     create_index_sql,
     create_table_sql,
     primary_key,
@@ -122,7 +124,8 @@ class Warehouse:
 
     def ensure_schema(self) -> None:
         """Create the schema, tables and indexes if missing, add missing columns, and describe every column
-        (COMMENT ON). Idempotent.
+        (COMMENT ON). Idempotent, and runs only the DDL that is missing: an up-to-date warehouse is only read, so a
+        role that may read and write its tables and nothing more can use it.
 
         Evolution is additive only: columns are never dropped or retyped, and added ones are nullable."""
         with WAREHOUSE_CLOCK.measure("schema"), self._backend.write_session() as session:
@@ -131,26 +134,24 @@ class Warehouse:
 
                 lock_name = schema_lock_name(self.schema)
                 session.execute("SELECT pg_advisory_xact_lock(hashtext(:name))", {"name": lock_name})
-            session.execute(f"CREATE SCHEMA IF NOT EXISTS {sql.ident(self.schema)}")
-            existing = session.query(
-                "SELECT table_name, column_name FROM information_schema.columns "
-                "WHERE table_catalog = current_database() AND table_schema = :schema",
-                {"schema": self.schema},
-            )
-            present: dict[str, set[str]] = {}
-            for table_name, column_name in existing.itertuples(index=False):
-                present.setdefault(table_name, set()).add(column_name)
+            catalog = read_catalog(session, self.backend, self.schema)
+            if not catalog.schema_exists:
+                session.execute(f"CREATE SCHEMA IF NOT EXISTS {sql.ident(self.schema)}")
             added: list[tuple[str, str]] = []
             for table in self.tables.values():
-                if table.name not in present:
+                if table.name not in catalog.columns:
                     session.execute(create_table_sql(table))
                 else:
                     for column in table.columns:
-                        if column.name not in present[table.name]:
+                        if column.name not in catalog.columns[table.name]:
                             session.execute(add_column_sql(table, column))
                             added.append((table.name, column.name))
-                for statement in [*create_index_sql(table), *comment_sql(table)]:
-                    session.execute(statement)
+                for name, statement in create_index_sql(table).items():
+                    if name not in catalog.indexes:
+                        session.execute(statement)
+                for column_name, text in comments(table).items():
+                    if catalog.comments.get((table.name, column_name)) != text:
+                        session.execute(comment_sql(table, column_name, text))
             for table_name, column_name in added:
                 session.execute(
                     f"INSERT INTO {sql.ident(self.schema)}.schema_changes (table_name, column_name, added_at) "

@@ -32,7 +32,7 @@ from haier_pipeline.warehouse import (
 from haier_pipeline.warehouse.postgres_backend import PostgresBackend, schema_lock_name
 from haier_pipeline.warehouse.url import reachability_problem
 from haier_pipeline_tests.postgres import POSTGRES_URL, require_postgres
-from haier_pipeline_tests.warehouse.helpers import journal_on_a_full_disk
+from haier_pipeline_tests.warehouse.helpers import journal_on_a_full_disk, product_frame
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER = "127.0.0.1:5432"
@@ -306,6 +306,22 @@ def test_a_role_that_may_not_read_the_tables_is_told_which_grant(
     message = str(caught.value)
     assert "(permission denied for table " in message, message
     assert f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{postgres_warehouse.schema}"' in message
+
+
+def test_a_role_that_may_only_read_and_write_the_tables_uses_a_warehouse_its_owner_made(
+    postgres_warehouse: Warehouse, unprivileged_role: str
+) -> None:
+    """Least privilege: the owner (or a migration) made the schema; the pipeline's role gets data rights only, and
+    checking an up-to-date schema takes no DDL."""
+    schema, role = postgres_warehouse.schema, unprivileged_role
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"')
+        admin.execute(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"')
+    warehouse = Warehouse.from_url(POSTGRES_URL.replace("postgres@", f"{role}@", 1), schema=schema)
+    warehouse.ensure_schema()
+    with warehouse.transaction() as tx:
+        tx.upsert("products", product_frame(["A", "B"]))
+    assert warehouse.table_counts()["products"] == 2
 
 
 # ---- 3. a DuckDB file or folder this user cannot write -------------------------------------------------------------

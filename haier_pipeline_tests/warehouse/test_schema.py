@@ -139,6 +139,38 @@ def test_ensure_schema_adds_back_a_dropped_column_and_a_dropped_table(warehouse:
     assert warehouse.table_counts()["stock_snapshots"] == 1
 
 
+def test_ensure_schema_mends_a_stale_description_and_a_dropped_index(warehouse: Warehouse) -> None:
+    """It compares what the database holds with the declarations, so an upgrade's new text reaches old warehouses."""
+    with warehouse.transaction() as tx:
+        tx.execute("COMMENT ON COLUMN {schema}.stock_snapshots.stock IS 'an older description'")
+        tx.execute("COMMENT ON TABLE {schema}.prices IS ''")
+        tx.execute(f"DROP INDEX {{schema}}.{INDEX}")
+    warehouse.ensure_schema()
+    assert _comments(warehouse)[("stock_snapshots", "stock")] == "Available quantity in this warehouse."
+    assert warehouse.tables["prices"].comment, "the declaration describes the table"
+    assert _table_comment(warehouse, "prices") == warehouse.tables["prices"].comment
+    assert INDEX in _indexes(warehouse)
+
+
+def _table_comment(warehouse: Warehouse, table: str) -> str:
+    if warehouse.backend == "duckdb":
+        sql = (
+            "SELECT comment FROM duckdb_tables() WHERE schema_name = :schema AND table_name = :table "
+            "AND database_name = current_database()"
+        )
+    else:
+        sql = "SELECT obj_description(format('%s.%s', :schema::text, :table::text)::regclass, 'pg_class') AS comment"
+    return warehouse.query(sql, {"schema": warehouse.schema, "table": table})["comment"][0]
+
+
+def _indexes(warehouse: Warehouse) -> set[str]:
+    if warehouse.backend == "duckdb":
+        sql = "SELECT index_name AS name FROM duckdb_indexes() WHERE schema_name = :schema"
+    else:
+        sql = "SELECT indexname AS name FROM pg_indexes WHERE schemaname = :schema"
+    return set(warehouse.query(sql, {"schema": warehouse.schema})["name"])
+
+
 def test_table_counts_lists_every_table(warehouse: Warehouse) -> None:
     counts = warehouse.table_counts()
     assert list(counts) == list(TABLE_NAMES)
