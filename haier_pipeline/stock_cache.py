@@ -15,7 +15,7 @@ import pandas as pd
 from haier_pipeline.haier import HaierClient, HaierRequestError
 from haier_pipeline.records import NO_WAREHOUSE, STOCK_ROW
 from haier_pipeline.shanghai_time import now_utc, today_in_shanghai
-from haier_pipeline.warehouse import Warehouse
+from haier_pipeline.warehouse import Warehouse, WarehouseStorageError
 
 CACHE_TABLE = "stock_lookups"
 NEWEST_ANSWER = (
@@ -73,6 +73,10 @@ def cached_stock(
             "Nothing was recorded; the same rows would be quarantined by a sync.",
         )
     rows = parsed.frame()
-    with warehouse.transaction() as tx:
-        tx.replace(CACHE_TABLE, rows, {"product_code": [product_code], "county_code": [county_code]})
+    try:
+        with warehouse.transaction() as tx:
+            tx.replace(CACHE_TABLE, rows, {"product_code": [product_code], "county_code": [county_code]})
+    except WarehouseStorageError as error:
+        # The answer is what was asked for: a disk that cannot hold the cache must not lose it.
+        return StockAnswer(rows[STOCK_ROW.columns], f"from the API; not cached: {error}")
     return StockAnswer(rows[STOCK_ROW.columns], f"from the API, cached in {CACHE_TABLE}")

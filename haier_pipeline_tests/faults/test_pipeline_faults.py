@@ -17,6 +17,7 @@ Faults covered elsewhere, and not repeated here:
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -437,7 +438,7 @@ def test_a_duckdb_file_held_by_another_process_fails_the_sync_naming_the_holder_
     assert contents(warehouse) == before
 
 
-def test_a_full_disk_fails_the_step_and_check_in_one_line_and_once_freed_the_sync_completes_the_day(
+def test_a_full_disk_fails_the_step_in_one_line_a_lookup_still_answers_and_once_freed_the_sync_completes_the_day(
     cli_env: dict[str, str], simulator: RunningSimulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert sync(capsys, "--only", "products")[0] == 0
@@ -451,10 +452,13 @@ def test_a_full_disk_fails_the_step_and_check_in_one_line_and_once_freed_the_syn
     assert line.startswith(f"haier-pipeline sync: step stock_snapshots failed: {cause}"), err
     assert "its disk is full" in line and "Free space on that disk" in line and "Traceback" not in err
     assert contents(warehouse) == before
-    assert main(["check"]) == 1
-    err = capsys.readouterr().err
-    assert err.startswith("haier-pipeline check: the warehouse file") and "its disk is full" in err, err
-    assert len(err.splitlines()) == 1
+    # A lookup still answers: only its cache could not be written.
+    code, county = sorted(every_pair(simulator))[0]
+    assert main(["query", "stock", code, county, "--json"]) == 0
+    out, err = capsys.readouterr()
+    rows = json.loads(out)
+    assert rows and {row["county_code"] for row in rows} == {county}
+    assert err.startswith("(from the API; not cached: the warehouse file") and "its disk is full" in err, err
     journal.unlink()
     assert sync(capsys, "--only", "stock")[0] == 0
     assert stock_pairs(warehouse, today_in_shanghai()) == every_pair(simulator)
