@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import queue
 import random
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -458,35 +459,49 @@ class HaierClient(ConfigurableResource):
         switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(min(switch_interval, SENDER_SWITCH_INTERVAL))
         pool = ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="haier")
-        pending: dict[Future[R], tuple[int, T]] = {}
+        # Each worker hands its item's result (or error) over through a queue, and the main thread touches no
+        # lock a worker needs. Not concurrent.futures.wait, nor a future's done-callback: they take futures' locks
+        # in Python code, where a Ctrl-C can land after a lock is taken and before it is released. The worker
+        # finishing that future then blocks for good, and the interpreter's exit, which joins every worker, waits
+        # forever: a sync that said "interrupted" and never ended. A SimpleQueue is C: its get holds nothing.
+        finished: queue.SimpleQueue[tuple[tuple[int, T], R | None, BaseException | None]] = queue.SimpleQueue()
+        in_flight = 0
+
+        def deliver(entry: tuple[int, T]) -> None:
+            try:
+                result = call(entry[1])
+            except BaseException as error:
+                finished.put((entry, None, error))
+            else:
+                finished.put((entry, result, None))
 
         def start_next() -> bool:
+            nonlocal in_flight
             if stop is not None and stop():
                 return False
             entry = next(items, None)
             if entry is None:
                 return False
-            pending[pool.submit(call, entry[1])] = entry
+            pool.submit(deliver, entry)
+            in_flight += 1
             return True
 
         try:
-            while len(pending) < STREAM_WINDOW and start_next():
+            while in_flight < STREAM_WINDOW and start_next():
                 pass
-            while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    index, item = pending.pop(future)
-                    error = future.exception()
-                    if error is not None and not _is_item_error(error):
-                        raise error
-                    outcome = Outcome(item, value=future.result()) if error is None else Outcome(item, error=error)
-                    if len(first_answers) < ACCOUNT_REFUSAL_STREAK:
-                        first_answers.append(_refusal_key(error))
-                        if len(first_answers) == ACCOUNT_REFUSAL_STREAK and _all_same_refusal(first_answers):
-                            raise _account_refusal(error)
-                    done += 1
-                    yield index, outcome
-                    start_next()
+            while in_flight:
+                (index, item), value, error = finished.get()
+                in_flight -= 1
+                if error is not None and not _is_item_error(error):
+                    raise error
+                outcome = Outcome(item, value=value) if error is None else Outcome(item, error=error)
+                if len(first_answers) < ACCOUNT_REFUSAL_STREAK:
+                    first_answers.append(_refusal_key(error))
+                    if len(first_answers) == ACCOUNT_REFUSAL_STREAK and _all_same_refusal(first_answers):
+                        raise _account_refusal(error)
+                done += 1
+                yield index, outcome
+                start_next()
                 if progress is not None:
                     progress(done, max(total, done))
         except BaseException:
