@@ -17,7 +17,7 @@ from sqlalchemy import Table
 
 from haier_pipeline.warehouse import locking
 from haier_pipeline.warehouse.convert import Columns, arrow_to_frame, to_arrow
-from haier_pipeline.warehouse.errors import WarehouseConfigError, WarehouseError, storage_error
+from haier_pipeline.warehouse.errors import WarehouseConfigError, WarehouseError, storage_error, storage_fault
 from haier_pipeline.warehouse.sql import bind
 
 # Write connections open in this process, by file. A read in the same process while a write is open
@@ -180,11 +180,7 @@ class DuckDBSession:
 def _write_refusal(path: Path, error: BaseException) -> WarehouseError | None:
     """DuckDB's failure to write the file as the user's to fix (the file's permissions, its disk), or None when
     it is something else."""
-    if not isinstance(error, duckdb.Error):
-        return None
-    if (full := storage_error(f"file {path}", error)) is not None:
-        return full
-    if "permission denied" in str(error).lower():
+    if isinstance(error, duckdb.Error) and (storage_fault(error) or "permission denied" in str(error).lower()):
         return _open_error(path, error, writing=True)
     return None
 
