@@ -18,7 +18,7 @@ def no_answer_cause(error: requests.RequestException) -> str:
     name = type(error).__name__
     if isinstance(error, requests.Timeout):
         return name
-    host = _host(error)
+    host, text = _host(error), str(error).lower()
     chain = list(_causes(error))
     if any(isinstance(cause, NameResolutionError | socket.gaierror) for cause in chain):
         return f"{name} (the host name {host} does not resolve)"
@@ -27,12 +27,10 @@ def no_answer_cause(error: requests.RequestException) -> str:
     if verify := next((cause for cause in chain if isinstance(cause, ssl.SSLCertVerificationError)), None):
         return f"{name} ({host}'s TLS certificate is not trusted: {verify.verify_message})"
     if isinstance(error, requests.exceptions.SSLError):
-        if "wrong_version_number" in str(error).lower() or "wrong version number" in str(error).lower():
+        if "wrong_version_number" in text or "wrong version number" in text:
             return f"{name} ({host} does not speak TLS: is the URL http://?)"
         return f"{name} (the TLS handshake with {host} failed)"
-    if any(isinstance(cause, ConnectionResetError | ConnectionAbortedError) for cause in chain) or (
-        "RemoteDisconnected" in str(error)
-    ):
+    if "remotedisconnected" in text or any(isinstance(c, ConnectionResetError | ConnectionAbortedError) for c in chain):
         return f"{name} ({host} closed the connection without an answer)"
     return name
 

@@ -282,6 +282,10 @@ class PostgresBackend:
             raise self._lock_timeout_error(conn, timeout, exclusive) from None
         except psycopg.errors.InsufficientPrivilege as error:
             raise self._privilege_error(conn, error) from None
+        except psycopg.Error as error:
+            if full := storage_error(f"postgres {self._where()}", error):
+                raise full from None
+            raise
 
     @contextlib.contextmanager
     def write_session(self) -> Iterator[PostgresSession]:
@@ -300,15 +304,9 @@ class PostgresBackend:
                         f"transaction ({type(error).__name__}: {mask_url(str(error)).strip()}); Postgres rolled "
                         "the transaction back, nothing of it was written"
                     ) from error
-                if isinstance(error, psycopg.Error) and (full := storage_error(f"postgres {self._where()}", error)):
-                    raise full from None
                 raise
-            try:
+            with self._translated(conn, self.write_timeout, exclusive=True):
                 conn.commit()
-            except psycopg.Error as error:
-                if full := storage_error(f"postgres {self._where()}", error):
-                    raise full from None
-                raise
 
     @contextlib.contextmanager
     def read_session(self) -> Iterator[PostgresSession]:

@@ -17,6 +17,7 @@ import pytest
 
 from haier_pipeline.haier import HaierClient, HaierUnavailableError
 from haier_pipeline.simulator import RunningSimulator
+from haier_pipeline_tests.ui.conftest import free_port
 
 ClientFactory = Callable[..., HaierClient]
 
@@ -62,18 +63,13 @@ def answer_200(connection: socket.socket) -> None:
     connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
 
 
-def closed_port() -> int:
-    with socket.create_server(("127.0.0.1", 0)) as probe:
-        return probe.getsockname()[1]
-
-
 def test_a_host_name_that_does_not_resolve_is_named(make_client: ClientFactory) -> None:
     message = token_failure(make_client(base_url="https://api.haier.invalid", timeout=5))
     assert message.startswith("token: no answer, ConnectionError (the host name api.haier.invalid does not resolve)")
 
 
 def test_a_port_nothing_listens_on_is_named(make_client: ClientFactory) -> None:
-    port = closed_port()
+    port = free_port()
     message = token_failure(make_client(base_url=f"http://127.0.0.1:{port}"))
     assert f"ConnectionError (127.0.0.1:{port} refused the connection: nothing listens on that port)" in message
 
@@ -115,7 +111,7 @@ def test_a_certificate_nobody_vouches_for_is_named(make_client: ClientFactory, s
 
 
 def test_only_host_and_port_are_quoted_never_the_path_or_credentials(make_client: ClientFactory) -> None:
-    port = closed_port()
+    port = free_port()
     message = token_failure(make_client(token_url=f"http://user:hunter2@127.0.0.1:{port}/secret-path/oauth2/auth"))
     assert f"127.0.0.1:{port} refused the connection" in message
     assert "hunter2" not in message and "secret-path" not in message
