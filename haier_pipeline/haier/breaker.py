@@ -9,10 +9,10 @@ Why K = 12 and T = 15 s:
 - A real gateway's odd slow call is one timeout among answers; the answers reset the count. Only an
   endpoint that answered nothing to 12 calls in a row for 15 s trips it, and a network blip shorter than
   15 s never does (its items are retried, then given a second pass).
-- With the pool's 32 threads all waiting on one timeout round, 12 < 32 failures arrive together after one
-  HAIER_TIMEOUT, and each of them has waited a full timeout (30 s by default, over T): the breaker trips
-  after about one timeout, not pairs x 4 attempts x timeout. Refused connections fail instantly; there T
-  decides (about 15 s).
+- With a fan-out's senders (at least 16, haier.senders.FEWEST_SENDERS) all waiting on one timeout round, 12 < 16
+  failures arrive together after one HAIER_TIMEOUT, and each of them has waited a full timeout (30 s by default,
+  over T): the breaker trips after about one timeout, not pairs x 4 attempts x timeout. Refused connections fail
+  instantly; there T decides (about 15 s).
 """
 
 from __future__ import annotations

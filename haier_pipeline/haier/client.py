@@ -9,7 +9,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -44,6 +43,7 @@ from haier_pipeline.haier.errors import (
 from haier_pipeline.haier.no_answer import no_answer_cause
 from haier_pipeline.haier.pacing import RateLimiter, shared_limiter
 from haier_pipeline.haier.redaction import redact, redacting_logger, register_secret
+from haier_pipeline.haier.senders import Latency, Senders, senders_for
 from haier_pipeline.haier.stats import CallStats
 from haier_pipeline.haier.urls import insecure_http_problems
 
@@ -61,9 +61,9 @@ NETWORK_HINT = "Check the network and HAIER_BASE_URL; HAIER_TIMEOUT sets the per
 # A fan-out whose first answers are all this same refusal is refused as a whole: the account is refused.
 ACCOUNT_REFUSAL_STREAK = 5
 TOKEN_UNREACHABLE_HINT = "check HAIER_TOKEN_URL, HAIER_BASE_URL and HAIER_TIMEOUT"
-# Items in flight in a stream: about a second of calls at 100/s, so a consumer pausing to write a checkpoint does
-# not idle the pool, and a stop (a deadline) leaves little in flight.
-STREAM_WINDOW = 128
+# Items queued for a stream's senders beyond those being sent: about a second of calls at 100/s, so a consumer pausing
+# to write a checkpoint does not idle the senders, and a stop (a deadline) leaves little in flight.
+STREAM_QUEUE = 128
 # While a stream runs, the interpreter passes its lock every millisecond instead of every 5: a sender waking for
 # its pacing slot while the consumer parses and writes a checkpoint would otherwise be held past the slot's
 # tolerance (half the 10 ms spacing) and give the slot up.
@@ -110,7 +110,8 @@ class HaierClient(ConfigurableResource):
     auth_scheme: str = "bare"
     rate_limit: float = 100.0
     timeout: float = 30.0
-    max_workers: int = 32
+    # The most threads a fan-out sends with; it uses as many as the answers' latency needs (see haier.senders).
+    max_workers: int = 256
     max_retries: int = 3
     backoff_seconds: float = 0.5
     # Plain http to a host that is not loopback sends secrets in clear text: refused unless allowed.
@@ -129,6 +130,7 @@ class HaierClient(ConfigurableResource):
     _stats: CallStats = PrivateAttr(default_factory=CallStats)
     _trackers: list[CallStats] = PrivateAttr(default_factory=list)
     _init_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _latency: Latency = PrivateAttr(default_factory=Latency)
 
     # ---- configuration ------------------------------------------------------------------------------
 
@@ -218,10 +220,16 @@ class HaierClient(ConfigurableResource):
         self, endpoint: str, started: float, *, retry: bool, throttled: bool, failed: bool, status: int | None = None
     ) -> None:
         latency_ms = (time.monotonic() - started) * 1000
+        if status is not None:  # an answer: a call that never got one says nothing of how long answers take
+            self._latency.observe(latency_ms / 1000)
         # The vendor asks for every call to be logged; at DEBUG, so a run's event log keeps the summary only.
         log.debug("%s %s in %.0f ms%s", endpoint, status or "no answer", latency_ms, " (retry)" if retry else "")
         for stats in (self._stats, *self._trackers):
             stats.record(endpoint, latency_ms, retry=retry, throttled=throttled, failed=failed)
+
+    def _record_senders(self, peak: int) -> None:
+        for stats in (self._stats, *self._trackers):
+            stats.record_senders(peak)
 
     def _warn(self, endpoint: str, message: str) -> None:
         log.warning("%s", message)
@@ -409,9 +417,10 @@ class HaierClient(ConfigurableResource):
     ) -> Iterator[Outcome[T, R]]:
         """Run `call` for the items on the pool and yield each Outcome once it is final, in completion order.
 
-        At most STREAM_WINDOW items are in flight, so memory stays bounded however many items there are, and
-        the caller can write answers while the pool goes on calling. `stop` is asked before each new item: once
-        it says True (a call budget, a deadline) no more items are started and the rest are not yielded.
+        At most STREAM_QUEUE items beyond those being sent are in flight, so memory stays bounded however many
+        items there are, and the caller can write answers while the senders go on calling. `stop` is asked before
+        each new item: once it says True (a call budget, a deadline) no more items are started and the rest are not
+        yielded.
 
         Items that went unanswered (transient errors) get one more pass once the first is over and the
         storm has passed (after any 429 hold-off and `second_pass_pause`). A refusal of one item stays
@@ -458,12 +467,10 @@ class HaierClient(ConfigurableResource):
         first_answers: list[tuple[object, ...] | None] = []
         switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(min(switch_interval, SENDER_SWITCH_INTERVAL))
-        pool = ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="haier")
-        # Each worker hands its item's result (or error) over through a queue, and the main thread touches no
-        # lock a worker needs. Not concurrent.futures.wait, nor a future's done-callback: they take futures' locks
-        # in Python code, where a Ctrl-C can land after a lock is taken and before it is released. The worker
-        # finishing that future then blocks for good, and the interpreter's exit, which joins every worker, waits
-        # forever: a sync that said "interrupted" and never ended. A SimpleQueue is C: its get holds nothing.
+        # Each sender hands its item's result (or error) over through a queue: not concurrent.futures, whose futures
+        # take locks in Python code, where a Ctrl-C can land after a lock is taken and before it is released. The
+        # thread finishing that future then blocks for good, and the interpreter's exit, which joins every thread,
+        # waits forever: a sync that said "interrupted" and never ended. A SimpleQueue is C: its get holds nothing.
         finished: queue.SimpleQueue[tuple[tuple[int, T], R | None, BaseException | None]] = queue.SimpleQueue()
         in_flight = 0
 
@@ -475,6 +482,8 @@ class HaierClient(ConfigurableResource):
             else:
                 finished.put((entry, result, None))
 
+        senders: Senders[tuple[int, T]] = Senders(deliver, self._senders_wanted, "haier")
+
         def start_next() -> bool:
             nonlocal in_flight
             if stop is not None and stop():
@@ -482,13 +491,17 @@ class HaierClient(ConfigurableResource):
             entry = next(items, None)
             if entry is None:
                 return False
-            pool.submit(deliver, entry)
             in_flight += 1
+            senders.submit(entry)
             return True
 
-        try:
-            while in_flight < STREAM_WINDOW and start_next():
+        def top_up() -> None:
+            window = STREAM_QUEUE + self._senders_wanted()
+            while in_flight < window and start_next():
                 pass
+
+        try:
+            top_up()
             while in_flight:
                 (index, item), value, error = finished.get()
                 in_flight -= 1
@@ -501,16 +514,21 @@ class HaierClient(ConfigurableResource):
                         raise _account_refusal(error)
                 done += 1
                 yield index, outcome
-                start_next()
+                top_up()
                 if progress is not None:
                     progress(done, max(total, done))
         except BaseException:
-            # Threads still waiting on a dead endpoint end on their own (the breaker stops their retries).
-            pool.shutdown(wait=False, cancel_futures=True)
+            # Calls already out end on their own (the breaker stops the retries of threads waiting on a dead
+            # endpoint); nothing queued is sent.
+            senders.close(abandon=True)
             raise
         finally:
             sys.setswitchinterval(switch_interval)
-        pool.shutdown(wait=True)
+            self._record_senders(senders.peak)
+        senders.close(abandon=False)
+
+    def _senders_wanted(self) -> int:
+        return senders_for(self.rate_limit, self._latency.seconds, self.max_workers)
 
     # ---- endpoints ----------------------------------------------------------------------------------
 

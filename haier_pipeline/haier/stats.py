@@ -51,6 +51,8 @@ class CallStats:
         # Wall-clock (epoch) bounds of the API phase: when the first request went out, when the last one ended.
         self.first_sent_at: float | None = None
         self.last_answer_at: float | None = None
+        # The most threads one fan-out sent with at once (0: no fan-out).
+        self.peak_senders = 0
 
     def record(self, endpoint: str, latency_ms: float, *, retry: bool, throttled: bool, failed: bool) -> None:
         answered_at = time.time()
@@ -66,6 +68,10 @@ class CallStats:
             stats.throttled += int(throttled)
             stats.failures += int(failed)
             stats.latencies_ms.append(latency_ms)
+
+    def record_senders(self, peak: int) -> None:
+        with self._lock:
+            self.peak_senders = max(self.peak_senders, peak)
 
     def record_warning(self, endpoint: str) -> None:
         with self._lock:
@@ -96,6 +102,9 @@ class CallStats:
         }
         with self._lock:
             first, last = self.first_sent_at, self.last_answer_at
+            if self.peak_senders:
+                # How many calls the answers' latency needed in flight (see haier.senders).
+                metadata["api_peak_senders"] = self.peak_senders
         if first is not None and last is not None:
             # The step's API phase; the rest of the step's time is parsing, checks and writing.
             metadata["api_seconds"] = round(last - first, 3)

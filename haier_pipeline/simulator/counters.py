@@ -23,6 +23,8 @@ class Counters:
             self._busiest_second = 0
             self._total = 0
             self._window: deque[float] = deque()
+            self._in_flight = 0
+            self._most_in_flight = 0
 
     def record_arrival(self, endpoint: str, now: float | None = None) -> None:
         """Count a request as it arrives, before any throttling decides its fate."""
@@ -36,9 +38,13 @@ class Counters:
             while window and window[0] <= now - 1.0:
                 window.popleft()
             self._busiest_second = max(self._busiest_second, len(window))
+            self._in_flight += 1
+            self._most_in_flight = max(self._most_in_flight, self._in_flight)
 
     def record_status(self, endpoint: str, status: int) -> None:
+        """Count a request's answer (every request gets one status, a hung one included)."""
         with self._lock:
+            self._in_flight = max(0, self._in_flight - 1)
             per = self._statuses.setdefault(endpoint, {})
             key = str(status)
             per[key] = per.get(key, 0) + 1
@@ -66,6 +72,12 @@ class Counters:
             return self._busiest_second
 
     @property
+    def most_in_flight(self) -> int:
+        """The most requests that had arrived and were not answered yet, at any one moment."""
+        with self._lock:
+            return self._most_in_flight
+
+    @property
     def total_requests(self) -> int:
         with self._lock:
             return self._total
@@ -78,4 +90,5 @@ class Counters:
                 "statuses": {name: dict(per) for name, per in self._statuses.items()},
                 "largest_batch": self._largest_batch,
                 "busiest_second": self._busiest_second,
+                "most_in_flight": self._most_in_flight,
             }

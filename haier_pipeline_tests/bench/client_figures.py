@@ -12,6 +12,8 @@ from haier_pipeline_tests.bench.gateway import COUNTIES, Gateway, products_for_p
 from haier_pipeline_tests.bench.report import Figure, Row, count, seconds
 from haier_pipeline_tests.bench.sizes import Sizes
 
+# The threads of the client's former fixed pool: what the slowest gateway's row compares with.
+FIXED_POOL = 32
 # The most HAIER_RATE_LIMIT accepts: far above what the client reaches, so what is left is the client's own speed.
 # (Not higher: the pacer makes a thread that wakes more than half an interval late take a new slot, and at 1e6/s
 # half an interval, 0.5 us, is shorter than any wake-up, so the threads would retake slots forever.)
@@ -62,7 +64,7 @@ def _pass(gate: Gateway, pairs: int, elapsed: float, failed: int) -> Pass:
 def fan_out_figures(sizes: Sizes, gate: Gateway) -> tuple[Figure, Figure]:
     """1: the pooled fan-out against the floor; 2: one at a time at two latencies, against the pooled client."""
     limit = sizes.rate_limit
-    calls = max(sizes.fan_out_calls, sizes.slow_pooled_calls)
+    calls = max(sizes.fan_out_calls, sizes.slow_pooled_calls, sizes.slowest_pooled_calls)
     gate.setup(products_for_pairs(calls, len(COUNTIES)), sizes.latency_ms, limit)
     client = gate.client(limit)
     pairs = stock_pairs(client, COUNTIES, calls)
@@ -72,6 +74,8 @@ def fan_out_figures(sizes: Sizes, gate: Gateway) -> tuple[Figure, Figure]:
     gate.set_latency(sizes.slow_latency_ms)
     slow = pooled(gate, client, pairs[: sizes.slow_pooled_calls])
     slow_single = one_at_a_time(gate, client, pairs[: sizes.slow_one_at_a_time_sample])
+    gate.set_latency(sizes.slowest_latency_ms)
+    slowest = pooled(gate, client, pairs[: sizes.slowest_pooled_calls])
 
     floor = fast.calls / limit
     fan_out = Figure(
@@ -94,8 +98,14 @@ def fan_out_figures(sizes: Sizes, gate: Gateway) -> tuple[Figure, Figure]:
                 "0",
                 fast.throttled == 0,
             ),
+            slowest_row(slowest, sizes.slowest_latency_ms, limit),
         ],
-        details={"pooled": fast.as_json(), "rate_limit": limit, "latency_ms": sizes.latency_ms},
+        details={
+            "pooled": fast.as_json(),
+            "rate_limit": limit,
+            "latency_ms": sizes.latency_ms,
+            "slowest_gateway": {**slowest.as_json(), "latency_ms": sizes.slowest_latency_ms},
+        },
     )
     rows = []
     for latency, pooled_pass, single, target in (
@@ -126,6 +136,20 @@ def fan_out_figures(sizes: Sizes, gate: Gateway) -> tuple[Figure, Figure]:
         },
     )
     return fan_out, singles
+
+
+def slowest_row(slowest: Pass, latency_ms: float, limit: float) -> Row:
+    """The fan-out when the limit takes more calls in flight than a fixed pool would have: the senders follow the
+    answers' latency (haier.senders); the first answers, and the last latency, cost what they cost."""
+    floor = slowest.calls / limit
+    fixed_pool = min(1.0, FIXED_POOL / (latency_ms / 1000) / limit)
+    return Row(
+        f"pooled client, {count(slowest.pairs)} pairs, a gateway answering in {latency_ms:g} ms",
+        seconds(slowest.seconds),
+        f"floor {seconds(floor)}; {slowest.throttled} throttled; a fixed pool of {FIXED_POOL} threads: at most "
+        f"{fixed_pool:.2f} of the floor",
+        round(floor / slowest.seconds, 3),
+    )
 
 
 def client_ceiling(sizes: Sizes, gate: Gateway) -> Figure:

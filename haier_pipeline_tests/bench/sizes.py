@@ -20,6 +20,9 @@ class Sizes:
     one_at_a_time_sample: int = 200
     slow_one_at_a_time_sample: int = 80
     slow_pooled_calls: int = 1500
+    # 1: the fan-out against a gateway slow enough that 100 calls/s take more calls in flight than a fixed pool had.
+    slowest_latency_ms: float = 600.0
+    slowest_pooled_calls: int = 1200
     # 3: a whole `haier-pipeline sync` (products x counties stock calls, plus prices, products, balance, logistics).
     sync_products: int = 325
     sync_counties: int = 10
@@ -54,6 +57,7 @@ QUICK = Sizes(
     one_at_a_time_sample=100,
     slow_one_at_a_time_sample=30,
     slow_pooled_calls=1000,
+    slowest_pooled_calls=600,
     sync_products=110,
     share_products=500,
     share_counties=4,
@@ -69,6 +73,8 @@ SMOKE = Sizes(
     one_at_a_time_sample=10,
     slow_one_at_a_time_sample=5,
     slow_pooled_calls=40,
+    slowest_latency_ms=20.0,
+    slowest_pooled_calls=40,
     sync_products=12,
     sync_counties=2,
     share_products=20,

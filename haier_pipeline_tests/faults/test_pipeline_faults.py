@@ -43,6 +43,7 @@ from haier_pipeline.assets.step import INTERRUPTED
 from haier_pipeline.assets.stock_checkpoint import CHECKPOINT_TABLES
 from haier_pipeline.cli.main import main
 from haier_pipeline.haier import HaierClient
+from haier_pipeline.haier.senders import senders_for
 from haier_pipeline.shanghai_time import today_in_shanghai
 from haier_pipeline.simulator import RunningSimulator, start_simulator
 from haier_pipeline.warehouse import Warehouse, WarehouseTransaction
@@ -61,7 +62,8 @@ WAREHOUSE_TABLES = tuple(name for name in TABLE_NAMES if name not in ("sync_log"
 # Columns that differ between two runs that wrote the same data: when, and by which run.
 RUN_STAMPS = ("valid_from", "valid_to", "run_id")
 HAIER_PIPELINE = str(Path(sys.executable).with_name("haier-pipeline"))
-MAX_WORKERS: int = HaierClient.model_fields["max_workers"].default  # calls one client has in flight
+# Calls one client has in flight while answers take under 100 ms (or none arrives): see haier.senders.
+FAST_ANSWER_SENDERS = senders_for(100.0, 0.1, HaierClient.model_fields["max_workers"].default)
 
 Rows = list[tuple[Any, ...]]
 
@@ -270,8 +272,8 @@ def test_api_down_during_a_cli_sync_fails_the_stock_step_at_once_naming_the_brea
     warehouse = cli_warehouse(cli_env)
     before = contents(warehouse)
     pairs = len(every_pair(simulator))
-    monkeypatch.setenv("HAIER_TIMEOUT", "1")
-    # Time shrunk 30-fold: the breaker's T from 15 s to 0.5 s, as HAIER_TIMEOUT from 30 s to 1 s (K stays 12 calls).
+    monkeypatch.setenv("HAIER_TIMEOUT", "2")
+    # Time shrunk: the breaker's T from 15 s to 0.5 s, HAIER_TIMEOUT from 30 s to 2 s (K stays 12 calls).
     client_from_settings = resources_module.client_from_settings
 
     def client_with_a_shrunk_breaker(settings: Any) -> HaierClient:
@@ -287,9 +289,12 @@ def test_api_down_during_a_cli_sync_fails_the_stock_step_at_once_naming_the_brea
     (line,) = step_lines(err)
     assert line.startswith("haier-pipeline sync: step stock_snapshots failed: ")
     assert "stock: no answer, ReadTimeout on " in line and "; check HAIER_BASE_URL and HAIER_TIMEOUT" in line
-    # Without the breaker: every pair, 4 attempts each, then a second pass. With it: a few rounds of 32 threads.
+    # One round of timeouts trips it: more senders wait on it than the breaker's 12 calls (a second round: 4 s).
+    over = re.search(r"consecutive calls over (\d+) s", line)
+    assert over is not None and int(over.group(1)) <= 3, line
+    # Without the breaker: every pair, 4 attempts each, then a second pass. With it: a few rounds of the senders.
     stock_calls = simulator.counters.calls("stock")
-    assert stock_calls <= 4 * MAX_WORKERS < 4 * pairs, stock_calls
+    assert stock_calls <= 4 * FAST_ANSWER_SENDERS < 4 * pairs, stock_calls
     (failed,) = failed_steps(warehouse)
     assert failed[0] == "stock_snapshots" and "stock: no answer, ReadTimeout on " in failed[1]
     assert contents(warehouse) == before
@@ -351,7 +356,7 @@ def test_a_refused_account_fails_the_cli_sync_at_once_naming_the_step_and_the_ve
     calls = simulator.counters.snapshot()["calls"]
     data_calls = sum(n for endpoint, n in calls.items() if endpoint != "token")
     # At once: the answers in flight when the first refusal arrived, never every pair (nor a retry of any).
-    assert calls["products"] <= 1 and data_calls <= 2 * MAX_WORKERS < len(every_pair(simulator)), calls
+    assert calls["products"] <= 1 and data_calls <= 2 * FAST_ANSWER_SENDERS < len(every_pair(simulator)), calls
     logged = failed_steps(warehouse)
     assert {step for step, message in logged if vendor_says in message} == failing_steps
     assert contents(warehouse) == before

@@ -19,6 +19,7 @@ from haier_pipeline.haier import (
     HaierThrottledError,
 )
 from haier_pipeline.haier.auth import TokenCache, TokenGrant
+from haier_pipeline.haier.senders import senders_for
 from haier_pipeline.simulator import RunningSimulator, SimulatorConfig, dataset_for
 from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS, simulator_process
 
@@ -248,6 +249,36 @@ def test_no_one_second_window_exceeds_the_rate_limit() -> None:
     assert all(outcome.error is None for outcome in outcomes)
     assert snapshot["statuses"]["stock"] == {"200": 150}, "the gateway never had to throttle"
     assert 45 <= snapshot["busiest_second"] <= 50, "paced close to, but never over, the limit"
+
+
+def slow_gateway_fan_out(latency_ms: float, pairs: int) -> tuple[HaierClient, dict[str, object]]:
+    """`pairs` stock calls at 100/s against a gateway in its own process answering after `latency_ms`."""
+    with simulator_process(products=120, latency_ms=latency_ms, rate=100) as base_url:
+        client = HaierClient(base_url=base_url, rate_limit=100, **SIMULATOR_CREDENTIALS)
+        codes = [row["productCode"] for row in client.products() if row.get("isSales") == "1"]
+        asked = [(code, county) for code in dict.fromkeys(codes) for county in ("110101", "310104", "440106")]
+        requests.post(f"{base_url}/_sim/reset", timeout=5).raise_for_status()
+        outcomes = client.stock_for_pairs(asked[:pairs])
+        snapshot = requests.get(f"{base_url}/_sim/stats", timeout=5).json()
+    assert all(outcome.error is None for outcome in outcomes)
+    assert snapshot["statuses"]["stock"] == {"200": pairs}, "the gateway never had to throttle"
+    return client, snapshot
+
+
+def test_a_slow_gateway_gets_as_many_calls_in_flight_as_the_limit_needs() -> None:
+    """At 600 ms an answer, 100 calls/s take 60 in flight (Little's law). A fixed pool of 32 threads capped the
+    fan-out at 53 calls/s; the senders follow the latency the answers show."""
+    client, snapshot = slow_gateway_fan_out(600, 240)
+    assert snapshot["most_in_flight"] > 32, snapshot["most_in_flight"]
+    assert client.stats.peak_senders <= senders_for(100, 0.6 * 2, client.max_workers)
+
+
+def test_fast_answers_keep_the_senders_few() -> None:
+    """Each sender holds a pacing slot ahead: at 20 ms an answer a handful keep 100 calls/s going, and more would
+    only hand out slots that a Ctrl-C, a deadline or another process of the account waits behind."""
+    client, snapshot = slow_gateway_fan_out(20, 150)
+    assert 0 < client.stats.peak_senders <= senders_for(100, 0.1, client.max_workers) < 32
+    assert snapshot["most_in_flight"] <= client.stats.peak_senders + 1  # the token's call, at most
 
 
 def test_a_fan_out_that_starts_without_a_token_sends_no_burst() -> None:

@@ -59,6 +59,20 @@ def test_counters_sliding_window() -> None:
     assert counters.calls("stock") == 7
 
 
+def test_counters_most_in_flight() -> None:
+    counters = Counters()
+    for endpoint in ("token", "stock", "stock"):
+        counters.record_arrival(endpoint)
+    counters.record_status("token", 200)
+    counters.record_arrival("stock")
+    assert counters.most_in_flight == 3
+    counters.reset()  # with requests still out: their answers do not count below zero
+    for _ in range(3):
+        counters.record_status("stock", 200)
+    counters.record_arrival("stock")
+    assert counters.snapshot()["most_in_flight"] == 1
+
+
 def test_rate_limiter_window() -> None:
     limiter = RateLimiter()
     assert [limiter.admit(2, now=t) for t in (0.0, 0.1, 0.2, 1.05, 1.06)] == [True, True, False, True, False]
