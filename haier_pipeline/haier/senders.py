@@ -95,6 +95,8 @@ class Senders(Generic[E]):
     def _top_up(self) -> None:
         """Start senders while fewer are alive than wanted and than entries pending (under `_counts`)."""
         wanted = min(self._wanted(), self._submitted - self._handled)
+        if len(self._threads) > 2 * self.alive + SPARE_SENDERS:  # a long pass whose latency went up and down
+            self._threads = [thread for thread in self._threads if thread.is_alive()]
         while self.alive < wanted and not self._abandoned:
             thread = threading.Thread(target=self._serve, name=f"{self._name}-{self._started}")
             self._threads.append(thread)
