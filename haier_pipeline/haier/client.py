@@ -415,7 +415,7 @@ class HaierClient(ConfigurableResource):
         progress: Callable[[int, int], None] | None = None,
         stop: Callable[[], bool] | None = None,
     ) -> Iterator[Outcome[T, R]]:
-        """Run `call` for the items on the pool and yield each Outcome once it is final, in completion order.
+        """Run `call` for the items on the senders and yield each Outcome once it is final, in completion order.
 
         At most STREAM_QUEUE items beyond those being sent are in flight, so memory stays bounded however many
         items there are, and the caller can write answers while the senders go on calling. `stop` is asked before

@@ -101,7 +101,14 @@ class Senders(Generic[E]):
             thread = threading.Thread(target=self._serve, name=f"{self._name}-{self._started}")
             self._threads.append(thread)
             self._started += 1
-            thread.start()
+            try:
+                thread.start()
+            except RuntimeError:  # the system refuses another thread: those alive do the work, if any are
+                self._threads.pop()
+                self._started -= 1
+                if self.alive == 0:
+                    raise
+                break
         self.peak = max(self.peak, self.alive)
 
     def _serve(self) -> None:

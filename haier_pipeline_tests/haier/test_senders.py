@@ -6,6 +6,8 @@ import queue
 import threading
 import time
 
+import pytest
+
 from haier_pipeline.haier.senders import FEWEST_SENDERS, SPARE_SENDERS, Latency, Senders, senders_for
 
 
@@ -70,3 +72,31 @@ def test_an_abandoned_pass_sends_nothing_it_had_queued() -> None:
     while any(t.name.startswith("abandoned-sender") for t in threading.enumerate()) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert sorted(handled) == [0, 1, 2], "the entries being handled end; the 47 queued are never handled"
+
+
+def test_a_system_refusing_more_threads_leaves_the_work_to_those_alive(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ "can't start new thread" (the process's thread limit) cannot be provoked for one test alone without starving the
+    rest of the suite: Thread.start refuses past the third sender instead."""
+    real_start = threading.Thread.start
+    refused_after = [3]
+
+    def start(thread: threading.Thread) -> None:
+        if thread.name.startswith("limited-sender"):
+            if refused_after[0] == 0:
+                raise RuntimeError("can't start new thread")
+            refused_after[0] -= 1
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    done: queue.SimpleQueue[int] = queue.SimpleQueue()
+    senders: Senders[int] = Senders(done.put, lambda: 10, "limited-sender")
+    for entry in range(30):
+        senders.submit(entry)
+    assert sorted(done.get(timeout=10) for _ in range(30)) == list(range(30))
+    assert senders.alive == senders.peak == 3
+    senders.close(abandon=False)
+
+    refused_after[0] = 0
+    none_at_all: Senders[int] = Senders(done.put, lambda: 10, "limited-sender")
+    with pytest.raises(RuntimeError, match="can't start new thread"):
+        none_at_all.submit(1)
