@@ -67,7 +67,7 @@ class Senders(Generic[E]):
         self._submitted = 0
         self._handled = 0
         self._abandoned = False
-        self._threads: list[threading.Thread] = []
+        self._threads: set[threading.Thread] = set()  # those alive or ending, for close to join
         self.peak = 0
 
     @property
@@ -89,22 +89,22 @@ class Senders(Generic[E]):
         for _ in range(sentinels):
             self._work.put(None)
         if not abandon:
-            for thread in list(self._threads):
+            with self._counts:
+                threads = list(self._threads)
+            for thread in threads:
                 thread.join()
 
     def _top_up(self) -> None:
         """Start senders while fewer are alive than wanted and than entries pending (under `_counts`)."""
         wanted = min(self._wanted(), self._submitted - self._handled)
-        if len(self._threads) > 2 * self.alive + SPARE_SENDERS:  # a long pass whose latency went up and down
-            self._threads = [thread for thread in self._threads if thread.is_alive()]
         while self.alive < wanted and not self._abandoned:
             thread = threading.Thread(target=self._serve, name=f"{self._name}-{self._started}")
-            self._threads.append(thread)
+            self._threads.add(thread)
             self._started += 1
             try:
                 thread.start()
             except RuntimeError:  # the system refuses another thread: those alive do the work, if any are
-                self._threads.pop()
+                self._threads.discard(thread)
                 self._started -= 1
                 if self.alive == 0:
                     raise
@@ -121,5 +121,6 @@ class Senders(Generic[E]):
                 self._handled += 1
                 if self.alive > self._wanted() + SPARE_SENDERS:
                     self._retired += 1
+                    self._threads.discard(threading.current_thread())
                     return
                 self._top_up()

@@ -7,6 +7,7 @@ import sys
 import threading
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import requests
@@ -236,25 +237,14 @@ def test_throttled_after_every_retry_and_the_second_pass_is_a_typed_unanswered_e
     assert statuses(simulator, "stock") == {"429": 3 * 4}
 
 
-def test_no_one_second_window_exceeds_the_rate_limit() -> None:
-    """Against a simulator in its own process, as the vendor's gateway is: in this process it would share
-    the interpreter lock with the client and see requests late and bunched, which no real gateway does."""
-    with simulator_process(products=60, latency_ms=20, rate=50) as base_url:
-        client = HaierClient(base_url=base_url, rate_limit=50, **SIMULATOR_CREDENTIALS)
-        codes = [row["productCode"] for row in client.products() if row.get("isSales") == "1"]
-        pairs = [(code, county) for code in dict.fromkeys(codes) for county in ("110101", "310104", "440106")][:150]
-        requests.post(f"{base_url}/_sim/reset", timeout=5).raise_for_status()
-        outcomes = client.stock_for_pairs(pairs)
-        snapshot = requests.get(f"{base_url}/_sim/stats", timeout=5).json()
-    assert all(outcome.error is None for outcome in outcomes)
-    assert snapshot["statuses"]["stock"] == {"200": 150}, "the gateway never had to throttle"
-    assert 45 <= snapshot["busiest_second"] <= 50, "paced close to, but never over, the limit"
-
-
-def slow_gateway_fan_out(latency_ms: float, pairs: int) -> tuple[HaierClient, dict[str, object]]:
-    """`pairs` stock calls at 100/s against a gateway in its own process answering after `latency_ms`."""
-    with simulator_process(products=120, latency_ms=latency_ms, rate=100) as base_url:
-        client = HaierClient(base_url=base_url, rate_limit=100, **SIMULATOR_CREDENTIALS)
+def fan_out_against_a_gateway(
+    latency_ms: float, pairs: int, rate: float = 100, products: int = 120
+) -> tuple[HaierClient, dict[str, Any]]:
+    """`pairs` stock calls at `rate` against a gateway in its own process (as the vendor's is: in this process it
+    would share the interpreter lock with the client and see requests late and bunched) answering after
+    `latency_ms` and enforcing `rate`; every pair is answered and none throttled."""
+    with simulator_process(products=products, latency_ms=latency_ms, rate=rate) as base_url:
+        client = HaierClient(base_url=base_url, rate_limit=rate, **SIMULATOR_CREDENTIALS)
         codes = [row["productCode"] for row in client.products() if row.get("isSales") == "1"]
         asked = [(code, county) for code in dict.fromkeys(codes) for county in ("110101", "310104", "440106")]
         requests.post(f"{base_url}/_sim/reset", timeout=5).raise_for_status()
@@ -265,10 +255,15 @@ def slow_gateway_fan_out(latency_ms: float, pairs: int) -> tuple[HaierClient, di
     return client, snapshot
 
 
+def test_no_one_second_window_exceeds_the_rate_limit() -> None:
+    _, snapshot = fan_out_against_a_gateway(20, 150, rate=50, products=60)
+    assert 45 <= snapshot["busiest_second"] <= 50, "paced close to, but never over, the limit"
+
+
 def test_a_slow_gateway_gets_as_many_calls_in_flight_as_the_limit_needs() -> None:
     """At 600 ms an answer, 100 calls/s take 60 in flight (Little's law). A fixed pool of 32 threads capped the
     fan-out at 53 calls/s; the senders follow the latency the answers show."""
-    client, snapshot = slow_gateway_fan_out(600, 240)
+    client, snapshot = fan_out_against_a_gateway(600, 240)
     assert snapshot["most_in_flight"] > 32, snapshot["most_in_flight"]
     assert client.stats.peak_senders <= senders_for(100, 0.6 * 2, client.max_workers)
 
@@ -276,7 +271,7 @@ def test_a_slow_gateway_gets_as_many_calls_in_flight_as_the_limit_needs() -> Non
 def test_fast_answers_keep_the_senders_few() -> None:
     """Each sender holds a pacing slot ahead: at 20 ms an answer a handful keep 100 calls/s going, and more would
     only hand out slots that a Ctrl-C, a deadline or another process of the account waits behind."""
-    client, snapshot = slow_gateway_fan_out(20, 150)
+    client, snapshot = fan_out_against_a_gateway(20, 150)
     assert 0 < client.stats.peak_senders <= senders_for(100, 0.1, client.max_workers) < 32
     assert snapshot["most_in_flight"] <= client.stats.peak_senders + 1  # the token's call, at most
 
