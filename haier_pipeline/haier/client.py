@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import queue
 import random
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import requests
 from dagster import ConfigurableResource
@@ -34,16 +31,15 @@ from haier_pipeline.haier.envelopes import as_rows, unwrap
 from haier_pipeline.haier.errors import (
     HaierAnswerShapeError,
     HaierAuthenticationError,
-    HaierBusinessError,
     HaierConfigurationError,
-    HaierError,
     HaierRequestError,
     HaierThrottledError,
 )
+from haier_pipeline.haier.fan_out import FanOut, Outcome
 from haier_pipeline.haier.no_answer import no_answer_cause
 from haier_pipeline.haier.pacing import RateLimiter, shared_limiter
 from haier_pipeline.haier.redaction import redact, redacting_logger, register_secret
-from haier_pipeline.haier.senders import Latency, Senders, senders_for
+from haier_pipeline.haier.senders import Latency, senders_for
 from haier_pipeline.haier.stats import CallStats
 from haier_pipeline.haier.urls import insecure_http_problems
 
@@ -58,40 +54,10 @@ STATUS_HINTS = {
 }
 SERVER_HINT = "The API kept failing after retries; try again later or check the vendor's status."
 NETWORK_HINT = "Check the network and HAIER_BASE_URL; HAIER_TIMEOUT sets the per-request limit."
-# A fan-out whose first answers are all this same refusal is refused as a whole: the account is refused.
-ACCOUNT_REFUSAL_STREAK = 5
 TOKEN_UNREACHABLE_HINT = "check HAIER_TOKEN_URL, HAIER_BASE_URL and HAIER_TIMEOUT"
-# Items queued for a stream's senders beyond those being sent: about a second of calls at 100/s, so a consumer pausing
-# to write a checkpoint does not idle the senders, and a stop (a deadline) leaves little in flight.
-STREAM_QUEUE = 128
-# While a stream runs, the interpreter passes its lock every millisecond instead of every 5: a sender waking for
-# its pacing slot while the consumer parses and writes a checkpoint would otherwise be held past the slot's
-# tolerance (half the 10 ms spacing) and give the slot up.
-SENDER_SWITCH_INTERVAL = 0.001
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-@dataclass(frozen=True)
-class Outcome(Generic[T, R]):
-    """One item of a fan-out: its value, or the error that survived every retry and the second pass.
-
-    `error.transient` tells the two kinds of failure apart: an *unanswered* item (throttled, server
-    trouble, no answer, a garbled body: a delivery failure) or an item the vendor *refused* (a failure
-    envelope for that item, an unusable answer: a data problem)."""
-
-    item: T
-    value: R | None = None
-    error: HaierError | None = None
-
-    @property
-    def unanswered(self) -> bool:
-        return self.error is not None and self.error.transient
-
-    @property
-    def refused(self) -> bool:
-        return self.error is not None and not self.error.transient
 
 
 class HaierClient(ConfigurableResource):
@@ -404,7 +370,7 @@ class HaierClient(ConfigurableResource):
     ) -> list[Outcome[T, R]]:
         """Every item's Outcome, in the items' order (see `stream`)."""
         outcomes: list[Outcome[T, R]] = [Outcome(item) for item in items]
-        for index, outcome in self._stream(call, items, progress, None):
+        for index, outcome in self._fan_out().run(call, items, progress, None):
             outcomes[index] = outcome
         return outcomes
 
@@ -427,108 +393,15 @@ class HaierClient(ConfigurableResource):
         that item's error. Raised instead, stopping every pending item: HaierUnavailableError (the
         breaker), HaierAuthenticationError, a HaierBusinessError refusing the account (or the same
         refusal on the first ACCOUNT_REFUSAL_STREAK answers), and anything unexpected (a bug)."""
-        for _, outcome in self._stream(call, items, progress, stop):
+        for _, outcome in self._fan_out().run(call, items, progress, stop):
             yield outcome
 
-    def _stream(
-        self,
-        call: Callable[[T], R],
-        items: Iterable[T],
-        progress: Callable[[int, int], None] | None,
-        stop: Callable[[], bool] | None,
-    ) -> Iterator[tuple[int, Outcome[T, R]]]:
-        total = len(items) if isinstance(items, Sized) else 0
-        unanswered: list[tuple[int, T]] = []
-        for index, outcome in self._run_pass(call, enumerate(items), progress, total, stop):
-            if outcome.unanswered:
-                unanswered.append((index, outcome.item))
-            else:
-                yield index, outcome
-        if unanswered:
-            pause = self.second_pass_pause
-            log.info("%d items unanswered; one more pass in %.1f s", len(unanswered), pause)
-            time.sleep(pause)
-            still = 0
-            for index, outcome in self._run_pass(call, iter(unanswered), None, 0, None):
-                still += outcome.unanswered
-                yield index, outcome
-            if still:
-                log.warning("%d of %d items still unanswered after a second pass", still, len(unanswered))
-
-    def _run_pass(
-        self,
-        call: Callable[[T], R],
-        items: Iterator[tuple[int, T]],
-        progress: Callable[[int, int], None] | None,
-        total: int,
-        stop: Callable[[], bool] | None,
-    ) -> Iterator[tuple[int, Outcome[T, R]]]:
-        done = 0
-        first_answers: list[tuple[object, ...] | None] = []
-        switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(min(switch_interval, SENDER_SWITCH_INTERVAL))
-        # Each sender hands its item's result (or error) over through a queue: not concurrent.futures, whose futures
-        # take locks in Python code, where a Ctrl-C can land after a lock is taken and before it is released. The
-        # thread finishing that future then blocks for good, and the interpreter's exit, which joins every thread,
-        # waits forever: a sync that said "interrupted" and never ended. A SimpleQueue is C: its get holds nothing.
-        finished: queue.SimpleQueue[tuple[tuple[int, T], R | None, BaseException | None]] = queue.SimpleQueue()
-        in_flight = 0
-
-        def deliver(entry: tuple[int, T]) -> None:
-            try:
-                result = call(entry[1])
-            except BaseException as error:
-                finished.put((entry, None, error))
-            else:
-                finished.put((entry, result, None))
-
-        senders: Senders[tuple[int, T]] = Senders(deliver, self._senders_wanted, "haier")
-
-        def start_next() -> bool:
-            nonlocal in_flight
-            if stop is not None and stop():
-                return False
-            entry = next(items, None)
-            if entry is None:
-                return False
-            in_flight += 1
-            senders.submit(entry)
-            return True
-
-        def top_up() -> None:
-            window = STREAM_QUEUE + self._senders_wanted()
-            while in_flight < window and start_next():
-                pass
-
-        try:
-            top_up()
-            while in_flight:
-                (index, item), value, error = finished.get()
-                in_flight -= 1
-                if error is not None and not _is_item_error(error):
-                    raise error
-                outcome = Outcome(item, value=value) if error is None else Outcome(item, error=error)
-                if len(first_answers) < ACCOUNT_REFUSAL_STREAK:
-                    first_answers.append(_refusal_key(error))
-                    if len(first_answers) == ACCOUNT_REFUSAL_STREAK and _all_same_refusal(first_answers):
-                        raise _account_refusal(error)
-                done += 1
-                yield index, outcome
-                top_up()
-                if progress is not None:
-                    progress(done, max(total, done))
-        except BaseException:
-            # Calls already out end on their own (the breaker stops the retries of threads waiting on a dead
-            # endpoint); nothing queued is sent.
-            senders.close(abandon=True)
-            raise
-        finally:
-            sys.setswitchinterval(switch_interval)
-            self._record_senders(senders.peak)
-        senders.close(abandon=False)
-
-    def _senders_wanted(self) -> int:
-        return senders_for(self.rate_limit, self._latency.seconds, self.max_workers)
+    def _fan_out(self) -> FanOut:
+        return FanOut(
+            lambda: senders_for(self.rate_limit, self._latency.seconds, self.max_workers),
+            self._record_senders,
+            self.second_pass_pause,
+        )
 
     # ---- endpoints ----------------------------------------------------------------------------------
 
@@ -626,39 +499,6 @@ class HaierClient(ConfigurableResource):
             "customerPassword": self.customer_password or self.password,
         }
         return as_rows(self._post("balance", endpoints.BALANCE, body), "balance")
-
-
-def _is_item_error(error: BaseException) -> bool:
-    """Errors that concern one item; anything else stops the fan-out."""
-    if isinstance(error, HaierBusinessError):
-        return not error.account_refused
-    return isinstance(error, HaierRequestError)
-
-
-def _refusal_key(error: BaseException | None) -> tuple[object, ...] | None:
-    """What makes two refusals "the same"; None for an answer or an unanswered item."""
-    if isinstance(error, HaierBusinessError):
-        return ("business", error.code, error.reason)
-    if isinstance(error, HaierRequestError) and not error.transient:
-        return ("request", error.status, error.detail)
-    return None
-
-
-def _all_same_refusal(keys: list[tuple[object, ...] | None]) -> bool:
-    return keys[0] is not None and all(key == keys[0] for key in keys)
-
-
-def _account_refusal(error: BaseException | None) -> BaseException:
-    """The same refusal on a fan-out's first answers: every other item would be refused the same way."""
-    if isinstance(error, HaierBusinessError):
-        return HaierBusinessError(
-            error.endpoint,
-            error.code,
-            f"{error.reason} (the first {ACCOUNT_REFUSAL_STREAK} answers were all this refusal)",
-            account_refused=True,
-        )
-    assert error is not None
-    return error
 
 
 def _retry_after_seconds(response: requests.Response) -> float | None:
