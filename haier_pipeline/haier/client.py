@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from decimal import Decimal
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -343,7 +346,7 @@ class HaierClient(ConfigurableResource):
 
     def _hold_off(self, response: requests.Response, attempt: int) -> None:
         """Back off before a retry; a 429 makes every thread of every process on the account hold off."""
-        retry_after = _retry_after_seconds(response)
+        retry_after = retry_after_seconds(response.headers.get("Retry-After"))
         if response.status_code == 429:
             self._pacer().defer(retry_after if retry_after is not None else 1.0)
         self._sleep_backoff(attempt, retry_after)
@@ -501,11 +504,15 @@ class HaierClient(ConfigurableResource):
         return as_rows(self._post("balance", endpoints.BALANCE, body), "balance")
 
 
-def _retry_after_seconds(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """Retry-After in seconds (RFC 9110: a number of seconds or an HTTP date), at most a minute; None if unreadable."""
     if value is None:
         return None
     try:
-        return max(0.0, min(float(value), 60.0))
+        seconds = float(value)
     except ValueError:
-        return None
+        try:
+            seconds = (parsedate_to_datetime(value) - (now or datetime.now(UTC))).total_seconds()
+        except (TypeError, ValueError):  # not a date, or one without a zone
+            return None
+    return None if math.isnan(seconds) else max(0.0, min(seconds, 60.0))

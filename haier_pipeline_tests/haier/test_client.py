@@ -6,6 +6,7 @@ import logging
 import sys
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +21,7 @@ from haier_pipeline.haier import (
     HaierThrottledError,
 )
 from haier_pipeline.haier.auth import TokenCache, TokenGrant
+from haier_pipeline.haier.client import retry_after_seconds
 from haier_pipeline.haier.senders import senders_for
 from haier_pipeline.simulator import RunningSimulator, SimulatorConfig, dataset_for
 from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS, simulator_process
@@ -349,3 +351,24 @@ def test_a_stream_hands_the_interpreter_over_every_millisecond_and_restores_the_
     assert sys.getswitchinterval() <= 0.001
     early.close()
     assert sys.getswitchinterval() == before
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("2", 2.0),
+        ("0.25", 0.25),
+        ("-3", 0.0),
+        ("86400", 60.0),  # at most a minute: a gateway's typo must not park the sync for a day
+        ("Fri, 04 Dec 2026 15:00:05 GMT", 5.0),  # RFC 9110 allows an HTTP date
+        ("Fri, 04 Dec 2026 23:00:05 +0800", 5.0),
+        ("Fri, 04 Dec 2026 14:59:00 GMT", 0.0),  # already past
+        ("Fri, 04 Dec 2026 15:00:05", None),  # a date without a zone is no instant
+        ("nan", None),
+        ("soon", None),
+        (None, None),
+    ],
+)
+def test_retry_after_is_read_as_seconds_or_as_an_http_date(header: str | None, seconds: float | None) -> None:
+    now = datetime(2026, 12, 4, 15, 0, 0, tzinfo=UTC)
+    assert retry_after_seconds(header, now) == seconds
