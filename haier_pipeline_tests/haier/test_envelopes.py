@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from haier_pipeline.haier import HaierAnswerShapeError, HaierBusinessError
@@ -113,3 +115,30 @@ def test_a_payload_that_is_no_list_nor_object_is_a_typed_error_naming_the_endpoi
         as_rows(unwrap("stock", {"success": True, "data": payload}), "stock")
     assert raised.value.endpoint == "stock"
     assert not raised.value.transient
+
+
+@pytest.mark.parametrize("success", [0, "0", "N", "no", "FAIL", Decimal("0")])
+def test_success_written_as_a_number_or_a_word_for_no_is_a_failure(success: object) -> None:
+    """`{"success": 0, "data": null}` once passed for "checked, none": a stock of 0 stored for a refused call."""
+    with pytest.raises(HaierBusinessError) as raised:
+        unwrap("stock", {"success": success, "msg": "系统繁忙,请稍后再试", "data": None})
+    assert raised.value.reason == "系统繁忙,请稍后再试"
+    assert raised.value.code == f"success={success}".lower()
+
+
+@pytest.mark.parametrize("success", [1, "1", "Y", "yes", "OK"])
+def test_success_written_as_a_number_or_a_word_for_yes_is_success(success: object) -> None:
+    warnings: list[str] = []
+    assert unwrap("stock", {"success": success, "data": []}, warnings.append) is None
+    assert warnings == []
+
+
+@pytest.mark.parametrize("success", [None, "maybe", 2, {"ok": True}])
+def test_a_success_that_reads_as_neither_is_a_failure_without_data_and_a_warned_success_with_it(
+    success: object,
+) -> None:
+    with pytest.raises(HaierBusinessError):
+        unwrap("stock", {"success": success, "data": None})
+    warnings: list[str] = []
+    assert unwrap("stock", {"success": success, "data": [{"secCode": "A1"}]}, warnings.append) == [{"secCode": "A1"}]
+    assert len(warnings) == 1 and "unrecognised envelope success" in warnings[0]
