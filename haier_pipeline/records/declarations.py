@@ -53,23 +53,26 @@ PRODUCT = Record(
 )
 
 
-# Text that could be a number gone wrong ("0.0.5", "5%"): the discount, refused if unreadable. Text with a
-# letter or a Chinese character is not a number at all.
-NUMBER_LIKE = re.compile(r"[\s\d.,+\-%]*")
+# Under stockRebatePolicy, text that starts with a letter (Latin or Chinese) is the rebate type code (COM, FHQ...);
+# anything else ("0.05", "０．０５", "5折", "%") is the direct discount, read strictly: a measure is never moved aside
+# as a side field.
+STARTS_WITH_A_LETTER = re.compile(r"\s*[^\W\d_]")
+DIGIT = re.compile(r"\d")
 
 
 def _price_quirks(row: dict[str, Any]) -> dict[str, Any]:
     """stockRebatePolicy carries the direct discount, but the vendor files the rebate type code (COM, FHQ,
-    BF, DTDBF) under that key too: words there are the rebate type (descriptive: an unknown code is NULL and an
-    anomaly, the price row is kept). A supply price sent as text (价格未生效) is a price not in effect; the
-    text leads the reason, the vendor's own reason follows it."""
+    BF, DTDBF) under that key too: a word there is the rebate type (descriptive: an unknown code is NULL and an
+    anomaly, the price row is kept). A supply price sent as Chinese text without a digit (价格未生效) is a price
+    not in effect; the text leads the reason, the vendor's own reason follows it. A number with a unit (1299元)
+    is no such status: the price is refused as unreadable, never stored as "not in effect"."""
     row = dict(row)
     policy = row.get("stockRebatePolicy")
-    if isinstance(policy, str) and not NUMBER_LIKE.fullmatch(policy):
+    if isinstance(policy, str) and STARTS_WITH_A_LETTER.match(policy):
         row["rebateType"] = row.get("rebateType") or policy.strip()
         row["stockRebatePolicy"] = None
     supply = row.get("supplyPrice")
-    if has_cjk(supply):
+    if has_cjk(supply) and not DIGIT.search(supply):
         reasons = (str(reason).strip() for reason in (supply, row.get("reason")) if reason is not None)
         row["reason"] = "; ".join(dict.fromkeys(reason for reason in reasons if reason))
         row.update(supplyPrice=None, invoicePrice=None, marketPrice=None)

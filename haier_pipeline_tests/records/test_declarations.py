@@ -175,6 +175,9 @@ def test_a_rebate_type_code_under_stock_rebate_policy_is_stored_as_the_rebate_ty
         {"productCode": "W3", "supplyPrice": "100", "stockRebatePolicy": "COM1"},
         {"productCode": "X1", "supplyPrice": "100", "stockRebatePolicy": "0.0.5"},
         {"productCode": "X2", "supplyPrice": "100", "stockRebatePolicy": 3},
+        # A digit makes it the discount, read strictly: never moved aside as a rebate code and lost.
+        {"productCode": "X3", "supplyPrice": "100", "stockRebatePolicy": "０．０５"},
+        {"productCode": "X4", "supplyPrice": "100", "stockRebatePolicy": "5折"},
     ]
     parsed = PRICE_ROW.parse(rows, {"fetched_at": NOW})
     kept = {
@@ -198,6 +201,8 @@ def test_a_rebate_type_code_under_stock_rebate_policy_is_stored_as_the_rebate_ty
     assert [refusal.reason for refusal in parsed.refused] == [
         'direct_discount: is not a number (got "0.0.5")',
         "direct_discount: is above 1 (got 3)",
+        'direct_discount: is not a number (got "０．０５")',
+        'direct_discount: is not a number (got "5折")',
     ]
 
 
@@ -208,6 +213,8 @@ def test_a_supply_price_sent_as_text_is_a_price_not_in_effect() -> None:
         {"productCode": "T3", "supplyPrice": "abc"},
         {"productCode": "T4", "supplyPrice": "12345678901234567.5"},
         {"productCode": "T5", "supplyPrice": "12.34567"},
+        # A number with a unit is no status: refused, not stored as "not in effect" with every price wiped.
+        {"productCode": "T6", "supplyPrice": "1299元", "invoicePrice": "1100"},
     ]
     parsed = PRICE_ROW.parse(rows, {"fetched_at": NOW})
     kept = {row["product_code"]: row for row in parsed.rows}
@@ -218,6 +225,7 @@ def test_a_supply_price_sent_as_text_is_a_price_not_in_effect() -> None:
         'supply_price: is not a number (got "abc")',
         'supply_price: is out of range for NUMERIC(18, 4) (got "12345678901234567.5")',
         'supply_price: has more than 4 decimal places (got "12.34567")',
+        'supply_price: is not a number (got "1299元")',
     ]
 
 
