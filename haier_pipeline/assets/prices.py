@@ -2,6 +2,7 @@
 
 from collections.abc import Iterator
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import dagster as dg
@@ -56,13 +57,12 @@ def prices(
                     step.item_failed({"product_code": code}, outcome.error)
                 continue
             try:
-                batch = PRICE_ROW.parse(outcome.value, context_columns)
+                batch = PRICE_ROW.parse(rows_asked_for(step, outcome.item, outcome.value), context_columns)
             except UnusableAnswer as error:
                 for code in outcome.item:
                     step.refuse("the answer is not rows", {"product_code": code}, f": {error}")
                 continue
             parsed.extend(batch)
-            refuse_unanswered_codes(step, outcome.item, outcome.value)
         current = step.absorb(parsed)
         previous = store.query("SELECT product_code, supply_price FROM {schema}.prices")
         checks = [
@@ -85,16 +85,36 @@ def prices(
         yield dg.MaterializeResult(metadata=metadata)
 
 
-def refuse_unanswered_codes(step: Step, asked: list[str], answer: Any) -> None:
-    """Codes asked but absent from the answer. A row without a readable code is probably the answer for one
-    of them and is refused already: each refused input counts once, so it stands for one absent code."""
-    rows = answer if isinstance(answer, list) else [answer]
-    sent = {
-        row["productCode"].strip() for row in rows if isinstance(row, dict) and isinstance(row.get("productCode"), str)
-    }
-    codeless = sum(1 for row in rows if not isinstance(row, dict) or not isinstance(row.get("productCode"), str))
+def rows_asked_for(step: Step, asked: list[str], answer: Any) -> Any:
+    """The answer's rows for the codes this call asked for. A row for another code is refused: the call that
+    asked for that code has its own answer, which a stray row must never replace. A code asked but absent is
+    refused too; a row without a readable code is probably the answer for one of them and is refused by the
+    parse: each refused input counts once, so it stands for one absent code."""
+    if not isinstance(answer, list):
+        return answer  # not rows at all: the parse refuses the whole answer
+    wanted = set(asked)
+    rows, sent, codeless = [], set(), 0
+    for row in answer:
+        code = _code_of(row)
+        if code is None:
+            codeless += 1
+        elif code not in wanted:
+            step.refuse("answered for a code the call did not ask for", {"vendor_row": row}, f" ({code})")
+            continue
+        else:
+            sent.add(code)
+        rows.append(row)
     for code in [code for code in asked if code not in sent][codeless:]:
         step.refuse("asked, but the API answered no price row for it", {"product_code": code})
+    return rows
+
+
+def _code_of(row: Any) -> str | None:
+    """The row's product code as the parse reads it (text, or a number written as text), else None."""
+    code = row.get("productCode") if isinstance(row, dict) else None
+    if isinstance(code, bool) or not isinstance(code, str | int | Decimal):
+        return None
+    return (code.strip() or None) if isinstance(code, str) else str(code)
 
 
 @table_asset(

@@ -245,7 +245,9 @@ class _Handlers:
                 ds.corrupt_price(r) if ds.is_bad_row(data.seed, rate, "price", r["productCode"], key) else r
                 for r in rows
             ]
-        return None, quirks.prices(rows, data.seed, self.config.quirk_rate, self.config.quirks, day)
+        return None, quirks.prices(
+            rows, data.seed, self.config.quirk_rate, self.config.quirks, day, data.procurable_codes
+        )
 
     def _stock(self, body: dict[str, Any], day: date) -> tuple[str | None, Any]:
         code, county = body["productCode"], body["countyCode"]

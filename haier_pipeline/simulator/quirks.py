@@ -24,6 +24,7 @@ QUIRKS: dict[str, str] = {
     "out_of_range": "values no column holds: a price of 12345678901234567.5, a stock of 3000000000 or -5, "
     "a discount of 3",
     "unknown_keys": "keys the document does not know, as when the vendor renames a field",
+    "stray_rows": "a price answer that also carries a row, at 1.00, for a procurable product the call did not ask for",
 }
 
 
@@ -49,7 +50,10 @@ def products(rows: list[dict[str, Any]], seed: int, rate: float, on: tuple[str, 
     return shaped
 
 
-def prices(rows: list[dict[str, Any]], seed: int, rate: float, on: tuple[str, ...], day: date) -> list[Any]:
+def prices(
+    rows: list[dict[str, Any]], seed: int, rate: float, on: tuple[str, ...], day: date, catalog: list[str]
+) -> list[Any]:
+    """`catalog`: the codes a stray row may be for (one the call did not ask for)."""
     shaped: list[Any] = []
     for row in rows:
         code, key = row.get("productCode"), day.isoformat()
@@ -72,7 +76,20 @@ def prices(rows: list[dict[str, Any]], seed: int, rate: float, on: tuple[str, ..
         if hits(seed, rate, on, "duplicates", code, key):
             identical = _pick(seed, "duplicates", code, key) < 0.5
             shaped.append(row if identical else {**row, "supplyPrice": Decimal("1.00")})
+    asked = {row.get("productCode") for row in rows}
+    if rows and hits(seed, rate, on, "stray_rows", *sorted(map(str, asked)), day.isoformat()):
+        stray = stray_code(seed, day, asked, catalog)
+        if stray is not None:
+            shaped.append({**rows[0], "productCode": stray, "supplyPrice": Decimal("1.00")})
     return shaped
+
+
+def stray_code(seed: int, day: date, asked: set[Any], catalog: list[str]) -> str | None:
+    """The code of the stray row a price answer for `asked` carries (see the `stray_rows` quirk)."""
+    others = [code for code in catalog if code not in asked]
+    if not others:
+        return None
+    return others[int(_pick(seed, "stray_rows", *sorted(map(str, asked)), day.isoformat()) * len(others))]
 
 
 def stock(

@@ -184,3 +184,31 @@ def test_prices_keep_the_first_of_conflicting_rows_and_count_each_refusal_once(p
 
 def pd_null(value: object) -> bool:
     return value is None or (isinstance(value, float) and value != value) or str(value) in {"<NA>", "NaT"}
+
+
+def test_a_price_row_for_a_code_the_call_did_not_ask_for_never_replaces_that_code_s_own_answer(
+    pipeline: Pipeline,
+) -> None:
+    """Each batch used to be read alone and the gate then kept whichever row for a code came first: a stray row at
+    1.00 in another batch's answer could stand as the price."""
+    pipeline.max_rejected_ratio = 0.9
+    sim = pipeline.simulator
+    sim.config.update({"quirks": ["stray_rows"], "quirk_rate": 1.0})
+    assert pipeline.run(only=["products", "prices"]).success
+    dataset = sim.dataset
+    prices = pipeline.warehouse.query("SELECT product_code, supply_price FROM {schema}.prices").set_index(
+        "product_code"
+    )
+    assert set(prices.index) == set(dataset.procurable_codes)
+    for code in dataset.procurable_codes:
+        served = dataset.price_row(code, pipeline.today).get("supplyPrice")
+        stored = prices.loc[code, "supply_price"]
+        assert pd_null(stored) if served is None else stored == Decimal(served), code
+    rejected = pipeline.warehouse.query("SELECT reason, payload FROM {schema}.rejected_rows WHERE asset = 'prices'")
+    assert len(rejected) == 2, "one stray row in each of the two batches' answers"
+    for reason, payload in rejected.itertuples(index=False):
+        stray = json.loads(payload)["vendor_row"]
+        assert reason == f"answered for a code the call did not ask for ({stray['productCode']})"
+        assert stray["supplyPrice"] == "1.00"
+    log = pipeline.warehouse.query("SELECT status, failed_count FROM {schema}.sync_log WHERE sync_type = 'prices'")
+    assert (log["status"].iloc[0], int(log["failed_count"].iloc[0])) == ("partial", 2)
