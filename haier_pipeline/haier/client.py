@@ -14,6 +14,7 @@ from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from dagster import ConfigurableResource
@@ -58,6 +59,10 @@ STATUS_HINTS = {
 SERVER_HINT = "The API kept failing after retries; try again later or check the vendor's status."
 NETWORK_HINT = "Check the network and HAIER_BASE_URL; HAIER_TIMEOUT sets the per-request limit."
 TOKEN_UNREACHABLE_HINT = "check HAIER_TOKEN_URL, HAIER_BASE_URL and HAIER_TIMEOUT"
+REDIRECT_HINT = (
+    "Not followed: the request carries the account's passwords. If that is the API's address now, "
+    "set HAIER_BASE_URL to it (https)."
+)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -147,7 +152,7 @@ class HaierClient(ConfigurableResource):
                     register_secret(secret)
                 directory = Path(self.pacing_dir) if self.pacing_dir else None
                 self._limiter = shared_limiter(self._account, self.rate_limit, directory)
-                session = requests.Session()
+                session = NoRedirectSession()
                 adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self.max_workers + 4, max_retries=0)
                 session.mount("http://", adapter)
                 session.mount("https://", adapter)
@@ -216,13 +221,13 @@ class HaierClient(ConfigurableResource):
 
         No answer at all fails at once (HaierUnavailableError): the token is one call per process and
         hour, and an unreachable token URL means the API is gone, not slow."""
-        session = self._http()
         body = {
             "client_id": self.client_id,
             "client_secret": self.client_secret,
             "grant_type": "client_credentials",
         }
         failures: list[str] = []
+        redirected = False
         for url in (self.resolved_token_url, fallback_token_url(self.resolved_token_url)):
             if url is None:
                 continue
@@ -232,7 +237,7 @@ class HaierClient(ConfigurableResource):
                 self._pacer().acquire()
                 started = time.monotonic()
                 try:
-                    response = session.post(url, json=body, timeout=self.timeout)
+                    response = self._send(url, body)
                 except requests.RequestException as error:
                     self._record("token", started, retry=attempt > 0, throttled=False, failed=True)
                     raise breaker.trip(started, no_answer_cause(error), hint=TOKEN_UNREACHABLE_HINT) from None
@@ -254,10 +259,19 @@ class HaierClient(ConfigurableResource):
                 grant = parse_token_answer(answer)
                 log.info("token fetched from %s, valid %.0f s", url, grant.lifetime)
                 return grant
-            failures.append(describe_token_failure(url, status, response.text))
-        raise HaierAuthenticationError(
-            "No token: " + "; ".join(failures) + ". Check HAIER_CLIENT_ID, HAIER_CLIENT_SECRET and HAIER_TOKEN_URL."
-        )
+            if is_redirect(status):
+                redirected = True
+                failures.append(redact(f"{url} redirected to {redirect_origin(response)}, not followed"))
+            else:
+                failures.append(describe_token_failure(url, status, response.text))
+        if redirected:
+            advice = (
+                "A redirect is never followed with the client secret: if the token endpoint moved there, "
+                "set HAIER_TOKEN_URL to its new address (https)."
+            )
+        else:
+            advice = "Check HAIER_CLIENT_ID, HAIER_CLIENT_SECRET and HAIER_TOKEN_URL."
+        raise HaierAuthenticationError("No token: " + "; ".join(failures) + ". " + advice)
 
     # ---- one request --------------------------------------------------------------------------------
 
@@ -267,7 +281,6 @@ class HaierClient(ConfigurableResource):
         The token is read after the pacing wait, just before sending, so a request never goes out with a
         token that was replaced while it queued or backed off. A 401 does not use up a retry: the token
         layer decides between "retry with the current token", "refresh" and "stop"."""
-        session = self._http()
         limiter = self._pacer()
         tokens = self._tokens()
         breaker = self._breaker(endpoint)
@@ -286,12 +299,7 @@ class HaierClient(ConfigurableResource):
             is_retry = sent > 0
             sent += 1
             try:
-                response = session.post(
-                    url,
-                    json=body,
-                    headers={"Authorization": self._authorization(token)},
-                    timeout=self.timeout,
-                )
+                response = self._send(url, body, {"Authorization": self._authorization(token)})
             except requests.RequestException as error:
                 self._record(endpoint, started, retry=is_retry, throttled=False, failed=True)
                 cause = no_answer_cause(error)
@@ -308,6 +316,9 @@ class HaierClient(ConfigurableResource):
             self._record(
                 endpoint, started, retry=is_retry, throttled=status == 429, failed=status != 200, status=status
             )
+            if is_redirect(status):
+                detail = f"the API redirected to {redirect_origin(response)}"
+                raise HaierRequestError(endpoint, status, detail, REDIRECT_HINT, transient=False)
             if status == 401:
                 log.info("%s answered 401; retrying with a current token", endpoint)
                 tokens.refused(token, started, self._fetch_token)
@@ -340,6 +351,10 @@ class HaierClient(ConfigurableResource):
                 self._sleep_backoff(attempt)
                 continue
             return unwrap(endpoint, answer, lambda message: self._warn(endpoint, message))
+
+    def _send(self, url: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> requests.Response:
+        """POST one request; a redirect is answered to the caller, never followed (see NoRedirectSession)."""
+        return self._http().post(url, json=body, headers=headers, timeout=self.timeout, allow_redirects=False)
 
     def _authorization(self, token: str) -> str:
         return f"Bearer {token}" if self.auth_scheme.lower() == "bearer" else token
@@ -502,6 +517,37 @@ class HaierClient(ConfigurableResource):
             "customerPassword": self.customer_password or self.password,
         }
         return as_rows(self._post("balance", endpoints.BALANCE, body), "balance")
+
+
+class NoRedirectSession(requests.Session):
+    """A session that never follows a redirect, whatever a call passes.
+
+    Every request carries secrets in its body (client secret, passwords), and requests re-sends that body on a
+    307/308 to wherever Location points: another host, plain http, past the https-only check of the configured
+    URLs. With no redirect target requests also leaves a 3xx body to the caller instead of reading it itself."""
+
+    def get_redirect_target(self, resp: requests.Response) -> str | None:
+        return None
+
+
+def is_redirect(status: int) -> bool:
+    return 300 <= status < 400
+
+
+def redirect_origin(response: requests.Response) -> str:
+    """scheme://host[:port] of where a 3xx points: never its path or query, which may carry anything."""
+    location = response.headers.get("Location")
+    if not location:
+        return "nowhere (no Location header)"
+    try:
+        parts = urlsplit(urljoin(response.url, location.strip()))
+        port = parts.port
+    except ValueError:
+        return "an unreadable Location"
+    if not parts.hostname:
+        return "an unreadable Location"
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}:{port}" if port else f"{parts.scheme}://{host}"
 
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:

@@ -1,0 +1,169 @@
+"""The real client against small real HTTP servers answering what a broken or hostile gateway sends: redirects,
+lone surrogates, bodies nested too deep to read, bodies dribbled a byte at a time. The simulator serves a
+well-behaved API; these shapes are written byte for byte here."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from haier_pipeline.haier import (
+    HaierAuthenticationError,
+    HaierClient,
+    HaierRequestError,
+)
+from haier_pipeline.haier import endpoints as paths
+from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS
+
+SECRETS = (SIMULATOR_CREDENTIALS["client_secret"], SIMULATOR_CREDENTIALS["password"])
+ENDPOINTS = {
+    "/oauth2/auth": "token",
+    "/oauth2/token": "token",
+    paths.PRODUCTS: "products",
+    paths.PRICES: "prices",
+    paths.STOCK: "stock",
+    paths.BALANCE: "balance",
+}
+TOKEN = b'{"access_token": "tok-hostile-1", "expires_in": 3600}'
+EMPTY = b'{"success": true, "data": []}'
+
+
+@dataclass
+class Answer:
+    body: bytes = EMPTY
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    drip: float = 0.0  # seconds between the body's bytes: 0 sends it at once
+
+
+@dataclass
+class Received:
+    endpoint: str
+    method: str
+    body: bytes
+    client_port: int  # one per TCP connection
+
+
+class Gateway:
+    """A real HTTP server on a loopback port of its own: `answer(endpoint, body)` says what each request gets
+    (None: a token, or an empty success), and every request is recorded."""
+
+    def __init__(self, answer: Callable[[str, dict[str, Any]], Answer | None]) -> None:
+        self.received: list[Received] = []
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                endpoint = ENDPOINTS.get(self.path.split("?")[0], "other")
+                gateway.received.append(Received(endpoint, self.command, raw, self.client_address[1]))
+                try:
+                    body = json.loads(raw or b"{}")
+                except ValueError:
+                    body = {}
+                reply = answer(endpoint, body) or Answer(TOKEN if endpoint == "token" else EMPTY)
+                self.send_response(reply.status)
+                for name, value in {"Content-Type": "application/json", **reply.headers}.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(reply.body)))
+                self.end_headers()
+                try:
+                    if not reply.drip:
+                        self.wfile.write(reply.body)
+                        return
+                    for byte in reply.body:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(reply.drip)
+                except OSError:  # the client hung up mid-body
+                    self.close_connection = True
+
+            do_GET = do_PUT = do_POST
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.base_url = f"http://127.0.0.1:{self.port}"
+
+    def calls(self, endpoint: str) -> int:
+        return sum(request.endpoint == endpoint for request in self.received)
+
+
+@contextmanager
+def gateway(answer: Callable[[str, dict[str, Any]], Answer | None] = lambda endpoint, body: None) -> Iterator[Gateway]:
+    running = Gateway(answer)
+    thread = threading.Thread(target=running.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield running
+    finally:
+        running.server.shutdown()
+        running.server.server_close()
+
+
+def client_of(api: Gateway, **overrides: Any) -> HaierClient:
+    settings: dict[str, Any] = {"base_url": api.base_url, **SIMULATOR_CREDENTIALS, "backoff_seconds": 0.05}
+    return HaierClient(**{**settings, **overrides})
+
+
+def assert_secret_free(text: str) -> None:
+    for secret in SECRETS:
+        assert secret not in text
+
+
+# ---- redirects --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirected_data_call_sends_nothing_elsewhere_and_says_to_set_the_base_url(status: int) -> None:
+    with gateway() as elsewhere:
+        location = f"http://127.0.0.1:{elsewhere.port}{paths.STOCK}?session=abc123"
+
+        def answer(endpoint: str, body: dict[str, Any]) -> Answer | None:
+            return Answer(b"", status, {"Location": location}) if endpoint == "stock" else None
+
+        with gateway(answer) as api:
+            with pytest.raises(HaierRequestError) as raised:
+                client_of(api).stock("GA0SZC00U", "110101")
+            assert api.calls("stock") == 1, "a redirect is not retried"
+        assert elsewhere.received == [], "the passwords never left for the other host"
+    error = raised.value
+    assert error.status == status and not error.transient
+    message = str(error)
+    assert message.startswith(f"stock: HTTP {status}: the API redirected to http://127.0.0.1:{elsewhere.port}.")
+    assert "set HAIER_BASE_URL" in message
+    assert "session=abc123" not in message and paths.STOCK not in message
+    assert_secret_free(message)
+
+
+def test_a_redirected_token_call_sends_the_secret_nowhere_and_says_to_set_the_token_url() -> None:
+    with gateway() as elsewhere:
+
+        def answer(endpoint: str, body: dict[str, Any]) -> Answer | None:
+            if endpoint == "token":
+                return Answer(b"", 307, {"Location": f"http://127.0.0.1:{elsewhere.port}/oauth2/auth?x=1"})
+            return None
+
+        with gateway(answer) as api:
+            with pytest.raises(HaierAuthenticationError) as raised:
+                client_of(api).balance()
+            assert api.calls("token") == 2, "/oauth2/auth, then the documented /oauth2/token fallback"
+            assert api.calls("balance") == 0
+        assert elsewhere.received == [], "the client secret never left for the other host"
+    message = str(raised.value)
+    assert f"redirected to http://127.0.0.1:{elsewhere.port}, not followed" in message
+    assert "set HAIER_TOKEN_URL" in message and "x=1" not in message
+    assert_secret_free(message)
