@@ -73,8 +73,8 @@ def _flag(value: Any) -> bool | None:
     """`success` as the vendor sends it: a boolean, 1 / 0, or a word; None when it reads as neither."""
     if isinstance(value, bool):
         return value
-    if isinstance(value, int | Decimal) and value in (0, 1):
-        return bool(value)
+    if isinstance(value, int | Decimal) and _text(value) in ("0", "1"):  # text: a signalling NaN cannot compare
+        return _text(value) == "1"
     if isinstance(value, str):
         word = value.strip().lower()
         if word in TRUE_WORDS or word in FALSE_WORDS:
