@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 
 MASK = "******"
@@ -11,21 +12,29 @@ MIN_SECRET_LENGTH = 4
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
+# Every secret in one pattern, the longest first (a secret inside another is masked whole): one C-level pass per text,
+# cheap enough for every text value the vendor sends, not just errors and logs.
+_pattern: re.Pattern[str] | None = None
 
 
 def register_secret(value: str | None) -> None:
     if value and len(value) >= MIN_SECRET_LENGTH:
         with _lock:
-            _secrets.add(value)
+            if value not in _secrets:
+                _secrets.add(value)
+                compile_secrets()
+
+
+def compile_secrets() -> None:
+    """Rebuild the pattern from the registered secrets (hold `_lock`)."""
+    global _pattern
+    ordered = sorted(_secrets, key=len, reverse=True)
+    _pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
 
 
 def redact(text: str) -> str:
-    with _lock:
-        secrets = sorted(_secrets, key=len, reverse=True)
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, MASK)
-    return text
+    pattern = _pattern
+    return text if pattern is None else pattern.sub(MASK, text)
 
 
 class RedactingFilter(logging.Filter):

@@ -145,7 +145,9 @@ class Parsed:
                 if is_missing(value) and f.when_missing is not None:
                     anomalies.append((f.column, value, f'missing; read as "{f.when_missing}"'))
                     value = f.when_missing
-                row[f.column] = f.kind.read(value)
+                read = f.kind.read(value)
+                # A vendor quoting the request back (an error text with the password in it) must not store it.
+                row[f.column] = redact(read) if isinstance(read, str) else read
                 if row[f.column] is None and f.required:
                     raise Invalid("is missing")
             except Invalid as why:

@@ -61,6 +61,7 @@ def _isolated_secret_registry() -> Iterator[None]:
     with redaction._lock:
         redaction._secrets.clear()
         redaction._secrets.update(saved)
+        redaction.compile_secrets()
 
 
 def read(answer: Any) -> list[Any] | Exception:

@@ -7,9 +7,12 @@ import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+import pandas as pd
 import pytest
 
+from haier_pipeline.assets.step import markdown_table
 from haier_pipeline.haier import HaierError
+from haier_pipeline.haier.redaction import register_secret
 from haier_pipeline.records import (
     BALANCE_ROW,
     LOGISTICS_RECORD,
@@ -291,3 +294,21 @@ def test_the_gate_refuses_a_row_that_breaks_the_declared_schema() -> None:
         "product_code: one row per key",
         "supply_price: is a price",
     ]
+
+
+def test_a_secret_the_vendor_quotes_back_is_stored_masked_and_never_shown_in_run_metadata() -> None:
+    """A gateway that echoes the request (an error text quoting passWord) must not put the password in a table."""
+    echoed = "Echoed-Pw-5521"
+    register_secret(echoed)
+    parsed = PRODUCT.parse(
+        [
+            {"productCode": "P1", "productModel": "M1", "isSales": "0", "noSalesReason": f"passWord {echoed} 无效"},
+            {"productCode": "P2", "productModel": f"[{echoed}]", "isSales": "1", "echo": {"passWord": echoed}},
+        ]
+    )
+    by_code = {row["product_code"]: row for row in parsed.rows}
+    assert by_code["P1"]["no_sales_reason"] == "passWord ****** 无效"
+    assert by_code["P2"]["product_model"] == "[******]"
+    assert echoed not in json.dumps(parsed.unknown_examples, ensure_ascii=False)
+    assert "******" in markdown_table(pd.DataFrame({"vendor text": [f"quoted {echoed}"]}))
+    assert echoed not in markdown_table(pd.DataFrame({"vendor text": [f"quoted {echoed}"]}))
