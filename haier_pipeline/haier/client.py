@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -63,6 +64,11 @@ REDIRECT_HINT = (
     "Not followed: the request carries the account's passwords. If that is the API's address now, "
     "set HAIER_BASE_URL to it (https)."
 )
+
+# Where a lone UTF-16 surrogate can come from: a \uD800-\uDFFF escape, or one encoded as UTF-8 bytes (CESU-8, which
+# json.loads lets through). Only a body matching this is walked, so the usual answer costs one byte search.
+SURROGATE_IN_BODY = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -251,7 +257,7 @@ class HaierClient(ConfigurableResource):
                 break
             if status == 200:
                 try:
-                    answer = json.loads(response.content)
+                    answer = parse_json(response.content)
                 except ValueError:
                     raise HaierAuthenticationError(
                         f"{url} answered 200 with a body that is not JSON; check HAIER_TOKEN_URL."
@@ -336,7 +342,7 @@ class HaierClient(ConfigurableResource):
                     endpoint, status, self._excerpt(response), STATUS_HINTS.get(status, "Not retried.")
                 )
             try:
-                answer = json.loads(response.content, parse_float=Decimal)
+                answer = parse_json(response.content, parse_float=Decimal)
             except ValueError:
                 # A truncated or garbled 200 is server trouble, the same as a 5xx.
                 if attempt >= self.max_retries:
@@ -548,6 +554,47 @@ def redirect_origin(response: requests.Response) -> str:
         return "an unreadable Location"
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
     return f"{parts.scheme}://{host}:{port}" if port else f"{parts.scheme}://{host}"
+
+
+def parse_json(body: bytes, **options: Any) -> Any:
+    """json.loads, with every lone UTF-16 surrogate in a string or key replaced by U+FFFD.
+
+    A Java service cutting an emoji in half sends "\\ud83d"; json.loads keeps it as a str that cannot be encoded to
+    UTF-8, and the warehouse write of the whole step fails on it later. Raises RecursionError on a body nested
+    deeper than json.loads goes, like json.loads."""
+    value = json.loads(body, **options)
+    return mend_surrogates(value) if SURROGATE_IN_BODY.search(body) else value
+
+
+def mend_surrogates(value: Any) -> Any:
+    """`value` with lone surrogates replaced, dicts and lists mended in place; iterative, as deep as json.loads goes."""
+    if isinstance(value, str):
+        return _mend_text(value)
+    pending = [value]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            if any(SURROGATE.search(key) for key in node):  # JSON keys are strings
+                items = [(_mend_text(key), item) for key, item in node.items()]
+                node.clear()
+                node.update(items)
+            entries: Iterable[tuple[Any, Any]] = node.items()
+        elif isinstance(node, list):
+            entries = enumerate(node)
+        else:
+            continue
+        for place, item in entries:
+            if isinstance(item, str):
+                if SURROGATE.search(item):
+                    node[place] = _mend_text(item)  # replacing a value, not adding a key: safe while iterating
+            elif isinstance(item, dict | list):
+                pending.append(item)
+    return value
+
+
+def _mend_text(text: str) -> str:
+    # Through UTF-16, a pair split over two code points (CESU-8 bytes) joins into its character; a lone one is U+FFFD.
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace") if SURROGATE.search(text) else text
 
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:

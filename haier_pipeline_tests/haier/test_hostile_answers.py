@@ -17,6 +17,7 @@ import pytest
 
 from haier_pipeline.haier import (
     HaierAuthenticationError,
+    HaierBusinessError,
     HaierClient,
     HaierRequestError,
 )
@@ -167,3 +168,57 @@ def test_a_redirected_token_call_sends_the_secret_nowhere_and_says_to_set_the_to
     assert f"redirected to http://127.0.0.1:{elsewhere.port}, not followed" in message
     assert "set HAIER_TOKEN_URL" in message and "x=1" not in message
     assert_secret_free(message)
+
+
+# ---- lone surrogates ----------------------------------------------------------------------------------
+
+# What a Java service sends when it cuts a string in the middle of an emoji: the first half of a pair, alone.
+LONE = b"\\ud83d"
+PAIR = b"\\ud83d\\ude00"  # a whole emoji, escaped: kept
+CESU = "\ud83d".encode("utf-8", "surrogatepass")  # the same half as raw bytes (CESU-8), which json.loads lets through
+
+
+def assert_encodes(value: Any) -> None:
+    """Raises on a lone surrogate, as the warehouse write did."""
+    json.dumps(value, ensure_ascii=False, default=str).encode("utf-8")
+
+
+def test_lone_surrogates_in_answers_become_replacement_characters() -> None:
+    def answer(endpoint: str, body: dict[str, Any]) -> Answer | None:
+        if endpoint == "products":
+            row = b'{"productCode": "GA0SZC00U", "productModel": "EC6001' + LONE + b'", "isSales": "1"}'
+            return Answer(b'{"success": true, "data": [' + row + b"]}")
+        if endpoint == "prices":
+            row = b'{"productCode": "GA0SZC00U", "supplyPrice": 1000.5, "reason": "' + CESU + b'", "x' + LONE + b'": 1}'
+            return Answer(b'{"code": 200, "data": [' + row + b"]}")
+        if endpoint == "stock" and body.get("productCode") == "GA0SZC00U":
+            side = b'{"warehouseName": "\\u6d77\\u5c14' + LONE + b'", "tags": [["ok ' + PAIR + b'", "' + LONE + b'"]]}'
+            row = b'{"secCode": "W1", "stock": "30", "side": ' + side + b"}"
+            return Answer(b'{"success": true, "data": [' + row + b"]}")
+        if endpoint == "stock":
+            return Answer(b'{"success": false, "msg": "\\u5e93\\u5b58' + LONE + b' refused"}')
+        return None
+
+    with gateway(answer) as api:
+        client = client_of(api)
+        products = client.products(["GA0SZC00U"])
+        prices = client.price_batch(["GA0SZC00U"])
+        stock = client.stock("GA0SZC00U", "110101")
+        with pytest.raises(HaierBusinessError) as raised:
+            client.stock("GA1AB2C3D", "110101")
+    assert products[0]["productModel"] == "EC6001\ufffd"
+    assert prices[0]["reason"] == "\ufffd" and prices[0]["x\ufffd"] == 1
+    assert stock[0]["side"] == {"warehouseName": "海尔\ufffd", "tags": [["ok \U0001f600", "\ufffd"]]}
+    for value in (products, prices, stock, str(raised.value)):
+        assert_encodes(value)
+    assert "库存\ufffd refused" in str(raised.value)
+
+
+def test_a_lone_surrogate_in_a_token_refusal_gives_an_error_that_can_be_printed() -> None:
+    def answer(endpoint: str, body: dict[str, Any]) -> Answer | None:
+        return Answer(b'{"code": 401, "msg": "invalid client ' + LONE + b'"}') if endpoint == "token" else None
+
+    with gateway(answer) as api, pytest.raises(HaierAuthenticationError) as raised:
+        client_of(api).balance()
+    assert "invalid client \ufffd" in str(raised.value)
+    str(raised.value).encode("utf-8")
