@@ -16,7 +16,7 @@ import pandas as pd
 
 from haier_pipeline.assets.step import Step
 from haier_pipeline.records import NO_WAREHOUSE, STOCK_ROW, Parsed, UnusableAnswer
-from haier_pipeline.records.record import Refusal
+from haier_pipeline.records.record import Refusal, json_text
 from haier_pipeline.warehouse import Warehouse, WarehouseTransaction
 
 CHECKPOINT_ANSWERS = 500
@@ -172,7 +172,7 @@ def parse_pair(step: Step, answer: object, context: dict[str, Any]) -> Parsed:
         return Parsed(STOCK_ROW)
     if pair.refused and pair.rows:
         rule = f"refused with its pair ({pair.refused[0].rule}): the county's total would be wrong"
-        pair.refused += [Refusal(rule, rule, pd.Series(row).to_json(default_handler=str)) for row in pair.rows]
+        pair.refused += [Refusal(rule, rule, json_text(row)) for row in pair.rows]
         pair.rows, pair.anomalies = [], []
     return pair
 

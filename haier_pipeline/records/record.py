@@ -176,9 +176,9 @@ class Parsed:
 
     def refuse(self, rule: str, raw: Any, context: Mapping[str, Any], detail: str = "") -> None:
         item = {f.column: context[f.column] for f in self.record.fields if f.vendor is None and f.role is Role.KEY}
-        payload = redact(_json({**{k: str(v) for k, v in item.items() if v is not None}, "vendor_row": raw}))
+        payload = redact(json_text({**{k: str(v) for k, v in item.items() if v is not None}, "vendor_row": raw}))
         if len(payload) > PAYLOAD_CHARS:
-            payload = _json({"truncated": payload[:PAYLOAD_CHARS]})
+            payload = json_text({"truncated": payload[:PAYLOAD_CHARS]})
         self.refused.append(Refusal(rule, redact(rule + detail), payload))
 
     def extend(self, other: Parsed) -> None:
@@ -230,7 +230,7 @@ def _paths(raw: dict[str, Any], containers: frozenset[str], prefix: str = "") ->
             yield from _paths(value, containers, path + ".")
 
 
-def _json(value: Any) -> str:
+def json_text(value: Any) -> str:
     """JSON text both databases store: readable unicode, or \\u escapes where it is not valid UTF-8."""
     try:
         text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
@@ -243,5 +243,5 @@ def _json(value: Any) -> str:
 
 
 def _short(value: Any) -> str:
-    text = redact(_json(value))
+    text = redact(json_text(value))
     return text if len(text) <= RAW_VALUE_CHARS else text[: RAW_VALUE_CHARS - 3] + "..."

@@ -13,7 +13,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from haier_pipeline.records import Parsed, Record
-from haier_pipeline.records.record import Refusal
+from haier_pipeline.records.record import Refusal, json_text
 
 
 @cache
@@ -51,6 +51,6 @@ def validate(parsed: Parsed) -> list[str]:
             broken.setdefault(int(case.index), f"{case.column or 'row'}: {case.check}")
         for index in sorted(broken, reverse=True):
             row = parsed.rows.pop(index)
-            parsed.refused.append(Refusal(broken[index], broken[index], pd.Series(row).to_json(default_handler=str)))
+            parsed.refused.append(Refusal(broken[index], broken[index], json_text(row)))  # exact decimals, ISO dates
         return [f"{case.column}: {case.check} ({case.failure_case})" for case in structural.itertuples(index=False)]
     return []

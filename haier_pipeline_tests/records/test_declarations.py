@@ -286,7 +286,7 @@ def test_logistics_records_are_kept_whole() -> None:
 
 def test_the_gate_refuses_a_row_that_breaks_the_declared_schema() -> None:
     parsed = PRICE_ROW.parse([{"productCode": "A1", "supplyPrice": "1"}], {"fetched_at": NOW})
-    parsed.rows.append({**parsed.rows[0]})  # a duplicate key the parse would never let through
+    parsed.rows.append({**parsed.rows[0], "invoice_price": Decimal("12345678901234.5678")})  # a duplicate key
     parsed.rows.append({**parsed.rows[0], "product_code": "B1", "supply_price": Decimal("-1")})
     assert validate(parsed) == []
     assert len(parsed.rows) == 1
@@ -294,6 +294,10 @@ def test_the_gate_refuses_a_row_that_breaks_the_declared_schema() -> None:
         "product_code: one row per key",
         "supply_price: is a price",
     ]
+    # The quarantined payload keeps the exact decimal and a readable time, not a float and epoch milliseconds.
+    duplicate = json.loads(next(r.payload for r in parsed.refused if r.rule == "product_code: one row per key"))
+    assert duplicate["invoice_price"] == "12345678901234.5678"
+    assert duplicate["fetched_at"] == str(NOW)
 
 
 def test_a_secret_the_vendor_quotes_back_is_stored_masked_and_never_shown_in_run_metadata() -> None:
