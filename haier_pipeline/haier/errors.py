@@ -100,7 +100,7 @@ class HaierBusinessError(HaierError):
             )
         else:
             hint = (
-                "The vendor refused this one request, not the account: a sync records it in rejected_rows and goes "
-                "on with the rest; a query can be retried with other codes."
+                "The vendor refused this request, not the account (its message says why): a sync records it in "
+                "rejected_rows and goes on with the rest; ask Haier about the message if it persists."
             )
         super().__init__(f"{endpoint}: the API refused the request (code {code}): {message}. {hint}")
