@@ -69,6 +69,7 @@ REDIRECT_HINT = (
 # json.loads lets through). Only a body matching this is walked, so the usual answer costs one byte search.
 SURROGATE_IN_BODY = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
 SURROGATE = re.compile("[\ud800-\udfff]")
+TOO_DEEP = "the answer nests too deep to read (deeper than Python's JSON reader goes); ask the vendor about this item"
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -262,6 +263,10 @@ class HaierClient(ConfigurableResource):
                     raise HaierAuthenticationError(
                         f"{url} answered 200 with a body that is not JSON; check HAIER_TOKEN_URL."
                     ) from None
+                except RecursionError:
+                    raise HaierAuthenticationError(
+                        f"{url} answered 200 with a body nested too deep to read; check HAIER_TOKEN_URL."
+                    ) from None
                 grant = parse_token_answer(answer)
                 log.info("token fetched from %s, valid %.0f s", url, grant.lifetime)
                 return grant
@@ -343,6 +348,9 @@ class HaierClient(ConfigurableResource):
                 )
             try:
                 answer = parse_json(response.content, parse_float=Decimal)
+            except RecursionError:
+                # The vendor will send the same body again: a refusal of this item, not server trouble.
+                raise HaierAnswerShapeError(endpoint, TOO_DEEP) from None
             except ValueError:
                 # A truncated or garbled 200 is server trouble, the same as a 5xx.
                 if attempt >= self.max_retries:

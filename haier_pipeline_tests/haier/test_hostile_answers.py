@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from haier_pipeline.haier import (
+    HaierAnswerShapeError,
     HaierAuthenticationError,
     HaierBusinessError,
     HaierClient,
@@ -222,3 +223,35 @@ def test_a_lone_surrogate_in_a_token_refusal_gives_an_error_that_can_be_printed(
         client_of(api).balance()
     assert "invalid client \ufffd" in str(raised.value)
     str(raised.value).encode("utf-8")
+
+
+# ---- nesting too deep to read -------------------------------------------------------------------------
+
+DEEP = b"[" * 3000 + b"]" * 3000  # valid JSON of 6 kB, deeper than json.loads goes
+
+
+def test_an_answer_nested_too_deep_is_a_refusal_of_that_item_naming_the_endpoint() -> None:
+    def answer(endpoint: str, body: dict[str, Any]) -> Answer | None:
+        if endpoint == "stock" and body.get("productCode") == "GA0SZC00U":
+            return Answer(b'{"success": true, "data": [{"secCode": "W1", "stock": "30", "extra": ' + DEEP + b"}]}")
+        return None
+
+    with gateway(answer) as api:
+        client = client_of(api)
+        with pytest.raises(HaierAnswerShapeError) as raised:
+            client.stock("GA0SZC00U", "110101")
+        assert api.calls("stock") == 1, "the vendor would send the same body again: not retried"
+        outcomes = client.stock_for_pairs([("GA0SZC00U", "110101"), ("GA1AB2C3D", "110101")])
+    error = raised.value
+    assert error.endpoint == "stock" and not error.transient
+    assert str(error).startswith("stock: HTTP 200: the answer nests too deep to read")
+    assert isinstance(outcomes[0].error, HaierAnswerShapeError) and outcomes[0].refused
+    assert outcomes[1].error is None, "the other items go on"
+
+
+def test_a_token_answer_nested_too_deep_is_an_authentication_error() -> None:
+    def answer(endpoint: str, body: dict[str, Any]) -> Answer | None:
+        return Answer(b'{"access_token": "tok-1", "extra": ' + DEEP + b"}") if endpoint == "token" else None
+
+    with gateway(answer) as api, pytest.raises(HaierAuthenticationError, match="nested too deep to read"):
+        client_of(api).balance()
