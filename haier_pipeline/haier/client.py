@@ -21,6 +21,8 @@ import requests
 from dagster import ConfigurableResource
 from pydantic import PrivateAttr
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
+from urllib3.exceptions import SSLError as Urllib3SSLError
 
 from haier_pipeline.haier import endpoints
 from haier_pipeline.haier.auth import (
@@ -64,6 +66,8 @@ REDIRECT_HINT = (
     "Not followed: the request carries the account's passwords. If that is the API's address now, "
     "set HAIER_BASE_URL to it (https)."
 )
+# An answer's body is read this much at a time at most: the deadline is checked between reads.
+BODY_CHUNK = 64 * 1024
 
 # Where a lone UTF-16 surrogate can come from: a \uD800-\uDFFF escape, or one encoded as UTF-8 bytes (CESU-8, which
 # json.loads lets through). Only a body matching this is walked, so the usual answer costs one byte search.
@@ -244,7 +248,7 @@ class HaierClient(ConfigurableResource):
                 self._pacer().acquire()
                 started = time.monotonic()
                 try:
-                    response = self._send(url, body)
+                    response = self._send(url, body, started)
                 except requests.RequestException as error:
                     self._record("token", started, retry=attempt > 0, throttled=False, failed=True)
                     raise breaker.trip(started, no_answer_cause(error), hint=TOKEN_UNREACHABLE_HINT) from None
@@ -310,7 +314,7 @@ class HaierClient(ConfigurableResource):
             is_retry = sent > 0
             sent += 1
             try:
-                response = self._send(url, body, {"Authorization": self._authorization(token)})
+                response = self._send(url, body, started, {"Authorization": self._authorization(token)})
             except requests.RequestException as error:
                 self._record(endpoint, started, retry=is_retry, throttled=False, failed=True)
                 cause = no_answer_cause(error)
@@ -366,9 +370,25 @@ class HaierClient(ConfigurableResource):
                 continue
             return unwrap(endpoint, answer, lambda message: self._warn(endpoint, message))
 
-    def _send(self, url: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> requests.Response:
-        """POST one request; a redirect is answered to the caller, never followed (see NoRedirectSession)."""
-        return self._http().post(url, json=body, headers=headers, timeout=self.timeout, allow_redirects=False)
+    def _send(
+        self, url: str, body: dict[str, Any], started: float, headers: dict[str, str] | None = None
+    ) -> requests.Response:
+        """POST one request and read its whole answer by `started` + HAIER_TIMEOUT, or raise ReadTimeout.
+
+        requests' timeout bounds the connect and each socket read, not the call: a gateway dribbling its body a
+        byte at a time held a call for as long as it dribbled. So the body is read a chunk at a time and abandoned
+        once the timeout has passed. A read under way still runs out its own timeout, so a call whose headers arrive
+        in time ends within about twice HAIER_TIMEOUT. A redirect is answered to the caller, never followed (see
+        NoRedirectSession)."""
+        response = self._http().post(
+            url, json=body, headers=headers, timeout=self.timeout, stream=True, allow_redirects=False
+        )
+        try:
+            read_body(response, started + self.timeout, self.timeout)
+        except BaseException:
+            response.close()  # mid-body: the connection is closed, never handed to another request
+            raise
+        return response
 
     def _authorization(self, token: str) -> str:
         return f"Bearer {token}" if self.auth_scheme.lower() == "bearer" else token
@@ -531,6 +551,33 @@ class HaierClient(ConfigurableResource):
             "customerPassword": self.customer_password or self.password,
         }
         return as_rows(self._post("balance", endpoints.BALANCE, body), "balance")
+
+
+def read_body(response: requests.Response, deadline: float, timeout: float) -> None:
+    """Read a streamed response's body into it (`.content`, `.text` work as usual) unless `deadline` passes first.
+
+    read1 returns what has arrived instead of waiting for a full chunk; it decodes gzip and deflate as `.content`
+    would (requests opens the stream undecoded). urllib3's errors become requests exceptions, a read that timed out a
+    ReadTimeout, so a body cut short, garbled in its encoding or too slow is a call without an answer."""
+    chunks: list[bytes] = []
+    try:
+        while chunk := response.raw.read1(BODY_CHUNK, decode_content=True):
+            chunks.append(chunk)
+            if time.monotonic() > deadline and response.raw.length_remaining != 0:  # 0: all there, None: unknown
+                raise requests.exceptions.ReadTimeout(
+                    f"the answer was still arriving after HAIER_TIMEOUT ({timeout:g} s)", request=response.request
+                )
+    except ReadTimeoutError as error:
+        raise requests.exceptions.ReadTimeout(error, request=response.request) from error
+    except ProtocolError as error:
+        raise requests.exceptions.ChunkedEncodingError(error, request=response.request) from error
+    except DecodeError as error:
+        raise requests.exceptions.ContentDecodingError(error, request=response.request) from error
+    except Urllib3SSLError as error:
+        raise requests.exceptions.SSLError(error, request=response.request) from error
+    # With the body read, urllib3 has already handed the connection back to the pool.
+    response._content = b"".join(chunks)
+    response._content_consumed = True
 
 
 class NoRedirectSession(requests.Session):

@@ -4,6 +4,8 @@ well-behaved API; these shapes are written byte for byte here."""
 
 from __future__ import annotations
 
+import gzip
+import itertools
 import json
 import threading
 import time
@@ -21,6 +23,7 @@ from haier_pipeline.haier import (
     HaierBusinessError,
     HaierClient,
     HaierRequestError,
+    HaierUnavailableError,
 )
 from haier_pipeline.haier import endpoints as paths
 from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS
@@ -36,6 +39,7 @@ ENDPOINTS = {
 }
 TOKEN = b'{"access_token": "tok-hostile-1", "expires_in": 3600}'
 EMPTY = b'{"success": true, "data": []}'
+CLIENT_IDS = itertools.count()
 
 
 @dataclass
@@ -117,7 +121,14 @@ def gateway(answer: Callable[[str, dict[str, Any]], Answer | None] = lambda endp
 
 
 def client_of(api: Gateway, **overrides: Any) -> HaierClient:
-    settings: dict[str, Any] = {"base_url": api.base_url, **SIMULATOR_CREDENTIALS, "backoff_seconds": 0.05}
+    # A client id of its own: tokens are cached per process by URL and credentials, and a later test on a reused
+    # loopback port must not find one of these.
+    settings: dict[str, Any] = {
+        "base_url": api.base_url,
+        **SIMULATOR_CREDENTIALS,
+        "client_id": f"hostile-{next(CLIENT_IDS)}",
+        "backoff_seconds": 0.05,
+    }
     return HaierClient(**{**settings, **overrides})
 
 
@@ -255,3 +266,62 @@ def test_a_token_answer_nested_too_deep_is_an_authentication_error() -> None:
 
     with gateway(answer) as api, pytest.raises(HaierAuthenticationError, match="nested too deep to read"):
         client_of(api).balance()
+
+
+# ---- HAIER_TIMEOUT bounds the whole call ----------------------------------------------------------------
+
+# A valid answer sent one byte every 0.2 s: some 16 s in all, each byte well within a 1 s read timeout.
+DRIPPED = Answer(b'{"success": true, "data": [{"secCode": "W1", "stock": "30", "warehouseGrade": "0"}]}', drip=0.2)
+DRIP_SECONDS = len(DRIPPED.body) * DRIPPED.drip
+
+
+def test_a_dribbled_answer_is_abandoned_after_the_timeout_as_a_call_without_an_answer() -> None:
+    with gateway(lambda endpoint, body: DRIPPED if endpoint == "stock" else None) as api:
+        client = client_of(api, timeout=1, max_retries=1)
+        client.token()
+        started = time.monotonic()
+        with pytest.raises(HaierRequestError) as raised:
+            client.stock("GA0SZC00U", "110101")
+        elapsed = time.monotonic() - started
+        assert api.calls("stock") == 2, "no answer: retried"
+    assert elapsed < DRIP_SECONDS / 2, f"{elapsed:.1f} s: the dribble was waited for"
+    error = raised.value
+    assert error.status is None and error.transient
+    assert str(error).startswith("stock: no answer: ReadTimeout after 2 attempts")
+    assert client.stats.by_endpoint()["stock"]["failures"] == 2
+
+
+def test_the_breaker_counts_dribbled_answers_as_calls_without_an_answer() -> None:
+    with gateway(lambda endpoint, body: DRIPPED if endpoint == "stock" else None) as api:
+        client = client_of(api, timeout=1, max_retries=5, breaker_calls=2, breaker_seconds=1)
+        with pytest.raises(HaierUnavailableError, match=r"^stock: no answer, ReadTimeout on 2 consecutive calls"):
+            client.stock("GA0SZC00U", "110101")
+        assert api.calls("stock") == 2
+
+
+def test_a_dribbled_token_answer_is_no_answer_from_the_token_endpoint() -> None:
+    with gateway(lambda endpoint, body: Answer(TOKEN, drip=0.2) if endpoint == "token" else None) as api:
+        with pytest.raises(HaierUnavailableError, match=r"^token: no answer, ReadTimeout on 1 call"):
+            client_of(api, timeout=1).balance()
+        assert api.calls("balance") == 0
+
+
+@pytest.mark.parametrize("encoding", ["identity", "gzip"])
+def test_answers_read_in_time_parse_and_leave_their_connection_to_the_next_call(encoding: str) -> None:
+    codes = [f"GA{number:04d}X" for number in range(2000)]  # a body of some 100 kB: several reads
+    listing = json.dumps({"success": True, "data": [{"productCode": code} for code in codes]}).encode()
+    if encoding == "gzip":
+        listing = gzip.compress(listing)
+
+    def answer(endpoint: str, body: dict[str, Any]) -> Answer | None:
+        if endpoint == "balance":
+            return Answer(b"county 11010 is not a county code", 400)
+        return Answer(listing, headers={"Content-Encoding": encoding}) if endpoint == "products" else None
+
+    with gateway(answer) as api:
+        client = client_of(api)
+        assert [row["productCode"] for row in client.products()] == codes
+        assert [row["productCode"] for row in client.products()] == codes
+        with pytest.raises(HaierRequestError, match="HTTP 400: county 11010 is not a county code"):
+            client.balance()
+        assert len({request.client_port for request in api.received}) == 1, "one connection for every call"
