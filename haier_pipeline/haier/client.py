@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 import random
@@ -73,6 +74,7 @@ BODY_CHUNK = 64 * 1024
 # json.loads lets through). Only a body matching this is walked, so the usual answer costs one byte search.
 SURROGATE_IN_BODY = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
 SURROGATE = re.compile("[\ud800-\udfff]")
+CHARSET = re.compile(r";\s*charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
 TOO_DEEP = "the answer nests too deep to read (deeper than Python's JSON reader goes); ask the vendor about this item"
 
 T = TypeVar("T")
@@ -262,7 +264,7 @@ class HaierClient(ConfigurableResource):
                 break
             if status == 200:
                 try:
-                    answer = parse_json(response.content)
+                    answer = parse_json(response.content, declared_charset(response))
                 except ValueError:
                     raise HaierAuthenticationError(
                         f"{url} answered 200 with a body that is not JSON; check HAIER_TOKEN_URL."
@@ -351,7 +353,7 @@ class HaierClient(ConfigurableResource):
                     endpoint, status, self._excerpt(response), STATUS_HINTS.get(status, "Not retried.")
                 )
             try:
-                answer = parse_json(response.content, parse_float=Decimal)
+                answer = parse_json(response.content, declared_charset(response), parse_float=Decimal)
             except RecursionError:
                 # The vendor will send the same body again: a refusal of this item, not server trouble.
                 raise HaierAnswerShapeError(endpoint, TOO_DEEP) from None
@@ -611,14 +613,35 @@ def redirect_origin(response: requests.Response) -> str:
     return f"{parts.scheme}://{host}:{port}" if port else f"{parts.scheme}://{host}"
 
 
-def parse_json(body: bytes, **options: Any) -> Any:
+def parse_json(body: bytes, charset: str | None = None, **options: Any) -> Any:
     """json.loads, with every lone UTF-16 surrogate in a string or key replaced by U+FFFD.
 
     A Java service cutting an emoji in half sends "\\ud83d"; json.loads keeps it as a str that cannot be encoded to
     UTF-8, and the warehouse write of the whole step fails on it later. Raises RecursionError on a body nested
-    deeper than json.loads goes, like json.loads."""
-    value = json.loads(body, **options)
+    deeper than json.loads goes, like json.loads; ValueError on a body that is not JSON in `charset` (None: UTF-8,
+    16 or 32, as JSON is)."""
+    text = body if charset is None else body.decode(charset)
+    try:
+        value = json.loads(text, **options)
+    except ValueError:
+        # Valid JSON with an integer longer than Python converts (4,300 digits) reads as a Decimal: the row's parse
+        # refuses it as out of range, instead of the answer passing for garbled and retried in vain. Only a body that
+        # failed once is read twice.
+        value = json.loads(text, **{"parse_int": Decimal, **options})
     return mend_surrogates(value) if SURROGATE_IN_BODY.search(body) else value
+
+
+def declared_charset(response: requests.Response) -> str | None:
+    """The charset the answer declares when it is not a Unicode encoding JSON detects by itself (a Chinese gateway may
+    send GBK and say so); None to let json.loads detect it. An unknown name is ignored."""
+    match = CHARSET.search(response.headers.get("Content-Type") or "")
+    if match is None:
+        return None
+    try:
+        name = codecs.lookup(match.group(1)).name
+    except LookupError:
+        return None
+    return None if name.startswith(("utf-8", "utf-16", "utf-32")) else name
 
 
 def mend_surrogates(value: Any) -> Any:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -325,3 +326,37 @@ def test_answers_read_in_time_parse_and_leave_their_connection_to_the_next_call(
         with pytest.raises(HaierRequestError, match="HTTP 400: county 11010 is not a county code"):
             client.balance()
         assert len({request.client_port for request in api.received}) == 1, "one connection for every call"
+
+
+# ---- encodings and numbers json.loads alone would not read --------------------------------------------
+
+
+@pytest.mark.parametrize("charset", ["GBK", "gb18030", "GB2312"])
+def test_an_answer_in_the_chinese_charset_it_declares_is_read_in_that_charset(charset: str) -> None:
+    listing = {"success": True, "data": [{"productCode": "GA0SZC00U", "productGroupNamd": "电热水器"}]}
+
+    def answer(endpoint: str, body: dict[str, Any]) -> Answer | None:
+        if endpoint == "products":
+            encoded = json.dumps(listing, ensure_ascii=False).encode(charset)
+            return Answer(encoded, headers={"Content-Type": f"application/json; charset={charset}"})
+        return None
+
+    with gateway(answer) as api:
+        rows = client_of(api).products()
+        assert api.calls("products") == 1, "read at once, not retried as a garbled body"
+    assert rows == listing["data"]
+
+
+def test_an_integer_too_long_for_python_reads_as_a_decimal_instead_of_a_garbled_answer() -> None:
+    """Python refuses to convert an integer of more than 4,300 digits; the row's parse refuses it as out of range."""
+    huge = b"9" * 5000
+
+    def answer(endpoint: str, body: dict[str, Any]) -> Answer | None:
+        if endpoint == "stock":
+            return Answer(b'{"success": true, "data": [{"secCode": "C1", "stock": ' + huge + b"}]}")
+        return None
+
+    with gateway(answer) as api:
+        (row,) = client_of(api).stock("GA0SZC00U", "110101")
+        assert api.calls("stock") == 1, "not retried as server trouble"
+    assert row["stock"] == Decimal(huge.decode())
