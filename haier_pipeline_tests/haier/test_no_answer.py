@@ -17,7 +17,6 @@ import pytest
 
 from haier_pipeline.haier import HaierClient, HaierUnavailableError
 from haier_pipeline.simulator import RunningSimulator
-from haier_pipeline_tests.ui.conftest import free_port
 
 ClientFactory = Callable[..., HaierClient]
 
@@ -68,9 +67,18 @@ def test_a_host_name_that_does_not_resolve_is_named(make_client: ClientFactory) 
     assert message.startswith("token: no answer, ConnectionError (the host name api.haier.invalid does not resolve)")
 
 
+@contextlib.contextmanager
+def port_nothing_listens_on() -> Iterator[int]:
+    """A port bound but never listening: connections to it are refused, and no other test can take it meanwhile (a
+    port found free and let go can be a parallel test's server by the time the client connects)."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield held.getsockname()[1]
+
+
 def test_a_port_nothing_listens_on_is_named(make_client: ClientFactory) -> None:
-    port = free_port()
-    message = token_failure(make_client(base_url=f"http://127.0.0.1:{port}"))
+    with port_nothing_listens_on() as port:
+        message = token_failure(make_client(base_url=f"http://127.0.0.1:{port}"))
     assert f"ConnectionError (127.0.0.1:{port} refused the connection: nothing listens on that port)" in message
 
 
@@ -111,7 +119,7 @@ def test_a_certificate_nobody_vouches_for_is_named(make_client: ClientFactory, s
 
 
 def test_only_host_and_port_are_quoted_never_the_path_or_credentials(make_client: ClientFactory) -> None:
-    port = free_port()
-    message = token_failure(make_client(token_url=f"http://user:hunter2@127.0.0.1:{port}/secret-path/oauth2/auth"))
+    with port_nothing_listens_on() as port:
+        message = token_failure(make_client(token_url=f"http://user:hunter2@127.0.0.1:{port}/secret-path/oauth2/auth"))
     assert f"127.0.0.1:{port} refused the connection" in message
     assert "hunter2" not in message and "secret-path" not in message
