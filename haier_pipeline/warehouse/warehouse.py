@@ -153,9 +153,13 @@ class Warehouse:
                     if catalog.comments.get((table.name, column_name)) != text:
                         session.execute(comment_sql(table, column_name, text))
             for table_name, column_name in added:
+                # A column added before can be missing again (its table restored from a backup taken before the
+                # upgrade): it is empty again in every row, so the record says when it was last added and that no
+                # step has adopted its values since (price_history adopts them once more).
                 session.execute(
                     f"INSERT INTO {sql.ident(self.schema)}.schema_changes (table_name, column_name, added_at) "
-                    "VALUES (:table, :column, CURRENT_TIMESTAMP)",
+                    "VALUES (:table, :column, CURRENT_TIMESTAMP) ON CONFLICT (table_name, column_name) "
+                    "DO UPDATE SET added_at = EXCLUDED.added_at, settled_at = NULL",
                     {"table": table_name, "column": column_name},
                 )
 

@@ -223,3 +223,33 @@ def test_an_old_warehouse_gains_the_new_columns_and_tables_and_keeps_its_rows(wa
     )
     assert "field_anomalies" in columns
     assert warehouse.table_counts()["products"] == 1
+
+
+def test_a_column_added_again_after_a_restore_is_recorded_once_and_the_upgrade_keeps_working(
+    warehouse: Warehouse,
+) -> None:
+    """A table restored from a backup taken before an upgrade lacks a column the upgrade already added once (and
+    recorded in schema_changes): the next upgrade adds it again instead of failing on the record's key."""
+    with warehouse.transaction() as tx:
+        tx.upsert("products", product_frame(["A"]))
+        tx.execute("INSERT INTO {schema}.catalog (product_code, total_stock) VALUES ('A', 7)")
+        tx.execute("ALTER TABLE {schema}.catalog DROP COLUMN sale_price")
+    warehouse.ensure_schema()
+    with warehouse.transaction() as tx:
+        # The step that owns the table adopted the column's first values.
+        tx.execute("UPDATE {schema}.schema_changes SET settled_at = CURRENT_TIMESTAMP")
+        tx.execute("UPDATE {schema}.catalog SET sale_price = 9.5")
+        tx.execute("ALTER TABLE {schema}.catalog DROP COLUMN sale_price")  # the same restore once more
+    first = warehouse.query("SELECT added_at FROM {schema}.schema_changes")["added_at"].iloc[0]
+
+    warehouse.ensure_schema()
+    warehouse.ensure_schema()
+
+    changes = warehouse.query("SELECT table_name, column_name, added_at, settled_at FROM {schema}.schema_changes")
+    assert [(row.table_name, row.column_name) for row in changes.itertuples()] == [("catalog", "sale_price")]
+    assert changes["added_at"].iloc[0] >= first, "when it was last added"
+    assert changes["settled_at"].isna().all(), "empty again in every row: its values are to be adopted again"
+    catalog = warehouse.query("SELECT product_code, total_stock, sale_price FROM {schema}.catalog")
+    assert catalog[["product_code", "total_stock"]].values.tolist() == [["A", 7]]
+    assert catalog["sale_price"].isna().all()
+    assert warehouse.table_counts()["products"] == 1
