@@ -9,7 +9,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -421,10 +421,11 @@ class HaierClient(ConfigurableResource):
         call: Callable[[T], R],
         items: Sequence[T],
         progress: Callable[[int, int], None] | None = None,
+        subject: Callable[[T], Hashable] | None = None,
     ) -> list[Outcome[T, R]]:
         """Every item's Outcome, in the items' order (see `stream`)."""
         outcomes: list[Outcome[T, R]] = [Outcome(item) for item in items]
-        for index, outcome in self._fan_out().run(call, items, progress, None):
+        for index, outcome in self._fan_out().run(call, items, progress, None, subject):
             outcomes[index] = outcome
         return outcomes
 
@@ -434,6 +435,7 @@ class HaierClient(ConfigurableResource):
         items: Iterable[T],
         progress: Callable[[int, int], None] | None = None,
         stop: Callable[[], bool] | None = None,
+        subject: Callable[[T], Hashable] | None = None,
     ) -> Iterator[Outcome[T, R]]:
         """Run `call` for the items on the senders and yield each Outcome once it is final, in completion order.
 
@@ -445,9 +447,10 @@ class HaierClient(ConfigurableResource):
         Items that went unanswered (transient errors) get one more pass once the first is over and the
         storm has passed (after any 429 hold-off and `second_pass_pause`). A refusal of one item stays
         that item's error. Raised instead, stopping every pending item: HaierUnavailableError (the
-        breaker), HaierAuthenticationError, a HaierBusinessError refusing the account (or the same
-        refusal on the first ACCOUNT_REFUSAL_STREAK answers), and anything unexpected (a bug)."""
-        for _, outcome in self._fan_out().run(call, items, progress, stop):
+        breaker), HaierAuthenticationError, a HaierBusinessError refusing the account (or the same refusal, and
+        nothing else, on the first answers for ACCOUNT_REFUSAL_STREAK different subjects: `subject` says what an
+        item's refusal is about, each item its own by default), and anything unexpected (a bug)."""
+        for _, outcome in self._fan_out().run(call, items, progress, stop, subject):
             yield outcome
 
     def _fan_out(self) -> FanOut:
@@ -496,8 +499,20 @@ class HaierClient(ConfigurableResource):
     def prices(
         self, codes: Sequence[str], progress: Callable[[int, int], None] | None = None
     ) -> list[Outcome[list[str], list[dict[str, Any]]]]:
-        """Prices for any number of codes: batches of 20 fanned out over the pool."""
-        return self.fan_out(self.price_batch, endpoints.batches(list(dict.fromkeys(codes))), progress)
+        """Prices for any number of codes: batches of 20 fanned out over the pool. A batch the vendor refused is
+        asked again a code at a time: one product it refuses (discontinued) must not cost 19 others their price."""
+        batches = self.fan_out(self.price_batch, endpoints.batches(list(dict.fromkeys(codes))), progress)
+        refused = [outcome for outcome in batches if outcome.refused and len(outcome.item) > 1]
+        if not refused:
+            return batches
+        batch_of = {code: number for number, outcome in enumerate(refused) for code in outcome.item}
+        log.info("%d price batches refused; asking their %d codes one at a time", len(refused), len(batch_of))
+        # A refusal is about the batch the code came from: the first codes of one batch refused alike are not the
+        # account (a streak needs ACCOUNT_REFUSAL_STREAK batches).
+        singles = self.fan_out(
+            self.price_batch, [[code] for code in batch_of], subject=lambda single: batch_of[single[0]]
+        )
+        return [outcome for outcome in batches if not (outcome.refused and len(outcome.item) > 1)] + singles
 
     def stock(self, product_code: str, county_code: str) -> list[dict[str, Any]]:
         """Warehouse rows able to serve one county with one product; empty means none can."""
@@ -514,7 +529,7 @@ class HaierClient(ConfigurableResource):
     def stock_for_pairs(
         self, pairs: Sequence[tuple[str, str]], progress: Callable[[int, int], None] | None = None
     ) -> list[Outcome[tuple[str, str], list[dict[str, Any]]]]:
-        return self.fan_out(lambda pair: self.stock(*pair), pairs, progress)
+        return self.fan_out(lambda pair: self.stock(*pair), pairs, progress, subject=product_of)
 
     def stream_stock(
         self,
@@ -523,7 +538,7 @@ class HaierClient(ConfigurableResource):
         stop: Callable[[], bool] | None = None,
     ) -> Iterator[Outcome[tuple[str, str], list[dict[str, Any]]]]:
         """Each (product, county) pair's warehouse rows as they arrive (see `stream`)."""
-        return self.stream(lambda pair: self.stock(*pair), pairs, progress, stop)
+        return self.stream(lambda pair: self.stock(*pair), pairs, progress, stop, subject=product_of)
 
     def logistics(
         self, order_code: str, delivery_record_code: str | None = None, member_id: int | None = None
@@ -553,6 +568,11 @@ class HaierClient(ConfigurableResource):
             "customerPassword": self.customer_password or self.password,
         }
         return as_rows(self._post("balance", endpoints.BALANCE, body), "balance")
+
+
+def product_of(pair: tuple[str, str]) -> str:
+    """What a stock pair's refusal is about: its product (refused in every county when discontinued)."""
+    return pair[0]
 
 
 def read_body(response: requests.Response, deadline: float, timeout: float) -> None:

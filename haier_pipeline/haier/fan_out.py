@@ -7,7 +7,7 @@ from __future__ import annotations
 import queue
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sized
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sized
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -17,7 +17,8 @@ from haier_pipeline.haier.senders import Senders
 
 log = redacting_logger("haier_pipeline.haier")
 
-# A fan-out whose first answers are all this same refusal is refused as a whole: the account is refused.
+# A fan-out whose first answers are all one same refusal, for this many different subjects (products, batches), is
+# refused as a whole: the account is refused.
 ACCOUNT_REFUSAL_STREAK = 5
 # Items queued for a stream's senders beyond those being sent: about a second of calls at 100/s, so a consumer pausing
 # to write a checkpoint does not idle the senders, and a stop (a deadline) leaves little in flight.
@@ -67,11 +68,15 @@ class FanOut:
         items: Iterable[T],
         progress: Callable[[int, int], None] | None,
         stop: Callable[[], bool] | None,
+        subject: Callable[[T], Hashable] | None = None,
     ) -> Iterator[tuple[int, Outcome[T, R]]]:
-        """Each item's index and final Outcome, in completion order (HaierClient.stream says what is final)."""
+        """Each item's index and final Outcome, in completion order (HaierClient.stream says what is final).
+
+        `subject` says what a refusal of an item is about (a stock pair's product; None: each item is its own), so
+        that one product refused in every county is not taken for the account (see RefusalStreak)."""
         total = len(items) if isinstance(items, Sized) else 0
         unanswered: list[tuple[int, T]] = []
-        for index, outcome in self._pass(call, enumerate(items), progress, total, stop):
+        for index, outcome in self._pass(call, enumerate(items), progress, total, stop, subject):
             if outcome.unanswered:
                 unanswered.append((index, outcome.item))
             else:
@@ -81,7 +86,7 @@ class FanOut:
             log.info("%d items unanswered; one more pass in %.1f s", len(unanswered), pause)
             time.sleep(pause)
             still = 0
-            for index, outcome in self._pass(call, iter(unanswered), None, 0, None):
+            for index, outcome in self._pass(call, iter(unanswered), None, 0, None, subject):
                 still += outcome.unanswered
                 yield index, outcome
             if still:
@@ -94,9 +99,10 @@ class FanOut:
         progress: Callable[[int, int], None] | None,
         total: int,
         stop: Callable[[], bool] | None,
+        subject: Callable[[T], Hashable] | None,
     ) -> Iterator[tuple[int, Outcome[T, R]]]:
         done = 0
-        first_answers: list[tuple[object, ...] | None] = []
+        streak = RefusalStreak()
         switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(min(switch_interval, SENDER_SWITCH_INTERVAL))
         # Each sender hands its item's result (or error) over through a queue: not concurrent.futures, whose futures
@@ -140,10 +146,8 @@ class FanOut:
                 if error is not None and not _is_item_error(error):
                     raise error
                 outcome = Outcome(item, value=value) if error is None else Outcome(item, error=error)
-                if len(first_answers) < ACCOUNT_REFUSAL_STREAK:
-                    first_answers.append(_refusal_key(error))
-                    if len(first_answers) == ACCOUNT_REFUSAL_STREAK and _all_same_refusal(first_answers):
-                        raise _account_refusal(error)
+                if streak.refuses_the_account(index if subject is None else subject(item), error):
+                    raise _account_refusal(error)
                 done += 1
                 yield index, outcome
                 top_up()
@@ -176,8 +180,27 @@ def _refusal_key(error: BaseException | None) -> tuple[object, ...] | None:
     return None
 
 
-def _all_same_refusal(keys: list[tuple[object, ...] | None]) -> bool:
-    return keys[0] is not None and all(key == keys[0] for key in keys)
+class RefusalStreak:
+    """Whether a fan-out's first answers refuse the account: one same refusal, and nothing else, for
+    ACCOUNT_REFUSAL_STREAK different subjects. Counting subjects, not answers: a stock plan asks one product in
+    every county before the next, and that product's refusal (discontinued) on its first answers is not the
+    account's."""
+
+    def __init__(self) -> None:
+        self.refusal: tuple[object, ...] | None = None
+        self.subjects: set[Hashable] = set()
+        self.broken = False
+
+    def refuses_the_account(self, subject: Hashable, error: BaseException | None) -> bool:
+        if self.broken:
+            return False
+        refusal = _refusal_key(error)
+        if refusal is None or (self.refusal is not None and refusal != self.refusal):
+            self.broken = True  # an answer, or another refusal: the account is served
+            return False
+        self.refusal = refusal
+        self.subjects.add(subject)
+        return len(self.subjects) >= ACCOUNT_REFUSAL_STREAK
 
 
 def _account_refusal(error: BaseException | None) -> BaseException:
@@ -186,7 +209,7 @@ def _account_refusal(error: BaseException | None) -> BaseException:
         return HaierBusinessError(
             error.endpoint,
             error.code,
-            f"{error.reason} (the first {ACCOUNT_REFUSAL_STREAK} answers were all this refusal)",
+            f"{error.reason} (the first answers, for {ACCOUNT_REFUSAL_STREAK} different items, were all this refusal)",
             account_refused=True,
         )
     assert error is not None

@@ -27,6 +27,7 @@ from haier_pipeline.haier import (
     HaierThrottledError,
     HaierUnavailableError,
 )
+from haier_pipeline.haier.fan_out import ACCOUNT_REFUSAL_STREAK
 from haier_pipeline.haier.senders import FEWEST_SENDERS, SPARE_SENDERS
 from haier_pipeline.simulator import RunningSimulator, start_simulator
 from haier_pipeline.simulator.app import REFUSED_PRODUCT
@@ -150,10 +151,20 @@ def test_api_down_before_the_first_token_is_one_call(simulator: RunningSimulator
 # ---- refusals: the item, or the whole account -------------------------------------------------------
 
 
-def test_a_refused_product_costs_only_its_own_pairs(simulator: RunningSimulator, make_client: ClientFactory) -> None:
+# More counties than the account-refusal streak: a product refused in every county fills a fan-out's first answers.
+TEN_COUNTIES = ("110101", "110102", "110105", "110106", "310101", "310104", "310115", "440103", "440104", "440106")
+
+
+@pytest.mark.parametrize("position", ["first", "middle"])
+def test_a_refused_product_costs_only_its_own_pairs(
+    simulator: RunningSimulator, make_client: ClientFactory, position: str
+) -> None:
+    """A discontinued product asked first, in ten counties, once passed for a refused account and stopped the
+    whole stock step: the same refusal on the first 5 answers."""
+    simulator.config.update({"counties": TEN_COUNTIES})
     client = make_client()
     pairs = stock_pairs(client, simulator)
-    refused_code = pairs[len(pairs) // 2][0]
+    refused_code = pairs[0 if position == "first" else len(pairs) // 2][0]
     simulator.reset_counters()
     simulator.config.refused_products = (refused_code,)
     outcomes = client.stock_for_pairs(pairs)
@@ -166,12 +177,31 @@ def test_a_refused_product_costs_only_its_own_pairs(simulator: RunningSimulator,
     assert simulator.counters.calls("stock") == PAIRS, "a refusal is never retried"
 
 
+def test_a_refused_product_costs_only_its_own_price_not_its_batch(
+    simulator: RunningSimulator, make_client: ClientFactory
+) -> None:
+    """The vendor refuses a price batch that names a refused product: its other 19 codes are asked again alone."""
+    client = make_client()
+    codes = list(dict.fromkeys(row["productCode"] for row in client.products() if row.get("isSales") == "1"))
+    refused_code = codes[3]
+    simulator.config.refused_products = (refused_code,)
+    simulator.reset_counters()
+    outcomes = client.prices(codes)
+    refused = [outcome for outcome in outcomes if outcome.error is not None]
+    assert [outcome.item for outcome in refused] == [[refused_code]]
+    assert isinstance(refused[0].error, HaierBusinessError) and refused[0].error.reason == REFUSED_PRODUCT
+    priced = [row["productCode"] for outcome in outcomes if outcome.error is None for row in outcome.value or []]
+    assert sorted(priced) == sorted(code for code in codes if code != refused_code)
+    batches = -(-len(codes) // 20)
+    assert simulator.counters.calls("prices") == batches + 20, "the refused batch's 20 codes asked again, one each"
+
+
 @pytest.mark.parametrize(
     ("fault", "expected"),
     [
         ({"password": "wrong-password-5150"}, "约定密码错误"),
         ({"account_refusal": "合同已过期"}, "合同已过期"),
-        ({"account_refusal": "账户状态异常"}, "the first 5 answers were all this refusal"),
+        ({"account_refusal": "账户状态异常"}, "the first answers, for 5 different items, were all this refusal"),
     ],
     ids=["wrong-password", "expired-contract", "same-refusal-on-the-first-answers"],
 )
@@ -188,7 +218,9 @@ def test_a_refused_account_stops_the_fan_out_at_once(
     assert expected in str(raised.value)
     assert "wrong-password-5150" not in str(raised.value)
     senders = client.stats.peak_senders
-    assert simulator.counters.calls("stock") <= senders + 5 < PAIRS, "stopped with the first answers"
+    # The streak counts products: at most ACCOUNT_REFUSAL_STREAK products' counties answer, plus the calls in flight.
+    most = senders + ACCOUNT_REFUSAL_STREAK * len(simulator.config.counties)
+    assert simulator.counters.calls("stock") <= most < PAIRS, "stopped with the first answers"
 
 
 def test_tokens_refused_as_soon_as_issued_are_bad_credentials(
