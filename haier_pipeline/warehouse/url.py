@@ -73,8 +73,10 @@ def _error(url: str, problem: str, hint: str = "") -> WarehouseConfigError:
     return WarehouseConfigError(f"{ENV_VAR} is malformed ({problem}): {mask_url(url)!r}.{hint} Use one of:\n{forms}")
 
 
-def parse_warehouse_url(url: str, cwd: Path | None = None) -> WarehouseURL:
-    """Parse a warehouse URL; relative DuckDB paths are resolved against `cwd` (default: now)."""
+def parse_warehouse_url(url: str, cwd: Path | None = None, *, allow_memory: bool = False) -> WarehouseURL:
+    """Parse a warehouse URL; relative DuckDB paths are resolved against `cwd` (default: now). `allow_memory` lets
+    code that keeps its Warehouse for as long as it needs the data (tests, one process) use duckdb:///:memory:; a
+    configured URL never may."""
     if not isinstance(url, str) or not url.strip():
         raise _error(str(url or ""), "empty")
     url = url.strip()
@@ -83,13 +85,13 @@ def parse_warehouse_url(url: str, cwd: Path | None = None) -> WarehouseURL:
         raise _error(url, "no scheme")
     scheme = scheme.lower()
     if scheme == "duckdb":
-        return _parse_duckdb(url, rest, cwd)
+        return _parse_duckdb(url, rest, cwd, allow_memory)
     if scheme in _POSTGRES_SCHEMES:
         return _parse_postgres(url, rest)
     raise _error(url, f"unsupported scheme {scheme!r}")
 
 
-def _parse_duckdb(url: str, rest: str, cwd: Path | None) -> WarehouseURL:
+def _parse_duckdb(url: str, rest: str, cwd: Path | None, allow_memory: bool) -> WarehouseURL:
     # Same convention as SQLAlchemy: three slashes then a relative path, four for an absolute one.
     if not rest.startswith("/"):
         raise _error(url, "a DuckDB URL has no host: write duckdb:///relative/path.duckdb")
@@ -99,6 +101,13 @@ def _parse_duckdb(url: str, rest: str, cwd: Path | None) -> WarehouseURL:
     if "?" in path_text or "#" in path_text:
         raise _error(url, "DuckDB URLs take no options")
     if path_text == ":memory:":
+        if not allow_memory:
+            # Each step, and each command, opens its own connection: an in-memory database would vanish with it,
+            # so a sync would report success and keep nothing.
+            raise WarehouseConfigError(
+                f"{ENV_VAR}={url!r} is an in-memory database, which keeps nothing between the steps of a sync: give "
+                f"a file path, such as {DEFAULT_URL} (a relative path) or duckdb:////abs/path/warehouse.duckdb"
+            )
         return WarehouseURL(backend="duckdb", display=url)
     path = Path(path_text)
     if not path.is_absolute():

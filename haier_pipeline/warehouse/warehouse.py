@@ -96,7 +96,7 @@ class Warehouse:
     ) -> Warehouse:
         """`lock_timeout`/`read_timeout`: how long a writer/reader waits for another process (DuckDB: the file;
         Postgres: each lock another session holds)."""
-        parsed = parse_warehouse_url(url)
+        parsed = parse_warehouse_url(url, allow_memory=True)
         backend: Backend
         if parsed.backend == "duckdb":
             backend = DuckDBBackend(parsed.path, write_timeout=lock_timeout, read_timeout=read_timeout)
@@ -394,8 +394,8 @@ def shared_warehouse(
     """The process-wide Warehouse for (url, schema), schema ensured on first use, waiting at most `lock_timeout`
     (DuckDB) for a file another process holds.
 
-    Warehouse objects hold no connection (except DuckDB :memory:), so sharing one across threads and
-    keeping it after a fork is safe."""
+    Warehouse objects hold no connection (a configured URL is never DuckDB :memory:), so sharing one across
+    threads and keeping it after a fork is safe."""
     parsed = parse_warehouse_url(url)
     # Keyed by what the URL points at: a relative DuckDB path means another file after a chdir.
     cache_key = (str(parsed.path) if parsed.backend == "duckdb" else parsed.conninfo, schema)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,9 +23,36 @@ def test_duckdb_four_slashes_is_absolute() -> None:
     assert parsed.path == Path("/var/lib/haier/haier.duckdb")
 
 
-def test_duckdb_memory() -> None:
-    parsed = parse_warehouse_url("duckdb:///:memory:")
+def test_duckdb_memory_is_for_code_that_keeps_its_warehouse() -> None:
+    parsed = parse_warehouse_url("duckdb:///:memory:", allow_memory=True)
     assert parsed.in_memory and parsed.path is None
+
+
+def test_a_configured_duckdb_memory_url_is_refused_saying_to_give_a_file() -> None:
+    with pytest.raises(WarehouseConfigError) as caught:
+        parse_warehouse_url("duckdb:///:memory:")
+    message = str(caught.value)
+    assert message.startswith("HAIER_WAREHOUSE_URL='duckdb:///:memory:' is an in-memory database")
+    assert "give a file path, such as duckdb:///data/warehouse.duckdb" in message
+
+
+@pytest.mark.parametrize("argv", [["check"], ["sync", "--only", "balance"], ["query", "balance"]])
+def test_every_command_refuses_an_in_memory_warehouse_with_exit_2(
+    argv: list[str], cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Each step opens its own connection: an in-memory warehouse would vanish with it, and the sync exit 0."""
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("haier-pipeline")), *argv],
+        env={**os.environ, **cli_env, "HAIER_WAREHOUSE_URL": "duckdb:///:memory:"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "HAIER_WAREHOUSE_URL='duckdb:///:memory:' is an in-memory database" in result.stderr
+    assert "give a file path, such as duckdb:///data/warehouse.duckdb" in result.stderr
+    assert "Traceback" not in result.stderr and "warehouse: ok" not in result.stdout
 
 
 @pytest.mark.parametrize(
