@@ -49,7 +49,7 @@ from haier_pipeline.haier.pacing import RateLimiter, shared_limiter
 from haier_pipeline.haier.redaction import redact, redacting_logger, register_secret
 from haier_pipeline.haier.senders import Latency, senders_for
 from haier_pipeline.haier.stats import CallStats
-from haier_pipeline.haier.urls import insecure_http_problems
+from haier_pipeline.haier.urls import insecure_http_problems, url_secrets
 
 log = redacting_logger("haier_pipeline.haier")
 
@@ -161,6 +161,8 @@ class HaierClient(ConfigurableResource):
                     self.password,
                     self.seller_password,
                     self.customer_password,
+                    *url_secrets(self.base_url),
+                    *url_secrets(self.token_url),
                 ):
                     register_secret(secret)
                 directory = Path(self.pacing_dir) if self.pacing_dir else None

@@ -7,9 +7,12 @@ the configuration model (checked when the configuration is read).
 from __future__ import annotations
 
 import ipaddress
-from urllib.parse import SplitResult, urlsplit
+import re
+from urllib.parse import SplitResult, unquote, urlsplit
 
 ALLOW_VARIABLE = "HAIER_ALLOW_INSECURE_HTTP"
+# A query parameter whose name says it holds a secret (the names warehouse.url.mask_url masks too).
+SECRET_PARAMETER_NAME = re.compile(r"(?i)password|passwd|pwd|secret|token|key")
 
 
 def is_loopback_host(host: str) -> bool:
@@ -56,3 +59,22 @@ def _port(parts: SplitResult) -> int | None:
         return parts.port
     except ValueError:  # a port that is not a number: the URL is shown without it
         return None
+
+
+def url_secrets(url: str | None) -> list[str]:
+    """The secrets a configured URL carries: the userinfo password and the values of secret-named query parameters,
+    as written and decoded. Registered for redaction, they are masked wherever the URL is shown (a log line saying
+    where the token came from, an error naming the token URL)."""
+    if not url:
+        return []
+    try:
+        parts = urlsplit(url.strip())
+        password = parts.password
+    except ValueError:
+        return []
+    found = [password] if password else []
+    for pair in parts.query.split("&"):
+        name, _, value = pair.partition("=")
+        if value and SECRET_PARAMETER_NAME.search(name):
+            found.append(value)
+    return [form for secret in found for form in dict.fromkeys((secret, unquote(secret)))]

@@ -372,3 +372,20 @@ def test_a_stream_hands_the_interpreter_over_every_millisecond_and_restores_the_
 def test_retry_after_is_read_as_seconds_or_as_an_http_date(header: str | None, seconds: float | None) -> None:
     now = datetime(2026, 12, 4, 15, 0, 0, tzinfo=UTC)
     assert retry_after_seconds(header, now) == seconds
+
+
+def test_a_password_inside_a_configured_url_is_masked_in_logs_and_errors(
+    simulator: RunningSimulator, make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="haier_pipeline")
+    client = make_client(token_url=f"{simulator.base_url}/oauth2/auth?password=Pw-URL-4561")
+    client.balance()
+    assert "token fetched from" in caplog.text
+    refused = make_client(
+        client_id="url-secret-client", token_url=f"{simulator.base_url}/nope?access_token=Tk-URL-7772"
+    )
+    with pytest.raises(HaierAuthenticationError) as raised:
+        refused.balance()
+    assert "answered HTTP 404" in str(raised.value)
+    for secret in ("Pw-URL-4561", "Tk-URL-7772"):
+        assert secret not in caplog.text and secret not in str(raised.value)

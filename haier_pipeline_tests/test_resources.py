@@ -1,0 +1,46 @@
+"""The code location's resources: nothing secret is stored as a plain value (Dagster keeps those with the code
+location and shows them in the UI)."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+from haier_pipeline.resources import resources_for_definitions
+from haier_pipeline.settings import load_settings
+
+ENVIRONMENT = {
+    "HAIER_CLIENT_ID": "client-1",
+    "HAIER_CLIENT_SECRET": "secret-value-123",
+    "HAIER_CUSTOMER_CODE": "8800633175",
+    "HAIER_PASSWORD": "password-value-456",
+    "HAIER_COUNTY_CODES": "110101",
+}
+
+
+@pytest.mark.parametrize(
+    ("base_url", "token_url"),
+    [
+        ("https://gw.example.com", "https://gw.example.com/oauth2/auth?client_assertion=x&password=Pw-URL-4561"),
+        ("https://user:Pw-URL-4561@gw.example.com", None),
+    ],
+)
+def test_a_url_carrying_a_password_stays_an_env_var(
+    monkeypatch: pytest.MonkeyPatch, base_url: str, token_url: str | None
+) -> None:
+    environment = {**ENVIRONMENT, "HAIER_BASE_URL": base_url, **({"HAIER_TOKEN_URL": token_url} if token_url else {})}
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    haier = resources_for_definitions(load_settings(environment))["haier"]
+    fields = haier._get_non_default_public_field_values()  # what Dagster stores as the resource's config
+    assert "Pw-URL-4561" not in repr(fields)
+    carrier = "token_url" if token_url else "base_url"
+    assert fields[carrier] == dg.EnvVar(f"HAIER_{carrier.upper()}")
+
+
+def test_a_plain_url_stays_a_plain_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    environment = {**ENVIRONMENT, "HAIER_BASE_URL": "https://gw.example.com"}
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    fields = resources_for_definitions(load_settings(environment))["haier"]._get_non_default_public_field_values()
+    assert fields["base_url"] == "https://gw.example.com"
