@@ -12,6 +12,7 @@ from haier_pipeline.haier import HaierClient, HaierConfigurationError
 from haier_pipeline.haier.urls import url_secrets
 from haier_pipeline.settings import CREDENTIAL_FIELDS, SECRET_FIELDS, Settings, county_weights, variable
 from haier_pipeline.warehouse import WarehouseResource
+from haier_pipeline.warehouse.url import mask_url
 
 
 class PipelineSettings(dg.ConfigurableResource):
@@ -96,7 +97,13 @@ def resources_for_definitions(settings: Settings) -> dict[str, dg.ConfigurableRe
         **({"send_to_code": settings.send_to_code} if settings.send_to_code else {}),
         allow_insecure_http=settings.allow_insecure_http,
     )
-    return {"haier": haier, "warehouse": warehouse_resource(settings), "pipeline": pipeline_settings(settings)}
+    # A warehouse URL with a password (Postgres) stays in the environment too; the default DuckDB file does not.
+    url = settings.warehouse_url
+    warehouse = WarehouseResource(
+        url=dg.EnvVar(variable("warehouse_url")) if mask_url(url) != url else url,
+        lock_timeout=settings.warehouse_lock_timeout,
+    )
+    return {"haier": haier, "warehouse": warehouse, "pipeline": pipeline_settings(settings)}
 
 
 def _kept_in_the_environment(value: str | None, name: str) -> str | dg.EnvVar:

@@ -15,6 +15,7 @@ ENVIRONMENT = {
     "HAIER_CUSTOMER_CODE": "8800633175",
     "HAIER_PASSWORD": "password-value-456",
     "HAIER_COUNTY_CODES": "110101",
+    "HAIER_BASE_URL": "https://gw.example.com",
 }
 
 
@@ -39,8 +40,21 @@ def test_a_url_carrying_a_password_stays_an_env_var(
 
 
 def test_a_plain_url_stays_a_plain_value(monkeypatch: pytest.MonkeyPatch) -> None:
-    environment = {**ENVIRONMENT, "HAIER_BASE_URL": "https://gw.example.com"}
+    environment = ENVIRONMENT
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     fields = resources_for_definitions(load_settings(environment))["haier"]._get_non_default_public_field_values()
     assert fields["base_url"] == "https://gw.example.com"
+
+
+def test_a_warehouse_url_with_a_password_stays_an_env_var_and_the_default_file_a_plain_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with_password = {**ENVIRONMENT, "HAIER_WAREHOUSE_URL": "postgresql://etl:Pg-Pw-9931@db.example.com:5432/dw"}
+    for name, value in with_password.items():
+        monkeypatch.setenv(name, value)
+    fields = resources_for_definitions(load_settings(with_password))["warehouse"]._get_non_default_public_field_values()
+    assert fields["url"] == dg.EnvVar("HAIER_WAREHOUSE_URL")
+    monkeypatch.delenv("HAIER_WAREHOUSE_URL")
+    fields = resources_for_definitions(load_settings(ENVIRONMENT))["warehouse"]._get_non_default_public_field_values()
+    assert "Pg-Pw-9931" not in repr(fields) and not isinstance(fields.get("url"), dg.EnvVar)
