@@ -31,13 +31,14 @@ def run(args: argparse.Namespace) -> int:
         raise HaierConfigurationError(found)
     print(f"files:     ok ({len(settings.county_codes)} counties, orders in {settings.orders_file})")
     if not args.no_warehouse:
-        warehouse = Warehouse.from_url(settings.warehouse_url, lock_timeout=settings.warehouse_lock_timeout)
+        timeout = settings.warehouse_lock_timeout
+        warehouse = Warehouse.from_url(settings.warehouse_url, lock_timeout=timeout, read_timeout=timeout)
+        # A check changes nothing: it reads what the warehouse lacks, and the next sync creates or adds it.
         if warehouse.path is not None and not warehouse.path.exists():
-            # A check changes nothing: the preflight above showed the file can be created, the first sync does it.
+            # The preflight above showed the file can be created.
             print(f"warehouse: ok ({warehouse.path} does not exist yet: the first sync creates it)")
         else:
-            warehouse.ensure_schema()
-            print(f"warehouse: ok ({warehouse.describe()})")
+            print(f"warehouse: ok ({warehouse.describe()}; {warehouse.pending_upgrade().describe()})")
     client = client_from_settings(settings)
     started = time.monotonic()
     client.token()

@@ -16,19 +16,14 @@ from sqlalchemy import Table
 
 from haier_pipeline.warehouse import locking, sql
 from haier_pipeline.warehouse.backend import Backend, Session
-from haier_pipeline.warehouse.catalog import read_catalog
+from haier_pipeline.warehouse.catalog import Upgrade, plan_upgrade, read_catalog
 from haier_pipeline.warehouse.convert import Columns, convert_frame, convert_values
 from haier_pipeline.warehouse.duckdb_backend import DuckDBBackend
 from haier_pipeline.warehouse.errors import WarehouseError
 from haier_pipeline.warehouse.tables import (
     DEFAULT_SCHEMA,
     TABLE_NAMES,
-    add_column_sql,
     build_tables,
-    comment_sql,
-    comments,
-    create_index_sql,
-    create_table_sql,
     primary_key,
 )
 from haier_pipeline.warehouse.url import WarehouseURL, parse_warehouse_url
@@ -134,25 +129,10 @@ class Warehouse:
 
                 lock_name = schema_lock_name(self.schema)
                 session.execute("SELECT pg_advisory_xact_lock(hashtext(:name))", {"name": lock_name})
-            catalog = read_catalog(session, self.backend, self.schema)
-            if not catalog.schema_exists:
-                session.execute(f"CREATE SCHEMA IF NOT EXISTS {sql.ident(self.schema)}")
-            added: list[tuple[str, str]] = []
-            for table in self.tables.values():
-                if table.name not in catalog.columns:
-                    session.execute(create_table_sql(table))
-                else:
-                    for column in table.columns:
-                        if column.name not in catalog.columns[table.name]:
-                            session.execute(add_column_sql(table, column))
-                            added.append((table.name, column.name))
-                for name, statement in create_index_sql(table).items():
-                    if name not in catalog.indexes:
-                        session.execute(statement)
-                for column_name, text in comments(table).items():
-                    if catalog.comments.get((table.name, column_name)) != text:
-                        session.execute(comment_sql(table, column_name, text))
-            for table_name, column_name in added:
+            upgrade = plan_upgrade(read_catalog(session, self.backend, self.schema), self.tables.values(), self.schema)
+            for statement in upgrade.statements:
+                session.execute(statement)
+            for table_name, column_name in upgrade.columns:
                 # A column added before can be missing again (its table restored from a backup taken before the
                 # upgrade): it is empty again in every row, so the record says when it was last added and that no
                 # step has adopted its values since (price_history adopts them once more).
@@ -162,6 +142,12 @@ class Warehouse:
                     "DO UPDATE SET added_at = EXCLUDED.added_at, settled_at = NULL",
                     {"table": table_name, "column": column_name},
                 )
+
+    def pending_upgrade(self) -> Upgrade:
+        """What `ensure_schema` would create or add, read in a read-only session: nothing is created or changed,
+        and a DuckDB file that does not exist is not created (that raises, naming it)."""
+        with WAREHOUSE_CLOCK.measure("schema"), self._backend.read_session() as session:
+            return plan_upgrade(read_catalog(session, self.backend, self.schema), self.tables.values(), self.schema)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[WarehouseTransaction]:

@@ -1,0 +1,101 @@
+"""`haier-pipeline check` only connects and reads: it names what the next sync will create or add to the warehouse and
+creates, adds or alters nothing itself (real Postgres, real DuckDB files)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from haier_pipeline.cli.main import main
+from haier_pipeline.warehouse import Warehouse
+from haier_pipeline_tests.postgres import POSTGRES_URL, require_postgres
+
+
+def _columns(warehouse: Warehouse) -> dict[str, set[str]]:
+    frame = warehouse.query(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = :schema",
+        {"schema": warehouse.schema},
+    )
+    found: dict[str, set[str]] = {}
+    for table, column in frame.itertuples(index=False):
+        found.setdefault(table, set()).add(column)
+    return found
+
+
+@pytest.fixture
+def empty_database() -> Iterator[str]:
+    """The URL of a Postgres database of this test's own, with nothing in it."""
+    require_postgres()
+    name = f"haier_check_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _schemas(url: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        return [row[0] for row in conn.execute("SELECT nspname FROM pg_namespace WHERE nspname = 'haier'")]
+
+
+def test_check_on_an_empty_postgres_database_creates_nothing_and_names_what_the_next_sync_does(
+    cli_env: dict[str, str], empty_database: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HAIER_WAREHOUSE_URL", empty_database)
+    assert main(["check"]) == 0
+    assert _schemas(empty_database) == [], "check created nothing"
+    assert "schema haier; it does not exist yet: the first sync creates it)" in capsys.readouterr().out
+
+    warehouse = Warehouse.from_url(empty_database)
+    warehouse.ensure_schema()  # what the first sync does
+    assert main(["check"]) == 0
+    assert "schema haier; up to date)" in capsys.readouterr().out
+
+    with warehouse.transaction() as tx:
+        tx.execute("ALTER TABLE {schema}.catalog DROP COLUMN sale_price")
+    assert main(["check"]) == 0
+    assert "sale_price" not in _columns(warehouse)["catalog"], "check added nothing"
+    assert "the next sync upgrades it: 1 column to add (catalog.sale_price))" in capsys.readouterr().out
+
+
+def test_check_on_an_old_duckdb_warehouse_names_the_upgrade_and_leaves_it_as_it_was(
+    cli_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "old" / "warehouse.duckdb"
+    monkeypatch.setenv("HAIER_WAREHOUSE_URL", f"duckdb:///{path}")
+    warehouse = Warehouse.from_url(f"duckdb:///{path}")
+    warehouse.ensure_schema()
+    with warehouse.transaction() as tx:
+        for table, column in [("catalog", "sale_price"), ("prices", "rebate_type")]:
+            tx.execute(f"ALTER TABLE {{schema}}.{table} DROP COLUMN {column}")
+        tx.execute("DROP TABLE {schema}.field_anomalies")
+    assert main(["check"]) == 0
+
+    columns = _columns(warehouse)
+    assert "sale_price" not in columns["catalog"] and "rebate_type" not in columns["prices"]
+    assert "field_anomalies" not in columns
+    assert warehouse.query("SELECT count(*) AS n FROM {schema}.schema_changes")["n"].iloc[0] == 0
+    assert (
+        "the next sync upgrades it: 1 table to create (field_anomalies), 2 columns to add (prices.rebate_type, "
+        "catalog.sale_price))"
+    ) in capsys.readouterr().out
+
+    warehouse.ensure_schema()  # what the next sync does
+    assert main(["check"]) == 0
+    assert f"warehouse: ok (duckdb file {path} schema haier; up to date)" in capsys.readouterr().out
+
+
+def test_check_creates_no_duckdb_file_in_an_existing_folder(
+    cli_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "warehouse"
+    folder.mkdir()
+    monkeypatch.setenv("HAIER_WAREHOUSE_URL", f"duckdb:///{folder}/warehouse.duckdb")
+    assert main(["check"]) == 0
+    assert "does not exist yet: the first sync creates it" in capsys.readouterr().out
+    assert list(folder.iterdir()) == [], "no file, journal or lock file"
