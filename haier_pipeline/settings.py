@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
@@ -30,7 +31,9 @@ DEFAULT_WAREHOUSE_URL = "duckdb:///data/warehouse.duckdb"
 DEFAULT_COUNTIES_FILE = "data/counties.csv"
 DEFAULT_ORDERS_FILE = "data/orders.csv"
 DOTENV_FILE = ".env"
-COUNTY_CODE = re.compile(r"^\d{6}$")
+# [0-9], not \d: \d matches every script's digits (full-width ３, as a Chinese input method types them), which pass
+# here and then fail the whole stock step on the API's HTTP 400.
+COUNTY_CODE = re.compile(r"[0-9]{6}")
 SECRET_FIELDS = ("client_secret", "password", "seller_password", "customer_password")
 CREDENTIAL_FIELDS = ("base_url", "client_id", "client_secret", "customer_code", "password")
 COUNTIES_HINT = "set HAIER_COUNTY_CODES=110101,310104 or create the file with a county_code column"
@@ -261,16 +264,29 @@ def county_weights(raw: str) -> dict[str, float]:
     if raw.strip():
         weights = {code.strip(): 1.0 for code in raw.split(",") if code.strip()}
         source = "HAIER_COUNTY_CODES"
+        if bad := [problem for code in weights if (problem := county_code_problem(code))]:
+            raise ValueError(f"{source}: county codes are 6 ASCII digits (e.g. 110101): {'; '.join(bad)}")
     else:
         weights = read_county_file(Path(DEFAULT_COUNTIES_FILE))
         source = DEFAULT_COUNTIES_FILE
-    codes = list(weights)
-    bad = [code for code in codes if not COUNTY_CODE.match(code)]
-    if bad:
-        raise ValueError(f"{source}: county codes must be 6 digits, got {', '.join(map(repr, bad))}")
-    if not codes:
+    if not weights:
         raise ValueError(f"{source}: no county codes configured ({COUNTIES_HINT})")
     return weights
+
+
+def county_code_problem(code: str) -> str | None:
+    """Why `code` is not a county code the API takes (6 ASCII digits), saying how to write it; None when it is."""
+    if COUNTY_CODE.fullmatch(code):
+        return None
+    # Refused rather than silently converted: the code is then the same everywhere the user wrote it (variable,
+    # file, `query stock`), and NFKC would also turn circled and superscript digits into codes nobody meant.
+    typed = unicodedata.normalize("NFKC", code)
+    if typed != code and typed.isascii():
+        return (
+            f"{code!r} has characters that are not ASCII (full-width digits or commas, as a Chinese input method "
+            f"types them, are not accepted): type it as {typed}"
+        )
+    return f"{code!r} is not 6 digits"
 
 
 def read_county_file(path: Path) -> dict[str, float]:
@@ -286,9 +302,13 @@ def read_county_file(path: Path) -> dict[str, float]:
                     f"{path} needs a header row with a county_code column: add one as its first line "
                     "(county_code, optionally ,weight), or set HAIER_COUNTY_CODES=110101,310104"
                 )
+            bad = []
             for row in reader:
                 code, weight = (row.get("county_code") or "").strip(), (row.get("weight") or "").strip()
                 if not code:
+                    continue
+                if problem := county_code_problem(code):
+                    bad.append(f"{path} line {reader.line_num}: county code {problem}")
                     continue
                 try:
                     weights.setdefault(code, float(weight) if weight else 1.0)
@@ -296,6 +316,9 @@ def read_county_file(path: Path) -> dict[str, float]:
                     weights[code] = -1.0
                 if not weights[code] >= 0:
                     raise ValueError(f"{path} line {reader.line_num}: weight {weight!r} is not a number >= 0")
+            if bad:
+                # Every bad line at once, so the file is fixed in one pass.
+                raise ValueError(f"{'; '.join(bad)} (county codes are 6 ASCII digits, e.g. 110101)")
     except UnicodeDecodeError:
         raise ValueError(f"{path} is not UTF-8 text: save it as UTF-8 (Excel: CSV UTF-8)") from None
     except OSError as error:

@@ -71,6 +71,23 @@ def test_every_malformed_value_is_named_at_once() -> None:
     assert "pg-pass-789" not in problems
 
 
+@pytest.mark.parametrize(
+    ("codes", "says"),
+    [
+        # A Chinese input method types full-width digits and commas; \d took the digits, and the API refused them.
+        ("110101,３１０１０４", "'３１０１０４' has characters that are not ASCII (full-width digits or commas, "),
+        ("110101,３１０１０４", "are not accepted): type it as 310104"),
+        ("110101，310104", "'110101，310104' has characters that are not ASCII"),
+        ("110101，310104", "type it as 110101,310104"),
+        ("110101,٣١٠١٠٤", "'٣١٠١٠٤' is not 6 digits"),  # Arabic-Indic digits: \d took them too
+    ],
+)
+def test_county_codes_are_six_ascii_digits(codes: str, says: str) -> None:
+    (problem,) = problem_list({**MINIMAL, "HAIER_COUNTY_CODES": codes})
+    assert problem.startswith("HAIER_COUNTY_CODES: county codes are 6 ASCII digits (e.g. 110101): "), problem
+    assert says in problem, problem
+
+
 def test_rate_limit_zero_is_refused() -> None:
     assert "HAIER_RATE_LIMIT='0'" in problems_of({**MINIMAL, "HAIER_RATE_LIMIT": "0"})
 

@@ -80,6 +80,12 @@ def test_csv_files_excel_saves_as_csv_utf8_are_read(bare_folder: Path) -> None:
         (b"code\n110101\n", "data/counties.csv needs a header row with a county_code column: add one as its first"),
         (b"county_code,name\n110101," + GBK_VALUE + b"\n", "data/counties.csv is not UTF-8 text: save it as UTF-8"),
         (b"county_code,weight\n110101,1\n310104,heavy\n", "data/counties.csv line 3: weight 'heavy' is not a number"),
+        (
+            "county_code\n110101\n３１０１０４\n11010\n".encode(),
+            "data/counties.csv line 3: county code '３１０１０４' has characters that are not ASCII (full-width digits "
+            "or commas, as a Chinese input method types them, are not accepted): type it as 310104; "
+            "data/counties.csv line 4: county code '11010' is not 6 digits (county codes are 6 ASCII digits",
+        ),
     ],
 )
 def test_a_counties_file_problem_names_the_file_not_the_unset_variable(

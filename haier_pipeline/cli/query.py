@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import unicodedata
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -27,7 +28,10 @@ def _code_argument(kind: TextKind) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         code = raw.strip()
         if not kind.accepts(code):
-            raise argparse.ArgumentTypeError(f"{raw!r} is not a {kind.name}")
+            # A Chinese input method types full-width digits and letters; say how to type them instead.
+            typed = unicodedata.normalize("NFKC", code)
+            hint = f": full-width characters are not accepted, type it as {typed}" if kind.accepts(typed) else ""
+            raise argparse.ArgumentTypeError(f"{raw!r} is not a {kind.name}{hint}")
         return code
 
     return parse

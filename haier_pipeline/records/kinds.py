@@ -268,7 +268,8 @@ class JsonKind(Kind):
 
 TEXT = TextKind("text")
 PRODUCT_CODE = TextKind("product code", pattern=r"[A-Za-z0-9][A-Za-z0-9._-]{0,39}")
-COUNTY_CODE = TextKind("6-digit county code", pattern=r"\d{6}")
+# [0-9], not \d: \d takes any script's digits (full-width ３), which the API refuses.
+COUNTY_CODE = TextKind("6-digit county code", pattern=r"[0-9]{6}")
 REBATE_TYPE = TextKind("rebate type code", pattern=r"[A-Z]{2,6}")
 PRICE = DecimalKind("price", 18, 4, minimum=Decimal(0))
 AMOUNT = DecimalKind("amount", 18, 4)

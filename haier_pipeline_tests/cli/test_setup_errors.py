@@ -1,0 +1,75 @@
+"""Set-up mistakes a user makes outside the HAIER_* variables' types, run through the real console script: full-width
+county codes, a DAGSTER_HOME that is relative, a file or a broken dagster.yaml, a --timings file that cannot be
+written, a repeated --only, a member id that is not one. Each is a configuration or argument error (exit 2) naming
+what to fix, before any call, or (a relative DAGSTER_HOME, a repeated --only) simply works as meant."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from haier_pipeline.simulator import RunningSimulator
+
+HAIER_PIPELINE = str(Path(sys.executable).with_name("haier-pipeline"))
+
+
+def haier_pipeline(*argv: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """The console script as a user runs it, in `cwd`, with the test's environment plus `env`."""
+    return subprocess.run(
+        [HAIER_PIPELINE, *argv],
+        cwd=cwd,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def calls(simulator: RunningSimulator) -> int:
+    return simulator.counters.snapshot()["total_requests"]
+
+
+def test_full_width_county_codes_are_a_configuration_error_before_any_call(
+    cli_env: dict[str, str], simulator: RunningSimulator, tmp_path: Path
+) -> None:
+    simulator.counters.reset()
+    done = haier_pipeline("sync", "--only", "products,stock", cwd=tmp_path, HAIER_COUNTY_CODES="110101,３１０１０４")
+    assert done.returncode == 2, done.stderr
+    assert (
+        "HAIER_COUNTY_CODES: county codes are 6 ASCII digits (e.g. 110101): '３１０１０４' has characters"
+        in done.stderr
+    )
+    assert "type it as 310104" in done.stderr and "Traceback" not in done.stderr
+    assert calls(simulator) == 0
+
+
+def test_a_full_width_county_code_in_the_counties_file_is_named_with_its_line(
+    cli_env: dict[str, str], simulator: RunningSimulator, tmp_path: Path
+) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "counties.csv").write_text("county_code\n110101\n３１０１０４\n", encoding="utf-8")
+    env = {key: value for key, value in os.environ.items() if key != "HAIER_COUNTY_CODES"}
+    simulator.counters.reset()
+    done = subprocess.run(
+        [HAIER_PIPELINE, "sync", "--only", "stock"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 2, done.stderr
+    assert "data/counties.csv line 3: county code '３１０１０４' has characters that are not ASCII" in done.stderr
+    assert "type it as 310104" in done.stderr
+    assert calls(simulator) == 0
+
+
+def test_query_stock_refuses_a_full_width_county_before_any_call(
+    cli_env: dict[str, str], simulator: RunningSimulator, tmp_path: Path
+) -> None:
+    simulator.counters.reset()
+    done = haier_pipeline("query", "stock", "GA0SZC00U", "３１０１０４", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("usage: haier-pipeline query stock")
+    assert "argument COUNTY: '３１０１０４' is not a 6-digit county code: full-width characters are not accepted, " in (
+        done.stderr
+    )
+    assert "type it as 310104" in done.stderr
+    assert calls(simulator) == 0
