@@ -37,6 +37,17 @@ def _code_argument(kind: TextKind) -> Callable[[str], str]:
     return parse
 
 
+def member_id_argument(raw: str) -> int:
+    """A member id is a positive whole number in ASCII digits: int() also takes -5, 0 and full-width digits, none of
+    them a member's, and the vendor would be asked for them."""
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit() and int(text) > 0):
+        raise argparse.ArgumentTypeError(
+            f"{raw!r} is not a member id (a whole number, 1 or more, in ASCII digits): write the member's number"
+        )
+    return int(text)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     lookups = parser.add_subparsers(dest="lookup", required=True, metavar="WHAT")
     products = lookups.add_parser("products", help="procurable products (no code: the whole listing)")
@@ -49,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     logistics = lookups.add_parser("logistics", help="logistics records of one order")
     logistics.add_argument("order_code", metavar="ORDER_CODE")
     logistics.add_argument("--delivery-record-code", metavar="X")
-    logistics.add_argument("--member-id", type=int, metavar="N")
+    logistics.add_argument("--member-id", type=member_id_argument, metavar="N")
     lookups.add_parser("balance", help="payer account balance per sales organisation")
     for sub in lookups.choices.values():
         sub.add_argument("--json", action="store_true", help="print a JSON array of row objects")

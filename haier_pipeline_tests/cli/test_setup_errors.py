@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from haier_pipeline.simulator import RunningSimulator
 
 HAIER_PIPELINE = str(Path(sys.executable).with_name("haier-pipeline"))
@@ -72,4 +74,16 @@ def test_query_stock_refuses_a_full_width_county_before_any_call(
         done.stderr
     )
     assert "type it as 310104" in done.stderr
+    assert calls(simulator) == 0
+
+
+@pytest.mark.parametrize("member", ["-5", "0", "１２"])
+def test_query_logistics_refuses_a_member_id_that_is_not_a_positive_number(
+    member: str, cli_env: dict[str, str], simulator: RunningSimulator, tmp_path: Path
+) -> None:
+    simulator.counters.reset()
+    done = haier_pipeline("query", "logistics", "SO.20190106.000003", "--member-id", member, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("usage: haier-pipeline query logistics")
+    assert f"argument --member-id: {member!r} is not a member id (a whole number, 1 or more" in done.stderr
     assert calls(simulator) == 0
