@@ -14,6 +14,10 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import yaml
+
+from haier_pipeline.cli.main import absolute_dagster_home
+from haier_pipeline.haier.errors import HaierConfigurationError, HaierError
 
 HOST_TAG = "haier/host"
 PID_TAG = "haier/pid"
@@ -21,20 +25,70 @@ PROCESS_START_TAG = "haier/process_start"  # the pid's start time: a reused pid 
 UNFINISHED = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 
 
+class InstanceConfigurationError(HaierConfigurationError):
+    """DAGSTER_HOME or its dagster.yaml cannot give an instance: a configuration error (exit 2) found before any
+    run, worded for DAGSTER_HOME (which is neither a HAIER_* variable nor read from .env by `sync`)."""
+
+    def __init__(self, problem: str) -> None:
+        HaierError.__init__(self, problem)
+        self.problems = [problem]
+
+
 def project_instance() -> dg.DagsterInstance:
     """DAGSTER_HOME when set; else the project folder when it holds dagster.yaml (the UI's instance);
     else an ephemeral instance, with a warning that the run will not appear in the UI."""
-    if not os.environ.get("DAGSTER_HOME") and (Path.cwd() / "dagster.yaml").exists():
-        os.environ["DAGSTER_HOME"] = str(Path.cwd())
-    if os.environ.get("DAGSTER_HOME"):
-        Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
-        return dg.DagsterInstance.get()
+    # Again here, not only in the command line's main: `demo` puts .env, which may set DAGSTER_HOME, into os.environ.
+    home = absolute_dagster_home()
+    if home is None and (Path.cwd() / "dagster.yaml").exists():
+        home = os.environ["DAGSTER_HOME"] = str(Path.cwd())
+    if home is not None:
+        instance_folder(Path(home))
+        return load_instance(Path(home))
     print(
         "warning: DAGSTER_HOME is not set and there is no dagster.yaml here: this run will not appear in the "
         "Dagster UI (run from the project folder, or set DAGSTER_HOME)",
         file=sys.stderr,
     )
     return dg.DagsterInstance.ephemeral()
+
+
+def instance_folder(home: Path) -> None:
+    """Create DAGSTER_HOME if missing; a path that cannot be a folder is named, rather than an errno without it."""
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        blocking = next((path for path in (home, *home.parents) if path.exists() and not path.is_dir()), None)
+        if blocking == home:
+            reason = "is a file, not a folder"
+        elif blocking is not None:
+            reason = f"cannot be created: {blocking} is a file, not a folder"
+        else:
+            reason = f"cannot be created ({error.strerror})"
+        raise InstanceConfigurationError(
+            f"DAGSTER_HOME={str(home)!r} {reason}: DAGSTER_HOME must be a folder (the Dagster instance's). Set it "
+            "to a folder you can write to, or unset it to use the project folder (run from there)"
+        ) from None
+
+
+def load_instance(home: Path) -> dg.DagsterInstance:
+    """The instance of DAGSTER_HOME; a dagster.yaml it cannot read is named with its line and the fix."""
+    config = home / "dagster.yaml"
+    try:
+        return dg.DagsterInstance.get()
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"{config} line {mark.line + 1}" if mark is not None else str(config)
+        context = error.context_mark
+        started = f" ({error.context} at line {context.line + 1})" if error.context and context is not None else ""
+        problem = f"{where} is not valid YAML: {error.problem}{started}"
+    except yaml.YAMLError as error:
+        problem = f"{config} is not valid YAML: {error}"
+    except dg.DagsterInvalidConfigError as error:
+        found = "; ".join(item.message.rstrip(".") for item in error.errors) or str(error)
+        problem = f"{config} is not a valid Dagster instance configuration: {found}"
+    raise InstanceConfigurationError(
+        f"{problem}. Fix it (the project's own dagster.yaml is an example), or point DAGSTER_HOME at another folder"
+    )
 
 
 def process_start(pid: int) -> str | None:

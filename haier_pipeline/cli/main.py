@@ -95,9 +95,23 @@ def freeze_heap_at_exit() -> None:
     atexit.register(gc.freeze)
 
 
+def absolute_dagster_home() -> str | None:
+    """DAGSTER_HOME as an absolute path, written back to os.environ; None when unset.
+
+    Dagster refuses a relative DAGSTER_HOME (DagsterInvariantViolationError), but a user who sets DAGSTER_HOME=dh
+    means the folder dh in the working directory. Written to os.environ so that Dagster and every process a command
+    starts (dg dev, for `ui`) read the same folder. `~` is expanded as Dagster expands it."""
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        return None
+    os.environ["DAGSTER_HOME"] = os.path.abspath(os.path.expanduser(home))
+    return os.environ["DAGSTER_HOME"]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     freeze_heap_at_exit()
     args = _parser().parse_args(argv)
+    absolute_dagster_home()
     if args.command not in RESUME_COLLECTION_THEMSELVES:
         resume_garbage_collection()
     run: Callable[[argparse.Namespace], int] = args.run

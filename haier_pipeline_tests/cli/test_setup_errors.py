@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from haier_pipeline.simulator import RunningSimulator
@@ -86,4 +87,54 @@ def test_query_logistics_refuses_a_member_id_that_is_not_a_positive_number(
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith("usage: haier-pipeline query logistics")
     assert f"argument --member-id: {member!r} is not a member id (a whole number, 1 or more" in done.stderr
+    assert calls(simulator) == 0
+
+
+def test_a_relative_dagster_home_is_the_folder_of_that_name_in_the_working_directory(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    done = haier_pipeline("sync", "--only", "balance", cwd=tmp_path, DAGSTER_HOME="instance")
+    assert done.returncode == 0, done.stderr
+    with dg.DagsterInstance.from_config(str(tmp_path / "instance")) as instance:
+        assert len(instance.get_runs()) == 1, "the run is recorded in ./instance"
+
+
+def test_a_dagster_home_that_is_a_file_is_named_as_such(
+    cli_env: dict[str, str], simulator: RunningSimulator, tmp_path: Path
+) -> None:
+    home = tmp_path / "afile"
+    home.write_text("", encoding="utf-8")
+    simulator.counters.reset()
+    done = haier_pipeline("sync", "--only", "balance", cwd=tmp_path, DAGSTER_HOME=str(home))
+    assert done.returncode == 2, done.stderr
+    assert f"DAGSTER_HOME={str(home)!r} is a file, not a folder: DAGSTER_HOME must be a folder" in done.stderr
+    assert "Set it to a folder you can write to" in done.stderr and "Errno" not in done.stderr
+    assert calls(simulator) == 0
+
+
+@pytest.mark.parametrize(
+    ("config", "says"),
+    [
+        (
+            "storage:\n  sqlite:\n   base_dir: [unclosed\n",
+            "dagster.yaml line 4 is not valid YAML: expected ',' or ']', but got '<stream end>' (while parsing a flow "
+            "sequence at line 3)",
+        ),
+        (
+            "storage:\n  sqlite:\n    base_dirr: data\n",
+            'dagster.yaml is not a valid Dagster instance configuration: Received unexpected config entry "base_dirr"',
+        ),
+    ],
+)
+def test_a_dagster_yaml_dagster_cannot_read_is_named_with_the_fix(
+    config: str, says: str, cli_env: dict[str, str], simulator: RunningSimulator, tmp_path: Path
+) -> None:
+    home = Path(cli_env["DAGSTER_HOME"])
+    home.mkdir()
+    (home / "dagster.yaml").write_text(config, encoding="utf-8")
+    simulator.counters.reset()
+    done = haier_pipeline("sync", "--only", "balance", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert f"haier-pipeline sync: {home / says}" in done.stderr
+    assert "Fix it" in done.stderr and "unexpected error" not in done.stderr
     assert calls(simulator) == 0
