@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from datetime import date
 from pathlib import Path
@@ -60,7 +61,31 @@ def timings_file_argument(raw: str) -> Path:
     folder = next((parent for parent in path.parents if parent.exists()), None)  # missing folders are created
     if folder is not None and not folder.is_dir():
         raise argparse.ArgumentTypeError(f"{folder} is a file, not a folder; name a file in a folder")
+    if problem := unwritable(path, folder or Path.cwd()):
+        raise argparse.ArgumentTypeError(
+            f"{raw} cannot be written ({problem}); name a file in a folder you can write to, e.g. timings.json"
+        )
     return path
+
+
+def unwritable(path: Path, folder: Path) -> str | None:
+    """Why `path` cannot be written, found by trying: permission bits miss a read-only mount, and root passes them
+    all. `folder` is its nearest existing folder. Leaves behind no file that was not there."""
+    try:
+        if path.exists():
+            with path.open("a"):  # opened to append and closed: the file is unchanged
+                pass
+        elif folder == path.parent:
+            with path.open("x"):
+                pass
+            path.unlink()
+        else:
+            # Its missing folders are created at the end; what must be writable now is the folder they go in.
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+    except OSError as error:
+        return error.strerror or str(error)
+    return None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

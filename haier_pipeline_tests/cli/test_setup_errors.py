@@ -13,6 +13,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from haier_pipeline.cli.sync import timings_file_argument
 from haier_pipeline.simulator import RunningSimulator
 
 HAIER_PIPELINE = str(Path(sys.executable).with_name("haier-pipeline"))
@@ -138,3 +139,26 @@ def test_a_dagster_yaml_dagster_cannot_read_is_named_with_the_fix(
     assert f"haier-pipeline sync: {home / says}" in done.stderr
     assert "Fix it" in done.stderr and "unexpected error" not in done.stderr
     assert calls(simulator) == 0
+
+
+@pytest.mark.skipif(not Path("/sys/kernel").is_dir(), reason="no /sys: nowhere even root cannot write")
+def test_a_timings_file_that_cannot_be_written_is_refused_before_the_sync(
+    cli_env: dict[str, str], simulator: RunningSimulator, tmp_path: Path
+) -> None:
+    simulator.counters.reset()
+    done = haier_pipeline("sync", "--only", "balance", "--timings", "/sys/kernel/t.json", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("usage: haier-pipeline sync")
+    assert "argument --timings: /sys/kernel/t.json cannot be written (" in done.stderr
+    assert "name a file in a folder you can write to" in done.stderr
+    assert calls(simulator) == 0
+
+
+def test_checking_a_timings_file_leaves_no_file_and_changes_none(tmp_path: Path) -> None:
+    assert timings_file_argument(str(tmp_path / "new.json")) == tmp_path / "new.json"
+    assert timings_file_argument(str(tmp_path / "a" / "b" / "new.json")) == tmp_path / "a" / "b" / "new.json"
+    assert sorted(tmp_path.iterdir()) == [], "the check created a file or a folder"
+    kept = tmp_path / "old.json"
+    kept.write_text("{}\n", encoding="utf-8")
+    assert timings_file_argument(str(kept)) == kept
+    assert kept.read_text(encoding="utf-8") == "{}\n"
