@@ -93,7 +93,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--only",
         metavar="STEPS",
         type=steps_argument,
-        help=f"comma-separated steps to run (default: all): {','.join(STEPS)}",
+        # extend: `--only stock --only prices` runs both; the default "store" silently kept the last one only.
+        action="extend",
+        help=f"comma-separated steps to run (default: all; may be repeated): {','.join(STEPS)}",
     )
     parser.add_argument(
         "--date",

@@ -162,3 +162,10 @@ def test_checking_a_timings_file_leaves_no_file_and_changes_none(tmp_path: Path)
     kept.write_text("{}\n", encoding="utf-8")
     assert timings_file_argument(str(kept)) == kept
     assert kept.read_text(encoding="utf-8") == "{}\n"
+
+
+def test_repeated_only_options_run_every_step_named(cli_env: dict[str, str], tmp_path: Path) -> None:
+    done = haier_pipeline("sync", "--only", "balance", "--only", "products", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    ran = {line.split()[0] for line in done.stdout.splitlines() if line.startswith("  ")}
+    assert ran == {"account_balances", "products"}, done.stdout
