@@ -119,13 +119,15 @@ def test_an_unreadable_orders_file_is_named_by_check_and_by_the_step(
 
 def test_orders_file_problem_reports_every_problem_the_step_would_raise(tmp_path: Path) -> None:
     orders = tmp_path / "orders.csv"
-    orders.write_text("order_code, member_id\nSO.1,abc\nSO.2,7\nSO.3,-1\n", encoding="utf-8")
+    orders.write_text("order_code, member_id\nSO.1,abc\nSO.2,7\nSO.3,-1\nSO.4,３\nSO.5,²\nSO.6,0\n", encoding="utf-8")
     problem = orders_file_problem(str(orders)) or ""
     named = f"HAIER_ORDERS_FILE={str(orders)!r}"
-    assert f"{named} line 2: member_id 'abc' is not a whole number: write the member's digits or leave it empty" in (
-        problem
+    assert (
+        f"{named} line 2: member_id 'abc' is not a whole number of 1 or more: write the member's digits (ASCII, not "
+        "full-width) or leave it empty" in problem
     )
-    assert f"{named} line 4: member_id '-1'" in problem
+    for line, member in ((4, "-1"), (5, "３"), (6, "²"), (7, "0")):
+        assert f"{named} line {line}: member_id {member!r}" in problem, member
     with pytest.raises(HaierConfigurationError) as raised:
         read_orders(str(orders))
     assert "; ".join(raised.value.problems) == problem

@@ -77,10 +77,11 @@ def read_orders(path: str) -> list[TrackedOrder]:
                 if not code:
                     continue
                 member = (row.get("member_id") or "").strip()
-                if member and not member.isdigit():
+                # ASCII digits only: str.isdigit also takes ３ (int() reads it as 3) and ² (int() raises).
+                if member and not (member.isascii() and member.isdigit() and int(member) > 0):
                     problems.append(
-                        f"{named} line {reader.line_num}: member_id {member!r} is not a whole number: write the "
-                        "member's digits or leave it empty"
+                        f"{named} line {reader.line_num}: member_id {member!r} is not a whole number of 1 or more: "
+                        "write the member's digits (ASCII, not full-width) or leave it empty"
                     )
                     continue
                 record_code = (row.get("delivery_record_code") or "").strip() or None
