@@ -89,10 +89,17 @@ def _products(args: argparse.Namespace, client: HaierClient, settings: Settings)
 
 def _prices(args: argparse.Namespace, client: HaierClient, settings: Settings) -> pd.DataFrame:
     parsed = Parsed(PRICE_ROW)
-    for outcome in client.prices(args.codes):
-        if outcome.error is not None:
+    outcomes = client.prices(args.codes)
+    errors = [outcome.error for outcome in outcomes if outcome.error is not None]
+    if errors and len(errors) == len(outcomes):
+        raise errors[0]
+    for outcome in outcomes:
+        if outcome.refused:  # that code's data problem, as a refused row is: said, and the other prices printed
+            print(f"warning: the price of {', '.join(outcome.item)} was refused: {outcome.error}", file=sys.stderr)
+        elif outcome.error is not None:
             raise outcome.error
-        parsed.extend(PRICE_ROW.parse(outcome.value, {"fetched_at": datetime.now(UTC)}))
+        else:
+            parsed.extend(PRICE_ROW.parse(outcome.value, {"fetched_at": datetime.now(UTC)}))
     return _checked(parsed)
 
 

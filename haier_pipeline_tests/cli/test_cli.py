@@ -372,3 +372,16 @@ def test_query_refuses_a_malformed_code_before_any_call(
 ) -> None:
     err = usage_error(["query", *argv], capsys)
     assert err.startswith(f"usage: haier-pipeline query {argv[0]}") and says in err
+
+
+def test_query_prices_prints_every_price_but_a_refused_products_and_names_that_one(
+    cli_env: dict[str, str], simulator: RunningSimulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    codes = simulator.dataset.priced_codes[:3]
+    simulator.config.refused_products = (codes[1],)
+    assert main(["query", "prices", *codes, "--json"]) == 0
+    captured = capsys.readouterr()
+    assert sorted(row["product_code"] for row in json.loads(captured.out)) == sorted([codes[0], codes[2]])
+    assert f"warning: the price of {codes[1]} was refused" in captured.err
+    simulator.config.refused_products = tuple(codes)
+    assert main(["query", "prices", *codes]) == 1, "nothing priced: the refusal is the answer"
