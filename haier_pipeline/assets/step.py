@@ -251,7 +251,7 @@ def running_step(
 
 INTERRUPTED = (
     "interrupted (Ctrl-C or SIGTERM) before it finished; nothing of this step was written. Run the sync again: "
-    "stock asks only the pairs not yet answered today"
+    "stock asks only the pairs whose answers were not saved yet today"
 )
 # Ctrl-C or SIGTERM, however it surfaces: Dagster raises its own error, DuckDB its InterruptException when it
 # interrupts itself, and RuntimeError("Query interrupted") when a signal arrives during a query.

@@ -170,7 +170,7 @@ def outcome(instance: DagsterInstance, result: ExecuteInProcessResult, quarantin
             steps = ", ".join(failure.step for failure in failures)
             print(
                 f"haier-pipeline {command}: interrupted during {steps}; what those steps did was not written. Run "
-                f"the {command} again: stock asks only the pairs not yet answered today.",
+                f"the {command} again: stock asks only the pairs whose answers were not saved yet today.",
                 file=sys.stderr,
             )
             return EXIT_INTERRUPTED
