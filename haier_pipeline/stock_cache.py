@@ -15,7 +15,7 @@ import pandas as pd
 from haier_pipeline.haier import HaierClient, HaierRequestError
 from haier_pipeline.records import NO_WAREHOUSE, STOCK_ROW
 from haier_pipeline.shanghai_time import now_utc, today_in_shanghai
-from haier_pipeline.warehouse import Warehouse, WarehouseStorageError
+from haier_pipeline.warehouse import Warehouse, WarehouseLockTimeout, WarehouseStorageError
 
 CACHE_TABLE = "stock_lookups"
 NEWEST_ANSWER = (
@@ -56,10 +56,28 @@ def fresh_answer(warehouse: Warehouse, product_code: str, county_code: str, ttl:
 def cached_stock(
     client: HaierClient, warehouse: Warehouse, product_code: str, county_code: str, ttl: float
 ) -> StockAnswer:
-    warehouse.ensure_schema()
-    cached = fresh_answer(warehouse, product_code, county_code, ttl)
+    """The warehouse's fresh answer, else the API's (cached). A warehouse another program holds (a DuckDB shell left
+    open on the file) is a cache out of reach, not a failed lookup: the API answers, uncached."""
+    try:
+        warehouse.ensure_schema()
+        cached = fresh_answer(warehouse, product_code, county_code, ttl)
+    except WarehouseLockTimeout as busy:
+        rows = _ask(client, product_code, county_code)
+        return StockAnswer(rows, f"from the API; the warehouse was not read nor written: {busy}")
     if cached is not None:
         return cached
+    rows = _ask(client, product_code, county_code)
+    try:
+        with warehouse.transaction() as tx:
+            tx.replace(CACHE_TABLE, rows, {"product_code": [product_code], "county_code": [county_code]})
+    except (WarehouseStorageError, WarehouseLockTimeout) as error:
+        # The answer is what was asked for: a disk that cannot hold the cache, or a busy file, must not lose it.
+        return StockAnswer(rows, f"from the API; not cached: {error}")
+    return StockAnswer(rows, f"from the API, cached in {CACHE_TABLE}")
+
+
+def _ask(client: HaierClient, product_code: str, county_code: str) -> pd.DataFrame:
+    """The API's answer for the pair as the rows a sync would load; refused rows fail the lookup."""
     fetched_at = now_utc()
     day = today_in_shanghai()
     answer = client.stock(product_code, county_code) or [NO_WAREHOUSE]
@@ -72,11 +90,4 @@ def cached_stock(
             "rows failed validation: " + "; ".join(refusal.reason for refusal in parsed.refused),
             "Nothing was recorded; the same rows would be quarantined by a sync.",
         )
-    rows = parsed.frame()
-    try:
-        with warehouse.transaction() as tx:
-            tx.replace(CACHE_TABLE, rows, {"product_code": [product_code], "county_code": [county_code]})
-    except WarehouseStorageError as error:
-        # The answer is what was asked for: a disk that cannot hold the cache must not lose it.
-        return StockAnswer(rows[STOCK_ROW.columns], f"from the API; not cached: {error}")
-    return StockAnswer(rows[STOCK_ROW.columns], f"from the API, cached in {CACHE_TABLE}")
+    return parsed.frame()[STOCK_ROW.columns]

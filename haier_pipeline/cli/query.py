@@ -21,6 +21,9 @@ from haier_pipeline.settings import Settings, load_settings
 from haier_pipeline.stock_cache import cached_stock
 from haier_pipeline.warehouse import Warehouse
 
+# Seconds `query stock` waits for a warehouse file another program holds before the API answers uncached.
+LOOKUP_LOCK_WAIT = 5.0
+
 
 def _code_argument(kind: TextKind) -> Callable[[str], str]:
     """The vendor answers a malformed code with HTTP 400 after the token round trip; say it before any call."""
@@ -104,7 +107,9 @@ def _prices(args: argparse.Namespace, client: HaierClient, settings: Settings) -
 
 
 def _stock(args: argparse.Namespace, client: HaierClient, settings: Settings) -> pd.DataFrame:
-    warehouse = Warehouse.from_url(settings.warehouse_url, lock_timeout=settings.warehouse_lock_timeout)
+    # The warehouse is only this lookup's cache: a file held elsewhere is waited for briefly, then the API answers.
+    wait = min(settings.warehouse_lock_timeout, LOOKUP_LOCK_WAIT)
+    warehouse = Warehouse.from_url(settings.warehouse_url, lock_timeout=wait)
     answer = cached_stock(client, warehouse, args.code, args.county, settings.stock_cache_ttl)
     print(f"({answer.source})", file=sys.stderr)
     return answer.rows

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -104,6 +105,33 @@ def test_a_held_duckdb_file_fails_the_step_after_the_lock_timeout_naming_the_hol
     assert "Timed out after 1 s" in err and f"PID {holder.pid}" in err, err
     assert "HAIER_WAREHOUSE_LOCK_TIMEOUT" in err and "Traceback" not in err
     assert waited < 30, "waited the configured timeout, not the old 600 s"
+
+
+def test_query_stock_answers_from_the_api_when_another_program_holds_the_warehouse_file(
+    api_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The warehouse is only the lookup's cache: an analyst's DuckDB shell left open on it must not fail the lookup."""
+    monkeypatch.setenv("HAIER_WAREHOUSE_LOCK_TIMEOUT", "1")
+    warehouse_file = api_env["HAIER_WAREHOUSE_URL"].removeprefix("duckdb:///")
+    duckdb.connect(warehouse_file).close()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({warehouse_file!r}); print(1, flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline()
+        assert main(["query", "stock", "GA0SZC00U", "110101", "--json"]) == 0
+    finally:
+        holder.kill()
+        holder.wait()
+    captured = capsys.readouterr()
+    assert json.loads(captured.out), "the API's answer is printed"
+    assert "from the API; the warehouse was not read nor written" in captured.err
+    assert f"PID {holder.pid}" in captured.err and "Traceback" not in captured.err
 
 
 @pytest.mark.parametrize("argv", [["query", "products"], ["query", "products", "--json"], ["--help"]])
