@@ -20,8 +20,8 @@ from haier_pipeline.haier import (
     HaierRequestError,
     HaierThrottledError,
 )
+from haier_pipeline.haier.answers import retry_after_seconds
 from haier_pipeline.haier.auth import TokenCache, TokenGrant
-from haier_pipeline.haier.client import retry_after_seconds
 from haier_pipeline.haier.senders import senders_for
 from haier_pipeline.simulator import RunningSimulator, SimulatorConfig, dataset_for
 from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS, simulator_process
