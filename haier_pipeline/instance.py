@@ -16,7 +16,6 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
-from haier_pipeline.cli.main import absolute_dagster_home
 from haier_pipeline.haier.errors import HaierConfigurationError, HaierError
 
 HOST_TAG = "haier/host"
@@ -32,6 +31,19 @@ class InstanceConfigurationError(HaierConfigurationError):
     def __init__(self, problem: str) -> None:
         HaierError.__init__(self, problem)
         self.problems = [problem]
+
+
+def absolute_dagster_home() -> str | None:
+    """DAGSTER_HOME as an absolute path, written back to os.environ; None when unset.
+
+    Dagster refuses a relative DAGSTER_HOME (DagsterInvariantViolationError), but a user who sets DAGSTER_HOME=dh
+    means the folder dh in the working directory. Written to os.environ so that Dagster and every process a command
+    starts (dg dev, for `ui`) read the same folder. `~` is expanded as Dagster expands it."""
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        return None
+    os.environ["DAGSTER_HOME"] = os.path.abspath(os.path.expanduser(home))
+    return os.environ["DAGSTER_HOME"]
 
 
 def project_instance() -> dg.DagsterInstance:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from haier_pipeline.cli import report_interruption
 from haier_pipeline.haier import HaierConfigurationError, HaierError
 from haier_pipeline.haier.redaction import redact
+from haier_pipeline.instance import absolute_dagster_home
 from haier_pipeline.warehouse.errors import WarehouseConfigError, WarehouseError, storage_fault
 from haier_pipeline.warehouse.url import mask_url
 
@@ -93,19 +94,6 @@ def freeze_heap_at_exit() -> None:
     Objects are still released by reference counting; only cycles are left to the operating system. Idempotent."""
     atexit.unregister(gc.freeze)
     atexit.register(gc.freeze)
-
-
-def absolute_dagster_home() -> str | None:
-    """DAGSTER_HOME as an absolute path, written back to os.environ; None when unset.
-
-    Dagster refuses a relative DAGSTER_HOME (DagsterInvariantViolationError), but a user who sets DAGSTER_HOME=dh
-    means the folder dh in the working directory. Written to os.environ so that Dagster and every process a command
-    starts (dg dev, for `ui`) read the same folder. `~` is expanded as Dagster expands it."""
-    home = os.environ.get("DAGSTER_HOME")
-    if not home:
-        return None
-    os.environ["DAGSTER_HOME"] = os.path.abspath(os.path.expanduser(home))
-    return os.environ["DAGSTER_HOME"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
