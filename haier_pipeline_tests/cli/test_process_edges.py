@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -76,14 +76,11 @@ def test_simulator_on_a_busy_port_says_which_and_how_to_choose_another(capsys: p
     assert "Traceback" not in err
 
 
-def test_a_held_duckdb_file_fails_the_step_after_the_lock_timeout_naming_the_holder(
-    api_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
-    monkeypatch.setenv("HAIER_WAREHOUSE_LOCK_TIMEOUT", "1")
-    warehouse_file = api_env["HAIER_WAREHOUSE_URL"].removeprefix("duckdb:///")
+@contextlib.contextmanager
+def held_by_another_program(warehouse_url: str) -> Iterator[int]:
+    """The DuckDB file held open for writing by another program (a DuckDB shell, a notebook); yields its pid."""
+    warehouse_file = warehouse_url.removeprefix("duckdb:///")
     duckdb.connect(warehouse_file).close()
-    # Another program (a DuckDB shell, a notebook) holds the file open for writing.
     holder = subprocess.Popen(
         [
             sys.executable,
@@ -94,15 +91,24 @@ def test_a_held_duckdb_file_fails_the_step_after_the_lock_timeout_naming_the_hol
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline()
-        started = time.monotonic()
-        assert main(["sync", "--only", "balance"]) == 1
-        waited = time.monotonic() - started
+        yield holder.pid
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_held_duckdb_file_fails_the_step_after_the_lock_timeout_naming_the_holder(
+    api_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    monkeypatch.setenv("HAIER_WAREHOUSE_LOCK_TIMEOUT", "1")
+    with held_by_another_program(api_env["HAIER_WAREHOUSE_URL"]) as holder:
+        started = time.monotonic()
+        assert main(["sync", "--only", "balance"]) == 1
+        waited = time.monotonic() - started
     err = capsys.readouterr().err
     assert "step account_balances failed" in err, err
-    assert "Timed out after 1 s" in err and f"PID {holder.pid}" in err, err
+    assert "Timed out after 1 s" in err and f"PID {holder}" in err, err
     assert "HAIER_WAREHOUSE_LOCK_TIMEOUT" in err and "Traceback" not in err
     assert waited < 30, "waited the configured timeout, not the old 600 s"
 
@@ -112,26 +118,12 @@ def test_query_stock_answers_from_the_api_when_another_program_holds_the_warehou
 ) -> None:
     """The warehouse is only the lookup's cache: an analyst's DuckDB shell left open on it must not fail the lookup."""
     monkeypatch.setenv("HAIER_WAREHOUSE_LOCK_TIMEOUT", "1")
-    warehouse_file = api_env["HAIER_WAREHOUSE_URL"].removeprefix("duckdb:///")
-    duckdb.connect(warehouse_file).close()
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            f"import duckdb, time; c = duckdb.connect({warehouse_file!r}); print(1, flush=True); time.sleep(60)",
-        ],
-        stdout=subprocess.PIPE,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline()
+    with held_by_another_program(api_env["HAIER_WAREHOUSE_URL"]) as holder:
         assert main(["query", "stock", "GA0SZC00U", "110101", "--json"]) == 0
-    finally:
-        holder.kill()
-        holder.wait()
     captured = capsys.readouterr()
     assert json.loads(captured.out), "the API's answer is printed"
     assert "from the API; the warehouse was not read nor written" in captured.err
-    assert f"PID {holder.pid}" in captured.err and "Traceback" not in captured.err
+    assert f"PID {holder}" in captured.err and "Traceback" not in captured.err
 
 
 @pytest.mark.parametrize("argv", [["query", "products"], ["query", "products", "--json"], ["--help"]])
