@@ -31,7 +31,7 @@ from haier_pipeline.haier import HaierClient
 from haier_pipeline.haier.stats import CallStats
 from haier_pipeline.progress import Progress
 from haier_pipeline.resources import PipelineSettings
-from haier_pipeline.shanghai_time import now_utc
+from haier_pipeline.shanghai_time import now_utc, seconds_until_the_day_ends
 from haier_pipeline.warehouse import WarehouseResource
 
 
@@ -65,10 +65,15 @@ def stock_snapshots(
             f"{len(plan.ordered)} to ask"
         )
         started = time.monotonic()
-        ask_and_checkpoint(
-            haier, step, plan, day, stop_when(plan, step.api, pipeline.stock_call_budget, pipeline.stock_deadline)
-        )
+        day_ends_in = seconds_until_the_day_ends(day)
+        stop = stop_when(plan, step.api, pipeline.stock_call_budget, pipeline.stock_deadline, day_ends_in)
+        ask_and_checkpoint(haier, step, plan, day, stop)
         elapsed = time.monotonic() - started
+        if elapsed >= day_ends_in and plan.skipped():
+            context.log.warning(
+                f"the Shanghai day {day} ended while stock was asked: {len(plan.skipped())} pairs were not asked "
+                "(an answer now is the next day's stock); they are recorded as skipped and asked first next time"
+            )
         loaded, covered = yield from commit_day(step, day, plan, pipeline.max_rejected_ratio)
         day_rows = store.query(
             "SELECT county_code, product_code, stock FROM {schema}.stock_snapshots WHERE snapshot_date = :day",
@@ -143,14 +148,17 @@ DAY_PAIRS = (
 )
 
 
-def stop_when(plan: Plan, api: CallStats, budget: int | None, deadline: float | None) -> Callable[[], bool] | None:
+def stop_when(
+    plan: Plan, api: CallStats, budget: int | None, deadline: float | None, day_ends_in: float
+) -> Callable[[], bool]:
     """Stops a stock step from asking new pairs once its calls (pairs asked, and the retries they took) reach
-    `budget`, or once it has called for `deadline` seconds; the calls in flight end."""
-    if budget is None and deadline is None:
-        return None
+    `budget`, once it has called for `deadline` seconds, or when its Shanghai day ends (`day_ends_in` seconds from
+    now): an answer after midnight is the next day's stock, not this day's. The calls in flight end."""
     started = time.monotonic()
+    day_ends = started + day_ends_in
     return lambda: (
-        (budget is not None and plan.handed_out + api.total("retries") >= budget)
+        time.monotonic() >= day_ends
+        or (budget is not None and plan.handed_out + api.total("retries") >= budget)
         or (deadline is not None and time.monotonic() - started >= deadline)
     )
 

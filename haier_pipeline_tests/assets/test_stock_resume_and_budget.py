@@ -15,8 +15,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from haier_pipeline.assets import stock as stock_asset
 from haier_pipeline.assets.stock_plan import plan_day
 from haier_pipeline.cli.main import main
+from haier_pipeline.shanghai_time import seconds_until_the_day_ends
 from haier_pipeline.simulator import RunningSimulator
 from haier_pipeline.warehouse import Warehouse
 from haier_pipeline_tests.pipelines import Pipeline
@@ -241,3 +243,37 @@ def test_a_deadline_stops_new_calls_and_the_rest_is_skipped(pipeline: Pipeline) 
     pairs = len(sim.dataset.procurable_codes) * len(sim.config.counties)
     assert 0 < metadata["pairs_asked"].value < pairs
     assert metadata["pairs_skipped"].value == pairs - metadata["pairs_asked"].value
+
+
+def test_the_end_of_the_shanghai_day_stops_new_calls_and_the_rest_is_skipped_for_the_next_day(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An answer after midnight is the next day's stock: a step still asking then stops, and what it did not ask is
+    skipped, asked first by the next day's run. Midnight is brought to 0.1 s after the step starts (the one clock
+    this test cannot wait for)."""
+    assert pipeline.run(only=["products"]).success
+    sim = pipeline.simulator
+    sim.config.latency_ms = 100
+    monkeypatch.setattr(stock_asset, "seconds_until_the_day_ends", lambda day: 0.1)
+    result = pipeline.run(only=["stock"])
+    assert result.success
+    metadata = next(iter(result.get_asset_materialization_events())).materialization.metadata
+    pairs = len(sim.dataset.procurable_codes) * len(sim.config.counties)
+    assert 0 < metadata["pairs_asked"].value < pairs
+    assert metadata["pairs_skipped"].value == pairs - metadata["pairs_asked"].value
+    messages = [entry.user_message for entry in pipeline.instance.all_logs(result.run_id)]
+    assert any("the Shanghai day" in message and "asked first next time" in message for message in messages)
+    skipped = pipeline.warehouse.query("SELECT count(*) AS n FROM {schema}.stock_coverage WHERE skipped_at IS NOT NULL")
+    assert int(skipped["n"].iloc[0]) == metadata["pairs_skipped"].value, "recorded, to be asked first next time"
+
+
+@pytest.mark.parametrize(
+    ("now", "seconds"),
+    [
+        (datetime(2026, 12, 4, 15, 59, 0, tzinfo=UTC), 60.0),  # 23:59 in Shanghai
+        (datetime(2026, 12, 3, 16, 0, 0, tzinfo=UTC), 86_400.0),  # the day's first instant
+        (datetime(2026, 12, 4, 16, 0, 1, tzinfo=UTC), 0.0),  # past: the next day
+    ],
+)
+def test_seconds_until_the_shanghai_day_ends(now: datetime, seconds: float) -> None:
+    assert seconds_until_the_day_ends(date(2026, 12, 4), now) == seconds
