@@ -297,7 +297,9 @@ def read_county_file(path: Path) -> dict[str, float]:
         # utf-8-sig: Excel's "CSV UTF-8" starts with a byte order mark, which would hide the first column's name.
         with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
-            if not reader.fieldnames or "county_code" not in reader.fieldnames:
+            # Stripped, as the orders file's: a hand-written "county_code, weight" names its columns all the same.
+            reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
+            if "county_code" not in reader.fieldnames:
                 raise ValueError(
                     f"{path} needs a header row with a county_code column: add one as its first line "
                     "(county_code, optionally ,weight), or set HAIER_COUNTY_CODES=110101,310104"

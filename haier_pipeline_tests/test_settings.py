@@ -167,6 +167,9 @@ def test_county_codes_come_from_the_counties_file(tmp_path: Path, monkeypatch: p
     monkeypatch.chdir(tmp_path)
     env = {key: value for key, value in MINIMAL.items() if key != "HAIER_COUNTY_CODES"}
     assert load_settings(env).county_codes == ("110101", "440106")
+    # A hand-written header with blanks names the same columns.
+    (tmp_path / "data" / "counties.csv").write_text(" county_code , weight\n110101, 2\n", encoding="utf-8")
+    assert load_settings(env).county_codes == ("110101",)
     (tmp_path / "data" / "counties.csv").unlink()
     assert "data/counties.csv does not exist" in problems_of(env)
 
