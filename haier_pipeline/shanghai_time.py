@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -15,9 +15,3 @@ def now_utc() -> datetime:
 
 def today_in_shanghai() -> date:
     return datetime.now(SHANGHAI).date()
-
-
-def seconds_until_the_day_ends(day: date, now: datetime | None = None) -> float:
-    """Seconds from `now` to midnight in Shanghai after `day` (0 once it has passed)."""
-    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=SHANGHAI)
-    return max(0.0, (end - (now or now_utc())).total_seconds())

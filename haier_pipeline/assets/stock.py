@@ -8,6 +8,7 @@ from datetime import date
 import dagster as dg
 import pandas as pd
 
+from haier_pipeline import shanghai_time
 from haier_pipeline.assets.common import HAIER_API_POOL, table_asset
 from haier_pipeline.assets.step import Step, StepFailed, markdown_table, running_step
 from haier_pipeline.assets.stock_checkpoint import (
@@ -31,7 +32,7 @@ from haier_pipeline.haier import HaierClient
 from haier_pipeline.haier.stats import CallStats
 from haier_pipeline.progress import Progress
 from haier_pipeline.resources import PipelineSettings
-from haier_pipeline.shanghai_time import now_utc, seconds_until_the_day_ends
+from haier_pipeline.shanghai_time import now_utc
 from haier_pipeline.warehouse import WarehouseResource
 
 
@@ -65,11 +66,10 @@ def stock_snapshots(
             f"{len(plan.ordered)} to ask"
         )
         started = time.monotonic()
-        day_ends_in = seconds_until_the_day_ends(day)
-        stop = stop_when(plan, step.api, pipeline.stock_call_budget, pipeline.stock_deadline, day_ends_in)
+        stop = stop_when(plan, step.api, pipeline.stock_call_budget, pipeline.stock_deadline, day)
         ask_and_checkpoint(haier, step, plan, day, stop)
         elapsed = time.monotonic() - started
-        if elapsed >= day_ends_in and plan.skipped():
+        if shanghai_time.today_in_shanghai() != day and plan.skipped():
             context.log.warning(
                 f"the Shanghai day {day} ended while stock was asked: {len(plan.skipped())} pairs were not asked "
                 "(an answer now is the next day's stock); they are recorded as skipped and asked first next time"
@@ -148,16 +148,13 @@ DAY_PAIRS = (
 )
 
 
-def stop_when(
-    plan: Plan, api: CallStats, budget: int | None, deadline: float | None, day_ends_in: float
-) -> Callable[[], bool]:
+def stop_when(plan: Plan, api: CallStats, budget: int | None, deadline: float | None, day: date) -> Callable[[], bool]:
     """Stops a stock step from asking new pairs once its calls (pairs asked, and the retries they took) reach
-    `budget`, once it has called for `deadline` seconds, or when its Shanghai day ends (`day_ends_in` seconds from
-    now): an answer after midnight is the next day's stock, not this day's. The calls in flight end."""
+    `budget`, once it has called for `deadline` seconds, or once the Shanghai day is no longer `day`: an answer after
+    midnight is the next day's stock, not this day's. The calls in flight end."""
     started = time.monotonic()
-    day_ends = started + day_ends_in
     return lambda: (
-        time.monotonic() >= day_ends
+        shanghai_time.today_in_shanghai() != day
         or (budget is not None and plan.handed_out + api.total("retries") >= budget)
         or (deadline is not None and time.monotonic() - started >= deadline)
     )

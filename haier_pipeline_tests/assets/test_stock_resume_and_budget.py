@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -15,10 +16,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from haier_pipeline.assets import stock as stock_asset
 from haier_pipeline.assets.stock_plan import plan_day
 from haier_pipeline.cli.main import main
-from haier_pipeline.shanghai_time import seconds_until_the_day_ends
 from haier_pipeline.simulator import RunningSimulator
 from haier_pipeline.warehouse import Warehouse
 from haier_pipeline_tests.pipelines import Pipeline
@@ -245,17 +244,35 @@ def test_a_deadline_stops_new_calls_and_the_rest_is_skipped(pipeline: Pipeline) 
     assert metadata["pairs_skipped"].value == pairs - metadata["pairs_asked"].value
 
 
+TEN_COUNTIES = ("110101", "110102", "110105", "110106", "310101", "310104", "310115", "440103", "440104", "440106")
+
+
 def test_the_end_of_the_shanghai_day_stops_new_calls_and_the_rest_is_skipped_for_the_next_day(
-    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+    pipeline: Pipeline,
 ) -> None:
     """An answer after midnight is the next day's stock: a step still asking then stops, and what it did not ask is
-    skipped, asked first by the next day's run. Midnight is brought to 0.1 s after the step starts (the one clock
-    this test cannot wait for)."""
-    assert pipeline.run(only=["products"]).success
+    skipped, asked first by the next day's run. The simulated Shanghai day turns once the step has made 10 calls."""
     sim = pipeline.simulator
-    sim.config.latency_ms = 100
-    monkeypatch.setattr(stock_asset, "seconds_until_the_day_ends", lambda day: 0.1)
-    result = pipeline.run(only=["stock"])
+    sim.config.update({"counties": TEN_COUNTIES})  # more pairs than the stream's queue takes at once
+    assert pipeline.run(only=["products"]).success
+    sim.config.latency_ms = 50
+    sim.counters.reset()
+    asking = threading.Event()
+
+    def turn_the_day_once_asking() -> None:
+        while not asking.is_set():
+            if sim.counters.calls("stock") >= 10:
+                pipeline.next_day()
+                return
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=turn_the_day_once_asking, daemon=True)
+    watcher.start()
+    try:
+        result = pipeline.run(only=["stock"])
+    finally:
+        asking.set()
+        watcher.join()
     assert result.success
     metadata = next(iter(result.get_asset_materialization_events())).materialization.metadata
     pairs = len(sim.dataset.procurable_codes) * len(sim.config.counties)
@@ -265,15 +282,3 @@ def test_the_end_of_the_shanghai_day_stops_new_calls_and_the_rest_is_skipped_for
     assert any("the Shanghai day" in message and "asked first next time" in message for message in messages)
     skipped = pipeline.warehouse.query("SELECT count(*) AS n FROM {schema}.stock_coverage WHERE skipped_at IS NOT NULL")
     assert int(skipped["n"].iloc[0]) == metadata["pairs_skipped"].value, "recorded, to be asked first next time"
-
-
-@pytest.mark.parametrize(
-    ("now", "seconds"),
-    [
-        (datetime(2026, 12, 4, 15, 59, 0, tzinfo=UTC), 60.0),  # 23:59 in Shanghai
-        (datetime(2026, 12, 3, 16, 0, 0, tzinfo=UTC), 86_400.0),  # the day's first instant
-        (datetime(2026, 12, 4, 16, 0, 1, tzinfo=UTC), 0.0),  # past: the next day
-    ],
-)
-def test_seconds_until_the_shanghai_day_ends(now: datetime, seconds: float) -> None:
-    assert seconds_until_the_day_ends(date(2026, 12, 4), now) == seconds
