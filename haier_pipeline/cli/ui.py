@@ -18,6 +18,7 @@ from types import FrameType
 from haier_pipeline.cli.demo import simulator_environment
 from haier_pipeline.cli.main import EXIT_CONFIG
 from haier_pipeline.cli.simulator import port_number
+from haier_pipeline.instance import absolute_dagster_home
 from haier_pipeline.settings import load_dotenv_file
 
 UI_HOST = "127.0.0.1"
@@ -118,6 +119,16 @@ def supervise(command: list[str], environment: dict[str, str]) -> int:
     return 0 if received else code
 
 
+def ui_environment() -> dict[str, str]:
+    """dg dev's environment: this one with .env's variables, and DAGSTER_HOME absolute (a relative one from .env
+    means the folder in the working directory; dg dev would refuse it), the project folder when unset."""
+    load_dotenv_file()
+    absolute_dagster_home()
+    environment = dict(os.environ)
+    environment.setdefault("DAGSTER_HOME", str(Path.cwd()))
+    return environment
+
+
 def run(args: argparse.Namespace) -> int:
     from haier_pipeline.simulator import SimulatorConfig, start_simulator
 
@@ -126,9 +137,7 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         print(f"haier-pipeline ui: {problem}", file=sys.stderr)
         return EXIT_CONFIG
-    load_dotenv_file()
-    environment = dict(os.environ)
-    environment.setdefault("DAGSTER_HOME", str(Path.cwd()))
+    environment = ui_environment()
     simulator = None
     if not environment.get("HAIER_BASE_URL"):
         config = SimulatorConfig(latency_ms=30, latency_jitter_ms=6, rate_limit=100)

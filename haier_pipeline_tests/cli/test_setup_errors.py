@@ -14,6 +14,7 @@ import dagster as dg
 import pytest
 
 from haier_pipeline.cli.sync import timings_file_argument
+from haier_pipeline.cli.ui import ui_environment
 from haier_pipeline.simulator import RunningSimulator
 
 HAIER_PIPELINE = str(Path(sys.executable).with_name("haier-pipeline"))
@@ -98,6 +99,17 @@ def test_a_relative_dagster_home_is_the_folder_of_that_name_in_the_working_direc
     assert done.returncode == 0, done.stderr
     with dg.DagsterInstance.from_config(str(tmp_path / "instance")) as instance:
         assert len(instance.get_runs()) == 1, "the run is recorded in ./instance"
+
+
+def test_the_ui_hands_dg_dev_a_relative_dagster_home_from_env_as_the_folder_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ui` reads .env itself, after the command line made DAGSTER_HOME absolute: dg dev refuses a relative one."""
+    monkeypatch.setenv("DAGSTER_HOME", "set, so that the teardown restores what was there before .env's value")
+    monkeypatch.delenv("DAGSTER_HOME")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("DAGSTER_HOME=instance\n", encoding="utf-8")
+    assert ui_environment()["DAGSTER_HOME"] == str(tmp_path / "instance")
 
 
 def test_a_dagster_home_that_is_a_file_is_named_as_such(
