@@ -196,6 +196,13 @@ def shared_token_cache(token_url: str, client_id: str, client_secret: str) -> To
         return _caches.setdefault((token_url, client_id, fingerprint), TokenCache())
 
 
+def forget_cached_tokens() -> None:
+    """Drop every token the process holds, e.g. when a gateway on the same address is not the one that issued them
+    (a test's simulator on a port an earlier one used, which would send calls with a token it never issued)."""
+    with _registry_lock:
+        _caches.clear()
+
+
 def fallback_token_url(token_url: str) -> str | None:
     """Some gateways refuse `/oauth2/auth` and serve tokens at `/oauth2/token` on the same host."""
     if token_url.rstrip("/").endswith("/oauth2/auth"):
