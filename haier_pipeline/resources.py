@@ -9,7 +9,6 @@ from __future__ import annotations
 import dagster as dg
 
 from haier_pipeline.haier import HaierClient, HaierConfigurationError
-from haier_pipeline.haier.urls import url_secrets
 from haier_pipeline.settings import CREDENTIAL_FIELDS, SECRET_FIELDS, Settings, county_weights, variable
 from haier_pipeline.warehouse import WarehouseResource
 from haier_pipeline.warehouse.url import mask_url
@@ -35,7 +34,6 @@ class PipelineSettings(dg.ConfigurableResource):
             raise HaierConfigurationError([str(error)]) from None
 
 
-TOKEN_URL = variable("token_url")
 # HaierClient fields that are plain (non-secret) values of Settings.
 CLIENT_FIELDS = ("base_url", "client_id", "customer_code", "supplier_code", "auth_scheme", "rate_limit", "timeout")
 
@@ -80,7 +78,7 @@ def resources_for_definitions(settings: Settings) -> dict[str, dg.ConfigurableRe
     secret and every credential is an `EnvVar`, resolved when a run starts; a credential that is still missing
     then fails the run naming its variable."""
     credentials = {
-        name: _kept_in_the_environment(getattr(settings, name), variable(name))
+        name: _kept_in_the_environment(getattr(settings, name), name)
         for name in CREDENTIAL_FIELDS
         if name not in SECRET_FIELDS
     }
@@ -93,20 +91,19 @@ def resources_for_definitions(settings: Settings) -> dict[str, dg.ConfigurableRe
         **credentials,
         **secrets,
         **{name: getattr(settings, name) for name in ("supplier_code", "auth_scheme", "rate_limit", "timeout")},
-        **({"token_url": _kept_in_the_environment(settings.token_url, TOKEN_URL)} if settings.token_url else {}),
+        **({"token_url": _kept_in_the_environment(settings.token_url, "token_url")} if settings.token_url else {}),
         **({"send_to_code": settings.send_to_code} if settings.send_to_code else {}),
         allow_insecure_http=settings.allow_insecure_http,
     )
-    # A warehouse URL with a password (Postgres) stays in the environment too; the default DuckDB file does not.
-    url = settings.warehouse_url
     warehouse = WarehouseResource(
-        url=dg.EnvVar(variable("warehouse_url")) if mask_url(url) != url else url,
+        url=_kept_in_the_environment(settings.warehouse_url, "warehouse_url"),
         lock_timeout=settings.warehouse_lock_timeout,
     )
     return {"haier": haier, "warehouse": warehouse, "pipeline": pipeline_settings(settings)}
 
 
-def _kept_in_the_environment(value: str | None, name: str) -> str | dg.EnvVar:
-    """A missing credential, or a URL carrying a secret (a password in its userinfo or query), stays an EnvVar:
-    Dagster stores a resource's plain values with the code location and shows them in the UI."""
-    return dg.EnvVar(name) if not value or url_secrets(value) else value
+def _kept_in_the_environment(value: str | None, field_name: str) -> str | dg.EnvVar:
+    """A missing credential, or a value carrying a secret (a URL with a password in its userinfo or query: whatever
+    mask_url masks), stays an EnvVar: Dagster stores a resource's plain values with the code location and shows them
+    in the UI."""
+    return dg.EnvVar(variable(field_name)) if not value or mask_url(value) != value else value
