@@ -2,7 +2,6 @@
 
 from collections.abc import Iterator
 from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 
 import dagster as dg
@@ -21,6 +20,7 @@ from haier_pipeline.checks.rules import (
 )
 from haier_pipeline.haier import HaierClient
 from haier_pipeline.records import PRICE_ROW, Parsed, UnusableAnswer
+from haier_pipeline.records.kinds import PRODUCT_CODE, Invalid
 from haier_pipeline.resources import PipelineSettings
 from haier_pipeline.shanghai_time import now_utc
 from haier_pipeline.warehouse import WarehouseResource, WarehouseTransaction
@@ -110,11 +110,11 @@ def rows_asked_for(step: Step, asked: list[str], answer: Any) -> Any:
 
 
 def _code_of(row: Any) -> str | None:
-    """The row's product code as the parse reads it (text, or a number written as text), else None."""
-    code = row.get("productCode") if isinstance(row, dict) else None
-    if isinstance(code, bool) or not isinstance(code, str | int | Decimal):
+    """The row's product code as the parse reads it, else None (the parse refuses the row)."""
+    try:
+        return PRODUCT_CODE.read(row.get("productCode")) if isinstance(row, dict) else None
+    except Invalid:
         return None
-    return (code.strip() or None) if isinstance(code, str) else str(code)
 
 
 @table_asset(
