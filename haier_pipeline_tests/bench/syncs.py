@@ -213,6 +213,27 @@ def run_sync(
     return run
 
 
+BARE_DAGSTER_RUN = """
+import dagster as dg
+
+@dg.asset
+def nothing() -> None: ...
+
+with dg.DagsterInstance.get() as instance:
+    dg.materialize([nothing], instance=instance)
+"""
+
+
+def bare_dagster_run_seconds(workspace: Workspace) -> float:
+    """What Dagster alone costs a fresh process, with nothing of this project: Python, `import dagster`, and a
+    one-asset run on the workspace's instance (the sync's own storage). No run of the sync can cost less."""
+    started = time.time()
+    subprocess.run(
+        [sys.executable, "-c", BARE_DAGSTER_RUN], cwd=workspace.home, env=workspace.env(), check=True, capture_output=True
+    )
+    return time.time() - started
+
+
 def _fork_main(argv: list[str], folder: Path, env: dict[str, str], out_path: Path, err_path: Path) -> int:
     """The smoke test's launcher: a fork of this process, whose imports are done, runs the command line's `main`
     with the same arguments, folder and variables; start-up costs nothing, so its timings mean nothing."""
