@@ -99,12 +99,16 @@ def ask_and_checkpoint(haier: HaierClient, step: Step, plan: Plan, day: date, st
     it arrives; what stays unanswered after every retry is not checkpointed, so a rerun asks it again."""
     progress = Progress(f"stock {day}", len(plan.ordered), stats=step.api)
     checkpoint = Checkpoint(step, day)
-    for outcome in haier.stream_stock(plan.pending(), progress.update, stop):
-        if outcome.unanswered:
-            step.item_failed({"product_code": outcome.item[0], "county_code": outcome.item[1]}, outcome.error)
-        else:
-            refusal = None if outcome.error is None else str(outcome.error)
-            checkpoint.add(outcome.item, now_utc(), outcome.value, refusal)
+    try:
+        for outcome in haier.stream_stock(plan.pending(), progress.update, stop):
+            if outcome.unanswered:
+                step.item_failed({"product_code": outcome.item[0], "county_code": outcome.item[1]}, outcome.error)
+            else:
+                refusal = None if outcome.error is None else str(outcome.error)
+                checkpoint.add(outcome.item, now_utc(), outcome.value, refusal)
+    except BaseException:
+        checkpoint.save_before_failing()
+        raise
     checkpoint.flush()
     progress.finish()
 

@@ -6,6 +6,7 @@ statements after the last answer: one transaction moves the staged rows to `stoc
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Iterable, Iterator
@@ -14,7 +15,7 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
-from haier_pipeline.assets.step import Step
+from haier_pipeline.assets.step import INTERRUPTIONS, Step
 from haier_pipeline.records import NO_WAREHOUSE, STOCK_ROW, Parsed, UnusableAnswer
 from haier_pipeline.records.record import Refusal, json_text
 from haier_pipeline.warehouse import Warehouse, WarehouseTransaction
@@ -62,6 +63,13 @@ class Checkpoint:
                 tx.replace_keys("stock_staged_rows", rows, PAIR_KEYS)
             self.answers = []
         self.flushed_at = time.monotonic()
+
+    def save_before_failing(self) -> None:
+        """A step interrupted (Ctrl-C, SIGTERM) or failing mid-way keeps the answers it holds, so a rerun does not
+        ask them again. Saving them may fail too (the warehouse is what broke, a second Ctrl-C): the first error is
+        the one to report, and the answers are only asked again."""
+        with contextlib.suppress(Exception, *INTERRUPTIONS):
+            self.flush()
 
 
 def earlier_answers(tx: WarehouseTransaction, day: date, run_id: str) -> Iterator[list[Answer]]:

@@ -575,11 +575,15 @@ def test_ctrl_c_mid_stock_step_exits_130_with_a_next_step_records_it_and_the_rer
     assert contents(warehouse) == before, "no partial stock day"
     failed = warehouse.query("SELECT message FROM {schema}.sync_log WHERE status = 'failed'")
     assert list(failed["message"]) == [INTERRUPTED]
+    # Interrupted long before its first timed checkpoint (2 s), the step saved the answers it held on its way out.
+    saved = int(warehouse.query("SELECT count(*) AS n FROM {schema}.stock_answers")["n"].iloc[0])
+    assert saved >= answered - FAST_ANSWER_SENDERS, f"{answered} answered before the interrupt, {saved} saved"
 
     simulator.config.latency_ms = 0
     simulator.reset_counters()
     assert sync(capsys, "--only", "stock")[0] == 0
     assert stock_pairs(warehouse, today_in_shanghai()) == every_pair(simulator)
+    assert simulator.counters.calls("stock") == len(every_pair(simulator)) - saved, "the rerun asks only the rest"
 
 
 @pytest.mark.parametrize(("sig", "seconds"), [(signal.SIGINT, 0.3), (signal.SIGTERM, 1.0)])
