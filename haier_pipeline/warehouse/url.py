@@ -8,6 +8,7 @@ import tempfile
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from haier_pipeline.warehouse import locking
@@ -136,15 +137,15 @@ def _parse_postgres(url: str, rest: str) -> WarehouseURL:
     if "/" in database:
         raise _error(url, "the path must be a single database name")
     _check_options(url, parts.query)
-    _check_libpq_accepts(url, conninfo)
-    host = parts.hostname or "localhost"
+    # libpq lets `?host=`, `?port=` and `?dbname=` override the URL's parts: name the server it will reach.
+    read = _check_libpq_accepts(url, conninfo)
     return WarehouseURL(
         backend="postgres",
         display=mask_url(url),
         conninfo=conninfo,
-        host=host,
-        port=port,
-        database=database or (unquote(parts.username or "") or "postgres"),
+        host=read.get("host") or parts.hostname or "localhost",
+        port=int(read["port"]) if str(read.get("port") or "").isdigit() else port,
+        database=read.get("dbname") or database or (unquote(parts.username or "") or "postgres"),
     )
 
 
@@ -173,12 +174,13 @@ def _check_options(url: str, query: str) -> None:
     )
 
 
-def _check_libpq_accepts(url: str, conninfo: str) -> None:
+def _check_libpq_accepts(url: str, conninfo: str) -> dict[str, Any]:
+    """The connection parameters as libpq reads them."""
     import psycopg
     from psycopg.conninfo import conninfo_to_dict
 
     try:
-        conninfo_to_dict(conninfo)
+        return conninfo_to_dict(conninfo)
     except psycopg.ProgrammingError:
         # libpq's message quotes the text it refused, e.g. a bad %-escape inside the password: not shown.
         raise _error(

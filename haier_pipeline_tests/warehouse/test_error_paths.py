@@ -157,6 +157,15 @@ def test_a_missing_role_is_not_reported_as_a_server_that_does_not_answer() -> No
         Warehouse.from_url(url).table_counts()
 
 
+def test_a_server_and_database_given_as_options_are_the_ones_named() -> None:
+    """libpq reads `?host=`, `?port=` and `?dbname=` over the URL's own parts: the advice must name that server."""
+    require_postgres()
+    host, _, port = SERVER.partition(":")
+    problem = reachability_problem(f"postgresql://postgres@/ignored?host={host}&port={port}&dbname=no_such_db_hp") or ""
+    assert f"database 'no_such_db_hp' does not exist on {SERVER}" in problem, problem
+    assert f"createdb -h {host} -p {port} no_such_db_hp" in problem, problem
+
+
 def test_an_invalid_option_value_says_to_fix_the_option() -> None:
     require_postgres()
     problem = reachability_problem(f"{POSTGRES_URL}?sslmode=bogus") or ""
