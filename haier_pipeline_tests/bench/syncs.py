@@ -229,7 +229,11 @@ def bare_dagster_run_seconds(workspace: Workspace) -> float:
     one-asset run on the workspace's instance (the sync's own storage). No run of the sync can cost less."""
     started = time.time()
     subprocess.run(
-        [sys.executable, "-c", BARE_DAGSTER_RUN], cwd=workspace.home, env=workspace.env(), check=True, capture_output=True
+        [sys.executable, "-c", BARE_DAGSTER_RUN],
+        cwd=workspace.home,
+        env=workspace.env(),
+        check=True,
+        capture_output=True,
     )
     return time.time() - started
 
