@@ -212,11 +212,6 @@ class HaierClient(ConfigurableResource):
         for stats in (self._stats, *self._trackers):
             stats.record_senders(peak)
 
-    def _warn(self, endpoint: str, message: str) -> None:
-        log.warning("%s", message)
-        for stats in (self._stats, *self._trackers):
-            stats.record_warning(endpoint)
-
     # ---- token --------------------------------------------------------------------------------------
 
     def token(self) -> str:
@@ -364,7 +359,7 @@ class HaierClient(ConfigurableResource):
                 attempt += 1
                 self._sleep_backoff(attempt)
                 continue
-            return unwrap(endpoint, answer, lambda message: self._warn(endpoint, message))
+            return unwrap(endpoint, answer)
 
     def _send(
         self, url: str, body: dict[str, Any], started: float, headers: dict[str, str] | None = None

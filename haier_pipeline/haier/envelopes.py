@@ -1,21 +1,22 @@
 """The vendor wraps answers three ways; callers only ever see the payload or a typed error.
 
 How an envelope is read (haier-api.md, "Envelopes and failures"):
-- `success: true`, or a `code` in SUCCESS_CODES, is success. `success` may be a boolean, 1 / 0, or a word
-  (true / false, yes / no, y / n, 1 / 0, ok, fail...).
-- `success: false`, or a known failure code, is a failure (HaierBusinessError with the vendor's reason).
-  Known failure codes: HTTP-like numbers 400-599 and negative numbers (as numbers or digit strings, the
-  way gateways echo a status or `-1`), and the words fail / failed / failure / error in any case.
-- Any other code, or a `success` that reads as neither (and no code says otherwise), is unrecognised: with data
-  present (a `data` key that is not null; an empty list is
-  data: a stock answer with no warehouse) it is success, reported to `on_unrecognised` (the client
-  counts and logs it); without data (e.g. `{"code": "E01", "description": "no permission"}`) it is a
-  failure, because a refusal must never pass for an empty result.
+- `success: true`, or (without a readable `success`) a `code` in SUCCESS_CODES, is success. `success` may be a
+  boolean, 1 / 0, or a word (true / false, yes / no, y / n, 1 / 0, ok, fail...).
+- Anything else is a refusal (HaierBusinessError with the vendor's reason): `success: false`, a `success` that reads
+  as neither, or any other code ("0000", "E001", 500), with data or without. The vendor's document says so ("that
+  is an error, never an empty result"), and reading a refusal's `data: []` as success stored a stock of 0 for
+  every pair of an account whose seller password was wrong.
+- The payload is `data`; an empty or null one is an empty payload, and so is none at all (a gateway that omits
+  null fields) unless the envelope holds a list or object under another key (`result`, `rows`): the payload is
+  not where it belongs, and reading it as empty would store "none".
+- An envelope that says its payload is one page of more (`total` above the rows it holds, `hasNextPage`, more than
+  one page) is unusable: the client does not page, and the missing rows would read as absent (a product
+  deactivated, a warehouse's stock left out of the county's sum).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -28,32 +29,60 @@ TRUE_WORDS = frozenset({"true", "1", "yes", "y", "ok", "success"})
 FALSE_WORDS = FAILURE_WORDS | {"false", "0", "no", "n"}
 ENVELOPE_MARKERS = ("success", "code")
 REASON_KEYS = ("msg", "message", "description")
+# How gateways say "this is one page of more", lower-cased.
+TOTAL_KEYS = ("total", "totalcount", "totalnum", "totalsize", "totalrecords")
+PAGE_COUNT_KEYS = ("pages", "totalpage", "totalpages", "pagecount")
 # Refusals that concern the whole account, not one item: every other call would be refused the same way.
 ACCOUNT_REFUSALS = ("密码错误", "客户编码与授权信息不匹配", "合同已过期", "合同已到期", "合同已失效", "合同过期")
 MAX_REASON_CHARS = 300
 
 
-def unwrap(endpoint: str, answer: Any, on_unrecognised: Callable[[str], None] | None = None) -> Any:
+def unwrap(endpoint: str, answer: Any) -> Any:
     """Return the payload of a bare, `{success, data}` or `{code, msg, data}` answer; empty data → None."""
     if not isinstance(answer, dict) or not any(marker in answer for marker in ENVELOPE_MARKERS):
         return answer
-    data = answer.get("data")
-    empty = data is None or (isinstance(data, str | list | dict) and not data)
     success = _flag(answer.get("success"))
     code = _code(answer.get("code")) if "code" in answer else None
-    if success is False or (success is None and code is not None and _is_failure_code(code)):
+    if not (success or (success is None and code in SUCCESS_CODES)):
         raise _refusal(endpoint, answer)
-    unrecognised = None
-    if success is None and code is not None and code not in SUCCESS_CODES:
-        unrecognised = f"code {code!r}"
-    elif success is None and code is None:  # `success` is there (an envelope marker) but reads as neither
-        unrecognised = f"success {_text(answer.get('success'))[:40]!r}"
-    if unrecognised is not None:
-        if data is None:
-            raise _refusal(endpoint, answer)
-        if on_unrecognised is not None:
-            on_unrecognised(f"{endpoint}: unrecognised envelope {unrecognised} with data; read as success")
+    if "data" not in answer:
+        misplaced = [str(key) for key, value in answer.items() if isinstance(value, list | dict)]
+        if misplaced:
+            raise HaierAnswerShapeError(
+                endpoint,
+                f"a success envelope without `data`, holding {', '.join(map(repr, misplaced[:5]))} instead: "
+                "the payload is not where the vendor's document puts it",
+            )
+    data = answer.get("data")
+    if isinstance(data, list) and (incomplete := _one_page_of_more(answer, len(data))):
+        raise HaierAnswerShapeError(
+            endpoint, f"the answer is one page of more ({incomplete}); the client does not page"
+        )
+    empty = data is None or (isinstance(data, str | list | dict) and not data)
     return None if empty else data
+
+
+def _one_page_of_more(answer: dict[str, Any], rows: int) -> str | None:
+    """What in the envelope says rows are missing from this answer; None when nothing does."""
+    for key, value in answer.items():
+        name = str(key).lower()
+        number = _whole_number(value)
+        if name in TOTAL_KEYS and number is not None and number > rows:
+            return f"{key}={number}, {rows} rows sent"
+        if name in PAGE_COUNT_KEYS and number is not None and number > 1:
+            return f"{key}={number}"
+        if name == "hasnextpage" and _flag(value):
+            return f"{key}={_text(value)}"
+        if name == "islastpage" and _flag(value) is False:
+            return f"{key}={_text(value)}"
+    return None
+
+
+def _whole_number(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    text = _text(value).strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else None
 
 
 def as_rows(payload: Any, endpoint: str = "answer") -> list[dict[str, Any]]:

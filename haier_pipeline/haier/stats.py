@@ -45,8 +45,6 @@ class EndpointStats:
     retries: int = 0
     throttled: int = 0
     failures: int = 0
-    # Answers read as success despite an unrecognised envelope code (see envelopes.py).
-    warnings: int = 0
     latencies: LatencyHistogram = field(default_factory=LatencyHistogram)
 
     def summary(self) -> dict[str, float | int]:
@@ -55,7 +53,6 @@ class EndpointStats:
             "retries": self.retries,
             "throttled": self.throttled,
             "failures": self.failures,
-            "warnings": self.warnings,
             "p50_ms": round(self.latencies.percentile(50), 1),
             "p95_ms": round(self.latencies.percentile(95), 1),
         }
@@ -92,10 +89,6 @@ class CallStats:
         with self._lock:
             self.peak_senders = max(self.peak_senders, peak)
 
-    def record_warning(self, endpoint: str) -> None:
-        with self._lock:
-            self._endpoints[endpoint].warnings += 1
-
     def by_endpoint(self) -> dict[str, dict[str, float | int]]:
         with self._lock:
             return {name: stats.summary() for name, stats in sorted(self._endpoints.items())}
@@ -116,7 +109,6 @@ class CallStats:
             "api_calls": self.total("calls"),
             "api_retries": self.total("retries"),
             "api_throttled": self.total("throttled"),
-            "api_warnings": self.total("warnings"),
             "api_by_endpoint": self.by_endpoint(),
         }
         with self._lock:

@@ -185,10 +185,24 @@ class _Handlers:
         refusal = refusal or self.config.account_refusal or self._refused_product(body)
         if refusal:
             return json_response(failure(style, refusal))
-        wrapped = wrap(style, payload)
+        wrapped = self._first_page(payload) if endpoint == "products" else wrap(style, payload)
         if self.config.success_code and isinstance(wrapped, dict) and "code" in wrapped:
             wrapped["code"] = self.config.success_code
         return json_response(wrapped)
+
+    def _first_page(self, rows: list[dict[str, Any]]) -> Any:
+        """The listing as a paging gateway sends it: its first page, and how many there are in all."""
+        size = self.config.listing_page_size
+        if not size or len(rows) <= size:
+            return wrap(style_for(self.config.envelope, "products"), rows)
+        return {
+            "success": True,
+            "data": rows[:size],
+            "total": len(rows),
+            "pageNum": 1,
+            "pageSize": size,
+            "hasNextPage": True,
+        }
 
     def _refused_product(self, body: dict[str, Any]) -> str | None:
         """A per-item failure envelope for a call naming a refused product (alone or in a batch)."""

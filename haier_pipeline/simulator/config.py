@@ -43,6 +43,8 @@ class SimulatorConfig:
     day_offset: int = 0
     hidden_products: int = 0
     empty_listing: bool = False
+    # A paging gateway: the whole listing answers only its first N products, saying `total` and `hasNextPage`.
+    listing_page_size: int = 0
     # Data quirks (simulator/quirks.py): the names of those on ("all" for every one), and the share they touch.
     quirks: tuple[str, ...] = ()
     quirk_rate: float = 0.1
@@ -71,8 +73,8 @@ class SimulatorConfig:
             raise ValueError(f"token_shape must be one of {TOKEN_SHAPES}, not {self.token_shape!r}")
         if self.expires_in_at not in EXPIRES_IN_PLACES:
             raise ValueError(f"expires_in_at must be one of {EXPIRES_IN_PLACES}, not {self.expires_in_at!r}")
-        if self.products < 0 or self.hidden_products < 0:
-            raise ValueError("products and hidden_products must be >= 0")
+        if self.products < 0 or self.hidden_products < 0 or self.listing_page_size < 0:
+            raise ValueError("products, hidden_products and listing_page_size must be >= 0")
         if not 0.0 <= self.fault_rate <= 1.0 or not 0.0 <= self.bad_row_rate <= 1.0:
             raise ValueError("fault_rate and bad_row_rate must be within [0, 1]")
         for name in ("throttle_rate", "hang_rate"):

@@ -7,7 +7,6 @@ asserts the outcome: every pair delivered, or a typed failure that names the end
 from __future__ import annotations
 
 import json
-import logging
 import socket
 import subprocess
 import sys
@@ -240,18 +239,17 @@ def test_tokens_refused_as_soon_as_issued_are_bad_credentials(
 # ---- envelopes ---------------------------------------------------------------------------------------
 
 
-def test_an_unrecognised_success_code_is_success_with_a_counted_warning(
-    simulator: RunningSimulator, make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+def test_an_unrecognised_success_code_is_a_refusal_never_data(
+    simulator: RunningSimulator, make_client: ClientFactory
 ) -> None:
+    """haier-api.md: a code other than 200 is an error, never an empty result. Read as success, a refusal's
+    `data: []` was a stock of 0 for every pair."""
     client = make_client()
     pairs = start(simulator, client, envelope="code", success_code="0000")
-    with client.track() as tracked, caplog.at_level(logging.WARNING, logger="haier_pipeline.haier"):
-        outcomes = client.stock_for_pairs(pairs)
-    assert [outcome.error for outcome in outcomes if outcome.error] == []
-    assert sum(len(outcome.value or []) for outcome in outcomes) > 0
-    assert tracked.by_endpoint()["stock"]["warnings"] == PAIRS
-    assert tracked.as_metadata()["api_warnings"] == PAIRS
-    assert "unrecognised envelope code '0000'" in caplog.text
+    with pytest.raises(HaierBusinessError) as raised:
+        client.stock_for_pairs(pairs)
+    assert raised.value.code == "0000" and "stock" in str(raised.value)
+    assert simulator.counters.calls("stock") < PAIRS, "the same refusal on every product stops the step"
 
 
 # ---- https only --------------------------------------------------------------------------------------

@@ -377,6 +377,21 @@ def test_a_listing_hiding_most_products_is_blocked_and_changes_no_table(duckdb_p
     assert contents(duckdb_pipeline.warehouse) == before
 
 
+def test_a_listing_that_is_one_page_of_more_fails_the_step_and_deactivates_nothing(duckdb_pipeline: Pipeline) -> None:
+    """A gateway that pages: the first page alone would read as "the rest is no longer procurable"."""
+    assert duckdb_pipeline.run(only=["products", "catalog"]).success
+    before = contents(duckdb_pipeline.warehouse)
+    listed = int(duckdb_pipeline.warehouse.query("SELECT count(*) AS n FROM {schema}.products")["n"].iloc[0])
+    duckdb_pipeline.simulator.config.listing_page_size = listed - 1  # one product short: under the guard's 20 %
+    result = duckdb_pipeline.run(only=["products", "catalog"])
+    assert not result.success
+    (failure,) = duckdb_pipeline.failures(result)
+    assert failure.step == "products" and re.search(
+        rf"one page of more \(total=\d+, {listed - 1} rows sent\)", failure.cause
+    )
+    assert contents(duckdb_pipeline.warehouse) == before
+
+
 def test_postgres_killed_mid_write_fails_the_step_leaves_every_table_and_a_rerun_succeeds(
     postgres_pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:

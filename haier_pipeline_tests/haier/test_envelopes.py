@@ -57,31 +57,68 @@ def test_a_single_object_is_a_list_of_one() -> None:
         {"code": "SUCCESS", "data": [{"productCode": "A"}]},
     ],
 )
-def test_success_true_or_a_success_code_is_success_without_a_warning(answer: dict) -> None:
-    warnings: list[str] = []
-    assert unwrap("products", answer, warnings.append) == [{"productCode": "A"}]
-    assert warnings == []
+def test_success_true_or_a_success_code_is_success(answer: dict) -> None:
+    assert unwrap("products", answer) == [{"productCode": "A"}]
 
 
-@pytest.mark.parametrize("code", ["0000", 0, "OK", 1])
-def test_an_unrecognised_code_with_data_is_success_with_a_warning(code: object) -> None:
-    warnings: list[str] = []
-    assert unwrap("stock", {"code": code, "msg": "ok", "data": [{"stock": "3"}]}, warnings.append) == [{"stock": "3"}]
-    assert len(warnings) == 1
-    assert "stock" in warnings[0] and repr(str(code).lower()) in warnings[0]
-
-
-@pytest.mark.parametrize("data", [[], {}, ""])
-def test_an_unrecognised_code_with_empty_data_is_an_empty_success(data: object) -> None:
-    warnings: list[str] = []
-    assert as_rows(unwrap("stock", {"code": "0000", "msg": "ok", "data": data}, warnings.append)) == []
-    assert len(warnings) == 1
+@pytest.mark.parametrize("code", ["0000", 0, "OK", 1, "E001"])
+@pytest.mark.parametrize("data", [[{"stock": "3"}], [], {}, "", None])
+def test_an_unrecognised_code_is_a_refusal_with_data_or_without(code: object, data: object) -> None:
+    """`{"code": "E001", "msg": "约定密码错误", "data": []}` was read as success: a stock of 0 for every pair."""
+    with pytest.raises(HaierBusinessError) as raised:
+        unwrap("stock", {"code": code, "msg": "约定密码错误", "data": data})
+    assert raised.value.code == str(code) and raised.value.reason == "约定密码错误"
+    assert raised.value.account_refused
 
 
 @pytest.mark.parametrize("answer", [{"code": "0000", "msg": "无权限"}, {"code": "0000", "msg": "无权限", "data": None}])
 def test_an_unrecognised_code_without_data_is_a_failure(answer: dict) -> None:
     with pytest.raises(HaierBusinessError, match="无权限"):
         unwrap("stock", answer)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"success": True, "result": [{"secCode": "S1", "stock": "5"}]},
+        {"code": 200, "msg": "ok", "rows": [{"secCode": "S1", "stock": "5"}], "total": 1},
+        {"success": True, "payload": {"list": []}},
+    ],
+)
+def test_a_success_holding_its_payload_under_another_key_is_unusable_not_empty(answer: dict) -> None:
+    with pytest.raises(HaierAnswerShapeError) as raised:
+        unwrap("stock", answer)
+    assert "without `data`" in str(raised.value) and not raised.value.transient
+
+
+@pytest.mark.parametrize("answer", [{"success": True}, {"code": 200, "msg": "ok", "timestamp": 1764800000000}])
+def test_a_success_that_omits_a_null_data_is_an_empty_payload(answer: dict) -> None:
+    assert unwrap("stock", answer) is None
+
+
+@pytest.mark.parametrize(
+    "envelope",
+    [
+        {"total": 10},
+        {"totalCount": "3"},
+        {"hasNextPage": True},
+        {"isLastPage": False},
+        {"pages": 2},
+        {"total": 10, "pageNum": 1, "pageSize": 2, "hasNextPage": "true"},
+    ],
+)
+def test_one_page_of_more_is_unusable_the_missing_rows_would_read_as_absent(envelope: dict) -> None:
+    with pytest.raises(HaierAnswerShapeError, match="one page of more"):
+        unwrap("products", {"success": True, "data": [{"productCode": "A"}, {"productCode": "B"}], **envelope})
+
+
+@pytest.mark.parametrize(
+    "envelope",
+    [{"total": 2}, {"total": "2", "pages": 1, "hasNextPage": False, "isLastPage": True}, {"total": True}],
+)
+def test_a_page_that_is_the_whole_answer_is_read(envelope: dict) -> None:
+    rows = [{"productCode": "A"}, {"productCode": "B"}]
+    assert unwrap("products", {"success": True, "data": rows, **envelope}) == rows
 
 
 @pytest.mark.parametrize("code", [400, "403", 500, "503", -1, "-1", "FAIL", "error", "failure"])
@@ -128,17 +165,11 @@ def test_success_written_as_a_number_or_a_word_for_no_is_a_failure(success: obje
 
 @pytest.mark.parametrize("success", [1, "1", "Y", "yes", "OK"])
 def test_success_written_as_a_number_or_a_word_for_yes_is_success(success: object) -> None:
-    warnings: list[str] = []
-    assert unwrap("stock", {"success": success, "data": []}, warnings.append) is None
-    assert warnings == []
+    assert unwrap("stock", {"success": success, "data": []}) is None
 
 
 @pytest.mark.parametrize("success", [None, "maybe", 2, {"ok": True}])
-def test_a_success_that_reads_as_neither_is_a_failure_without_data_and_a_warned_success_with_it(
-    success: object,
-) -> None:
-    with pytest.raises(HaierBusinessError):
-        unwrap("stock", {"success": success, "data": None})
-    warnings: list[str] = []
-    assert unwrap("stock", {"success": success, "data": [{"secCode": "A1"}]}, warnings.append) == [{"secCode": "A1"}]
-    assert len(warnings) == 1 and "unrecognised envelope success" in warnings[0]
+def test_a_success_that_reads_as_neither_is_a_failure_with_data_or_without(success: object) -> None:
+    for data in (None, [{"secCode": "A1"}]):
+        with pytest.raises(HaierBusinessError):
+            unwrap("stock", {"success": success, "data": data})
