@@ -79,11 +79,21 @@ def _price_quirks(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def _price_rule(row: dict[str, Any]) -> str | None:
+    """The supply price is missing only with the vendor's reason (价格未生效, 商品暂不可采). A row with neither is one
+    whose keys were renamed (`supply_price`, `SupplyPrice`, nested): stored, it would replace the current price with
+    NULL."""
+    if row["supply_price"] is None and not row["reason"]:
+        return "supply_price: is missing, and no reason says the price is not in effect (renamed fields?)"
+    return None
+
+
 PRICE_ROW = Record(
     name="price row",
     endpoint="prices",
     key=("product_code",),
     quirks=_price_quirks,
+    rule=_price_rule,
     fields=(
         PRODUCT_CODE_FIELD,
         Field(

@@ -26,6 +26,8 @@ from haier_pipeline.records.kinds import Invalid, Kind, is_missing, storable_tex
 
 PAYLOAD_CHARS = 2000
 RAW_VALUE_CHARS = 200
+DIFFERENT_DESCRIPTION = "a second row for the same key, different in descriptive values only; the first one is kept"
+CONFLICTING_MEASURES = "rows for the same key disagree on a measure: neither is stored, the last good values stay"
 
 
 class Role(StrEnum):
@@ -79,6 +81,8 @@ class Record:
     key: tuple[str, ...]
     # The vague points of the vendor document, decided once: rewrites a raw row before its fields are read.
     quirks: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    # A rule across fields, on the row as read: why the row must be refused, or None.
+    rule: Callable[[dict[str, Any]], str | None] | None = None
 
     @cached_property
     def columns(self) -> list[str]:
@@ -123,7 +127,9 @@ class Parsed:
     unknown_keys: Counter[str] = field(default_factory=Counter)
     unknown_examples: dict[str, str] = field(default_factory=dict)
     collapsed: int = 0
-    _first: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict, repr=False)
+    # The first row served for each key, with what it was read from; and the keys whose rows disagreed on a measure.
+    _first: dict[tuple[Any, ...], tuple[dict[str, Any], Any, dict[str, Any]]] = field(default_factory=dict, repr=False)
+    _conflicted: set[tuple[Any, ...]] = field(default_factory=set, repr=False)
 
     @property
     def inputs(self) -> int:
@@ -158,21 +164,44 @@ class Parsed:
                     return
                 row[f.column] = None
                 anomalies.append((f.column, value, str(why)))
+        if self.record.rule is not None and (broken := self.record.rule(row)) is not None:
+            self.refuse(broken, raw, context)
+            return
         key = tuple(row[column] for column in self.record.key)
-        if key and all(part is not None for part in key):
-            first = self._first.get(key)
-            if first is not None:
-                if first == row:
-                    self.collapsed += 1
-                else:
-                    shown = "/".join(map(str, key))
-                    rule = "a second, different row for the same key; the first one served is kept"
-                    self.refuse(rule, raw, context, detail=f" ({shown})")
-                return
-            self._first[key] = row
-        self.rows.append(row)
         row_key = "/".join("" if part is None else str(part) for part in key)
+        if key and all(part is not None for part in key):
+            if self._same_key_again(key, row_key, row, raw, context):
+                return
+            self._first[key] = (row, raw, context)
+        self.rows.append(row)
         self.anomalies += [Anomaly(row_key, column, _short(value), reason) for column, value, reason in anomalies]
+
+    def _same_key_again(
+        self, key: tuple[Any, ...], row_key: str, row: dict[str, Any], raw: Any, context: dict[str, Any]
+    ) -> bool:
+        """Whether a row for this key was served already: then an identical row is collapsed, and one that differs
+        only in descriptive values is refused (the first one served is kept). Rows that disagree on a measure leave
+        no row to trust: the first one is taken back and the key refused whole, now and for any later row."""
+        if key in self._conflicted:
+            self.refuse(CONFLICTING_MEASURES, raw, context, detail=f" ({row_key})")
+            return True
+        if key not in self._first:
+            return False
+        first, first_raw, first_context = self._first[key]
+        if first == row:
+            self.collapsed += 1
+            return True
+        measures = [f.column for f in self.record.fields if f.role is Role.MEASURE and first[f.column] != row[f.column]]
+        if not measures:
+            self.refuse(DIFFERENT_DESCRIPTION, raw, context, detail=f" ({row_key})")
+            return True
+        self._conflicted.add(key)
+        self.rows = [kept for kept in self.rows if kept is not first]
+        self.anomalies = [anomaly for anomaly in self.anomalies if anomaly.row_key != row_key]
+        detail = f" ({row_key}: {', '.join(measures)})"
+        self.refuse(CONFLICTING_MEASURES, first_raw, first_context, detail=detail)
+        self.refuse(CONFLICTING_MEASURES, raw, context, detail=detail)
+        return True
 
     def refuse(self, rule: str, raw: Any, context: Mapping[str, Any], detail: str = "") -> None:
         item = {f.column: context[f.column] for f in self.record.fields if f.vendor is None and f.role is Role.KEY}

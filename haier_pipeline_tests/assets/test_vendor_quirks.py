@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import dagster as dg
 
+from haier_pipeline.records.record import CONFLICTING_MEASURES
 from haier_pipeline.simulator.quirks import QUIRKS, hits
 from haier_pipeline_tests.pipelines import Pipeline
 
@@ -96,11 +97,18 @@ def test_every_quirk_ends_where_its_role_says_and_no_step_crashes(pipeline: Pipe
     for expected in (
         "refused by the API: stock: HTTP 200: expected a list of rows, got int",
         "the row is a str, not an object",
-        "a second, different row for the same key; the first one served is kept",
+        CONFLICTING_MEASURES,
         "stock: is out of range (0 to 2147483647)",
         "refused with its pair",
     ):
         assert expected in reasons, expected
+    # Two different prices for one code: neither is stored.
+    conflicting = warehouse.query(
+        "SELECT payload FROM {schema}.rejected_rows WHERE asset = 'prices' AND reason LIKE :rule",
+        {"rule": CONFLICTING_MEASURES + "%"},
+    )
+    doubted = {json.loads(payload)["vendor_row"]["productCode"] for payload in conflicting["payload"]}
+    assert doubted and not doubted & set(prices.index)
     log = warehouse.query("SELECT sync_type, status, failed_count FROM {schema}.sync_log").set_index("sync_type")
     for asset in ("products", "prices", "stock_snapshots"):
         assert log.loc[asset, "status"] == "partial"
@@ -159,8 +167,8 @@ def test_refused_listing_rows_never_deactivate_products(pipeline: Pipeline) -> N
     assert set(products.loc[~products["is_active"].astype(bool), "product_code"]) == set(sim.dataset.hidden_codes(2))
 
 
-def test_prices_keep_the_first_of_conflicting_rows_and_count_each_refusal_once(pipeline: Pipeline) -> None:
-    pipeline.max_rejected_ratio = 0.9  # this test is about which row is kept, not about the gate
+def test_prices_collapse_identical_rows_and_store_neither_of_two_that_disagree(pipeline: Pipeline) -> None:
+    pipeline.max_rejected_ratio = 0.9  # this test is about which rows are kept, not about the gate
     sim = pipeline.simulator
     sim.config.update({"quirks": ["duplicates"], "quirk_rate": 0.3})
     assert pipeline.run(only=["products", "prices"]).success
@@ -169,14 +177,18 @@ def test_prices_keep_the_first_of_conflicting_rows_and_count_each_refusal_once(p
         "product_code"
     )
     doubled = [c for c in dataset.procurable_codes if hits(dataset.seed, 0.3, ("duplicates",), "duplicates", c, key)]
-    assert doubled
-    for code in doubled:
-        served_first = dataset.price_row(code, pipeline.today).get("supplyPrice")
-        stored = prices.loc[code, "supply_price"]
-        assert pd_null(stored) if served_first is None else stored == Decimal(served_first), "the first one is kept"
     rejected = pipeline.warehouse.query("SELECT reason, payload FROM {schema}.rejected_rows WHERE asset = 'prices'")
-    assert len(rejected) > 0
-    assert all(json.loads(p)["vendor_row"]["supplyPrice"] == "1.00" for p in rejected["payload"])
+    doubted = [json.loads(payload)["vendor_row"]["productCode"] for payload in rejected["payload"]]
+    assert doubted and set(doubted) < set(doubled), "some duplicates were identical, some not"
+    assert all(doubted.count(code) == 2 for code in doubted), "both rows of a code are refused, each once"
+    assert all(reason.startswith(CONFLICTING_MEASURES) for reason in rejected["reason"])
+    for code in doubled:
+        if code in doubted:
+            assert code not in prices.index, "neither of two prices is stored"
+        else:
+            served = dataset.price_row(code, pipeline.today).get("supplyPrice")
+            stored = prices.loc[code, "supply_price"]
+            assert pd_null(stored) if served is None else stored == Decimal(served), "identical rows collapse"
     log = pipeline.warehouse.query("SELECT total_count, failed_count FROM {schema}.sync_log WHERE sync_type = 'prices'")
     assert int(log["total_count"].iloc[0]) == len(dataset.procurable_codes) + len(doubled)
     assert int(log["failed_count"].iloc[0]) == len(rejected)

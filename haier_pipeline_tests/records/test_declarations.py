@@ -22,6 +22,7 @@ from haier_pipeline.records import (
     STOCK_ROW,
     UnusableAnswer,
 )
+from haier_pipeline.records.record import CONFLICTING_MEASURES, DIFFERENT_DESCRIPTION
 from haier_pipeline.validation import validate
 
 NOW = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
@@ -153,19 +154,49 @@ def test_one_object_is_a_list_of_one_and_none_is_no_rows() -> None:
     assert BALANCE_ROW.parse(None, {"fetched_at": NOW}).inputs == 0
 
 
-def test_identical_duplicates_collapse_and_conflicting_ones_keep_the_first_served() -> None:
+def test_identical_duplicates_collapse_and_rows_disagreeing_on_a_price_leave_none() -> None:
+    """Which of two prices the vendor meant cannot be told: the first one served was stored, by row order alone."""
     first = {"productCode": "A1", "supplyPrice": Decimal("100.00"), "isSales": "1"}
-    rows = [first, dict(first), {**first, "supplyPrice": Decimal("90.00")}, {"productCode": "B2", "isSales": "1"}]
-    parsed = PRICE_ROW.parse(rows, {"fetched_at": NOW})
-    assert [(row["product_code"], row["supply_price"]) for row in parsed.rows] == [
-        ("A1", Decimal("100.0000")),
-        ("B2", None),
+    rows = [
+        first,
+        dict(first),
+        {**first, "supplyPrice": Decimal("1.00")},
+        {**first, "supplyPrice": Decimal("100.00"), "isSales": "0"},
+        {"productCode": "B2", "reason": "价格未生效", "isSales": "1"},
     ]
+    parsed = PRICE_ROW.parse(rows, {"fetched_at": NOW})
+    assert [(row["product_code"], row["supply_price"]) for row in parsed.rows] == [("B2", None)]
     assert parsed.collapsed == 1
+    assert [refusal.reason for refusal in parsed.refused] == [
+        f"{CONFLICTING_MEASURES} (A1: supply_price)",
+        f"{CONFLICTING_MEASURES} (A1: supply_price)",
+        f"{CONFLICTING_MEASURES} (A1)",
+    ]
+    assert "100.00" in parsed.refused[0].payload and "1.00" in parsed.refused[1].payload
+    assert parsed.inputs == 5, "each input counted once"
+
+
+def test_a_second_row_different_only_in_descriptive_values_is_refused_and_the_first_kept() -> None:
+    first = {"productCode": "A1", "supplyPrice": "100", "isSales": "1", "reason": "ok"}
+    parsed = PRICE_ROW.parse([first, {**first, "reason": "changed"}], {"fetched_at": NOW})
+    assert [(row["product_code"], row["reason"]) for row in parsed.rows] == [("A1", "ok")]
+    assert [refusal.reason for refusal in parsed.refused] == [f"{DIFFERENT_DESCRIPTION} (A1)"]
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        {"productCode": "A1", "supply_price": 1100, "invoice_price": 990, "isSales": "1"},
+        {"productCode": "A1", "SupplyPrice": 1100, "InvoicePrice": 990, "isSales": "1"},
+        {"productCode": "A1", "priceInfo": {"supplyPrice": 1100, "invoicePrice": 990}, "isSales": "1"},
+    ],
+)
+def test_a_price_row_without_a_supply_price_or_a_reason_is_refused_not_stored_as_null(row: dict) -> None:
+    """Renamed keys once replaced the current price with NULL, in a step that reported success."""
+    parsed = PRICE_ROW.parse([row], {"fetched_at": NOW})
+    assert parsed.rows == []
     (refusal,) = parsed.refused
-    assert refusal.reason == "a second, different row for the same key; the first one served is kept (A1)"
-    assert "90.00" in refusal.payload
-    assert parsed.inputs == 4, "each input counted once"
+    assert refusal.rule.startswith("supply_price: is missing, and no reason says")
 
 
 def test_a_rebate_type_code_under_stock_rebate_policy_is_stored_as_the_rebate_type() -> None:
