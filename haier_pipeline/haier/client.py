@@ -549,7 +549,7 @@ class HaierClient(ConfigurableResource):
             raise HaierAnswerShapeError(
                 "logistics", f"expected an object with three lists, got {type(payload).__name__}"
             )
-        return {name: as_rows(payload.get(name), "logistics") for name in endpoints.LOGISTICS_LISTS}
+        return logistics_lists(payload)
 
     def balance(self) -> list[dict[str, Any]]:
         body = {
@@ -557,6 +557,25 @@ class HaierClient(ConfigurableResource):
             "customerPassword": self.customer_password or self.password,
         }
         return as_rows(self._post("balance", endpoints.BALANCE, body), "balance")
+
+
+def logistics_lists(payload: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """The three lists of a logistics answer, their names matched in any case. Another key holding a list or an
+    object may be one of them renamed: read as absent, its records would be deleted from the warehouse by an answer
+    that never mentioned them, so the answer is unusable."""
+    by_name = {name.lower(): name for name in endpoints.LOGISTICS_LISTS}
+    found: dict[str, Any] = {}
+    for key, value in payload.items():
+        name = by_name.get(str(key).lower())
+        if name is not None:
+            found[name] = value
+        elif isinstance(value, list | dict):
+            raise HaierAnswerShapeError(
+                "logistics",
+                f"a list the vendor's document does not name ({str(key)[:60]!r}); expected "
+                f"{', '.join(endpoints.LOGISTICS_LISTS)}",
+            )
+    return {name: as_rows(found.get(name), "logistics") for name in endpoints.LOGISTICS_LISTS}
 
 
 def product_of(pair: tuple[str, str]) -> str:

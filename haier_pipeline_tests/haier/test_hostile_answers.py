@@ -37,6 +37,7 @@ ENDPOINTS = {
     paths.PRICES: "prices",
     paths.STOCK: "stock",
     paths.BALANCE: "balance",
+    paths.LOGISTICS: "logistics",
 }
 TOKEN = b'{"access_token": "tok-hostile-1", "expires_in": 3600}'
 EMPTY = b'{"success": true, "data": []}'
@@ -360,3 +361,38 @@ def test_an_integer_too_long_for_python_reads_as_a_decimal_instead_of_a_garbled_
         (row,) = client_of(api).stock("GA0SZC00U", "110101")
         assert api.calls("stock") == 1, "not retried as server trouble"
     assert row["stock"] == Decimal(huge.decode())
+
+
+# ---- logistics lists ---------------------------------------------------------------------------------
+
+
+def logistics_answer(data: dict[str, Any]) -> Callable[[str, dict[str, Any]], Answer | None]:
+    body = json.dumps({"success": True, "data": data}).encode()
+    return lambda endpoint, _: Answer(body) if endpoint == "logistics" else None
+
+
+def test_logistics_lists_are_found_whatever_the_case_of_their_names() -> None:
+    data = {"GetAllLogisticsInfoByOrderCode": [{"a": 1}], "getstockdeliverylogisticsrecord": [{"b": 2}], "n": 1}
+    with gateway(logistics_answer(data)) as api:
+        lists = client_of(api).logistics("SO.1")
+    assert lists == {
+        "getAllLogisticsInfoByOrderCode": [{"a": 1}],
+        "getStockDeliveryLogisticsRecord": [{"b": 2}],
+        "getStockDeliveryLogisticsRecordThirdparty": [],
+    }
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"allLogisticsInfo": [{"a": 1}], "getStockDeliveryLogisticsRecord": []},
+        {"result": {"getAllLogisticsInfoByOrderCode": [{"a": 1}]}},
+    ],
+)
+def test_a_logistics_list_the_document_does_not_name_makes_the_answer_unusable(data: dict[str, Any]) -> None:
+    """Read as three empty lists, such an answer replaced the order's stored records with none."""
+    with (
+        gateway(logistics_answer(data)) as api,
+        pytest.raises(HaierAnswerShapeError, match="a list the vendor's document does not name"),
+    ):
+        client_of(api).logistics("SO.1")
