@@ -81,7 +81,7 @@ def _vendor_reason(answer: dict[str, Any]) -> str:
             for key in REASON_KEYS:
                 value = place.get(key)
                 if isinstance(value, str) and value.strip():
-                    return redact(f"; the vendor says: {value.strip()[:200]}")
+                    return "; the vendor says: " + redact(value.strip())[:200]
     return ""
 
 
@@ -211,4 +211,5 @@ def fallback_token_url(token_url: str) -> str | None:
 
 
 def describe_token_failure(url: str, status: int, body: str) -> str:
-    return redact(f"{url} answered HTTP {status}: {body[:200]}")
+    # Masked before cut: a secret the cut splits would no longer match its mask.
+    return redact(f"{url} answered HTTP {status}: {body}")[: len(url) + 220]

@@ -401,7 +401,7 @@ class HaierClient(ConfigurableResource):
     @staticmethod
     def _excerpt(response: requests.Response) -> str:
         text = " ".join(response.text.split())
-        return redact(text[:200]) or "(empty body)"
+        return redact(text)[:200] or "(empty body)"
 
     # ---- concurrency --------------------------------------------------------------------------------
 
@@ -572,7 +572,7 @@ def logistics_lists(payload: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         elif isinstance(value, list | dict):
             raise HaierAnswerShapeError(
                 "logistics",
-                f"a list the vendor's document does not name ({str(key)[:60]!r}); expected "
+                f"a list the vendor's document does not name ({redact(str(key))[:60]!r}); expected "
                 f"{', '.join(endpoints.LOGISTICS_LISTS)}",
             )
     return {name: as_rows(found.get(name), "logistics") for name in endpoints.LOGISTICS_LISTS}

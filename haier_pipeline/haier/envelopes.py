@@ -50,7 +50,7 @@ def unwrap(endpoint: str, answer: Any) -> Any:
         if misplaced:
             raise HaierAnswerShapeError(
                 endpoint,
-                f"a success envelope without `data`, holding {', '.join(map(repr, misplaced[:5]))} instead: "
+                f"a success envelope without `data`, holding {redact(', '.join(map(repr, misplaced[:5])))} instead: "
                 "the payload is not where the vendor's document puts it",
             )
     data = answer.get("data")
@@ -130,8 +130,9 @@ def _is_failure_code(code: str) -> bool:
 
 def _refusal(endpoint: str, answer: dict[str, Any]) -> HaierBusinessError:
     reason = next((_text(answer[key]) for key in REASON_KEYS if answer.get(key)), "no reason given")
-    reason = redact(reason[:MAX_REASON_CHARS])
-    code = _text(answer["code"])[:40] if "code" in answer else f"success={_text(answer.get('success'))[:30]}".lower()
+    reason = redact(reason)[:MAX_REASON_CHARS]  # masked before cut: a secret the cut splits would not match
+    code = _text(answer["code"]) if "code" in answer else f"success={_text(answer.get('success'))}".lower()
+    code = redact(code)[:40]
     account = any(marker in reason for marker in ACCOUNT_REFUSALS)
     return HaierBusinessError(endpoint, code, reason, account_refused=account)
 

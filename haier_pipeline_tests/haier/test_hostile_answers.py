@@ -396,3 +396,49 @@ def test_a_logistics_list_the_document_does_not_name_makes_the_answer_unusable(d
         pytest.raises(HaierAnswerShapeError, match="a list the vendor's document does not name"),
     ):
         client_of(api).logistics("SO.1")
+
+
+# ---- a secret the vendor quotes back where a message is cut -------------------------------------------------
+
+
+def straddling(label: str, secret: str, cut: int) -> bytes:
+    """A body quoting `label` then `secret` so that its first `cut` characters end in the middle of the secret."""
+    return ("x" * (cut - len(label) - 1 - len(secret) // 2) + " " + label + secret + " trailing words").encode()
+
+
+def assert_no_part_of(secret: str, text: str) -> None:
+    assert secret[: len(secret) // 2] not in text, text
+
+
+def test_a_token_quoted_in_an_error_body_across_the_cut_shows_no_part_of_it() -> None:
+    token = "tok-hostile-1"
+
+    def answer(endpoint: str, body: dict[str, Any]) -> Answer | None:
+        return Answer(straddling("Authorization=", token, 200), 403) if endpoint == "balance" else None
+
+    with gateway(answer) as api, pytest.raises(HaierRequestError) as raised:
+        client_of(api).balance()
+    assert_no_part_of(token, str(raised.value))
+
+
+def test_a_client_secret_quoted_by_a_refusing_token_endpoint_across_the_cut_shows_no_part_of_it() -> None:
+    secret = SIMULATOR_CREDENTIALS["client_secret"]
+
+    def answer(endpoint: str, body: dict[str, Any]) -> Answer | None:
+        return Answer(straddling("client_secret=", secret, 200), 401) if endpoint == "token" else None
+
+    with gateway(answer) as api, pytest.raises(HaierAuthenticationError) as raised:
+        client_of(api).balance()
+    assert_no_part_of(secret, str(raised.value))
+
+
+def test_a_password_quoted_in_a_long_refusal_across_the_cut_shows_no_part_of_it() -> None:
+    password = SIMULATOR_CREDENTIALS["password"]
+    message = straddling("passWord=", password, 300).decode()
+    body = json.dumps({"success": False, "msg": message}).encode()
+    with (
+        gateway(lambda endpoint, _: Answer(body) if endpoint == "balance" else None) as api,
+        pytest.raises(HaierBusinessError) as raised,
+    ):
+        client_of(api).balance()
+    assert_no_part_of(password, str(raised.value))
