@@ -28,7 +28,15 @@ from haier_pipeline.warehouse.tables import PRICE_VERSION_COLUMNS
 
 DAILY = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26), warn_window=timedelta(hours=24))
 TRACKED = [column for column in PRICE_VERSION_COLUMNS if column != "product_code"]
-ACTIVE_PROCURABLE = "SELECT product_code FROM {schema}.products WHERE is_active AND is_sales ORDER BY product_code"
+# Listed, and procurable or not known not to be: a listing whose isSales could not be read (NULL, recorded as an
+# anomaly) does not drop the product, the price and stock answers say what the vendor offers.
+ASKED = "is_active AND is_sales IS NOT FALSE"
+ACTIVE_PROCURABLE = f"SELECT product_code FROM {{schema}}.products WHERE {ASKED} ORDER BY product_code"
+# A product no longer listed or procurable has no current dealer price: its last one would pass for current.
+WITHDRAW_PRICES = (
+    "DELETE FROM {schema}.prices WHERE product_code NOT IN "
+    f"(SELECT product_code FROM {{schema}}.products WHERE {ASKED})"
+)
 
 
 @table_asset(
@@ -75,13 +83,16 @@ def prices(
         step.fail_on_blocking(checks)
         with store.transaction() as tx:
             tx.upsert("prices", current)
-            step.close(tx, loaded=len(current), message=f"{len(current)} prices for {len(codes)} products")
+            withdrawn = tx.execute_count(WITHDRAW_PRICES)
+            message = f"{len(current)} prices for {len(codes)} products, {withdrawn} withdrawn (no longer procurable)"
+            step.close(tx, loaded=len(current), message=message)
         metadata = step.metadata(
             len(current),
             step.table_rows("prices"),
             current[["product_code", "supply_price", "invoice_price", "rebate_type", "is_sales", "reason"]],
         )
         metadata["products_asked"] = len(codes)
+        metadata["prices_withdrawn"] = withdrawn
         yield dg.MaterializeResult(metadata=metadata)
 
 
@@ -141,6 +152,12 @@ def price_history(
                 key=["product_code"],
                 tracked=TRACKED,
                 at=observed_at,
+            )
+            # A price withdrawn from `prices` (the product no longer procurable) is no longer current either.
+            closed += tx.execute_count(
+                "UPDATE {schema}.price_history SET valid_to = :at WHERE valid_to IS NULL AND valid_from < :at "
+                "AND product_code NOT IN (SELECT product_code FROM {schema}.prices)",
+                {"at": observed_at},
             )
             open_versions = tx.query(
                 "SELECT p.product_code, count(h.product_code) AS open_versions FROM {schema}.prices p "

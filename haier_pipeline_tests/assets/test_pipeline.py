@@ -246,6 +246,38 @@ def test_missing_products_become_inactive_never_deleted(pipeline: Pipeline) -> N
     assert pipeline.counts()["catalog"] == len(products) - 3
 
 
+def test_a_product_no_longer_procurable_or_listed_has_no_current_price(pipeline: Pipeline) -> None:
+    """Its last price stayed in `prices`, open in `price_history` and in the catalog as if it were current."""
+    assert pipeline.run(only=["products", "prices", "catalog"]).success
+    procurable = pipeline.simulator.dataset.procurable_codes
+    (hidden,) = pipeline.simulator.dataset.hidden_codes(1)
+    assert hidden in procurable, "the simulator hides a procurable product"
+    refused, unknown = [code for code in procurable if code != hidden][:2]
+    # The listing now says `refused` is not procurable, and `hidden` is gone; `unknown`'s isSales is unreadable.
+    pipeline.simulator.config.hidden_products = 1
+    assert pipeline.run(only=["products"]).success
+    with pipeline.warehouse.transaction() as tx:
+        tx.execute("UPDATE {schema}.products SET is_sales = FALSE WHERE product_code = :code", {"code": refused})
+        tx.execute("UPDATE {schema}.products SET is_sales = NULL WHERE product_code = :code", {"code": unknown})
+    pipeline.simulator.reset_counters()
+    assert pipeline.run(only=["prices", "catalog"]).success
+    priced = set(pipeline.warehouse.query("SELECT product_code FROM {schema}.prices")["product_code"])
+    assert hidden not in priced and refused not in priced and unknown in priced, "an unreadable flag is asked"
+    open_versions = pipeline.warehouse.query(
+        "SELECT product_code FROM {schema}.price_history WHERE valid_to IS NULL AND product_code IN (:a, :b)",
+        {"a": hidden, "b": refused},
+    )
+    assert open_versions.empty, "their versions are closed"
+    catalog = pipeline.warehouse.query(
+        "SELECT supply_price, sale_price FROM {schema}.catalog WHERE product_code = :code", {"code": refused}
+    )
+    assert catalog.isna().all(axis=None), "the catalog shows no price for a product not procurable"
+    message = pipeline.warehouse.query(
+        "SELECT message FROM {schema}.sync_log WHERE sync_type = 'prices' ORDER BY completed_at DESC LIMIT 1"
+    )["message"].iloc[0]
+    assert "2 withdrawn (no longer procurable)" in message
+
+
 def test_quotes_semicolons_and_chinese_survive_the_round_trip(pipeline: Pipeline) -> None:
     assert pipeline.run(only=["products", "catalog"]).success
     dataset = pipeline.simulator.dataset
