@@ -37,14 +37,31 @@ def on_cadence(cron: str) -> dg.AutomationCondition:
     ).with_label(f"on_cadence({cron}, {TIMEZONE_NAME})")
 
 
+def follows_parents() -> dg.AutomationCondition:
+    """`eager()`, except that a parent's update counts even when the run that made it also targeted this asset:
+    eager() leaves that to the run, and a run that died or failed between the two (a SIGKILL during the ten-minute
+    stock step, which runs between prices and price_history) left prices updated and price_history never caught up.
+    Here a parent's update stays pending until this asset is updated or requested after it."""
+    parent_updated = dg.AutomationCondition.any_deps_match(
+        dg.AutomationCondition.newly_updated() | dg.AutomationCondition.will_be_requested()
+    )
+    handled = dg.AutomationCondition.newly_updated() | dg.AutomationCondition.newly_requested()
+    return (
+        parent_updated.since(handled)
+        & ~dg.AutomationCondition.any_deps_missing()
+        & ~dg.AutomationCondition.any_deps_in_progress()
+        & ~dg.AutomationCondition.in_progress()
+    ).with_label("follows_parents")
+
+
 # Roots on their cadence; prices wait for the morning's products; the derived tables follow their parents
-# eagerly (one rebuild per update of the parents, however many partitions or runs the update spanned).
+# (one rebuild per update of the parents, however many partitions or runs the update spanned).
 AUTOMATION: dict[str, dg.AutomationCondition] = {
     "products": on_cadence(MORNING),
     "prices": dg.AutomationCondition.on_cron(MORNING, TIMEZONE_NAME),
-    "price_history": dg.AutomationCondition.eager(),
+    "price_history": follows_parents(),
     "stock_snapshots": on_cadence(STOCK_TIMES),
-    "catalog": dg.AutomationCondition.eager(),
+    "catalog": follows_parents(),
     "account_balances": on_cadence(HOURLY),
     "logistics_events": on_cadence(HALF_HOURLY),
 }

@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 
 from haier_pipeline.assets import ALL_ASSETS
-from haier_pipeline.assets.common import FRESHNESS
+from haier_pipeline.assets.common import FRESHNESS, follows_parents
 from haier_pipeline.automation import orders_file_sensor
 from haier_pipeline.definitions import defs
 from haier_pipeline.resources import PipelineSettings
@@ -114,6 +114,53 @@ def test_many_stock_updates_rebuild_the_catalog_once() -> None:
             defs=defs, instance=instance, evaluation_time=at(12, 11), cursor=result.cursor
         )
         assert requested(result) == {}, "and not again until the stock changes again"
+
+
+def parent_and_child(condition: dg.AutomationCondition, child_fails: list[bool]) -> dg.Definitions:
+    @dg.asset
+    def parent() -> None: ...
+
+    @dg.asset(deps=[parent], automation_condition=condition)
+    def child() -> None:
+        if child_fails[0]:
+            raise RuntimeError("the run ended before this step")
+
+    @dg.asset
+    def elsewhere() -> None: ...
+
+    return dg.Definitions(assets=[parent, child, elsewhere])
+
+
+def run_of_parent_and_child(toy: dg.Definitions, instance: dg.DagsterInstance) -> bool:
+    """A run targeting both, as the UI, a sensor or the automation launches it."""
+    job = toy.resolve_implicit_global_asset_job_def()
+    selection = [dg.AssetKey("parent"), dg.AssetKey("child")]
+    return job.execute_in_process(asset_selection=selection, instance=instance, raise_on_error=False).success
+
+
+def test_a_derived_table_a_run_did_not_reach_is_rebuilt_on_the_next_tick_and_only_then() -> None:
+    """A run of prices and price_history that died between the two left price_history behind for good: eager()
+    leaves a parent's update to the run that also targeted the child."""
+    for condition, caught_up in ((follows_parents(), 1), (dg.AutomationCondition.eager(), 0)):
+        child_fails = [False]
+        toy = parent_and_child(condition, child_fails)
+        child = dg.AssetKey("child")
+        with dg.instance_for_test() as instance:
+            assert run_of_parent_and_child(toy, instance), "yesterday's run reached both"
+            result = dg.evaluate_automation_conditions(defs=toy, instance=instance, evaluation_time=at(12, 0))
+            child_fails[0] = True
+            assert not run_of_parent_and_child(toy, instance)
+            for minute in (5, 6):
+                result = dg.evaluate_automation_conditions(
+                    defs=toy, instance=instance, evaluation_time=at(12, minute), cursor=result.cursor
+                )
+                assert result.get_num_requested(child) == (caught_up if minute == 5 else 0), condition.get_label()
+            child_fails[0] = False
+            assert run_of_parent_and_child(toy, instance)
+            result = dg.evaluate_automation_conditions(
+                defs=toy, instance=instance, evaluation_time=at(12, 10), cursor=result.cursor
+            )
+            assert result.get_num_requested(child) == 0, "a run that updated both leaves nothing to catch up"
 
 
 def evaluate_orders_sensor(orders: Path, cursor: str | None) -> dg.SensorResult:
