@@ -48,11 +48,14 @@ def run_assets(
     tags: Mapping[str, str] | None = None,
     console_log_level: str = "DEBUG",
 ) -> dg.ExecuteInProcessResult:
-    """The console log level only changes what this process prints; the instance keeps every event."""
+    """The console log level only changes what this process prints; the instance keeps every event.
+
+    The resources are handed over as the objects they are, not as configuration: Dagster stores a configurable
+    resource's values as config defaults in every run's job snapshot, secrets included, which the UI then shows."""
     return dg.materialize(
         ALL_ASSETS,
         selection=[dg.AssetKey(name) for name in assets],
-        resources=dict(resources),
+        resources={name: dg.ResourceDefinition.hardcoded_resource(value) for name, value in resources.items()},
         instance=instance,
         raise_on_error=False,
         tags=dict(tags or {}),

@@ -6,6 +6,7 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from haier_pipeline.cli.main import main
@@ -221,6 +222,11 @@ def test_no_secret_reaches_the_dagster_instance_or_the_output(
     stored = [path for path in (tmp_path / "dagster_home").rglob("*") if path.is_file()]
     assert stored, "the runs were recorded in DAGSTER_HOME"
     texts = [captured.out, captured.err] + [path.read_bytes().decode("utf-8", "replace") for path in stored]
+    # What the storage keeps compressed, as the UI reads it: each run's job snapshot (resources and their config).
+    with dg.DagsterInstance.from_config(str(tmp_path / "dagster_home")) as instance:
+        runs = instance.get_runs()
+        texts += [dg.serialize_value(instance.get_job_snapshot(run.job_snapshot_id)) for run in runs]
+    assert len(runs) == 2
     for secret in (SIMULATOR_CREDENTIALS["client_secret"], SIMULATOR_CREDENTIALS["password"]):
         assert not [text for text in texts if secret in text]
 
