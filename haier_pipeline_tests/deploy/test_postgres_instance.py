@@ -111,6 +111,8 @@ def test_instance_settings_match_the_local_instance(deployed: DeployedInstance) 
         # A run whose process died is marked failed (and so alerted); the default launcher cannot resume runs.
         assert instance.run_monitoring_enabled
         assert instance.run_monitoring_max_resume_run_attempts == 0
+        # ...and the pool slots it held are freed, or every later API run would queue behind it for ever.
+        assert instance.run_monitoring_settings.get("free_slots_after_run_end_seconds", 0) > 0
 
         concurrency = instance.get_concurrency_config()
         assert concurrency.pool_config.default_pool_limit == local_config["concurrency"]["pools"]["default_limit"] == 1
