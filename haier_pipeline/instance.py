@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import dagster as dg
@@ -150,3 +152,48 @@ def mark_dead_cli_runs(instance: dg.DagsterInstance) -> list[str]:
             instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
         marked.append(run.run_id)
     return marked
+
+
+def free_slots_of_finished_runs(instance: dg.DagsterInstance, pools: Iterable[str]) -> list[str]:
+    """Free the pool slots held by runs that have finished (failed, killed, canceled) or no longer exist. The
+    daemon does it a minute after such a run ends (dagster.yaml), but a sync may run where no daemon does."""
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits:
+        return []
+    freed = []
+    for pool in pools:
+        info = storage.get_concurrency_info(pool)
+        for run_id in {slot.run_id for slot in info.claimed_slots} | {step.run_id for step in info.pending_steps}:
+            run = instance.get_run_by_id(run_id)
+            if (run is None or run.is_finished) and run_id not in freed:
+                storage.free_concurrency_slots_for_run(run_id)
+                freed.append(run_id)
+    return freed
+
+
+def wait_for_pools(
+    instance: dg.DagsterInstance, pools: Iterable[str], say: Callable[[str], None], poll_seconds: float = 1.0
+) -> None:
+    """Wait while live runs hold every slot of a pool this run's steps need, saying once which run holds it.
+
+    Dagster's own wait for a slot, inside the run, prints nothing, spins a core and never sees Ctrl-C or SIGTERM;
+    this one sleeps, so either ends it."""
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits:
+        return
+    said: set[str] = set()
+    while True:
+        busy = []
+        for pool in pools:
+            info = storage.get_concurrency_info(pool)
+            limit = info.limit if info.limit is not None else info.slot_count
+            if limit and len(info.claimed_slots) >= limit:
+                holders = ", ".join(f"run {slot.run_id} (step {slot.step_key})" for slot in info.claimed_slots)
+                busy.append(f"the {pool} pool ({holders})")
+        if not busy:
+            return
+        message = "; ".join(busy)
+        if message not in said:
+            said.add(message)
+            say(f"waiting for {message} to finish; Ctrl-C stops waiting")
+        time.sleep(poll_seconds)

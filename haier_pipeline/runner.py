@@ -34,6 +34,12 @@ def selected_assets(only: Sequence[str] | None) -> list[str]:
     return [asset for name in STEPS if name in names for asset in STEPS[name]]
 
 
+def pools_of(assets: Sequence[str]) -> list[str]:
+    """The concurrency pools the steps of these assets take a slot of (dagster.yaml limits each)."""
+    pools = {asset.op.pool for asset in ALL_ASSETS if asset.key.to_user_string() in assets}
+    return sorted(pool for pool in pools if pool)
+
+
 @dataclass(frozen=True)
 class StepFailure:
     step: str

@@ -22,9 +22,15 @@ from haier_pipeline.cli.main import (
 )
 from haier_pipeline.cli.timings import SyncTimings
 from haier_pipeline.haier import HaierConfigurationError
-from haier_pipeline.instance import mark_dead_cli_runs, process_tags, project_instance
+from haier_pipeline.instance import (
+    free_slots_of_finished_runs,
+    mark_dead_cli_runs,
+    process_tags,
+    project_instance,
+    wait_for_pools,
+)
 from haier_pipeline.resources import resources_from_settings
-from haier_pipeline.runner import STEPS, run_assets, selected_assets, step_failures, unknown_steps
+from haier_pipeline.runner import STEPS, pools_of, run_assets, selected_assets, step_failures, unknown_steps
 from haier_pipeline.settings import Settings, load_settings, orders_file_problem
 from haier_pipeline.shanghai_time import today_in_shanghai
 from haier_pipeline.warehouse import Warehouse
@@ -139,6 +145,10 @@ def sync(
     instance = project_instance()
     for run_id in mark_dead_cli_runs(instance):
         print(f"run {run_id} had lost its process (killed?): marked failed", file=sys.stderr)
+    pools = pools_of(assets)
+    for run_id in free_slots_of_finished_runs(instance, pools):
+        print(f"run {run_id} had ended holding a pool slot: freed", file=sys.stderr)
+    wait_for_pools(instance, pools, lambda message: print(message, file=sys.stderr))
     tags = {"haier/source": source, **process_tags()}
     if "stock_snapshots" in assets:
         tags[STOCK_DAY_TAG] = (day or today_in_shanghai()).isoformat()

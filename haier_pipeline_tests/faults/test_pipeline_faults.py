@@ -601,6 +601,57 @@ def test_ctrl_c_mid_stock_step_exits_130_with_a_next_step_records_it_and_the_rer
     assert simulator.counters.calls("stock") == len(every_pair(simulator)) - saved, "the rerun asks only the rest"
 
 
+def stderr_lines(process: subprocess.Popen[bytes]) -> list[str]:
+    """The process's stderr lines as they come, read by a thread of their own."""
+    lines: list[str] = []
+
+    def read() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            lines.append(line.decode("utf-8", "replace"))
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
+
+
+def test_a_sync_waiting_for_a_pool_slot_says_which_run_holds_it_and_stops_on_ctrl_c(
+    cli_env: dict[str, str], simulator: RunningSimulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Dagster's own wait for a slot printed nothing, spun a core and ignored Ctrl-C and SIGTERM for good."""
+    home = Path(cli_env["DAGSTER_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    write_instance_config(home)
+    holder = dg.DagsterRun(job_name="__ephemeral_asset_job__", status=dg.DagsterRunStatus.STARTED)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        instance.add_run(holder)
+        instance.event_log_storage.initialize_concurrency_limit_to_default("haier_api")
+        instance.event_log_storage.claim_concurrency_slot("haier_api", holder.run_id, "stock_snapshots")
+    command = [HAIER_PIPELINE, "sync", "--only", "balance"]
+    env = {**os.environ, **cli_env, "HAIER_BASE_URL": simulator.base_url}
+    waiting = subprocess.Popen(command, env=env, cwd=tmp_path, stderr=subprocess.PIPE, start_new_session=True)
+    lines = stderr_lines(waiting)
+    says = f"waiting for the haier_api pool (run {holder.run_id} (step stock_snapshots)) to finish"
+    try:
+        deadline = time.monotonic() + 60
+        while not any(says in line for line in lines) and time.monotonic() < deadline:
+            assert waiting.poll() is None, "".join(lines)
+            time.sleep(0.05)
+        os.killpg(waiting.pid, signal.SIGINT)
+        waiting.wait(timeout=30)
+    finally:
+        if waiting.poll() is None:
+            os.killpg(waiting.pid, signal.SIGKILL)
+            waiting.wait(10)
+    assert waiting.returncode == 130, "".join(lines)
+    assert "Traceback" not in "".join(lines)
+    assert simulator.counters.calls("balance") == 0
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        instance.report_run_failed(instance.get_run_by_id(holder.run_id))  # the holder ended without freeing it
+    code, _, err = sync(capsys, "--only", "balance")
+    assert code == 0 and f"run {holder.run_id} had ended holding a pool slot: freed" in err
+
+
 @pytest.mark.parametrize(("sig", "seconds"), [(signal.SIGINT, 0.3), (signal.SIGTERM, 1.0)])
 def test_ctrl_c_or_sigterm_while_a_sync_starts_exits_130_in_one_line(
     sig: signal.Signals,
