@@ -79,7 +79,7 @@ def _price_quirks(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _price_rule(row: dict[str, Any]) -> str | None:
+def _price_rule(row: dict[str, Any], vendor_row: dict[str, Any]) -> str | None:
     """The supply price is missing only with the vendor's reason (价格未生效, 商品暂不可采). A row with neither is one
     whose keys were renamed (`supply_price`, `SupplyPrice`, nested): stored, it would replace the current price with
     NULL."""
@@ -121,15 +121,24 @@ PRICE_ROW = Record(
 # An answer with no warehouse rows is stored as this one row: "checked, none" differs from "not checked".
 NO_WAREHOUSE = {"stock": "0"}
 
+
+def _stock_rule(row: dict[str, Any], vendor_row: dict[str, Any]) -> str | None:
+    """Every warehouse row names its storage location: a row without one cannot be told from another (two such rows
+    would both count), and one of stock 0 would pass for "checked, none", which only NO_WAREHOUSE stands for."""
+    if row["sec_code"] is None and vendor_row is not NO_WAREHOUSE:
+        return "sec_code: is missing"
+    return None
+
 STOCK_ROW = Record(
     name="stock warehouse row",
     endpoint="stock",
     key=("product_code", "county_code", "sec_code"),
+    rule=_stock_rule,
     fields=(
         Field("snapshot_date", DAY, KEY, "The Asia/Shanghai day the stock was recorded.", required=True),
         Field("product_code", PRODUCT_CODE, KEY, "The product asked for.", required=True),
         Field("county_code", COUNTY_CODE, KEY, "The 6-digit county code asked for.", required=True),
-        Field("sec_code", TEXT, DESCRIPTIVE, "Storage location (库位) code; null when no warehouse serves.", "secCode"),
+        Field("sec_code", TEXT, KEY, "Storage location (库位) code; null when no warehouse serves.", "secCode"),
         Field("stock", COUNT, MEASURE, "Available quantity in this warehouse.", "stock", required=True),
         Field("warehouse_grade", TEXT, DESCRIPTIVE, '"0" local (本级仓), "1" upper level (上级仓).', "warehouseGrade"),
         Field("cut_time", TEXT, DESCRIPTIVE, "Order cut-off time, e.g. 16:00.", "timelinessData.cutTime"),

@@ -81,8 +81,8 @@ class Record:
     key: tuple[str, ...]
     # The vague points of the vendor document, decided once: rewrites a raw row before its fields are read.
     quirks: Callable[[dict[str, Any]], dict[str, Any]] | None = None
-    # A rule across fields, on the row as read: why the row must be refused, or None.
-    rule: Callable[[dict[str, Any]], str | None] | None = None
+    # A rule across fields, on the row as read and the vendor's row: why the row must be refused, or None.
+    rule: Callable[[dict[str, Any], dict[str, Any]], str | None] | None = None
 
     @cached_property
     def columns(self) -> list[str]:
@@ -164,7 +164,7 @@ class Parsed:
                     return
                 row[f.column] = None
                 anomalies.append((f.column, value, str(why)))
-        if self.record.rule is not None and (broken := self.record.rule(row)) is not None:
+        if self.record.rule is not None and (broken := self.record.rule(row, vendor_row)) is not None:
             self.refuse(broken, raw, context)
             return
         key = tuple(row[column] for column in self.record.key)

@@ -60,6 +60,14 @@ def test_no_warehouse_is_one_row_of_stock_zero() -> None:
     assert row["stock"] == 0 and row["sec_code"] is None
 
 
+@pytest.mark.parametrize("row", [{"stock": "7"}, {"stock": "0"}, {"secCode": "", "stock": "7"}, {"secCode": None}])
+def test_a_warehouse_row_without_its_storage_location_is_refused(row: dict) -> None:
+    """Two such rows were both stored (and summed) under one key, and one of stock 0 passed for "checked, none"."""
+    parsed = STOCK_ROW.parse([{**row, "stock": row.get("stock", "7")}, warehouse_row()], PAIR)
+    assert [refusal.rule for refusal in parsed.refused] == ["sec_code: is missing"]
+    assert [r["sec_code"] for r in parsed.rows] == ["C1"]
+
+
 @pytest.mark.parametrize(
     ("stock", "reason"),
     [

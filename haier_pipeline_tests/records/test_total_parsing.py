@@ -147,7 +147,7 @@ def test_nasty_values_round_trip_through_postgres() -> None:
 
     require_postgres()
     rows = [
-        {"secCode": "\ud800x", "stock": "2147483647", "warehouseGrade": "a\x00b", "timelinessData": "48h"},
+        {"secCode": "S1", "stock": "2147483647", "warehouseGrade": "\ud800a\x00b", "timelinessData": "48h"},
         {"secCode": "S2", "stock": 0, "timelinessData": {"achieveUserOrderCut": "9999-12-31", "hour": "-0"}},
         {"secCode": "S3", "stock": Decimal("5E+0"), "timelinessData": {"cutTime": "价格未生效", "isTranfer": 1}},
     ]
@@ -163,9 +163,9 @@ def test_nasty_values_round_trip_through_postgres() -> None:
     try:
         with warehouse.transaction() as tx:
             tx.append("stock_snapshots", parsed.frame())
-        stored = warehouse.query("SELECT sec_code, stock FROM {schema}.stock_snapshots ORDER BY stock")
+        stored = warehouse.query("SELECT warehouse_grade, stock FROM {schema}.stock_snapshots ORDER BY stock")
         assert stored["stock"].tolist() == [0, 5, 2147483647]
-        assert pd.isna(stored["sec_code"].iloc[2]), "a lone surrogate is not stored: the value is NULL"
+        assert pd.isna(stored["warehouse_grade"].iloc[2]), "a lone surrogate is not stored: the value is NULL"
     finally:
         with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
