@@ -38,7 +38,7 @@ WITH per_county AS (
     FROM per_county GROUP BY product_code
 )
 SELECT p.product_code, p.product_model, p.product_group, p.brand, p.is_sales,
-       pr.supply_price, pr.invoice_price, pr.rebate_type, coalesce(pr.market_price, pr.supply_price),
+       pr.supply_price, pr.invoice_price, pr.rebate_type, coalesce(nullif(pr.market_price, 0), pr.supply_price),
        coalesce(s.total_stock, 0), coalesce(s.counties_in_stock, 0), coalesce(s.counties_checked, 0),
        s.oldest_day, s.best_delivery_hours, s.last_checked, :updated_at
 FROM {{schema}}.products p

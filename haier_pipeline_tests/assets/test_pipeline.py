@@ -278,6 +278,22 @@ def test_a_product_no_longer_procurable_or_listed_has_no_current_price(pipeline:
     assert "2 withdrawn (no longer procurable)" in message
 
 
+def test_the_catalog_sells_at_the_market_price_when_given_and_a_market_price_of_0_is_none(pipeline: Pipeline) -> None:
+    """The vendor writes 0 for "none" on its side amounts: a market price of 0 made the selling price 0."""
+    assert pipeline.run(only=["products", "prices"]).success
+    given, zero, *_ = pipeline.simulator.dataset.priced_codes
+    with pipeline.warehouse.transaction() as tx:
+        tx.execute("UPDATE {schema}.prices SET market_price = 1234.5 WHERE product_code = :code", {"code": given})
+        tx.execute("UPDATE {schema}.prices SET market_price = 0 WHERE product_code = :code", {"code": zero})
+    assert pipeline.run(only=["catalog"]).success
+    catalog = pipeline.warehouse.query(
+        "SELECT product_code, supply_price, sale_price FROM {schema}.catalog WHERE product_code IN (:a, :b)",
+        {"a": given, "b": zero},
+    ).set_index("product_code")
+    assert catalog.loc[given, "sale_price"] == Decimal("1234.5")
+    assert catalog.loc[zero, "sale_price"] == catalog.loc[zero, "supply_price"] > 0
+
+
 def test_quotes_semicolons_and_chinese_survive_the_round_trip(pipeline: Pipeline) -> None:
     assert pipeline.run(only=["products", "catalog"]).success
     dataset = pipeline.simulator.dataset
