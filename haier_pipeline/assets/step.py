@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import dagster as dg
@@ -30,6 +30,8 @@ from haier_pipeline.warehouse import Warehouse, WarehouseResource, WarehouseTran
 
 PREVIEW_ROWS = 5
 REFUSED_SAMPLE_ROWS = 20
+# How long rejected_rows and field_anomalies keep a run's rows (dagster.yaml keeps schedule ticks as long).
+QUARANTINE_DAYS = 90
 UNANSWERED_TAG = "haier/unanswered"
 
 
@@ -122,9 +124,7 @@ class Step:
         if self.unanswered_items:
             shown = ", ".join(self.unanswered_items[:5]) + (" ..." if self.unanswered > 5 else "")
             message += f"; {self.unanswered} unanswered after every retry: {shown}"
-        self._write_rejected(tx, at)
-        match = {"asset": [self.asset], "partition_key": [self.partition_key or ""]}
-        tx.replace("field_anomalies", self._anomaly_rows(at), match)
+        self._write_quarantine(tx, at)
         tx.append("sync_log", self._sync_row(self.status, loaded, message, at))
         if self.unanswered and self.instance is not None:
             run = self.instance.get_run_by_id(self.run_id)
@@ -137,11 +137,15 @@ class Step:
         with self.warehouse.transaction() as tx:
             tx.append("sync_log", self._sync_row("failed", 0, message, now_utc()))
 
-    def _write_rejected(self, tx: WarehouseTransaction, at: datetime) -> None:
-        """This asset+partition's refused rows replace the ones its previous run left."""
-        frame = pd.DataFrame(self.rejected, columns=["reason", "payload"], dtype=object)
-        match = {"asset": [self.asset], "partition_key": [self.partition_key or ""]}
-        tx.replace("rejected_rows", self._stamped(frame, rejected_at=at), match)
+    def _write_quarantine(self, tx: WarehouseTransaction, at: datetime) -> None:
+        """Each run's refused rows and anomalies are kept beside those of earlier runs (the query an exit 3 prints
+        selects them by run), for QUARANTINE_DAYS: a run's record was lost to the next run of its asset."""
+        rejected = pd.DataFrame(self.rejected, columns=["reason", "payload"], dtype=object)
+        tx.append("rejected_rows", self._stamped(rejected, rejected_at=at))
+        tx.append("field_anomalies", self._anomaly_rows(at))
+        expired = {"asset": self.asset, "before": at - timedelta(days=QUARANTINE_DAYS)}
+        tx.execute("DELETE FROM {schema}.rejected_rows WHERE asset = :asset AND rejected_at < :before", expired)
+        tx.execute("DELETE FROM {schema}.field_anomalies WHERE asset = :asset AND recorded_at < :before", expired)
 
     def _anomaly_rows(self, at: datetime) -> pd.DataFrame:
         frame = pd.DataFrame(

@@ -4,12 +4,15 @@ wrong or silently dropped, and each quirk ends where its field's role says, on D
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import dagster as dg
+import pandas as pd
 
+from haier_pipeline.assets.step import QUARANTINE_DAYS
 from haier_pipeline.records.record import CONFLICTING_MEASURES
+from haier_pipeline.shanghai_time import now_utc
 from haier_pipeline.simulator.quirks import QUIRKS, hits
 from haier_pipeline_tests.pipelines import Pipeline
 
@@ -138,18 +141,36 @@ def last_stock_status(pipeline: Pipeline) -> tuple[str, int]:
     return str(log["status"].iloc[0]), int(log["failed_count"].iloc[0])
 
 
-def test_a_rerun_replaces_the_anomalies_of_its_asset_and_partition(pipeline: Pipeline) -> None:
+def test_each_run_keeps_its_own_quarantine_and_anomalies_beside_earlier_runs(pipeline: Pipeline) -> None:
+    """A run's refused rows and anomalies were deleted by the next run of its asset: the query an exit 3 prints
+    (by run id) then found nothing, and a refused balance fetch, kept as history, lost its only record."""
+    pipeline.simulator.config.update({"quirks": ["side_fields", "string_rows"], "quirk_rate": 0.2})
+    pipeline.max_rejected_ratio = 0.9
+    assert pipeline.run(only=["products", "stock"]).success
+    first = {table: pipeline.counts()[table] for table in ("field_anomalies", "rejected_rows")}
+    assert all(first.values()), first
+    assert last_stock_status(pipeline)[0] == "partial", "values stored as NULL make the step partial"
+    pipeline.simulator.config.update({"quirks": []})
+    clean = pipeline.run(only=["stock"])
+    assert clean.success
+    assert {table: pipeline.counts()[table] for table in first} == first, "the earlier run's record stays"
+    for table in first:
+        by_run = pipeline.warehouse.query(
+            f"SELECT count(*) AS n FROM {{schema}}.{table} WHERE run_id = :run", {"run": clean.run_id}
+        )
+        assert int(by_run["n"].iloc[0]) == 0, f"{table}: the clean run recorded nothing of its own"
+    assert last_stock_status(pipeline) == ("success", 0)
+
+
+def test_quarantine_older_than_its_retention_is_deleted_by_the_next_run_of_its_asset(pipeline: Pipeline) -> None:
     pipeline.simulator.config.update({"quirks": ["side_fields"], "quirk_rate": 0.2})
     assert pipeline.run(only=["products", "stock"]).success
-    first = pipeline.counts()["field_anomalies"]
-    assert first > 0
-    assert last_stock_status(pipeline) == ("partial", 0), "values stored as NULL make the step partial"
+    old = now_utc() - timedelta(days=QUARANTINE_DAYS + 1)
+    with pipeline.warehouse.transaction() as tx:
+        tx.execute("UPDATE {schema}.field_anomalies SET recorded_at = :old", {"old": old})
     assert pipeline.run(only=["stock"]).success
-    assert pipeline.counts()["field_anomalies"] == first, "replaced, not appended"
-    pipeline.simulator.config.update({"quirks": []})
-    assert pipeline.run(only=["stock"]).success
-    assert pipeline.counts()["field_anomalies"] == 0
-    assert last_stock_status(pipeline) == ("success", 0)
+    kept = pipeline.warehouse.query("SELECT min(recorded_at) AS oldest FROM {schema}.field_anomalies")
+    assert pd.Timestamp(kept["oldest"].iloc[0]).to_pydatetime() > old + timedelta(days=1)
 
 
 def test_refused_listing_rows_never_deactivate_products(pipeline: Pipeline) -> None:
