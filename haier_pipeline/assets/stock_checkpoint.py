@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
+import secrets
 import time
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, NamedTuple
 
 import pandas as pd
 
 from haier_pipeline.assets.step import INTERRUPTIONS, Step
+from haier_pipeline.haier.answers import parse_json
 from haier_pipeline.records import NO_WAREHOUSE, STOCK_ROW, Parsed, UnusableAnswer
 from haier_pipeline.records.record import Refusal, json_text
 from haier_pipeline.warehouse import Warehouse, WarehouseTransaction
@@ -52,10 +56,7 @@ class Checkpoint:
 
     def flush(self) -> None:
         if self.answers:
-            answers = [
-                None if a.refusal is not None else json.dumps(a.answer, ensure_ascii=False, default=str)
-                for a in self.answers
-            ]
+            answers = [None if a.refusal is not None else answer_json(a.answer) for a in self.answers]
             raw = pd.DataFrame(self.answers).assign(snapshot_date=self.day, run_id=self.step.run_id, answer=answers)
             rows = self.step.absorb(parse_answers(self.step, self.answers, self.day))
             with self.step.warehouse.transaction() as tx:
@@ -70,6 +71,31 @@ class Checkpoint:
         the one to report, and the answers are only asked again."""
         with contextlib.suppress(Exception, *INTERRUPTIONS):
             self.flush()
+
+
+def answer_json(answer: Any) -> str:
+    """The vendor's answer as JSON that reads back as the same answer: its decimals (the client reads every JSON
+    fraction as one) as JSON numbers. json.dumps would write them as text, and a run resuming the day would read a
+    flag of 1.0 or a delivery date in epoch milliseconds as text, which they are not: NULL and an anomaly where the
+    run that asked stored a value."""
+    mark = f"\ue000{secrets.token_hex(8)}\ue000"
+
+    def marked(value: Any) -> Any:
+        if isinstance(value, Decimal) and value.is_finite():
+            return f"{mark}{value}{mark}"
+        if isinstance(value, dict):
+            return {key: marked(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [marked(item) for item in value]
+        return value
+
+    text = json.dumps(marked(answer), ensure_ascii=False, default=str)
+    return re.sub(f'"{re.escape(mark)}(.*?){re.escape(mark)}"', r"\1", text)
+
+
+def answer_from_json(text: str) -> Any:
+    """An answer `answer_json` wrote, read as the client reads the vendor's (fractions as decimals)."""
+    return parse_json(text.encode("utf-8"), parse_float=Decimal)
 
 
 def earlier_answers(tx: WarehouseTransaction, day: date, run_id: str) -> Iterator[list[Answer]]:
@@ -91,7 +117,7 @@ def earlier_answers(tx: WarehouseTransaction, day: date, run_id: str) -> Iterato
                 row.product_code,
                 row.county_code,
                 pd.Timestamp(row.fetched_at).to_pydatetime(),
-                None if pd.isna(row.answer) else json.loads(row.answer),
+                None if pd.isna(row.answer) else answer_from_json(row.answer),
                 None if pd.isna(row.refusal) else row.refusal,
             )
             for row in chunk.itertuples(index=False)

@@ -11,13 +11,17 @@ import sys
 import threading
 import time
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from haier_pipeline.assets.stock_checkpoint import answer_from_json, answer_json
 from haier_pipeline.assets.stock_plan import plan_day
 from haier_pipeline.cli.main import main
+from haier_pipeline.haier.answers import parse_json
+from haier_pipeline.records import STOCK_ROW
 from haier_pipeline.simulator import RunningSimulator
 from haier_pipeline.warehouse import Warehouse
 from haier_pipeline_tests.pipelines import Pipeline
@@ -282,3 +286,21 @@ def test_the_end_of_the_shanghai_day_stops_new_calls_and_the_rest_is_skipped_for
     assert any("the Shanghai day" in message and "asked first next time" in message for message in messages)
     skipped = pipeline.warehouse.query("SELECT count(*) AS n FROM {schema}.stock_coverage WHERE skipped_at IS NOT NULL")
     assert int(skipped["n"].iloc[0]) == metadata["pairs_skipped"].value, "recorded, to be asked first next time"
+
+
+def test_a_checkpointed_answer_reads_back_as_the_answer_the_client_read() -> None:
+    """Decimals were checkpointed as text: a run resuming the day read a flag of 1.0 or a delivery date in epoch
+    milliseconds as text, and stored NULL with an anomaly where the run that asked had stored a value."""
+    body = (
+        '[{"secCode": "S1", "stock": "5", "warehouseGrade": 0, "timelinessData": {"isTranfer": 1.0, '
+        '"achieveUserOrderCut": 1764288000000.0, "hour": 4.0E+1, "cutTime": "16:00"}}, '
+        '{"secCode": "S2", "stock": 7, "note": "\\"quoted\\" 库存", "n": 123456789012345678901234567890}]'
+    )
+    answer = parse_json(body.encode(), parse_float=Decimal)
+    assert answer_from_json(answer_json(answer)) == answer
+    context = {"product_code": "GA0SZC00U", "county_code": "110101", "snapshot_date": date(2026, 11, 26)}
+    context["fetched_at"] = datetime(2026, 11, 26, 1, tzinfo=UTC)
+    asked = STOCK_ROW.parse(answer, context)
+    resumed = STOCK_ROW.parse(answer_from_json(answer_json(answer)), context)
+    assert resumed.rows == asked.rows and not resumed.anomalies
+    assert [row["is_transfer"] for row in resumed.rows] == [True, None]
