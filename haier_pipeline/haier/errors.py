@@ -100,7 +100,8 @@ class HaierBusinessError(HaierError):
             )
         else:
             hint = (
-                "The vendor refused this request, not the account (its message says why): a sync records it in "
-                "rejected_rows and goes on with the rest; ask Haier about the message if it persists."
+                "The vendor refused this request, not the account (its message says why): a refused stock pair, "
+                "price code or order is recorded in rejected_rows and the sync goes on with the rest, a refused "
+                "listing or balance fails its step; ask Haier about the message if it persists."
             )
         super().__init__(f"{endpoint}: the API refused the request (code {code}): {message}. {hint}")
