@@ -200,11 +200,24 @@ def reachability_problem(url: str, timeout: float = 5.0) -> str | None:
     return _postgres_problem(parsed, timeout)
 
 
+# The default file of earlier versions, whose catalog name clashed with the schema `haier`.
+EARLIER_DEFAULT_NAME = "haier.duckdb"
+
+
 def _duckdb_path_problem(path: Path) -> str | None:
     if path.is_dir():
         return f"{ENV_VAR}: {path} is a folder; name a file in it, e.g. duckdb:///{path}/warehouse.duckdb"
     if path.exists():
         return _existing_file_problem(path)
+    earlier = path.with_name(EARLIER_DEFAULT_NAME)
+    if path.name == "warehouse.duckdb" and earlier.is_file():
+        # A sync would start an empty warehouse beside the user's history: first-seen dates, price versions and
+        # stock days split across two files.
+        return (
+            f"{ENV_VAR}: {path} does not exist, but {earlier}, the default warehouse of earlier versions, does. "
+            f"Rename it while no sync or UI runs: mv {earlier} {path} (and {earlier}.wal if present; the next "
+            f"sync adds what its tables lack), or keep it: {ENV_VAR}=duckdb:///{earlier}"
+        )
     folder = path.parent
     while not folder.exists():
         folder = folder.parent

@@ -99,3 +99,24 @@ def test_check_creates_no_duckdb_file_in_an_existing_folder(
     assert main(["check"]) == 0
     assert "does not exist yet: the first sync creates it" in capsys.readouterr().out
     assert list(folder.iterdir()) == [], "no file, journal or lock file"
+
+
+@pytest.mark.parametrize("command", [["check"], ["sync", "--only", "balance"]])
+def test_the_default_file_of_earlier_versions_is_named_instead_of_starting_an_empty_warehouse_beside_it(
+    command: list[str],
+    cli_env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A sync started data/warehouse.duckdb empty beside data/haier.duckdb, splitting the history in two."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HAIER_WAREHOUSE_URL", raising=False)
+    (tmp_path / "data").mkdir()
+    Warehouse.from_url(f"duckdb:///{tmp_path}/data/haier.duckdb").ensure_schema()
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    earlier, default = tmp_path / "data" / "haier.duckdb", tmp_path / "data" / "warehouse.duckdb"
+    assert f"{earlier}, the default warehouse of earlier versions, does" in err
+    assert f"mv {earlier} {default}" in err and f"HAIER_WAREHOUSE_URL=duckdb:///{earlier}" in err
+    assert not default.exists()
