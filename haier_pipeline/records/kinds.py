@@ -183,6 +183,9 @@ class FlagKind(Kind):
         return Boolean()
 
 
+_UNPADDED_DAY = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?=$|[ T])")
+
+
 @dataclass(frozen=True)
 class DayKind(Kind):
     """A calendar day in Asia/Shanghai. A time with a zone is converted to Shanghai before the date is
@@ -204,8 +207,13 @@ class DayKind(Kind):
             return datetime.fromtimestamp(int(value) / 1000, UTC).astimezone(SHANGHAI).date()
         if not isinstance(value, str):
             raise Invalid(f"is a {type(value).__name__}, not a date")
+        text = value.strip().replace("/", "-")
+        if text.isascii() and text.isdigit() and len(text) == 13:  # milliseconds sent as text
+            return self.read(int(text))
+        # 2026-1-5 and 2026/1/5: the month and day without their leading zero.
+        text = _UNPADDED_DAY.sub(lambda m: f"{m[1]}-{int(m[2]):02d}-{int(m[3]):02d}", text, count=1)
         try:
-            moment = datetime.fromisoformat(value.strip().replace("/", "-"))
+            moment = datetime.fromisoformat(text)
             return moment.astimezone(SHANGHAI).date() if moment.tzinfo else moment.date()
         except (ValueError, OverflowError):
             raise Invalid("is not a date (YYYY-MM-DD, optionally with a time and zone)") from None

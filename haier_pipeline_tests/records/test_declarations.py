@@ -123,6 +123,13 @@ def test_timeliness_sent_as_a_string_nulls_each_value_it_would_hold() -> None:
     assert all(a.raw_value == '"48h"' and "timelinessData is a str" in a.reason for a in parsed.anomalies)
 
 
+@pytest.mark.parametrize("sent", ["2026/1/5", "2026-1-5", "2026-01-5 16:00:00", "1767542400000", "2026/01/05"])
+def test_a_day_written_without_leading_zeros_or_as_milliseconds_in_text_is_read(sent: str) -> None:
+    """They were stored as NULL with an anomaly; 1767542400000 ms is 2026-01-04T16:00Z, 00:00 in Shanghai."""
+    (row,) = STOCK_ROW.parse([warehouse_row(achieveUserOrderCut=sent)], PAIR).rows
+    assert row["delivery_date"] == date(2026, 1, 5)
+
+
 def test_zoned_times_are_converted_to_the_shanghai_day() -> None:
     rows = [
         warehouse_row(achieveUserOrderCut="2026-11-27T20:30:00Z") | {"secCode": "Z"},
