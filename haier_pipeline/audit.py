@@ -4,6 +4,7 @@ when the step could not write its own (e.g. a resource failed before the step ra
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -82,8 +83,27 @@ def failure_alerts(instance: dg.DagsterInstance, run: dg.DagsterRun, run_message
     ]
     if found:
         return found
-    cause = clean(run_message or "the run failed before any step started")
+    cause = clean(why_the_run_ended(instance, run.run_id, run_message))
     return [Alert(run.run_id, step, cause) for step in unfinished_steps(instance, run.run_id) or ["(run)"]]
+
+
+# Dagster's words for a run marked failed by whoever noticed its process was gone, which say nothing of why.
+MARKED_FROM_OUTSIDE = "marked as failed from outside the execution context"
+# How Dagster's engine events say why a run's process ended (dagster._utils.get_run_crash_explanation).
+PROCESS_ENDED = re.compile(r"(?:was terminated by signal \d+ \(\w+\)|unexpectedly exited with code -?\d+)\.")
+
+
+def why_the_run_ended(instance: dg.DagsterInstance, run_id: str, run_message: str | None) -> str:
+    """The run's failure message; when it only says the run was marked failed, the engine's account of how its
+    process ended (`terminated by signal 9 (SIGKILL)`), which is what an operator needs."""
+    message = run_message or "the run failed before any step started"
+    if run_message and MARKED_FROM_OUTSIDE not in run_message:
+        return message
+    for record in reversed(instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)):
+        said = record.dagster_event.message if record.dagster_event is not None else None
+        if said and (ended := PROCESS_ENDED.search(said)):
+            return f"its process {ended.group(0)} ({message.rstrip('.')})"
+    return message
 
 
 def unanswered_alert(run: dg.DagsterRun, assets: Sequence[str]) -> Alert | None:

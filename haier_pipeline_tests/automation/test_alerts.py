@@ -139,3 +139,25 @@ def wait_for_started_step(home: str, process: subprocess.Popen[bytes], timeout: 
                     return run
         time.sleep(0.2)
     raise AssertionError("the sync never started its first step")
+
+
+def test_the_alert_for_a_run_whose_process_was_killed_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The alert said only "This run has been marked as failed from outside the execution context." """
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    warehouse_url = f"duckdb:///{tmp_path}/w.duckdb"
+    Warehouse.from_url(warehouse_url).ensure_schema()
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        run = instance.add_run(dg.DagsterRun(job_name="__ephemeral_asset_job__", status=dg.DagsterRunStatus.STARTED))
+        instance.report_engine_event(
+            f"Run execution process for {run.run_id} was terminated by signal 9 (SIGKILL). This usually indicates "
+            "that the process was killed by the operating system due to running out of memory.",
+            run,
+        )
+        instance.report_run_failed(run)
+    evaluate_alerts({"DAGSTER_HOME": str(home), "HAIER_WAREHOUSE_URL": warehouse_url}, None)
+    (line,) = alert_lines(capsys.readouterr().err)
+    assert "its process was terminated by signal 9 (SIGKILL)." in line, line
+    assert "marked as failed from outside the execution context" in line
