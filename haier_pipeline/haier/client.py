@@ -488,20 +488,26 @@ class HaierClient(ConfigurableResource):
     def prices(
         self, codes: Sequence[str], progress: Callable[[int, int], None] | None = None
     ) -> list[Outcome[list[str], list[dict[str, Any]]]]:
-        """Prices for any number of codes: batches of 20 fanned out over the pool. A batch the vendor refused is
-        asked again a code at a time: one product it refuses (discontinued) must not cost 19 others their price."""
+        """Prices for any number of codes: batches of 20 fanned out over the pool. A batch the vendor refused, or
+        that stayed unanswered while others were answered, is asked again a code at a time: one product it refuses
+        (discontinued) or cannot answer (a 503 for every call naming it) must not cost 19 others their price."""
         batches = self.fan_out(self.price_batch, endpoints.batches(list(dict.fromkeys(codes))), progress)
-        refused = [outcome for outcome in batches if outcome.refused and len(outcome.item) > 1]
-        if not refused:
+        some_answered = any(outcome.error is None for outcome in batches)
+
+        def split(outcome: Outcome[list[str], list[dict[str, Any]]]) -> bool:
+            return len(outcome.item) > 1 and (outcome.refused or (outcome.unanswered and some_answered))
+
+        failed = [outcome for outcome in batches if split(outcome)]
+        if not failed:
             return batches
-        batch_of = {code: number for number, outcome in enumerate(refused) for code in outcome.item}
-        log.info("%d price batches refused; asking their %d codes one at a time", len(refused), len(batch_of))
+        batch_of = {code: number for number, outcome in enumerate(failed) for code in outcome.item}
+        log.info("%d price batches failed; asking their %d codes one at a time", len(failed), len(batch_of))
         # A refusal is about the batch the code came from: the first codes of one batch refused alike are not the
         # account (a streak needs ACCOUNT_REFUSAL_STREAK batches).
         singles = self.fan_out(
             self.price_batch, [[code] for code in batch_of], subject=lambda single: batch_of[single[0]]
         )
-        return [outcome for outcome in batches if not (outcome.refused and len(outcome.item) > 1)] + singles
+        return [outcome for outcome in batches if not split(outcome)] + singles
 
     def stock(self, product_code: str, county_code: str) -> list[dict[str, Any]]:
         """Warehouse rows able to serve one county with one product; empty means none can."""

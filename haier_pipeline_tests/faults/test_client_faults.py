@@ -195,6 +195,22 @@ def test_a_refused_product_costs_only_its_own_price_not_its_batch(
     assert simulator.counters.calls("prices") == batches + 20, "the refused batch's 20 codes asked again, one each"
 
 
+def test_a_product_the_api_never_answers_costs_only_its_own_price_not_its_batch(
+    simulator: RunningSimulator, make_client: ClientFactory
+) -> None:
+    """A 503 for every call naming one product left its whole batch of 20 unanswered: past the gate's 10 % at 110
+    products, so the sync wrote no price at all."""
+    client = make_client(second_pass_pause=QUIET)
+    codes = list(dict.fromkeys(row["productCode"] for row in client.products() if row.get("isSales") == "1"))
+    unavailable = codes[3]
+    simulator.config.unavailable_products = (unavailable,)
+    outcomes = client.prices(codes)
+    assert [outcome.item for outcome in outcomes if outcome.error is not None] == [[unavailable]]
+    assert all(outcome.unanswered for outcome in outcomes if outcome.error is not None)
+    priced = [row["productCode"] for outcome in outcomes if outcome.error is None for row in outcome.value or []]
+    assert sorted(priced) == sorted(code for code in codes if code != unavailable)
+
+
 @pytest.mark.parametrize(
     ("fault", "expected"),
     [
