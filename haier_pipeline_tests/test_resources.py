@@ -3,6 +3,11 @@ location and shows them in the UI)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import dagster as dg
 import pytest
 
@@ -58,3 +63,32 @@ def test_a_warehouse_url_with_a_password_stays_an_env_var_and_the_default_file_a
     monkeypatch.delenv("HAIER_WAREHOUSE_URL")
     fields = resources_for_definitions(load_settings(ENVIRONMENT))["warehouse"]._get_non_default_public_field_values()
     assert "Pg-Pw-9931" not in repr(fields) and not isinstance(fields.get("url"), dg.EnvVar)
+
+
+def load_code_location(tmp_path: Path, environment: dict[str, str]) -> str:
+    """The code location loaded as `dg dev` loads it, in a process of its own: what it printed on stderr."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("HAIER_")} | environment
+    done = subprocess.run(
+        [sys.executable, "-c", "import haier_pipeline.definitions"],
+        cwd=tmp_path,  # no .env here
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stderr
+
+
+def test_a_code_location_missing_a_credential_alerts_at_load(tmp_path: Path) -> None:
+    """Every run, and every sensor tick that would start one, then failed before a run existed: no alert at all."""
+    partial = {
+        "HAIER_BASE_URL": "https://openplat-test.haier.net",
+        "HAIER_CLIENT_ID": "id",
+        "HAIER_CLIENT_SECRET": "secret-value-77",
+        "HAIER_CUSTOMER_CODE": "8800633175",
+    }
+    err = load_code_location(tmp_path, partial)
+    assert "ALERT haier-pipeline: the code location has no HAIER_PASSWORD: every run" in err
+    assert "secret-value-77" not in err
+    assert "ALERT" not in load_code_location(tmp_path, {}), "a checkout nobody configured yet is no alert"
