@@ -8,6 +8,7 @@ a NUL character, text that is not valid unicode), so a load never fails on a val
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -76,6 +77,19 @@ def _number(value: Any) -> Decimal:
     return number
 
 
+def _double_noise(number: Decimal, scale: int) -> bool:
+    """Whether `number` is binary floating-point arithmetic printed in full, as a Java service prints
+    1299 x (1 - 0.035): 1253.5349999999999 for 1253.535. Such a number has 15 or more significant digits and lies
+    within a few units in the last place of a double from its rounding to `scale` places; a number with real
+    digits past `scale` (1253.53501) lies farther."""
+    if len(number.normalize(_WIDE).as_tuple().digits) < 15:
+        return False
+    rounded = number.quantize(Decimal(1).scaleb(-scale), context=_WIDE)
+    noise = 4 * Decimal(math.ulp(float(rounded)))
+    # Only where a double is finer than half the last kept place: beyond, its digits past `scale` could be real.
+    return noise < Decimal(1).scaleb(-scale) / 2 and abs(number - rounded) <= noise
+
+
 @dataclass(frozen=True)
 class Kind:
     name: str
@@ -127,7 +141,7 @@ class DecimalKind(Kind):
         number = _number(value)
         if not number.is_zero() and number.adjusted() >= self.precision - self.scale:
             raise Invalid(f"is out of range for NUMERIC({self.precision}, {self.scale})")
-        if number.normalize(_WIDE).as_tuple().exponent < -self.scale:  # type: ignore[operator]
+        if number.normalize(_WIDE).as_tuple().exponent < -self.scale and not _double_noise(number, self.scale):  # type: ignore[operator]
             raise Invalid(f"has more than {self.scale} decimal places")
         if self.minimum is not None and number < self.minimum:
             raise Invalid(f"is below {self.minimum}")
@@ -251,7 +265,7 @@ class JsonKind(Kind):
         if value is None or value == []:
             return None
         if self.url_list:
-            items = [value] if isinstance(value, str) else value
+            items = _url_items(value) if isinstance(value, str) else value
             if not isinstance(items, list) or not all(isinstance(item, str) and item.strip() for item in items):
                 raise Invalid("is not a list of URLs")
             value = [storable_text(item.strip()) for item in items]
@@ -273,6 +287,20 @@ class JsonKind(Kind):
     def sql_type(self) -> TypeEngine:
         return Text()
 
+
+def _url_items(text: str) -> Any:
+    """URLs sent as one string: a JSON list in text, several joined by commas or spaces, or just one."""
+    text = text.strip()
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+    return [part for part in _BEFORE_A_URL.split(text) if part]
+
+
+# A separator followed by the next URL; a comma inside a URL is left alone.
+_BEFORE_A_URL = re.compile(r"[\s,;]+(?=https?://)")
 
 TEXT = TextKind("text")
 PRODUCT_CODE = TextKind("product code", pattern=r"[A-Za-z0-9][A-Za-z0-9._-]{0,39}")

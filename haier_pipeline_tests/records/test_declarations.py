@@ -278,6 +278,29 @@ def test_a_supply_price_sent_as_text_is_a_price_not_in_effect() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        (Decimal("1253.5349999999999"), Decimal("1253.5350")),  # 1299 x (1 - 0.035) in a Java double
+        ("1253.5349999999999", Decimal("1253.5350")),
+        (Decimal("99.99999999999999"), Decimal("100.0000")),
+        (Decimal("0.30000000000000004"), Decimal("0.3000")),
+    ],
+)
+def test_a_price_printed_from_a_binary_double_is_read_as_the_price_it_is(sent: object, stored: Decimal) -> None:
+    """Refused for its 13 decimal places, such a price cost the product its price for the day."""
+    (row,) = PRICE_ROW.parse(
+        [{"productCode": "A1", "supplyPrice": "1299", "invoicePrice": sent}], {"fetched_at": NOW}
+    ).rows
+    assert row["invoice_price"] == stored
+
+
+@pytest.mark.parametrize("sent", ["1253.53501", "12345678901234.12341", "1253.534999999"])
+def test_real_digits_past_the_fourth_decimal_are_still_refused(sent: str) -> None:
+    parsed = PRICE_ROW.parse([{"productCode": "A1", "supplyPrice": sent}], {"fetched_at": NOW})
+    assert [refusal.rule for refusal in parsed.refused] == ["supply_price: has more than 4 decimal places"]
+
+
 def test_a_listing_row_without_is_sales_is_procurable_with_an_anomaly() -> None:
     parsed = PRODUCT.parse([{"productCode": "P1", "productModel": "M"}, {"productCode": "P2", "isSales": "0"}])
     assert [row["is_sales"] for row in parsed.rows] == [True, False]
@@ -291,12 +314,19 @@ def test_a_listing_row_without_a_code_is_refused_and_leaflets_are_a_json_list() 
             {"productModel": "no code"},
             {"productCode": "P1", "isSales": "1", "productLageUrls": "https://img/1.jpg"},
             {"productCode": "P2", "isSales": "1", "productLageUrls": ["https://img/2.jpg", "https://img/3.jpg"]},
+            # Several URLs in one string, joined or as JSON text: they were stored as one URL that is none.
+            {"productCode": "P3", "isSales": "1", "productLageUrls": "https://img/2.jpg,https://img/3.jpg"},
+            {"productCode": "P4", "isSales": "1", "productLageUrls": '["https://img/2.jpg", "https://img/3.jpg"]'},
+            {"productCode": "P5", "isSales": "1", "productLageUrls": "https://img/a,b.jpg"},
         ]
     )
     assert [refusal.reason for refusal in parsed.refused] == ["product_code: is missing"]
     assert [row["leaflet_urls"] for row in parsed.rows] == [
         '["https://img/1.jpg"]',
         '["https://img/2.jpg", "https://img/3.jpg"]',
+        '["https://img/2.jpg", "https://img/3.jpg"]',
+        '["https://img/2.jpg", "https://img/3.jpg"]',
+        '["https://img/a,b.jpg"]',
     ]
 
 
