@@ -12,7 +12,7 @@ from haier_pipeline.haier import HaierConfigurationError
 from haier_pipeline.resources import client_from_settings
 from haier_pipeline.settings import load_settings, orders_file_problem
 from haier_pipeline.warehouse import Warehouse
-from haier_pipeline.warehouse.url import reachability_problem
+from haier_pipeline.warehouse.url import mask_url, reachability_problem
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     client = client_from_settings(settings)
     started = time.monotonic()
     client.token()
-    print(f"token:     ok ({(time.monotonic() - started) * 1000:.0f} ms from {settings.masked()['token_url']})")
+    served_by = mask_url(client.token_served_by or settings.resolved_token_url)
+    print(f"token:     ok ({(time.monotonic() - started) * 1000:.0f} ms from {served_by})")
     started = time.monotonic()
     balances = client.balance()
     print(f"api:       ok (balance: {len(balances)} sales organisations, {(time.monotonic() - started) * 1000:.0f} ms)")

@@ -110,6 +110,8 @@ class HaierClient(ConfigurableResource):
     _trackers: list[CallStats] = PrivateAttr(default_factory=list)
     _init_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _latency: Latency = PrivateAttr(default_factory=Latency)
+    # The URL that served this client's last token: HAIER_TOKEN_URL, or its /oauth2/token fallback.
+    _token_served_by: str | None = PrivateAttr(default=None)
 
     # ---- configuration ------------------------------------------------------------------------------
 
@@ -218,6 +220,11 @@ class HaierClient(ConfigurableResource):
         self._http()
         return self._tokens().get(self._fetch_token)
 
+    @property
+    def token_served_by(self) -> str | None:
+        """The URL that served the token this client fetched (None: it used one another client fetched)."""
+        return self._token_served_by
+
     def _fetch_token(self) -> TokenGrant:
         """Try the token URL, then its /oauth2/token fallback; throttling and server trouble are retried.
 
@@ -264,6 +271,7 @@ class HaierClient(ConfigurableResource):
                     ) from None
                 grant = parse_token_answer(answer)
                 log.info("token fetched from %s, valid %.0f s", url, grant.lifetime)
+                self._token_served_by = url
                 return grant
             if is_redirect(status):
                 redirected = True

@@ -37,6 +37,21 @@ def test_check_prints_the_masked_configuration_and_tests_the_connection(
         assert secret not in out
 
 
+@pytest.mark.parametrize(("auth_path_fails", "served_by"), [(False, "/oauth2/auth"), (True, "/oauth2/token")])
+def test_check_names_the_token_url_that_served_the_token(
+    auth_path_fails: bool,
+    served_by: str,
+    cli_env: dict[str, str],
+    simulator: RunningSimulator,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """It named HAIER_TOKEN_URL even when the /oauth2/token fallback served the token."""
+    simulator.config.auth_path_fails = auth_path_fails
+    assert main(["check"]) == 0
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("token:")]
+    assert line.endswith(f"from {simulator.base_url}{served_by})"), line
+
+
 def test_check_names_every_missing_variable_and_exits_2(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
