@@ -24,6 +24,7 @@ from haier_pipeline.records.kinds import (
     REBATE_TYPE,
     TEXT,
     URL_LIST,
+    WAREHOUSE_GRADE,
     has_cjk,
 )
 from haier_pipeline.records.record import Field, Record, Role
@@ -129,6 +130,7 @@ def _stock_rule(row: dict[str, Any], vendor_row: dict[str, Any]) -> str | None:
         return "sec_code: is missing"
     return None
 
+
 STOCK_ROW = Record(
     name="stock warehouse row",
     endpoint="stock",
@@ -140,7 +142,13 @@ STOCK_ROW = Record(
         Field("county_code", COUNTY_CODE, KEY, "The 6-digit county code asked for.", required=True),
         Field("sec_code", TEXT, KEY, "Storage location (库位) code; null when no warehouse serves.", "secCode"),
         Field("stock", COUNT, MEASURE, "Available quantity in this warehouse.", "stock", required=True),
-        Field("warehouse_grade", TEXT, DESCRIPTIVE, '"0" local (本级仓), "1" upper level (上级仓).', "warehouseGrade"),
+        Field(
+            "warehouse_grade",
+            WAREHOUSE_GRADE,
+            DESCRIPTIVE,
+            '"0" local (本级仓), "1" upper level (上级仓).',
+            "warehouseGrade",
+        ),
         Field("cut_time", TEXT, DESCRIPTIVE, "Order cut-off time, e.g. 16:00.", "timelinessData.cutTime"),
         Field(
             "delivery_date",

@@ -307,6 +307,7 @@ PRODUCT_CODE = TextKind("product code", pattern=r"[A-Za-z0-9][A-Za-z0-9._-]{0,39
 # [0-9], not \d: \d takes any script's digits (full-width ３), which the API refuses.
 COUNTY_CODE = TextKind("6-digit county code", pattern=r"[0-9]{6}")
 REBATE_TYPE = TextKind("rebate type code", pattern=r"[A-Z]{2,6}")
+WAREHOUSE_GRADE = TextKind('warehouse grade ("0" local, "1" upper level)', pattern=r"[01]")
 PRICE = DecimalKind("price", 18, 4, minimum=Decimal(0))
 AMOUNT = DecimalKind("amount", 18, 4)
 FRACTION = DecimalKind("fraction", 12, 6, minimum=Decimal(0), maximum=Decimal(1))

@@ -114,6 +114,14 @@ def test_a_bad_side_field_is_stored_as_null_and_the_stock_is_kept(
     assert (anomaly.row_key, anomaly.field, anomaly.reason) == ("GA0SZC00U/110101/C1", field, reason)
 
 
+@pytest.mark.parametrize("grade", ["本级仓??", "2", "local"])
+def test_a_warehouse_grade_other_than_0_or_1_is_stored_as_null_with_an_anomaly(grade: str) -> None:
+    (row,) = STOCK_ROW.parse([{**warehouse_row(), "warehouseGrade": grade}], PAIR).rows
+    assert row["warehouse_grade"] is None and row["stock"] == 30
+    (anomaly,) = STOCK_ROW.parse([{**warehouse_row(), "warehouseGrade": grade}], PAIR).anomalies
+    assert anomaly.field == "warehouse_grade" and anomaly.reason.startswith("does not look like a warehouse grade")
+
+
 def test_timeliness_sent_as_a_string_nulls_each_value_it_would_hold() -> None:
     raw = {"secCode": "C1", "stock": "7", "timelinessData": "48h"}
     parsed = STOCK_ROW.parse([raw], PAIR)
