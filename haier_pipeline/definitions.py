@@ -9,26 +9,28 @@ from haier_pipeline.assets import ALL_ASSETS
 from haier_pipeline.audit import alerts
 from haier_pipeline.automation import SENSORS
 from haier_pipeline.resources import resources_for_definitions
-from haier_pipeline.settings import CREDENTIAL_FIELDS, load_dotenv_file, load_settings, variable
+from haier_pipeline.settings import CREDENTIAL_FIELDS, Settings, load_dotenv_file, load_settings, variable
 
 # EnvVar resources read the process environment, so `.env` goes there too (real variables win). A malformed
 # variable stops the load here, and the UI shows the error naming every bad variable.
 load_dotenv_file()
 
+
+def alert_on_missing_credentials(settings: Settings) -> None:
+    """Missing credentials do not stop the load (the UI still shows the assets), but every run, and every sensor or
+    automation tick that would start one, then fails before a run exists: no run, so no failure alert. A partial
+    configuration is a mistake worth an alert now; none at all is a checkout nobody configured yet."""
+    missing = [variable(name) for name in CREDENTIAL_FIELDS if not getattr(settings, name)]
+    if missing and len(missing) < len(CREDENTIAL_FIELDS):
+        alerts.error(
+            f"ALERT haier-pipeline: the code location has no {', '.join(missing)}: every run, and every sensor or "
+            "automation tick that would start one, fails before it starts until it is set in the environment of "
+            "`dg dev` or the daemon (or in .env) and the code location is reloaded; `haier-pipeline check` lists it"
+        )
+
+
 settings = load_settings(require_credentials=False)
-# Missing credentials do not stop the load (the UI still shows the assets), but every run, and every sensor or
-# automation tick that would start one, then fails before a run exists: no run, so no failure alert. A partial
-# configuration is a mistake worth an alert now; none at all is a checkout nobody configured yet.
-if (
-    0
-    < len(missing := [variable(name) for name in CREDENTIAL_FIELDS if not getattr(settings, name)])
-    < len(CREDENTIAL_FIELDS)
-):
-    alerts.error(
-        f"ALERT haier-pipeline: the code location has no {', '.join(missing)}: every run, and every sensor or "
-        "automation tick that would start one, fails before it starts until it is set in the environment of "
-        "`dg dev` or the daemon (or in .env) and the code location is reloaded; `haier-pipeline check` lists it"
-    )
+alert_on_missing_credentials(settings)
 
 defs = dg.Definitions(
     assets=ALL_ASSETS,
