@@ -48,6 +48,7 @@ class Checkpoint:
         self.day = day
         self.answers: list[Answer] = []
         self.flushed_at = time.monotonic()
+        self.flush_failed = False
 
     def add(self, pair: tuple[str, str], fetched_at: datetime, answer: Any = None, refusal: str | None = None) -> None:
         self.answers.append(Answer(pair[0], pair[1], fetched_at, None if refusal is not None else answer, refusal))
@@ -59,9 +60,13 @@ class Checkpoint:
             answers = [None if a.refusal is not None else answer_json(a.answer) for a in self.answers]
             raw = pd.DataFrame(self.answers).assign(snapshot_date=self.day, run_id=self.step.run_id, answer=answers)
             rows = self.step.absorb(parse_answers(self.step, self.answers, self.day))
-            with self.step.warehouse.transaction() as tx:
-                tx.upsert("stock_answers", raw)
-                tx.replace_keys("stock_staged_rows", rows, PAIR_KEYS)
+            try:
+                with self.step.warehouse.transaction() as tx:
+                    tx.upsert("stock_answers", raw)
+                    tx.replace_keys("stock_staged_rows", rows, PAIR_KEYS)
+            except BaseException:
+                self.flush_failed = True
+                raise
             self.answers = []
         self.flushed_at = time.monotonic()
 
@@ -69,6 +74,8 @@ class Checkpoint:
         """A step interrupted (Ctrl-C, SIGTERM) or failing mid-way keeps the answers it holds, so a rerun does not
         ask them again. Saving them may fail too (the warehouse is what broke, a second Ctrl-C): the first error is
         the one to report, and the answers are only asked again."""
+        if self.flush_failed:
+            return  # the warehouse just failed this very write (a lock not granted would be waited for again)
         with contextlib.suppress(Exception, *INTERRUPTIONS):
             self.flush()
 

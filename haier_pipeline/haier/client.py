@@ -500,10 +500,13 @@ class HaierClient(ConfigurableResource):
         that stayed unanswered while others were answered, is asked again a code at a time: one product it refuses
         (discontinued) or cannot answer (a 503 for every call naming it) must not cost 19 others their price."""
         batches = self.fan_out(self.price_batch, endpoints.batches(list(dict.fromkeys(codes))), progress)
-        some_answered = any(outcome.error is None for outcome in batches)
+        # One product the API cannot answer, not an outage: split into single calls (each with its retries), an
+        # outage would cost twenty times its calls.
+        unanswered = sum(outcome.unanswered for outcome in batches)
+        few_unanswered = unanswered <= max(1, len(batches) // 4) < len(batches)
 
         def split(outcome: Outcome[list[str], list[dict[str, Any]]]) -> bool:
-            return len(outcome.item) > 1 and (outcome.refused or (outcome.unanswered and some_answered))
+            return len(outcome.item) > 1 and (outcome.refused or (outcome.unanswered and few_unanswered))
 
         failed = [outcome for outcome in batches if split(outcome)]
         if not failed:

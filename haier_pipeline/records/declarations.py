@@ -81,10 +81,11 @@ def _price_quirks(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _price_rule(row: dict[str, Any], vendor_row: dict[str, Any]) -> str | None:
-    """The supply price is missing only with the vendor's reason (价格未生效, 商品暂不可采). A row with neither is one
+    """The supply price is missing only with the vendor's reason (价格未生效, 商品暂不可采) or on a row it marks not
+    procurable (isSales "0"). A row with none of these is one
     whose keys were renamed (`supply_price`, `SupplyPrice`, nested): stored, it would replace the current price with
     NULL."""
-    if row["supply_price"] is None and not row["reason"]:
+    if row["supply_price"] is None and not row["reason"] and row["is_sales"] is not False:
         return "supply_price: is missing, and no reason says the price is not in effect (renamed fields?)"
     return None
 

@@ -85,7 +85,8 @@ def _double_noise(number: Decimal, scale: int) -> bool:
     if len(number.normalize(_WIDE).as_tuple().digits) < 15:
         return False
     rounded = number.quantize(Decimal(1).scaleb(-scale), context=_WIDE)
-    noise = 4 * Decimal(math.ulp(float(rounded)))
+    # Near zero a double's spacing is tiny, but arithmetic leaves residues of its operands' size (0.1 + 0.2 - 0.3).
+    noise = max(4 * Decimal(math.ulp(float(rounded))), Decimal("1e-12"))
     # Only where a double is finer than half the last kept place: beyond, its digits past `scale` could be real.
     return noise < Decimal(1).scaleb(-scale) / 2 and abs(number - rounded) <= noise
 
@@ -141,8 +142,11 @@ class DecimalKind(Kind):
         number = _number(value)
         if not number.is_zero() and number.adjusted() >= self.precision - self.scale:
             raise Invalid(f"is out of range for NUMERIC({self.precision}, {self.scale})")
-        if number.normalize(_WIDE).as_tuple().exponent < -self.scale and not _double_noise(number, self.scale):  # type: ignore[operator]
-            raise Invalid(f"has more than {self.scale} decimal places")
+        if number.normalize(_WIDE).as_tuple().exponent < -self.scale:  # type: ignore[operator]
+            if not _double_noise(number, self.scale):
+                raise Invalid(f"has more than {self.scale} decimal places")
+            number = number.quantize(Decimal(1).scaleb(-self.scale), context=_WIDE)  # 1.0000000000000002 is 1
+            number = number.copy_abs() if number.is_zero() else number  # -1.1e-16 is 0, not -0
         if self.minimum is not None and number < self.minimum:
             raise Invalid(f"is below {self.minimum}")
         if self.maximum is not None and number > self.maximum:
@@ -266,6 +270,8 @@ class JsonKind(Kind):
             return None
         if self.url_list:
             items = _url_items(value) if isinstance(value, str) else value
+            if items == []:  # "", "[]": no URL, as a real [] is
+                return None
             if not isinstance(items, list) or not all(isinstance(item, str) and item.strip() for item in items):
                 raise Invalid("is not a list of URLs")
             value = [storable_text(item.strip()) for item in items]

@@ -157,7 +157,9 @@ def build_tables(schema: str = DEFAULT_SCHEMA) -> dict[str, Table]:
         _column("reason", TEXT, "The rule the input broke, with the value that broke it."),
         _column("payload", JSON, "What the vendor sent (and the item asked for), JSON, secrets removed."),
         _column("rejected_at", MOMENT, "When the step refused it."),
-        comment="One row per refused input (bad key or measure, unanswered item), replaced per asset and partition.",
+        # Each step deletes its asset's rows older than the retention (assets/step.py).
+        Index("ix_rejected_rows_asset_rejected_at", "asset", "rejected_at"),
+        comment="One row per refused input (bad key or measure, unanswered item), per run, kept 90 days.",
     )
     Table(
         "field_anomalies",
@@ -168,7 +170,9 @@ def build_tables(schema: str = DEFAULT_SCHEMA) -> dict[str, Table]:
         _column("raw_value", TEXT, "What the vendor sent, JSON, secrets removed, truncated to 200 characters."),
         _column("reason", TEXT, "Why it could not be read."),
         _column("recorded_at", MOMENT, "When the step recorded it."),
-        comment="One row per descriptive value stored as NULL because it could not be read; the row was kept.",
+        Index("ix_field_anomalies_asset_recorded_at", "asset", "recorded_at"),
+        comment="One row per descriptive value stored as NULL because it could not be read (the row was kept), per "
+        "run, kept 90 days.",
     )
     Table(
         "sync_log",

@@ -211,6 +211,16 @@ def test_a_product_the_api_never_answers_costs_only_its_own_price_not_its_batch(
     assert sorted(priced) == sorted(code for code in codes if code != unavailable)
 
 
+def test_price_batches_of_an_outage_are_not_split_into_twenty_times_the_calls(
+    simulator: RunningSimulator, make_client: ClientFactory
+) -> None:
+    client = make_client(second_pass_pause=QUIET)
+    codes = list(dict.fromkeys(row["productCode"] for row in client.products() if row.get("isSales") == "1"))
+    simulator.config.unavailable_products = tuple(codes[::20])  # one in every batch: every batch unanswered
+    outcomes = client.prices(codes)
+    assert outcomes and all(outcome.unanswered and len(outcome.item) > 1 for outcome in outcomes)
+
+
 @pytest.mark.parametrize(
     ("fault", "expected"),
     [

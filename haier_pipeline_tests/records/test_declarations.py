@@ -303,6 +303,26 @@ def test_a_price_printed_from_a_binary_double_is_read_as_the_price_it_is(sent: o
     assert row["invoice_price"] == stored
 
 
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ("1.0000000000000002", Decimal("1.000000")),
+        ("5.551115123125783E-17", Decimal(0)),
+        ("-1.1102230246251565E-16", Decimal(0)),
+    ],
+)
+def test_a_fraction_printed_from_a_binary_double_is_checked_as_the_fraction_it_is(sent: str, stored: Decimal) -> None:
+    """0.1 + 0.2 - 0.3 leaves 5.55e-17, and 1 + 2e-16 is above 1 only before rounding."""
+    row = {"productCode": "A1", "supplyPrice": "100", "invoicePrice": "90", "stockRebatePolicy": sent}
+    (kept,) = PRICE_ROW.parse([row], {"fetched_at": NOW}).rows
+    assert kept["direct_discount"] == stored and str(kept["direct_discount"])[0] != "-"
+
+
+def test_a_price_row_the_vendor_marks_not_procurable_is_kept_without_a_price_or_a_reason() -> None:
+    (kept,) = PRICE_ROW.parse([{"productCode": "B", "isSales": "0"}], {"fetched_at": NOW}).rows
+    assert kept["supply_price"] is None and kept["is_sales"] is False
+
+
 @pytest.mark.parametrize("sent", ["1253.53501", "12345678901234.12341", "1253.534999999"])
 def test_real_digits_past_the_fourth_decimal_are_still_refused(sent: str) -> None:
     parsed = PRICE_ROW.parse([{"productCode": "A1", "supplyPrice": sent}], {"fetched_at": NOW})
@@ -326,6 +346,8 @@ def test_a_listing_row_without_a_code_is_refused_and_leaflets_are_a_json_list() 
             {"productCode": "P3", "isSales": "1", "productLageUrls": "https://img/2.jpg,https://img/3.jpg"},
             {"productCode": "P4", "isSales": "1", "productLageUrls": '["https://img/2.jpg", "https://img/3.jpg"]'},
             {"productCode": "P5", "isSales": "1", "productLageUrls": "https://img/a,b.jpg"},
+            {"productCode": "P6", "isSales": "1", "productLageUrls": ""},
+            {"productCode": "P7", "isSales": "1", "productLageUrls": "[]"},
         ]
     )
     assert [refusal.reason for refusal in parsed.refused] == ["product_code: is missing"]
@@ -335,6 +357,8 @@ def test_a_listing_row_without_a_code_is_refused_and_leaflets_are_a_json_list() 
         '["https://img/2.jpg", "https://img/3.jpg"]',
         '["https://img/2.jpg", "https://img/3.jpg"]',
         '["https://img/a,b.jpg"]',
+        None,
+        None,
     ]
 
 
