@@ -12,6 +12,7 @@ from haier_pipeline.assets.step import running_step
 from haier_pipeline.checks.rules import field_anomalies_spec, schema_gate_spec
 from haier_pipeline.haier import HaierClient, HaierConfigurationError
 from haier_pipeline.records import BALANCE_ROW, LOGISTICS_RECORD, Parsed, UnusableAnswer
+from haier_pipeline.records.kinds import MEMBER_ID
 from haier_pipeline.resources import PipelineSettings
 from haier_pipeline.shanghai_time import now_utc
 from haier_pipeline.warehouse import WarehouseResource
@@ -77,8 +78,7 @@ def read_orders(path: str) -> list[TrackedOrder]:
                 if not code:
                     continue
                 member = (row.get("member_id") or "").strip()
-                # ASCII digits only: str.isdigit also takes ３ (int() reads it as 3) and ² (int() raises).
-                if member and not (member.isascii() and member.isdigit() and int(member) > 0):
+                if member and not MEMBER_ID.accepts(member):
                     problems.append(
                         f"{named} line {reader.line_num}: member_id {member!r} is not a whole number of 1 or more: "
                         "write the member's digits (ASCII, not full-width) or leave it empty"

@@ -15,7 +15,7 @@ from haier_pipeline.cli.main import EXIT_OK
 from haier_pipeline.cli.render import write_json, write_table
 from haier_pipeline.haier import HaierClient
 from haier_pipeline.records import BALANCE_ROW, LOGISTICS_RECORD, PRICE_ROW, PRODUCT, Parsed
-from haier_pipeline.records.kinds import COUNTY_CODE, PRODUCT_CODE, TextKind
+from haier_pipeline.records.kinds import COUNTY_CODE, MEMBER_ID, PRODUCT_CODE, TextKind
 from haier_pipeline.resources import client_from_settings
 from haier_pipeline.settings import Settings, load_settings
 from haier_pipeline.stock_cache import cached_stock
@@ -44,7 +44,7 @@ def member_id_argument(raw: str) -> int:
     """A member id is a positive whole number in ASCII digits: int() also takes -5, 0 and full-width digits, none of
     them a member's, and the vendor would be asked for them."""
     text = raw.strip()
-    if not (text.isascii() and text.isdigit() and int(text) > 0):
+    if not MEMBER_ID.accepts(text):
         raise argparse.ArgumentTypeError(
             f"{raw!r} is not a member id (a whole number, 1 or more, in ASCII digits): write the member's number"
         )

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from haier_pipeline.haier.errors import HaierAuthenticationError
-from haier_pipeline.haier.redaction import redact, register_secret
+from haier_pipeline.haier.redaction import excerpt, redact, register_secret
 
 DEFAULT_LIFETIME = 3600.0
 MAX_LIFETIME = 86_400.0
@@ -81,7 +81,7 @@ def _vendor_reason(answer: dict[str, Any]) -> str:
             for key in REASON_KEYS:
                 value = place.get(key)
                 if isinstance(value, str) and value.strip():
-                    return "; the vendor says: " + redact(value.strip())[:200]
+                    return "; the vendor says: " + excerpt(value.strip(), 200)
     return ""
 
 
@@ -211,5 +211,4 @@ def fallback_token_url(token_url: str) -> str | None:
 
 
 def describe_token_failure(url: str, status: int, body: str) -> str:
-    # Masked before cut: a secret the cut splits would no longer match its mask.
-    return redact(f"{url} answered HTTP {status}: {body}")[: len(url) + 220]
+    return redact(f"{url} answered HTTP {status}: ") + excerpt(body, 200)

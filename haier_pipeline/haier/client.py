@@ -46,7 +46,7 @@ from haier_pipeline.haier.errors import (
 from haier_pipeline.haier.fan_out import FanOut, Outcome
 from haier_pipeline.haier.no_answer import no_answer_cause
 from haier_pipeline.haier.pacing import RateLimiter, shared_limiter
-from haier_pipeline.haier.redaction import redact, redacting_logger, register_secret
+from haier_pipeline.haier.redaction import excerpt, redact, redacting_logger, register_secret
 from haier_pipeline.haier.senders import Latency, senders_for
 from haier_pipeline.haier.stats import CallStats
 from haier_pipeline.haier.urls import insecure_http_problems, url_secrets
@@ -409,7 +409,7 @@ class HaierClient(ConfigurableResource):
     @staticmethod
     def _excerpt(response: requests.Response) -> str:
         text = " ".join(response.text.split())
-        return redact(text)[:200] or "(empty body)"
+        return excerpt(text, 200) or "(empty body)"
 
     # ---- concurrency --------------------------------------------------------------------------------
 
@@ -589,7 +589,7 @@ def logistics_lists(payload: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         elif isinstance(value, list | dict):
             raise HaierAnswerShapeError(
                 "logistics",
-                f"a list the vendor's document does not name ({redact(str(key))[:60]!r}); expected "
+                f"a list the vendor's document does not name ({excerpt(str(key), 60)!r}); expected "
                 f"{', '.join(endpoints.LOGISTICS_LISTS)}",
             )
     return {name: as_rows(found.get(name), "logistics") for name in endpoints.LOGISTICS_LISTS}

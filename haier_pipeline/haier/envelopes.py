@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from haier_pipeline.haier.errors import HaierAnswerShapeError, HaierBusinessError
-from haier_pipeline.haier.redaction import redact
+from haier_pipeline.haier.redaction import excerpt
 
 SUCCESS_CODES = frozenset({"200", "success"})
 FAILURE_WORDS = frozenset({"fail", "failed", "failure", "error"})
@@ -48,10 +48,11 @@ def unwrap(endpoint: str, answer: Any) -> Any:
     if "data" not in answer:
         misplaced = [str(key) for key, value in answer.items() if isinstance(value, list | dict)]
         if misplaced:
+            holding = excerpt(", ".join(map(repr, misplaced[:5])), 200)
             raise HaierAnswerShapeError(
                 endpoint,
-                f"a success envelope without `data`, holding {redact(', '.join(map(repr, misplaced[:5])))} instead: "
-                "the payload is not where the vendor's document puts it",
+                f"a success envelope without `data`, holding {holding} instead: the payload is not where the vendor's "
+                "document puts it",
             )
     data = answer.get("data")
     if isinstance(data, list) and (incomplete := _one_page_of_more(answer, len(data))):
@@ -118,21 +119,10 @@ def _code(value: Any) -> str:
     return _text(value).strip().lower()
 
 
-def _is_failure_code(code: str) -> bool:
-    if code in FAILURE_WORDS:
-        return True
-    try:
-        number = int(code)
-    except ValueError:
-        return False
-    return number < 0 or 400 <= number <= 599
-
-
 def _refusal(endpoint: str, answer: dict[str, Any]) -> HaierBusinessError:
     reason = next((_text(answer[key]) for key in REASON_KEYS if answer.get(key)), "no reason given")
-    reason = redact(reason)[:MAX_REASON_CHARS]  # masked before cut: a secret the cut splits would not match
-    code = _text(answer["code"]) if "code" in answer else f"success={_text(answer.get('success'))}".lower()
-    code = redact(code)[:40]
+    reason = excerpt(reason, MAX_REASON_CHARS)
+    code = excerpt(_text(answer["code"]) if "code" in answer else f"success={_text(answer.get('success'))}".lower(), 40)
     account = any(marker in reason for marker in ACCOUNT_REFUSALS)
     return HaierBusinessError(endpoint, code, reason, account_refused=account)
 

@@ -37,6 +37,11 @@ def redact(text: str) -> str:
     return text if pattern is None else pattern.sub(MASK, text)
 
 
+def excerpt(text: str, limit: int) -> str:
+    """The first `limit` characters of `text`, masked before the cut: a secret the cut splits would match no mask."""
+    return redact(text)[:limit]
+
+
 class RedactingFilter(logging.Filter):
     """Rewrites a record's final message so handlers never see a registered secret."""
 

@@ -77,18 +77,20 @@ def _number(value: Any) -> Decimal:
     return number
 
 
-def _double_noise(number: Decimal, scale: int) -> bool:
-    """Whether `number` is binary floating-point arithmetic printed in full, as a Java service prints
-    1299 x (1 - 0.035): 1253.5349999999999 for 1253.535. Such a number has 15 or more significant digits and lies
-    within a few units in the last place of a double from its rounding to `scale` places; a number with real
-    digits past `scale` (1253.53501) lies farther."""
+def _without_double_noise(number: Decimal, scale: int) -> Decimal | None:
+    """`number` rounded to `scale` places when it is binary floating-point arithmetic printed in full, as a Java
+    service prints 1299 x (1 - 0.035): 1253.5349999999999 for 1253.535; None when its digits past `scale` are real.
+    Such a number has 15 or more significant digits and lies within a few units in the last place of a double from
+    its rounding; a number with real digits past `scale` (1253.53501) lies farther."""
     if len(number.normalize(_WIDE).as_tuple().digits) < 15:
-        return False
+        return None
     rounded = number.quantize(Decimal(1).scaleb(-scale), context=_WIDE)
     # Near zero a double's spacing is tiny, but arithmetic leaves residues of its operands' size (0.1 + 0.2 - 0.3).
     noise = max(4 * Decimal(math.ulp(float(rounded))), Decimal("1e-12"))
     # Only where a double is finer than half the last kept place: beyond, its digits past `scale` could be real.
-    return noise < Decimal(1).scaleb(-scale) / 2 and abs(number - rounded) <= noise
+    if noise < Decimal(1).scaleb(-scale) / 2 and abs(number - rounded) <= noise:
+        return rounded.copy_abs() if rounded.is_zero() else rounded  # -1.1e-16 is 0, not -0
+    return None
 
 
 @dataclass(frozen=True)
@@ -143,10 +145,11 @@ class DecimalKind(Kind):
         if not number.is_zero() and number.adjusted() >= self.precision - self.scale:
             raise Invalid(f"is out of range for NUMERIC({self.precision}, {self.scale})")
         if number.normalize(_WIDE).as_tuple().exponent < -self.scale:  # type: ignore[operator]
-            if not _double_noise(number, self.scale):
+            # Rounded before the range checks: 1.0000000000000002 is 1, not above it.
+            rounded = _without_double_noise(number, self.scale)
+            if rounded is None:
                 raise Invalid(f"has more than {self.scale} decimal places")
-            number = number.quantize(Decimal(1).scaleb(-self.scale), context=_WIDE)  # 1.0000000000000002 is 1
-            number = number.copy_abs() if number.is_zero() else number  # -1.1e-16 is 0, not -0
+            number = rounded
         if self.minimum is not None and number < self.minimum:
             raise Invalid(f"is below {self.minimum}")
         if self.maximum is not None and number > self.maximum:
@@ -313,6 +316,8 @@ PRODUCT_CODE = TextKind("product code", pattern=r"[A-Za-z0-9][A-Za-z0-9._-]{0,39
 # [0-9], not \d: \d takes any script's digits (full-width ３), which the API refuses.
 COUNTY_CODE = TextKind("6-digit county code", pattern=r"[0-9]{6}")
 REBATE_TYPE = TextKind("rebate type code", pattern=r"[A-Z]{2,6}")
+# A logistics member id: a whole number of 1 or more in ASCII digits (str.isdigit and int() also take ３ and ²).
+MEMBER_ID = TextKind("member id", pattern=r"0*[1-9][0-9]*")
 WAREHOUSE_GRADE = TextKind('warehouse grade ("0" local, "1" upper level)', pattern=r"[01]")
 PRICE = DecimalKind("price", 18, 4, minimum=Decimal(0))
 AMOUNT = DecimalKind("amount", 18, 4)
