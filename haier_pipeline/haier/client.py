@@ -337,7 +337,6 @@ class HaierClient(ConfigurableResource):
                 log.info("%s answered 401; retrying with a current token", endpoint)
                 tokens.refused(token, started, self._fetch_token)
                 continue
-            tokens.accepted(token)
             if status in RETRYABLE_STATUSES:
                 if attempt >= self.max_retries:
                     error_type = HaierThrottledError if status == 429 else HaierRequestError
@@ -345,6 +344,7 @@ class HaierClient(ConfigurableResource):
                 attempt += 1
                 self._hold_off(response, attempt)
                 continue
+            tokens.accepted(token)  # not on a 429 or 5xx: a layer in front of the token check may send those
             if status != 200:
                 raise HaierRequestError(
                     endpoint, status, self._excerpt(response), STATUS_HINTS.get(status, "Not retried.")
