@@ -63,14 +63,18 @@ DIGIT = re.compile(r"\d")
 
 def _price_quirks(row: dict[str, Any]) -> dict[str, Any]:
     """stockRebatePolicy carries the direct discount, but the vendor files the rebate type code (COM, FHQ,
-    BF, DTDBF) under that key too: a word there is the rebate type (descriptive: an unknown code is NULL and an
-    anomaly, the price row is kept). A supply price sent as Chinese text without a digit (价格未生效) is a price
-    not in effect; the text leads the reason, the vendor's own reason follows it. A number with a unit (1299元)
-    is no such status: the price is refused as unreadable, never stored as "not in effect"."""
+    BF, DTDBF) under that key too: a word there is the rebate type (descriptive: an unknown code, or one that
+    disagrees with rebateType, is NULL and an anomaly; the price row is kept). A supply price sent as Chinese text
+    without a digit (价格未生效) is a price not in effect; the text leads the reason, the vendor's own reason follows
+    it. A number with a unit (1299元) is no such status: the price is refused as unreadable, never stored as "not in
+    effect"."""
     row = dict(row)
     policy = row.get("stockRebatePolicy")
     if isinstance(policy, str) and STARTS_WITH_A_LETTER.match(policy):
-        row["rebateType"] = row.get("rebateType") or policy.strip()
+        given = row.get("rebateType")
+        # Two codes that disagree: neither is stored, both are recorded as the anomaly's raw value.
+        disagree = given not in (None, "") and str(given).strip() != policy.strip()
+        row["rebateType"] = {"rebateType": given, "stockRebatePolicy": policy} if disagree else given or policy.strip()
         row["stockRebatePolicy"] = None
     supply = row.get("supplyPrice")
     if has_cjk(supply) and not DIGIT.search(supply):

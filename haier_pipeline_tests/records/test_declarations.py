@@ -227,6 +227,8 @@ def test_a_rebate_type_code_under_stock_rebate_policy_is_stored_as_the_rebate_ty
         {"productCode": "N1", "supplyPrice": "100", "stockRebatePolicy": "0.05", "rebateType": "FHQ"},
         {"productCode": "C1", "supplyPrice": "100", "stockRebatePolicy": "COM"},
         {"productCode": "C2", "supplyPrice": "100", "stockRebatePolicy": " DTDBF "},
+        {"productCode": "C3", "supplyPrice": "100", "stockRebatePolicy": "COM", "rebateType": "COM"},
+        {"productCode": "D1", "supplyPrice": "100", "stockRebatePolicy": "COM", "rebateType": "FHQ"},
         {"productCode": "W1", "supplyPrice": "100", "stockRebatePolicy": "abc"},
         {"productCode": "W2", "supplyPrice": "100", "stockRebatePolicy": "返利"},
         {"productCode": "W3", "supplyPrice": "100", "stockRebatePolicy": "COM1"},
@@ -245,12 +247,16 @@ def test_a_rebate_type_code_under_stock_rebate_policy_is_stored_as_the_rebate_ty
         "N1": (hundred, Decimal("0.050000"), "FHQ"),
         "C1": (hundred, None, "COM"),
         "C2": (hundred, None, "DTDBF"),
+        "C3": (hundred, None, "COM"),
+        # Two codes that disagree: neither is guessed, both are recorded.
+        "D1": (hundred, None, None),
         # Words are no discount: an unknown rebate code costs the code (NULL, recorded), never the price.
         "W1": (hundred, None, None),
         "W2": (hundred, None, None),
         "W3": (hundred, None, None),
     }
     assert [(a.row_key, a.field, json.loads(a.raw_value)) for a in parsed.anomalies] == [
+        ("D1", "rebate_type", {"rebateType": "FHQ", "stockRebatePolicy": "COM"}),
         ("W1", "rebate_type", "abc"),
         ("W2", "rebate_type", "返利"),
         ("W3", "rebate_type", "COM1"),
