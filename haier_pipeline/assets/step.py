@@ -156,7 +156,7 @@ class Step:
         return self._stamped(frame, recorded_at=at)
 
     def _stamped(self, frame: pd.DataFrame, **at: datetime) -> pd.DataFrame:
-        return frame.assign(asset=self.asset, partition_key=self.partition_key or "", run_id=self.run_id, **at)
+        return frame.assign(asset=self.asset, partition_key=self.partition_key, run_id=self.run_id, **at)
 
     def _sync_row(self, status: str, loaded: int, message: str, at: datetime) -> pd.DataFrame:
         return pd.DataFrame(

@@ -263,7 +263,7 @@ def build_tables(schema: str = DEFAULT_SCHEMA) -> dict[str, Table]:
 def _step_columns() -> list[Column]:
     return [
         _column("asset", TEXT, "The asset (step) that recorded it.", nullable=False),
-        _column("partition_key", TEXT, "The stock day, for stock_snapshots; empty otherwise."),
+        _column("partition_key", TEXT, "The stock day, for stock_snapshots; null otherwise (as in sync_log)."),
         _column("run_id", TEXT, "The Dagster run."),
     ]
 

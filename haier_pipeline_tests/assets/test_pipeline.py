@@ -165,8 +165,19 @@ def test_malformed_rows_are_quarantined_and_the_rest_loads(pipeline: Pipeline) -
     pipeline.simulator.config.bad_row_rate = 0.05
     result = pipeline.run(only=["products", "prices", "stock"])
     assert result.success, pipeline.failures(result)
-    rejected = pipeline.warehouse.query("SELECT asset, reason, payload, run_id FROM {schema}.rejected_rows")
+    rejected = pipeline.warehouse.query(
+        "SELECT asset, partition_key, reason, payload, run_id FROM {schema}.rejected_rows"
+    )
     assert set(rejected["asset"]) >= {"stock_snapshots"}
+    logged = dict(pipeline.warehouse.query("SELECT sync_type, partition_key FROM {schema}.sync_log").to_numpy())
+    assert logged == {
+        "products": None,
+        "prices": None,
+        "price_history": None,
+        "stock_snapshots": pipeline.today.isoformat(),
+    }
+    quarantined = dict(rejected[["asset", "partition_key"]].drop_duplicates().to_numpy())
+    assert quarantined == {asset: logged[asset] for asset in quarantined}, "the partition as sync_log names it"
     dataset = pipeline.simulator.dataset
     codeless = sum(1 for row in dataset.listing(0) if is_bad_row(dataset.seed, 0.05, "product", row["productCode"]))
     assert codeless > 1
