@@ -175,35 +175,45 @@ def price_history(
 
 def adopt_columns_added_by_an_upgrade(tx: WarehouseTransaction, log: dg.DagsterLogManager) -> int:
     """A tracked column that an upgrade added (see schema_changes) is NULL in every version recorded before it.
-    Its first values are not a change: once prices have been fetched with the column, the open versions whose
-    other tracked columns equal the current price take its value in place. Once per added column; the open
-    versions whose price did change keep NULL (not recorded then) and are closed by the SCD2 as usual."""
+    Its first values are not a change: an open version recorded before the column takes the value in place once
+    its product's price has been fetched since, if the other tracked columns equal the current price (versions
+    whose price did change keep NULL, not recorded then, and are closed by the SCD2 as usual). Decided per product:
+    a price refused or unanswered in the first fetch after the upgrade is adopted when it is fetched, not versioned
+    (the column was settled for every product at once, and such a product then opened a version that only said
+    the column appeared). The column is settled once every open version recorded before it has had its chance."""
     pending = tx.query(
         "SELECT column_name, added_at FROM {schema}.schema_changes "
         "WHERE table_name = 'price_history' AND settled_at IS NULL"
     )
-    columns = [column for column in pending["column_name"] if column in TRACKED]
-    if not columns:
-        return 0
-    added_at = pd.Timestamp(pending["added_at"].max()).to_pydatetime()
-    fetched = tx.query("SELECT max(fetched_at) AS at FROM {schema}.prices")["at"].iloc[0]
-    if pd.isna(fetched) or pd.Timestamp(fetched).to_pydatetime() <= added_at:
-        return 0  # prices not fetched since the upgrade: their new columns are still empty
-    unchanged = " AND ".join(
-        f"h.{column} IS NOT DISTINCT FROM p.{column}" for column in TRACKED if column not in columns
-    )
-    adopted = tx.execute_count(
-        "UPDATE {schema}.price_history AS h SET "
-        + ", ".join(f"{column} = p.{column}" for column in columns)
-        + " FROM {schema}.prices AS p WHERE h.product_code = p.product_code AND h.valid_to IS NULL "
-        f"AND h.valid_from < :added_at AND {unchanged} AND ("
-        + " OR ".join(f"p.{column} IS NOT NULL" for column in columns)
-        + ")",
-        {"added_at": added_at},
-    )
-    tx.execute(
-        "UPDATE {schema}.schema_changes SET settled_at = CURRENT_TIMESTAMP "
-        "WHERE table_name = 'price_history' AND settled_at IS NULL"
-    )
-    log.info(f"price_history: {', '.join(columns)} added by an upgrade; {adopted} open versions took their values")
+    added = {
+        str(column): pd.Timestamp(at).to_pydatetime()
+        for column, at in pending.itertuples(index=False)
+        if column in TRACKED
+    }
+    adopted = 0
+    for column, added_at in added.items():
+        unchanged = " AND ".join(f"h.{other} IS NOT DISTINCT FROM p.{other}" for other in TRACKED if other not in added)
+        before_the_column = "h.valid_to IS NULL AND h.valid_from < :added_at"
+        took = tx.execute_count(
+            f"UPDATE {{schema}}.price_history AS h SET {column} = p.{column} FROM {{schema}}.prices AS p "
+            f"WHERE h.product_code = p.product_code AND {before_the_column} AND p.fetched_at > :added_at "
+            f"AND {unchanged} AND h.{column} IS NULL AND p.{column} IS NOT NULL",
+            {"added_at": added_at},
+        )
+        adopted += took
+        waiting = tx.query(
+            "SELECT count(*) AS n FROM {schema}.price_history AS h JOIN {schema}.prices AS p "
+            f"ON h.product_code = p.product_code WHERE {before_the_column} AND p.fetched_at <= :added_at",
+            {"added_at": added_at},
+        )["n"].iloc[0]
+        if waiting == 0:
+            tx.execute(
+                "UPDATE {schema}.schema_changes SET settled_at = CURRENT_TIMESTAMP "
+                "WHERE table_name = 'price_history' AND column_name = :column",
+                {"column": column},
+            )
+        log.info(
+            f"price_history: {column} added by an upgrade; {took} open versions took its values"
+            + (f", {waiting} wait for their price to be fetched" if waiting else "")
+        )
     return adopted

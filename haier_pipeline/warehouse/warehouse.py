@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Table
 
+from haier_pipeline.shanghai_time import now_utc
 from haier_pipeline.warehouse import locking, sql
 from haier_pipeline.warehouse.backend import Backend, Session
 from haier_pipeline.warehouse.catalog import Upgrade, plan_upgrade, read_catalog
@@ -138,9 +139,11 @@ class Warehouse:
                 # step has adopted its values since (price_history adopts them once more).
                 session.execute(
                     f"INSERT INTO {sql.ident(self.schema)}.schema_changes (table_name, column_name, added_at) "
-                    "VALUES (:table, :column, CURRENT_TIMESTAMP) ON CONFLICT (table_name, column_name) "
+                    "VALUES (:table, :column, :at) ON CONFLICT (table_name, column_name) "
                     "DO UPDATE SET added_at = EXCLUDED.added_at, settled_at = NULL",
-                    {"table": table_name, "column": column_name},
+                    # The pipeline's clock, as the fetched_at it is compared with: a database server's clock
+                    # running ahead would make every price fetched after the upgrade look older than it.
+                    {"table": table_name, "column": column_name, "at": now_utc()},
                 )
 
     def pending_upgrade(self) -> Upgrade:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+import dagster as dg
 import pytest
 import sqlalchemy as sa
 
@@ -360,6 +361,10 @@ def test_a_price_column_added_by_an_upgrade_opens_no_false_versions(pipeline: Pi
     """A warehouse from before rebate_type: the upgrade adds the column (NULL in every version so far). Its first
     values are adopted by the open versions; only a real change opens a version afterwards."""
     assert pipeline.run(only=["products", "prices"]).success
+    typed_codes = pipeline.warehouse.query(
+        "SELECT product_code FROM {schema}.prices WHERE rebate_type IS NOT NULL ORDER BY 1"
+    )["product_code"]
+    late = typed_codes.iloc[:2].tolist()  # their prices go unanswered in the first fetch after the upgrade
     with pipeline.warehouse.transaction() as tx:
         for name in ("prices", "price_history"):  # rebuilt without the column (DuckDB drops none an index follows)
             table = pipeline.warehouse.tables[name]
@@ -383,21 +388,36 @@ def test_a_price_column_added_by_an_upgrade_opens_no_false_versions(pipeline: Pi
     ]
 
     history_before = pipeline.warehouse.query("SELECT count(*) AS n FROM {schema}.price_history")["n"].iloc[0]
-    result = pipeline.run(only=["products", "prices"])
-    assert result.success
-    (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "price_history"]
-    metadata = event.materialization.metadata
+    open_rebates = "SELECT product_code, rebate_type FROM {schema}.price_history WHERE valid_to IS NULL"
+    settled = "SELECT table_name FROM {schema}.schema_changes WHERE settled_at IS NOT NULL"
+
+    def adopting(result: dg.ExecuteInProcessResult) -> tuple[int, int]:
+        (event,) = [
+            e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "price_history"
+        ]
+        metadata = event.materialization.metadata
+        return metadata["versions_opened"].value, metadata["versions_adopting_new_columns"].value
+
+    pipeline.simulator.config.update({"unavailable_products": late})
+    first = pipeline.run(only=["products", "prices"])
+    assert first.success
     prices = pipeline.warehouse.query("SELECT product_code, rebate_type FROM {schema}.prices")
     typed = prices["rebate_type"].notna().sum()
     assert typed > 0, "the simulator sends rebate types"
-    assert metadata["versions_opened"].value == 0 and metadata["versions_adopting_new_columns"].value == typed
-    open_versions = pipeline.warehouse.query(
-        "SELECT product_code, rebate_type FROM {schema}.price_history WHERE valid_to IS NULL"
-    )
-    assert len(open_versions) == history_before
-    assert dict(open_versions.itertuples(index=False)) == dict(prices.itertuples(index=False))
-    settled = pipeline.warehouse.query("SELECT table_name FROM {schema}.schema_changes WHERE settled_at IS NOT NULL")
-    assert list(settled["table_name"]) == ["price_history"]
+    assert adopting(first) == (0, typed)
+    versions = dict(pipeline.warehouse.query(open_rebates).itertuples(index=False))
+    assert len(versions) == history_before
+    assert versions == dict(prices.itertuples(index=False))
+    assert [versions[code] for code in late] == [None, None], "not fetched since the upgrade: nothing to adopt yet"
+    assert pipeline.warehouse.query(settled).empty, "the column waits for the prices not fetched yet"
+
+    pipeline.simulator.config.update({"unavailable_products": []})
+    second = pipeline.run(only=["prices"])
+    assert second.success
+    assert adopting(second) == (0, len(late)), "adopted when fetched, not opened as a new version"
+    prices = pipeline.warehouse.query("SELECT product_code, rebate_type FROM {schema}.prices")
+    assert dict(pipeline.warehouse.query(open_rebates).itertuples(index=False)) == dict(prices.itertuples(index=False))
+    assert list(pipeline.warehouse.query(settled)["table_name"]) == ["price_history"]
 
     # Once adopted, the column is tracked like any other: a rebate type that changes opens a version.
     with pipeline.warehouse.transaction() as tx:
