@@ -11,15 +11,13 @@ from dataclasses import dataclass
 from typing import TextIO
 
 import dagster as dg
-import pandas as pd
 
+from haier_pipeline.assets.step import UNANSWERED_TAG
 from haier_pipeline.haier.redaction import redact, redacting_logger
 from haier_pipeline.runner import failure_cause
 from haier_pipeline.shanghai_time import now_utc
+from haier_pipeline.sync_log import sync_log_row
 from haier_pipeline.warehouse import Warehouse
-
-# Set by the asset step when items stayed unanswered after every retry (value: how many, as a string).
-UNANSWERED_TAG = "haier/unanswered"
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -129,20 +127,14 @@ def record_failed_step(warehouse: Warehouse, run: dg.DagsterRun, alert: Alert) -
     if int(logged["n"].iloc[0]):
         return
     at = now_utc()
-    row = {
-        "run_id": alert.run_id,
-        "sync_type": alert.asset,
-        "partition_key": run.tags.get("dagster/partition"),
-        "status": "failed",
-        "total_count": 0,
-        "success_count": 0,
-        "failed_count": 0,
-        "api_calls": 0,
-        "retries": 0,
-        "throttled": 0,
-        "started_at": at,
-        "completed_at": at,
-        "message": alert.cause[:2000],
-    }
+    row = sync_log_row(
+        run_id=alert.run_id,
+        sync_type=alert.asset,
+        partition_key=run.tags.get("dagster/partition"),
+        status="failed",
+        started_at=at,
+        completed_at=at,
+        message=alert.cause,
+    )
     with warehouse.transaction() as tx:
-        tx.append("sync_log", pd.DataFrame([row]))
+        tx.append("sync_log", row)

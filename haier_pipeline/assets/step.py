@@ -25,6 +25,7 @@ from haier_pipeline.haier.redaction import redact
 from haier_pipeline.haier.stats import CallStats
 from haier_pipeline.records import Anomaly, Parsed
 from haier_pipeline.shanghai_time import now_utc
+from haier_pipeline.sync_log import sync_log_row
 from haier_pipeline.validation import validate
 from haier_pipeline.warehouse import Warehouse, WarehouseResource, WarehouseTransaction
 
@@ -32,6 +33,8 @@ PREVIEW_ROWS = 5
 REFUSED_SAMPLE_ROWS = 20
 # How long rejected_rows and field_anomalies keep a run's rows (dagster.yaml keeps schedule ticks as long).
 QUARANTINE_DAYS = 90
+# The run tag the step sets when items stayed unanswered after every retry (value: how many, as a string): `sync`
+# exits 3 on it and the alert sensor alerts on it.
 UNANSWERED_TAG = "haier/unanswered"
 
 
@@ -159,25 +162,21 @@ class Step:
         return frame.assign(asset=self.asset, partition_key=self.partition_key, run_id=self.run_id, **at)
 
     def _sync_row(self, status: str, loaded: int, message: str, at: datetime) -> pd.DataFrame:
-        return pd.DataFrame(
-            [
-                {
-                    "run_id": self.run_id,
-                    "sync_type": self.asset,
-                    "partition_key": self.partition_key,
-                    "status": status,
-                    "total_count": self.total,
-                    "success_count": loaded,
-                    "failed_count": len(self.rejected),
-                    "unanswered_count": self.unanswered,
-                    "api_calls": self.api.total("calls"),
-                    "retries": self.api.total("retries"),
-                    "throttled": self.api.total("throttled"),
-                    "started_at": self.started_at,
-                    "completed_at": at,
-                    "message": redact(message)[:2000],
-                }
-            ]
+        return sync_log_row(
+            run_id=self.run_id,
+            sync_type=self.asset,
+            partition_key=self.partition_key,
+            status=status,
+            started_at=self.started_at,
+            completed_at=at,
+            message=message,
+            total_count=self.total,
+            success_count=loaded,
+            failed_count=len(self.rejected),
+            unanswered_count=self.unanswered,
+            api_calls=self.api.total("calls"),
+            retries=self.api.total("retries"),
+            throttled=self.api.total("throttled"),
         )
 
     # ---- reporting ----------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from haier_pipeline.audit import UNANSWERED_TAG
+from haier_pipeline.assets.step import UNANSWERED_TAG
 from haier_pipeline.automation import run_failure_alert_sensor
 from haier_pipeline.cli import sync as sync_command
 from haier_pipeline.cli.main import main
