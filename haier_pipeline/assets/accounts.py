@@ -33,9 +33,7 @@ def account_balances(
     with running_step(context, warehouse, haier) as step:
         store = step.warehouse
         balances = step.absorb(BALANCE_ROW.parse(haier.balance(), {"fetched_at": now_utc()}))
-        checks = [step.gate(pipeline.max_rejected_ratio), step.anomalies_check()]
-        yield from checks
-        step.fail_on_blocking(checks)
+        yield from step.checked(pipeline.max_rejected_ratio)
         with store.transaction() as tx:
             tx.append("account_balances", balances)
             step.close(tx, loaded=len(balances), message=f"{len(balances)} sales organisations")
@@ -131,9 +129,7 @@ def logistics_events(
                 except UnusableAnswer as error:
                     step.refuse("the answer is not rows", {**item, "source_list": source_list}, f": {error}")
         events = step.absorb(parsed)
-        checks = [step.gate(pipeline.max_rejected_ratio), step.anomalies_check()]
-        yield from checks
-        step.fail_on_blocking(checks)
+        yield from step.checked(pipeline.max_rejected_ratio)
         with store.transaction() as tx:
             if answered:
                 tx.replace("logistics_events", events, {"order_code": answered})

@@ -73,14 +73,11 @@ def prices(
             parsed.extend(batch)
         current = step.absorb(parsed)
         previous = store.query("SELECT product_code, supply_price FROM {schema}.prices")
-        checks = [
-            step.gate(pipeline.max_rejected_ratio),
+        yield from step.checked(
+            pipeline.max_rejected_ratio,
             invoice_not_above_supply(current),
             price_jump(current[["product_code", "supply_price"]], previous),
-            step.anomalies_check(),
-        ]
-        yield from checks
-        step.fail_on_blocking(checks)
+        )
         with store.transaction() as tx:
             tx.upsert("prices", current)
             withdrawn = tx.execute_count(WITHDRAW_PRICES)

@@ -43,13 +43,10 @@ def products(
         # A row we refused may be a listed product we could not read: only a clean listing deactivates.
         clean = not step.rejected
         vanished = sorted(set(active_before["product_code"]) - set(listed["product_code"])) if clean else []
-        checks = [
-            step.gate(pipeline.max_rejected_ratio),
+        yield from step.checked(
+            pipeline.max_rejected_ratio,
             deactivation_guard(len(active_before), len(vanished), pipeline.max_deactivate_ratio),
-            step.anomalies_check(),
-        ]
-        yield from checks
-        step.fail_on_blocking(checks)
+        )
 
         seen_at = now_utc()
         first_seen = dict(zip(existing["product_code"], existing["first_seen_at"], strict=True))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -19,7 +19,7 @@ import dagster as dg
 import duckdb
 import pandas as pd
 
-from haier_pipeline.checks.rules import BLOCKING_CHECKS, field_anomalies_check, schema_gate
+from haier_pipeline.checks.rules import field_anomalies_check, schema_gate
 from haier_pipeline.haier import HaierClient, HaierError
 from haier_pipeline.haier.redaction import redact
 from haier_pipeline.haier.stats import CallStats
@@ -47,6 +47,7 @@ class Step:
     partition_key: str | None
     warehouse: Warehouse
     instance: dg.DagsterInstance | None = None
+    blocking_checks: frozenset[str] = frozenset()  # the names of the asset's check specs marked blocking
     started_at: datetime = field(default_factory=now_utc)
     api: CallStats = field(default_factory=CallStats)
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (reason, payload)
@@ -99,23 +100,24 @@ class Step:
         return "partial" if self.rejected or self.anomalies else "success"
 
     # ---- checks -------------------------------------------------------------------------------------
-    def gate(self, max_rejected_ratio: float) -> dg.AssetCheckResult:
-        return schema_gate(
-            total=self.total,
-            refused=len(self.rejected),
-            unanswered=self.unanswered,
-            structural_errors=self.structural_errors,
-            rules=self.rules,
-            max_ratio=max_rejected_ratio,
-            sample=self.rejected[:REFUSED_SAMPLE_ROWS],
-        )
-
-    def anomalies_check(self) -> dg.AssetCheckResult:
-        return field_anomalies_check(Counter(anomaly.field for anomaly in self.anomalies))
-
-    def fail_on_blocking(self, results: Sequence[dg.AssetCheckResult]) -> None:
-        """Blocking checks fail the step before anything is written, so nothing downstream runs either."""
-        failed = [result for result in results if not result.passed and result.check_name in BLOCKING_CHECKS]
+    def checked(self, max_rejected_ratio: float, *rules: dg.AssetCheckResult) -> Iterator[dg.AssetCheckResult]:
+        """Yields the schema gate, the asset's own `rules` and the anomalies check; then fails the step if a blocking
+        one failed, before anything is written, so nothing downstream runs either."""
+        results = [
+            schema_gate(
+                total=self.total,
+                refused=len(self.rejected),
+                unanswered=self.unanswered,
+                structural_errors=self.structural_errors,
+                rules=self.rules,
+                max_ratio=max_rejected_ratio,
+                sample=self.rejected[:REFUSED_SAMPLE_ROWS],
+            ),
+            *rules,
+            field_anomalies_check(Counter(anomaly.field for anomaly in self.anomalies)),
+        ]
+        yield from results
+        failed = [result for result in results if not result.passed and result.check_name in self.blocking_checks]
         if failed:
             causes = "; ".join(f"{result.check_name}: {result.description}" for result in failed)
             raise StepFailed(description=f"{self.asset}: blocking check failed, nothing was written. {causes}")
@@ -233,6 +235,7 @@ def running_step(
         partition_key=context.partition_key if context.has_partition_key else None,
         warehouse=warehouse.get_warehouse(),
         instance=context.instance,
+        blocking_checks=frozenset(spec.name for spec in context.assets_def.check_specs if spec.blocking),
     )
     with ExitStack() as stack:
         if haier is not None:

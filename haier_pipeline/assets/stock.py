@@ -129,14 +129,11 @@ def commit_day(
                 skipped_at = pd.DataFrame(skipped, columns=["product_code", "county_code"]).assign(skipped_at=now_utc())
                 tx.upsert("stock_coverage", skipped_at)
             covered = min(pairs, int(tx.query(DAY_PAIRS, {"day": day})["n"].iloc[0]))
-            checks = [
-                step.gate(max_rejected_ratio),
+            yield from step.checked(
+                max_rejected_ratio,
                 every_pair_answered(pairs, step.unanswered),
                 coverage_check(pairs, covered, len(skipped)),
-                step.anomalies_check(),
-            ]
-            yield from checks
-            step.fail_on_blocking(checks)
+            )
             counts = f"{plan.handed_out} asked, {plan.resumed} resumed, {len(skipped)} skipped"
             step.close(tx, loaded=loaded, message=f"{pairs} pairs, day {day}: {counts}")
     except StepFailed:
