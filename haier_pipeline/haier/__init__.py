@@ -1,6 +1,6 @@
 """The Haier dealer open-platform API client: knows HTTP, nothing of databases or Dagster assets."""
 
-from haier_pipeline.haier.client import HaierClient, Outcome
+from haier_pipeline.haier.client import HaierClient
 from haier_pipeline.haier.errors import (
     HaierAnswerShapeError,
     HaierAuthenticationError,
@@ -11,7 +11,6 @@ from haier_pipeline.haier.errors import (
     HaierThrottledError,
     HaierUnavailableError,
 )
-from haier_pipeline.haier.urls import insecure_http_problems
 
 __all__ = [
     "HaierAnswerShapeError",
@@ -23,6 +22,4 @@ __all__ = [
     "HaierRequestError",
     "HaierThrottledError",
     "HaierUnavailableError",
-    "Outcome",
-    "insecure_http_problems",
 ]

@@ -97,13 +97,6 @@ class CallStats:
         with self._lock:
             return sum(getattr(stats, counter) for stats in self._endpoints.values())
 
-    def api_seconds(self) -> float:
-        """From the first request sent to the last answer (0 when nothing was sent)."""
-        with self._lock:
-            if self.first_sent_at is None or self.last_answer_at is None:
-                return 0.0
-            return self.last_answer_at - self.first_sent_at
-
     def as_metadata(self) -> dict[str, Any]:
         metadata: dict[str, Any] = {
             "api_calls": self.total("calls"),

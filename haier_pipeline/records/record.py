@@ -18,7 +18,6 @@ from functools import cached_property
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Column
 
 from haier_pipeline.haier.errors import HaierError
 from haier_pipeline.haier.redaction import redact
@@ -53,9 +52,6 @@ class Field:
     required: bool = False
     # Read in place of a missing value, with an anomaly: the old integration's defaults.
     when_missing: Any = None
-
-    def column_def(self, **options: Any) -> Column:
-        return Column(self.column, self.kind.sql_type(), comment=self.description, **options)
 
 
 @dataclass(frozen=True)

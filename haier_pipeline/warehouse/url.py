@@ -63,10 +63,6 @@ class WarehouseURL:
     port: int = 5432
     database: str = ""
 
-    @property
-    def in_memory(self) -> bool:
-        return self.backend == "duckdb" and self.path is None
-
 
 def _error(url: str, problem: str, hint: str = "") -> WarehouseConfigError:
     forms = "\n".join(f"  {form}" for form in ACCEPTED_FORMS)

@@ -255,7 +255,7 @@ class WarehouseTransaction:
         A None among the values matches NULL. Returns the number of rows inserted."""
         target = self._table(table)
         if not match:
-            raise ValueError(f"replace on {table} needs a non-empty match; use replace_all() for everything")
+            raise ValueError(f"replace on {table} needs a non-empty match")
         columns = convert_frame(target, frame)
         matched: dict[str, tuple[list[Any], bool]] = {}
         for column, values in match.items():
@@ -306,15 +306,6 @@ class WarehouseTransaction:
         if columns and next(iter(columns.values())):
             with self._staged(target, {key: columns[key] for key in keys}) as stage:
                 self._session.execute(sql.delete_keys(target, keys, sql.ident(stage)))
-
-    def replace_all(self, table: str, frame: pd.DataFrame) -> int:
-        target = self._table(table)
-        columns = convert_frame(target, frame)
-        key = primary_key(target)
-        if key and len(frame):
-            self._check_unique(target, columns, key)
-        self._session.execute(f"DELETE FROM {sql.qualified(target)}")
-        return self._insert(target, columns)
 
     def scd2(
         self, table: str, frame: pd.DataFrame, key: list[str], tracked: list[str], at: datetime

@@ -13,7 +13,6 @@ from haier_pipeline.haier.stats import CallStats, LatencyHistogram
 
 def test_the_api_phase_runs_from_the_first_request_sent_to_the_last_answer() -> None:
     stats = CallStats()
-    assert stats.api_seconds() == 0.0
     assert "api_seconds" not in stats.as_metadata(), "a step that sent nothing has no API phase"
 
     before = time.time()
@@ -24,10 +23,9 @@ def test_the_api_phase_runs_from_the_first_request_sent_to_the_last_answer() -> 
     assert stats.first_sent_at is not None and stats.last_answer_at is not None
     assert before - 0.2 - 0.05 <= stats.first_sent_at <= after - 0.2
     assert stats.first_sent_at < stats.last_answer_at <= after
-    assert 0.2 <= stats.api_seconds() <= after - before + 0.2
     metadata = stats.as_metadata()
+    assert 0.2 <= metadata["api_seconds"] <= after - before + 0.2
     assert metadata["api_calls"] == 2
-    assert metadata["api_seconds"] == round(stats.api_seconds(), 3)
     assert metadata["api_first_sent_at"].value == stats.first_sent_at
     assert metadata["api_last_answer_at"].value == stats.last_answer_at
 

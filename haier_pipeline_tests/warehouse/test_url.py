@@ -25,7 +25,7 @@ def test_duckdb_four_slashes_is_absolute() -> None:
 
 def test_duckdb_memory_is_for_code_that_keeps_its_warehouse() -> None:
     parsed = parse_warehouse_url("duckdb:///:memory:", allow_memory=True)
-    assert parsed.in_memory and parsed.path is None
+    assert parsed.backend == "duckdb" and parsed.path is None
 
 
 def test_a_configured_duckdb_memory_url_is_refused_saying_to_give_a_file() -> None:

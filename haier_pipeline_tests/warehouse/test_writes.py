@@ -224,16 +224,6 @@ def test_replace_by_list_and_with_null_in_match(warehouse: Warehouse) -> None:
     assert got.values.tolist() == [[None, "new"], ["2024-05-01", "other partition"], ["2024-05-02", "x"]]
 
 
-def test_replace_all_rebuilds_a_table_with_the_same_keys(warehouse: Warehouse) -> None:
-    catalog = pd.DataFrame({"product_code": ["A", "B"], "total_stock": [1, 2], "updated_at": [AT, AT]})
-    with warehouse.transaction() as tx:
-        tx.replace_all("catalog", catalog)
-    with warehouse.transaction() as tx:
-        assert tx.replace_all("catalog", catalog.iloc[1:].assign(total_stock=[5])) == 1
-    got = warehouse.query("SELECT product_code, total_stock FROM {schema}.catalog")
-    assert got.values.tolist() == [["B", 5]]
-
-
 def test_append_and_empty_frames(warehouse: Warehouse) -> None:
     log = pd.DataFrame(
         {
@@ -272,7 +262,7 @@ def test_exception_in_transaction_leaves_every_table_as_before(warehouse: Wareho
             AT + timedelta(1),
         )
         tx.replace("stock_snapshots", stock_frame(DAY, ["B"]), {"snapshot_date": [DAY]})
-        tx.replace_all("catalog", pd.DataFrame({"product_code": ["A"]}))
+        tx.upsert("catalog", pd.DataFrame({"product_code": ["A"]}))
         tx.append("sync_log", pd.DataFrame({"sync_type": ["x"], "status": ["failed"]}))
         tx.execute("DELETE FROM {schema}.products WHERE product_code = 'B'")
         assert tx.query("SELECT COUNT(*) AS n FROM {schema}.products")["n"][0] == 2
