@@ -8,6 +8,7 @@ from haier_pipeline.assets.common import WAREHOUSE_POOL, table_asset
 from haier_pipeline.assets.step import running_step
 from haier_pipeline.assets.stock_checkpoint import BACKFILL_COVERAGE
 from haier_pipeline.checks.rules import catalog_covers, catalog_covers_spec
+from haier_pipeline.resources import PipelineSettings
 from haier_pipeline.shanghai_time import now_utc
 from haier_pipeline.warehouse import WarehouseResource
 
@@ -16,10 +17,12 @@ CATALOG_COLUMNS = (
     "sale_price, total_stock, counties_in_stock, counties_checked, stock_snapshot_date, best_delivery_hours, "
     "counties_last_checked, updated_at"
 )
-# Each county counts as last checked (stock_coverage says which day; a call budget may leave some counties to an
-# earlier day). The quantity for a county is the sum over its warehouse rows that day; a product is "in stock" in
-# a county when that sum is positive. The selling price follows the old system's rule: the market price when the
-# vendor gives one, otherwise the supply price.
+# Each configured county counts as last checked (stock_coverage says which day; a call budget may leave some
+# counties to an earlier day); a county no longer configured is not asked any more, and its last answer would stay
+# in the sums for ever. The quantity for a county is the sum over its warehouse rows that day; a product is "in
+# stock" in a county when that sum is positive. Stock is asked only for products the account can buy: one that is
+# not procurable shows none checked rather than the stock it had when it last was. The selling price follows the
+# old system's rule: the market price when the vendor gives one, otherwise the supply price.
 REBUILD = f"""
 INSERT INTO {{schema}}.catalog ({CATALOG_COLUMNS})
 WITH per_county AS (
@@ -28,6 +31,7 @@ WITH per_county AS (
     FROM {{schema}}.stock_coverage c
     JOIN {{schema}}.stock_snapshots s ON s.snapshot_date = c.last_checked_day
          AND s.product_code = c.product_code AND s.county_code = c.county_code
+    WHERE c.county_code IN ({{counties}})
     GROUP BY c.product_code, c.county_code, c.last_checked_day
 ), per_product AS (
     SELECT product_code, sum(stock) AS total_stock,
@@ -43,7 +47,7 @@ SELECT p.product_code, p.product_model, p.product_group, p.brand, p.is_sales,
        s.oldest_day, s.best_delivery_hours, s.last_checked, :updated_at
 FROM {{schema}}.products p
 LEFT JOIN {{schema}}.prices pr ON pr.product_code = p.product_code
-LEFT JOIN per_product s ON s.product_code = p.product_code
+LEFT JOIN per_product s ON s.product_code = p.product_code AND p.is_sales IS NOT FALSE
 WHERE p.is_active
 """
 
@@ -58,14 +62,16 @@ WHERE p.is_active
     check_specs=[catalog_covers_spec()],
 )
 def catalog(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, pipeline: PipelineSettings
 ) -> Iterator[dg.AssetCheckResult | dg.MaterializeResult]:
+    counties = {f"county_{i}": code for i, code in enumerate(pipeline.counties())}
     with running_step(context, warehouse) as step:
         store = step.warehouse
         with store.transaction() as tx:
             tx.execute(BACKFILL_COVERAGE)
             tx.execute("DELETE FROM {schema}.catalog")
-            tx.execute(REBUILD, {"updated_at": now_utc()})
+            rebuild = REBUILD.replace("{counties}", ", ".join(f":{name}" for name in counties))
+            tx.execute(rebuild, {"updated_at": now_utc(), **counties})
             coverage = tx.query(
                 "SELECT p.product_code, c.product_code AS in_catalog FROM {schema}.products p "
                 "LEFT JOIN {schema}.catalog c ON c.product_code = p.product_code WHERE p.is_active"

@@ -304,3 +304,32 @@ def test_a_checkpointed_answer_reads_back_as_the_answer_the_client_read() -> Non
     resumed = STOCK_ROW.parse(answer_from_json(answer_json(answer)), context)
     assert resumed.rows == asked.rows and not resumed.anomalies
     assert [row["is_transfer"] for row in resumed.rows] == [True, None]
+
+
+def test_the_catalog_counts_only_configured_counties_and_no_stock_for_a_product_not_procurable(
+    pipeline: Pipeline,
+) -> None:
+    """A county removed from the configuration stayed in every product's sums, and its day pinned
+    stock_snapshot_date, for ever; a product no longer procurable (its stock no longer asked) kept the stock it had
+    when it last was, and ranked among the best-stocked."""
+    assert pipeline.run(only=["products", "stock", "catalog"]).success
+    sim = pipeline.simulator
+    counties = list(sim.config.counties)
+    kept = counties[:-1]
+    stocked = pipeline.warehouse.query(
+        "SELECT product_code FROM {schema}.catalog WHERE total_stock > 0 ORDER BY product_code LIMIT 1"
+    )["product_code"].iloc[0]
+    sim.config.update({"counties": kept})
+    with pipeline.warehouse.transaction() as tx:
+        tx.execute("UPDATE {schema}.products SET is_sales = false WHERE product_code = :code", {"code": stocked})
+    assert pipeline.run(only=["catalog"]).success
+    catalog = pipeline.warehouse.query("SELECT * FROM {schema}.catalog").set_index("product_code")
+    for code in sorted(set(sim.dataset.procurable_codes) - {stocked}):
+        row = catalog.loc[code]
+        assert sorted(json.loads(row["counties_last_checked"])) == sorted(kept)
+        assert row["counties_checked"] == len(kept)
+        expected = sum(int(r["stock"]) for county in kept for r in sim.dataset.stock_rows(code, county, pipeline.today))
+        assert row["total_stock"] == expected
+    gone = catalog.loc[stocked]
+    assert (gone["total_stock"], gone["counties_in_stock"], gone["counties_checked"]) == (0, 0, 0)
+    assert gone["counties_last_checked"] is None and gone["stock_snapshot_date"] is None
