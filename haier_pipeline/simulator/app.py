@@ -97,7 +97,7 @@ class _Handlers:
     ) -> Response:
         """Count, throttle, delay, then run the endpoint; every request ends with a recorded status."""
         counters = self.state.counters
-        counters.record_arrival(endpoint)
+        counters.record_arrival(endpoint, self.state.clock())
         status = 500
         try:
             raw = await request.body()
@@ -110,7 +110,7 @@ class _Handlers:
                 response = await _hang(request)
                 status = response.status_code
                 return response
-            admitted = self.state.limiter.admit(self.config.rate_limit)
+            admitted = self.state.limiter.admit(self.config.rate_limit, self.state.clock())
             if admitted and endpoint in PATH_OF:
                 admitted = not self.state.chance(self.config.throttle_rate)
             delay = self.state.latency_seconds(self.config.latency_ms, self.config.latency_jitter_ms)
@@ -146,7 +146,9 @@ class _Handlers:
         if body["client_id"] != config.client_id or body["client_secret"] != config.client_secret:
             detail = {"code": 401, "msg": "invalid client credentials", "error": "invalid_client"}
             return json_response(detail, 401)
-        token = self.state.tokens.issue(config.client_id, config.advertised_expires_in, config.token_ttl)
+        token = self.state.tokens.issue(
+            config.client_id, config.advertised_expires_in, config.token_ttl, self.state.clock()
+        )
         return json_response(
             token_answer(token, config.advertised_expires_in, config.token_shape, config.expires_in_at)
         )
@@ -159,9 +161,9 @@ class _Handlers:
         return route
 
     async def _data(self, request: Request, endpoint: str, body: Any) -> Response:
-        self.state.churn_tokens(self.config.token_revoke_every)
+        self.state.churn_tokens(self.config.token_revoke_every, self.state.clock())
         token = token_from_header(request.headers.get("authorization"))
-        if token is None or not self.state.tokens.is_valid(token):
+        if token is None or not self.state.tokens.is_valid(token, self.state.clock()):
             return error(401, "token invalid")
         fault = self.state.draw_fault(self.config.fault_rate)
         if fault == "503":

@@ -22,14 +22,17 @@ class TokenStore:
         self._lock = threading.Lock()
         self._alive: dict[str, float] = {}
 
-    def issue(self, client_id: str, advertised_expires_in: int, ttl: float) -> str:
-        """A signed token whose `exp` says what the vendor promises; `ttl` is when it really dies."""
-        now = time.time()
+    def issue(self, client_id: str, advertised_expires_in: int, ttl: float, now: float) -> str:
+        """A signed token whose `exp` says what the vendor promises; `ttl` after `now` is when it really dies.
+
+        `now` is the simulator's clock (monotonic); the claims carry wall-clock time, as a real gateway's do.
+        """
+        issued = time.time()
         header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
         claims = {
             "sub": client_id,
-            "iat": int(now),
-            "exp": int(now) + int(advertised_expires_in),
+            "iat": int(issued),
+            "exp": int(issued) + int(advertised_expires_in),
             "jti": secrets.token_hex(8),
         }
         payload = _b64url(json.dumps(claims, separators=(",", ":")).encode())
@@ -37,12 +40,11 @@ class TokenStore:
         token = f"{header}.{payload}.{signature}"
         with self._lock:
             if len(self._alive) > 10_000:
-                self._purge(time.monotonic())
-            self._alive[token] = time.monotonic() + ttl
+                self._purge(now)
+            self._alive[token] = now + ttl
         return token
 
-    def is_valid(self, token: str) -> bool:
-        now = time.monotonic()
+    def is_valid(self, token: str, now: float) -> bool:
         with self._lock:
             death = self._alive.get(token)
             if death is None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections import deque
 from typing import Any
 
@@ -26,9 +25,8 @@ class Counters:
             self._in_flight = 0
             self._most_in_flight = 0
 
-    def record_arrival(self, endpoint: str, now: float | None = None) -> None:
-        """Count a request as it arrives, before any throttling decides its fate."""
-        now = time.monotonic() if now is None else now
+    def record_arrival(self, endpoint: str, now: float) -> None:
+        """Count a request as it arrives (at `now`, in seconds), before any throttling decides its fate."""
         with self._lock:
             self._total += 1
             self._calls[endpoint] = self._calls.get(endpoint, 0) + 1

@@ -6,6 +6,7 @@ import random
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 from haier_pipeline.simulator.auth import TokenStore
 from haier_pipeline.simulator.counters import Counters
@@ -18,10 +19,9 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._accepted: deque[float] = deque()
 
-    def admit(self, limit: float | None, now: float | None = None) -> bool:
+    def admit(self, limit: float | None, now: float) -> bool:
         if limit is None:
             return True
-        now = time.monotonic() if now is None else now
         allowed = max(1, int(limit))
         with self._lock:
             window = self._accepted
@@ -39,6 +39,9 @@ class RateLimiter:
 
 class SimulatorState:
     def __init__(self, seed: int = 7) -> None:
+        # Every time-dependent decision (throttling, token death, token churn, busiest second) reads this clock,
+        # so tests can replace it and move time by hand.
+        self.clock: Callable[[], float] = time.monotonic
         self.counters = Counters()
         self.tokens = TokenStore()
         self.limiter = RateLimiter()
@@ -73,9 +76,8 @@ class SimulatorState:
         with self._lock:
             return self._chaos.random() < rate
 
-    def churn_tokens(self, every: float, now: float | None = None) -> None:
+    def churn_tokens(self, every: float, now: float) -> None:
         """Revoke every live token each `every` seconds (0: never), counted from the first call that asks."""
-        now = time.monotonic() if now is None else now
         with self._lock:
             if every <= 0:
                 self._next_revocation = 0.0

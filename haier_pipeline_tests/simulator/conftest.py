@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Iterator
 
 import pytest
 
 from haier_pipeline.simulator import RunningSimulator, SimulatorConfig, start_simulator
-from haier_pipeline_tests.simulator.helpers import Api
+from haier_pipeline_tests.simulator.helpers import Api, FakeClock
 
 
 @pytest.fixture(scope="session")
@@ -29,3 +30,11 @@ def sim(_shared_simulator: RunningSimulator) -> Iterator[RunningSimulator]:
 @pytest.fixture
 def api(sim: RunningSimulator) -> Api:
     return Api(sim.base_url)
+
+
+@pytest.fixture
+def clock(sim: RunningSimulator) -> Iterator[FakeClock]:
+    """The shared simulator on a clock that stands still until the test advances it."""
+    sim.state.clock = fake = FakeClock()
+    yield fake
+    sim.state.clock = time.monotonic

@@ -104,3 +104,16 @@ def unwrap(body: Any) -> Any:
         assert body.get("success", True) is True and str(body.get("code", 200)) == "200", body
         return body["data"]
     return body
+
+
+class FakeClock:
+    """The simulator's clock (`SimulatorState.clock`) moved by hand: time passes only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

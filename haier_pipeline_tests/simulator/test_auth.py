@@ -1,13 +1,11 @@
 from __future__ import annotations
 
-import time
-
 import pytest
 import requests
 
 from haier_pipeline.simulator import RunningSimulator
 from haier_pipeline.simulator.auth import decode_claims
-from haier_pipeline_tests.simulator.helpers import PATHS, Api, body_for
+from haier_pipeline_tests.simulator.helpers import PATHS, Api, FakeClock, body_for
 
 
 def test_token_from_oauth2_auth_is_a_jwt_for_the_client(sim: RunningSimulator, api: Api) -> None:
@@ -112,13 +110,14 @@ def test_missing_unknown_and_malformed_tokens_are_401(sim: RunningSimulator, api
     assert sim.counters.statuses("balance") == {"401": 3}
 
 
-def test_token_dies_server_side_before_its_advertised_expiry(sim: RunningSimulator, api: Api) -> None:
-    sim.config.token_ttl = 0.3
+def test_token_dies_server_side_before_its_advertised_expiry(sim: RunningSimulator, api: Api, clock: FakeClock) -> None:
+    sim.config.token_ttl = 60
     answer = api.token_response().json()
     token = answer["access_token"]
     assert answer["expires_in"] == 3600
+    clock.advance(59.75)
     assert api.post("balance", token=token).status_code == 200
-    time.sleep(0.4)
+    clock.advance(0.25)
     _assert_token_invalid(api.post("balance", token=token))
     fresh = api.token_response().json()["access_token"]
     assert api.post("balance", token=fresh).status_code == 200

@@ -62,21 +62,21 @@ def test_counters_sliding_window() -> None:
 def test_counters_most_in_flight() -> None:
     counters = Counters()
     for endpoint in ("token", "stock", "stock"):
-        counters.record_arrival(endpoint)
+        counters.record_arrival(endpoint, now=0.0)
     counters.record_status("token", 200)
-    counters.record_arrival("stock")
+    counters.record_arrival("stock", now=0.0)
     assert counters.most_in_flight == 3
     counters.reset()  # with requests still out: their answers do not count below zero
     for _ in range(3):
         counters.record_status("stock", 200)
-    counters.record_arrival("stock")
+    counters.record_arrival("stock", now=0.0)
     assert counters.snapshot()["most_in_flight"] == 1
 
 
 def test_rate_limiter_window() -> None:
     limiter = RateLimiter()
     assert [limiter.admit(2, now=t) for t in (0.0, 0.1, 0.2, 1.05, 1.06)] == [True, True, False, True, False]
-    assert limiter.admit(None)
+    assert limiter.admit(None, now=0.0)
 
 
 def test_port_zero_picks_free_ports_and_stop_closes() -> None:
