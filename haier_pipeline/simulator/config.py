@@ -14,9 +14,6 @@ ENVELOPES = ("bare", "success", "code", "mixed")
 TOKEN_SHAPES = ("access_token", "token", "data.access_token", "data.token")
 EXPIRES_IN_PLACES = ("top", "data", "none")
 
-# Knobs whose value changes what the dataset is; the rest only change how it is served.
-DATASET_KNOBS = ("seed", "products")
-
 
 @dataclass
 class SimulatorConfig:

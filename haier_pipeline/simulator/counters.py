@@ -59,27 +59,6 @@ class Counters:
         with self._lock:
             return dict(self._statuses.get(endpoint, {}))
 
-    @property
-    def largest_batch(self) -> int:
-        with self._lock:
-            return self._largest_batch
-
-    @property
-    def busiest_second(self) -> int:
-        with self._lock:
-            return self._busiest_second
-
-    @property
-    def most_in_flight(self) -> int:
-        """The most requests that had arrived and were not answered yet, at any one moment."""
-        with self._lock:
-            return self._most_in_flight
-
-    @property
-    def total_requests(self) -> int:
-        with self._lock:
-            return self._total
-
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {
@@ -88,5 +67,5 @@ class Counters:
                 "statuses": {name: dict(per) for name, per in self._statuses.items()},
                 "largest_batch": self._largest_batch,
                 "busiest_second": self._busiest_second,
-                "most_in_flight": self._most_in_flight,
+                "most_in_flight": self._most_in_flight,  # arrived and not yet answered, at any one moment
             }

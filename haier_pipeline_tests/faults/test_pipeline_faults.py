@@ -717,7 +717,7 @@ def test_plain_http_to_a_remote_host_stops_the_command_before_any_connection(
         monkeypatch.setenv("HAIER_BASE_URL", f"http://{address}:{listening.port}")
         assert main([command]) == 2
         assert "HAIER_ALLOW_INSECURE_HTTP=1" in capsys.readouterr().err
-        assert listening.counters.total_requests == 0, "the secret never left"
+        assert listening.counters.snapshot()["total_requests"] == 0, "the secret never left"
 
 
 # ---- the README's promise ----------------------------------------------------------------------------------------
