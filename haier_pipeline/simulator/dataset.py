@@ -12,9 +12,10 @@ import threading
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from haier_pipeline.simulator.config import SimulatorConfig
+if TYPE_CHECKING:
+    from haier_pipeline.simulator.config import SimulatorConfig
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")

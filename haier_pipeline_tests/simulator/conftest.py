@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Iterator
 
@@ -20,8 +19,7 @@ def _shared_simulator() -> Iterator[RunningSimulator]:
 @pytest.fixture
 def sim(_shared_simulator: RunningSimulator) -> Iterator[RunningSimulator]:
     """The shared simulator with default knobs, fresh counters and no live tokens."""
-    defaults = SimulatorConfig()
-    _shared_simulator.config.update({f.name: getattr(defaults, f.name) for f in dataclasses.fields(defaults)})
+    _shared_simulator.config.update(SimulatorConfig().as_dict())
     _shared_simulator.revoke_tokens()
     _shared_simulator.reset_counters()
     yield _shared_simulator

@@ -200,6 +200,11 @@ def test_unknown_knob_and_types_are_rejected_locally() -> None:
     with pytest.raises(ValueError):
         config.update({"auth_path_fails": "yes"})
     with pytest.raises(ValueError):
+        config.update({"fault_rate": True})
+    with pytest.raises(ValueError):
+        SimulatorConfig(quirks=("all", "bogus"))
+    assert config.as_dict() == {**SimulatorConfig().as_dict(), "counties": ["110101"], "latency_ms": 5.0}
+    with pytest.raises(ValueError):
         SimulatorConfig(token_shape="jwt")
 
 
