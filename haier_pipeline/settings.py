@@ -7,10 +7,8 @@ operator fixes the whole configuration in one pass instead of one variable per a
 
 from __future__ import annotations
 
-import csv
 import io
 import re
-import unicodedata
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
@@ -21,6 +19,7 @@ from dotenv.parser import parse_stream
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from haier_pipeline.config_files import COUNTIES_HINT, county_code_problem, read_county_file
 from haier_pipeline.haier.errors import HaierConfigurationError
 from haier_pipeline.haier.urls import insecure_http_problems
 from haier_pipeline.warehouse.errors import WarehouseConfigError
@@ -31,12 +30,8 @@ DEFAULT_WAREHOUSE_URL = "duckdb:///data/warehouse.duckdb"
 DEFAULT_COUNTIES_FILE = "data/counties.csv"
 DEFAULT_ORDERS_FILE = "data/orders.csv"
 DOTENV_FILE = ".env"
-# [0-9], not \d: \d matches every script's digits (full-width ３, as a Chinese input method types them), which pass
-# here and then fail the whole stock step on the API's HTTP 400.
-COUNTY_CODE = re.compile(r"[0-9]{6}")
 SECRET_FIELDS = ("client_secret", "password", "seller_password", "customer_password")
 CREDENTIAL_FIELDS = ("base_url", "client_id", "client_secret", "customer_code", "password")
-COUNTIES_HINT = "set HAIER_COUNTY_CODES=110101,310104 or create the file with a county_code column"
 
 # The Dagster code location loads without credentials (its secrets are EnvVars, resolved when a run starts) and
 # reads the counties when a run starts (an edited counties.csv counts without a reload); the command line needs both
@@ -272,71 +267,3 @@ def county_weights(raw: str) -> dict[str, float]:
     if not weights:
         raise ValueError(f"{source}: no county codes configured ({COUNTIES_HINT})")
     return weights
-
-
-def county_code_problem(code: str) -> str | None:
-    """Why `code` is not a county code the API takes (6 ASCII digits), saying how to write it; None when it is."""
-    if COUNTY_CODE.fullmatch(code):
-        return None
-    # Refused rather than silently converted: the code is then the same everywhere the user wrote it (variable,
-    # file, `query stock`), and NFKC would also turn circled and superscript digits into codes nobody meant.
-    typed = unicodedata.normalize("NFKC", code)
-    if typed != code and typed.isascii():
-        return (
-            f"{code!r} has characters that are not ASCII (full-width digits or commas, as a Chinese input method "
-            f"types them, are not accepted): type it as {typed}"
-        )
-    return f"{code!r} is not 6 digits"
-
-
-def read_county_file(path: Path) -> dict[str, float]:
-    if not path.exists():
-        raise ValueError(f"HAIER_COUNTY_CODES is not set and {path} does not exist: {COUNTIES_HINT}")
-    weights: dict[str, float] = {}
-    try:
-        # utf-8-sig: Excel's "CSV UTF-8" starts with a byte order mark, which would hide the first column's name.
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            # Stripped, as the orders file's: a hand-written "county_code, weight" names its columns all the same.
-            reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
-            if "county_code" not in reader.fieldnames:
-                raise ValueError(
-                    f"{path} needs a header row with a county_code column: add one as its first line "
-                    "(county_code, optionally ,weight), or set HAIER_COUNTY_CODES=110101,310104"
-                )
-            bad = []
-            for row in reader:
-                code, weight = (row.get("county_code") or "").strip(), (row.get("weight") or "").strip()
-                if not code:
-                    continue
-                if problem := county_code_problem(code):
-                    bad.append(f"{path} line {reader.line_num}: county code {problem}")
-                    continue
-                try:
-                    weights.setdefault(code, float(weight) if weight else 1.0)
-                except ValueError:
-                    weights[code] = -1.0
-                if not weights[code] >= 0:
-                    raise ValueError(f"{path} line {reader.line_num}: weight {weight!r} is not a number >= 0")
-            if bad:
-                # Every bad line at once, so the file is fixed in one pass.
-                raise ValueError(f"{'; '.join(bad)} (county codes are 6 ASCII digits, e.g. 110101)")
-    except UnicodeDecodeError:
-        raise ValueError(f"{path} is not UTF-8 text: save it as UTF-8 (Excel: CSV UTF-8)") from None
-    except OSError as error:
-        raise ValueError(f"{path} cannot be read ({error.strerror}): {COUNTIES_HINT}") from None
-    return weights
-
-
-def orders_file_problem(path: str) -> str | None:
-    """Every problem the logistics step would stop on in HAIER_ORDERS_FILE, in one line, or None (checked by
-    `check`, and by `sync` before a run that tracks orders)."""
-    # Imported here because the assets import this module. Asking the step's own reader keeps check, preflight and
-    # run agreeing on what a good file is.
-    from haier_pipeline.assets.accounts import read_orders
-
-    try:
-        read_orders(path)
-    except HaierConfigurationError as error:
-        return "; ".join(error.problems)
-    return None

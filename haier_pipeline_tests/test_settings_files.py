@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from haier_pipeline.assets.accounts import TrackedOrder, read_orders
 from haier_pipeline.cli.main import main
+from haier_pipeline.config_files import TrackedOrder, orders_file_problem, read_orders
 from haier_pipeline.haier import HaierConfigurationError
-from haier_pipeline.settings import load_dotenv_file, load_settings, orders_file_problem
+from haier_pipeline.settings import load_dotenv_file, load_settings
 from haier_pipeline.simulator import RunningSimulator
 from haier_pipeline_tests.test_settings import MINIMAL, problems_of
 

@@ -1,18 +1,15 @@
 """`account_balances` (history: one row per sales organisation per fetch) and `logistics_events`."""
 
-import csv
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import dagster as dg
 
 from haier_pipeline.assets.common import HAIER_API_POOL, table_asset
 from haier_pipeline.assets.step import running_step
 from haier_pipeline.checks.rules import field_anomalies_spec, schema_gate_spec
-from haier_pipeline.haier import HaierClient, HaierConfigurationError
+from haier_pipeline.config_files import read_orders
+from haier_pipeline.haier import HaierClient
 from haier_pipeline.records import BALANCE_ROW, LOGISTICS_RECORD, Parsed, UnusableAnswer
-from haier_pipeline.records.kinds import MEMBER_ID
 from haier_pipeline.resources import PipelineSettings
 from haier_pipeline.shanghai_time import now_utc
 from haier_pipeline.warehouse import WarehouseResource
@@ -39,58 +36,6 @@ def account_balances(
             step.close(tx, loaded=len(balances), message=f"{len(balances)} sales organisations")
         metadata = step.metadata(len(balances), step.table_rows("account_balances"), balances)
         yield dg.MaterializeResult(metadata=metadata)
-
-
-@dataclass(frozen=True)
-class TrackedOrder:
-    order_code: str
-    delivery_record_code: str | None = None
-    member_id: int | None = None
-
-
-def read_orders(path: str) -> list[TrackedOrder]:
-    """The orders to track, from HAIER_ORDERS_FILE (order_code, optional delivery_record_code, member_id). Raises
-    HaierConfigurationError naming every problem; `check` and the sync's preflight ask it too, so a file a run would
-    refuse is refused before the run."""
-    file = Path(path)
-    named = f"HAIER_ORDERS_FILE={path!r}"
-    columns = "an order_code column, optional delivery_record_code and member_id"
-    if file.is_dir():
-        raise HaierConfigurationError([f"{named} is a folder; name a CSV file with {columns}"])
-    if not file.exists():
-        raise HaierConfigurationError(
-            [f"{named} does not exist: create it (a CSV with {columns}) or point HAIER_ORDERS_FILE at one"]
-        )
-    problems: list[str] = []
-    orders: dict[str, TrackedOrder] = {}
-    try:
-        # utf-8-sig: Excel's "CSV UTF-8" starts with a byte order mark, which would hide the first column's name.
-        with file.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            # Stripped so a hand-written "order_code, member_id" does not silently lose its member ids.
-            reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
-            if "order_code" not in reader.fieldnames:
-                raise HaierConfigurationError([f"{named} needs a header row with {columns}"])
-            for row in reader:
-                code = (row.get("order_code") or "").strip()
-                if not code:
-                    continue
-                member = (row.get("member_id") or "").strip()
-                if member and not MEMBER_ID.accepts(member):
-                    problems.append(
-                        f"{named} line {reader.line_num}: member_id {member!r} is not a whole number of 1 or more: "
-                        "write the member's digits (ASCII, not full-width) or leave it empty"
-                    )
-                    continue
-                record_code = (row.get("delivery_record_code") or "").strip() or None
-                orders[code] = TrackedOrder(code, record_code, int(member) if member else None)
-    except UnicodeDecodeError:
-        raise HaierConfigurationError([f"{named} is not UTF-8 text: save it as UTF-8 (Excel: CSV UTF-8)"]) from None
-    except OSError as error:
-        raise HaierConfigurationError([f"{named} cannot be read ({error.strerror}): make it readable"]) from None
-    if problems:
-        raise HaierConfigurationError(problems)
-    return list(orders.values())
 
 
 @table_asset(

@@ -8,9 +8,10 @@ import argparse
 import time
 
 from haier_pipeline.cli.main import EXIT_OK
+from haier_pipeline.config_files import orders_file_problem
 from haier_pipeline.haier import HaierConfigurationError
 from haier_pipeline.resources import client_from_settings
-from haier_pipeline.settings import load_settings, orders_file_problem
+from haier_pipeline.settings import load_settings
 from haier_pipeline.warehouse import Warehouse
 from haier_pipeline.warehouse.url import mask_url, reachability_problem
 

@@ -21,6 +21,7 @@ from haier_pipeline.cli.main import (
     resume_garbage_collection,
 )
 from haier_pipeline.cli.timings import SyncTimings
+from haier_pipeline.config_files import orders_file_problem
 from haier_pipeline.haier import HaierConfigurationError
 from haier_pipeline.instance import (
     free_slots_of_finished_runs,
@@ -31,7 +32,7 @@ from haier_pipeline.instance import (
 )
 from haier_pipeline.resources import resources_from_settings
 from haier_pipeline.runner import STEPS, pools_of, run_assets, selected_assets, step_failures, unknown_steps
-from haier_pipeline.settings import Settings, load_settings, orders_file_problem
+from haier_pipeline.settings import Settings, load_settings
 from haier_pipeline.shanghai_time import today_in_shanghai
 from haier_pipeline.warehouse import Warehouse
 from haier_pipeline.warehouse.url import mask_url, reachability_problem
