@@ -5,18 +5,13 @@ a good file is."""
 from __future__ import annotations
 
 import csv
-import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from haier_pipeline.haier.errors import HaierConfigurationError
-from haier_pipeline.records.kinds import MEMBER_ID
-
-# [0-9], not \d: \d matches every script's digits (full-width ３, as a Chinese input method types them), which pass
-# here and then fail the whole stock step on the API's HTTP 400.
-COUNTY_CODE = re.compile(r"[0-9]{6}")
+from haier_pipeline.records.kinds import COUNTY_CODE, MEMBER_ID
 
 COUNTIES_HINT = "set HAIER_COUNTY_CODES=110101,310104 or create the file with a county_code column"
 ORDER_COLUMNS = "an order_code column, optional delivery_record_code and member_id"
@@ -47,17 +42,23 @@ def csv_rows(path: Path, named: str, column: str, header: str, unreadable: str) 
 
 def county_code_problem(code: str) -> str | None:
     """Why `code` is not a county code the API takes (6 ASCII digits), saying how to write it; None when it is."""
-    if COUNTY_CODE.fullmatch(code):
+    if COUNTY_CODE.accepts(code):
         return None
     # Refused rather than silently converted: the code is then the same everywhere the user wrote it (variable,
     # file, `query stock`), and NFKC would also turn circled and superscript digits into codes nobody meant.
-    typed = unicodedata.normalize("NFKC", code)
-    if typed != code and typed.isascii():
+    if typed := ascii_typed(code):
         return (
             f"{code!r} has characters that are not ASCII (full-width digits or commas, as a Chinese input method "
             f"types them, are not accepted): type it as {typed}"
         )
     return f"{code!r} is not 6 digits"
+
+
+def ascii_typed(text: str) -> str | None:
+    """`text` with a Chinese input method's full-width digits, letters and commas typed as ASCII, when they are
+    what makes it not ASCII; else None."""
+    typed = unicodedata.normalize("NFKC", text)
+    return typed if typed != text and typed.isascii() else None
 
 
 def read_county_file(path: Path) -> dict[str, float]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import unicodedata
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -13,6 +12,7 @@ import pandas as pd
 
 from haier_pipeline.cli.main import EXIT_OK
 from haier_pipeline.cli.render import write_json, write_table
+from haier_pipeline.config_files import ascii_typed
 from haier_pipeline.haier import HaierClient
 from haier_pipeline.records import BALANCE_ROW, LOGISTICS_RECORD, PRICE_ROW, PRODUCT, Parsed
 from haier_pipeline.records.kinds import COUNTY_CODE, MEMBER_ID, PRODUCT_CODE, TextKind
@@ -32,7 +32,7 @@ def _code_argument(kind: TextKind) -> Callable[[str], str]:
         code = raw.strip()
         if not kind.accepts(code):
             # A Chinese input method types full-width digits and letters; say how to type them instead.
-            typed = unicodedata.normalize("NFKC", code)
+            typed = ascii_typed(code) or code
             hint = f": full-width characters are not accepted, type it as {typed}" if kind.accepts(typed) else ""
             raise argparse.ArgumentTypeError(f"{raw!r} is not a {kind.name}{hint}")
         return code
