@@ -1,7 +1,7 @@
 """The resources every asset and command shares, built from the one `Settings` model.
 
-Two builders, one source of values: the command line runs in-process with the values it validated; the Dagster
-code location passes every secret as an `EnvVar`, resolved in the run worker and never stored in run config.
+One source of values: the command line runs in-process with the values it validated; the Dagster code location
+passes every secret as an `EnvVar`, resolved in the run worker and never stored in run config.
 """
 
 from __future__ import annotations
@@ -34,19 +34,28 @@ class PipelineSettings(dg.ConfigurableResource):
             raise HaierConfigurationError([str(error)]) from None
 
 
-# HaierClient fields that are plain (non-secret) values of Settings.
-CLIENT_FIELDS = ("base_url", "client_id", "customer_code", "supplier_code", "auth_scheme", "rate_limit", "timeout")
+# HaierClient fields that are plain values of Settings, and those the code location takes from the environment when
+# missing or holding a secret (see _kept_in_the_environment). An optional one left unset is not passed: the client
+# falls back itself (haier.client.FALLBACKS), also when its fallback is an EnvVar.
+CLIENT_FIELDS = ("send_to_code", "supplier_code", "auth_scheme", "rate_limit", "timeout", "allow_insecure_http")
+ENVIRONMENT_FIELDS = ("base_url", "client_id", "customer_code", "token_url")
 
 
-def client_from_settings(settings: Settings) -> HaierClient:
-    """The client with the validated values (the command line, in-process)."""
-    return HaierClient(
-        **{name: getattr(settings, name) for name in CLIENT_FIELDS},
-        token_url=settings.resolved_token_url,
-        send_to_code=settings.resolved_send_to_code,
-        **{name: settings.secret(name) for name in SECRET_FIELDS},
-        allow_insecure_http=settings.allow_insecure_http,
-    )
+def client_from_settings(settings: Settings, *, secrets_in_the_environment: bool = False) -> HaierClient:
+    """The client with the validated values: the command line runs in-process with them; the code location
+    (`secrets_in_the_environment`) passes every secret, and every credential missing or holding a secret, as an
+    `EnvVar`, resolved when a run starts (a credential still missing then fails the run naming its variable)."""
+    fields = {}
+    for name in (*ENVIRONMENT_FIELDS, *SECRET_FIELDS, *CLIENT_FIELDS):
+        value = getattr(settings, name)
+        if value is None and name not in CREDENTIAL_FIELDS:
+            continue
+        if name in SECRET_FIELDS:
+            value = dg.EnvVar(variable(name)) if secrets_in_the_environment else settings.secret(name)
+        elif name in ENVIRONMENT_FIELDS and secrets_in_the_environment:
+            value = _kept_in_the_environment(value, name)
+        fields[name] = value
+    return HaierClient(**fields)
 
 
 def pipeline_settings(settings: Settings) -> PipelineSettings:
@@ -74,27 +83,9 @@ def resources_from_settings(settings: Settings) -> dict[str, dg.ConfigurableReso
 
 
 def resources_for_definitions(settings: Settings) -> dict[str, dg.ConfigurableResource]:
-    """For the code location (`dg dev`, the daemon, run workers): the same validated values, except that every
-    secret and every credential is an `EnvVar`, resolved when a run starts; a credential that is still missing
-    then fails the run naming its variable."""
-    credentials = {
-        name: _kept_in_the_environment(getattr(settings, name), name)
-        for name in CREDENTIAL_FIELDS
-        if name not in SECRET_FIELDS
-    }
-    secrets = {
-        name: dg.EnvVar(variable(name))
-        for name in SECRET_FIELDS
-        if name in CREDENTIAL_FIELDS or getattr(settings, name) is not None
-    }
-    haier = HaierClient(
-        **credentials,
-        **secrets,
-        **{name: getattr(settings, name) for name in ("supplier_code", "auth_scheme", "rate_limit", "timeout")},
-        **({"token_url": _kept_in_the_environment(settings.token_url, "token_url")} if settings.token_url else {}),
-        **({"send_to_code": settings.send_to_code} if settings.send_to_code else {}),
-        allow_insecure_http=settings.allow_insecure_http,
-    )
+    """For the code location (`dg dev`, the daemon, run workers): the same validated values, except that secrets
+    stay in the environment (see client_from_settings and _kept_in_the_environment)."""
+    haier = client_from_settings(settings, secrets_in_the_environment=True)
     warehouse = WarehouseResource(
         url=_kept_in_the_environment(settings.warehouse_url, "warehouse_url"),
         lock_timeout=settings.warehouse_lock_timeout,

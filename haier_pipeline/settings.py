@@ -20,6 +20,7 @@ from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_va
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from haier_pipeline.config_files import COUNTIES_HINT, county_code_problem, read_county_file
+from haier_pipeline.haier.client import FALLBACKS, default_token_url
 from haier_pipeline.haier.errors import HaierConfigurationError
 from haier_pipeline.haier.urls import insecure_http_problems
 from haier_pipeline.warehouse.errors import WarehouseConfigError
@@ -135,19 +136,18 @@ class Settings(BaseSettings):
     # ---- derived values -----------------------------------------------------------------------------
 
     def secret(self, name: str) -> str:
-        """A secret's value; the optional passwords default to HAIER_PASSWORD."""
-        value: SecretStr | None = getattr(self, name)
-        if value is None and name in ("seller_password", "customer_password"):
-            value = self.password
+        """A secret's value; the optional passwords default to HAIER_PASSWORD, as the client's do (FALLBACKS)."""
+        value: SecretStr | None = getattr(self, name) or getattr(self, FALLBACKS.get(name, name))
         return value.get_secret_value() if value is not None else ""
 
     @property
     def resolved_token_url(self) -> str:
-        return self.token_url or (f"{self.base_url}/oauth2/auth" if self.base_url else "")
+        """The token URL the client asks (shown by `check`)."""
+        return self.token_url or (default_token_url(self.base_url) if self.base_url else "")
 
     @property
     def resolved_send_to_code(self) -> str:
-        return self.send_to_code or self.customer_code or ""
+        return self.send_to_code or getattr(self, FALLBACKS["send_to_code"]) or ""
 
     def secrets(self) -> list[str]:
         return [self.secret(name) for name in SECRET_FIELDS if self.secret(name)]

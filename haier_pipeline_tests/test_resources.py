@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from haier_pipeline.resources import resources_for_definitions
+from haier_pipeline.resources import resources_for_definitions, resources_from_settings
 from haier_pipeline.settings import load_settings
 
 ENVIRONMENT = {
@@ -50,6 +50,19 @@ def test_a_plain_url_stays_a_plain_value(monkeypatch: pytest.MonkeyPatch) -> Non
         monkeypatch.setenv(name, value)
     fields = resources_for_definitions(load_settings(environment))["haier"]._get_non_default_public_field_values()
     assert fields["base_url"] == "https://gw.example.com"
+
+
+def test_both_clients_fall_back_alike_to_the_customer_code_the_password_and_the_gateway_token_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings(ENVIRONMENT)
+    for resources in (resources_from_settings(settings), resources_for_definitions(settings)):
+        haier = resources["haier"].process_config_and_initialize()  # EnvVars resolved, as in a run worker
+        assert haier.resolved("send_to_code") == "8800633175"
+        assert haier.resolved("seller_password") == haier.resolved("customer_password") == "password-value-456"
+        assert haier.resolved_token_url == settings.resolved_token_url == "https://gw.example.com/oauth2/auth"
 
 
 def test_a_warehouse_url_with_a_password_stays_an_env_var_and_the_default_file_a_plain_value(

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     client = client_from_settings(settings)
     started = time.monotonic()
     client.token()
-    served_by = mask_url(client.token_served_by or settings.resolved_token_url)
+    served_by = mask_url(client.token_served_by or client.resolved_token_url)
     print(f"token:     ok ({(time.monotonic() - started) * 1000:.0f} ms from {served_by})")
     started = time.monotonic()
     balances = client.balance()

@@ -69,8 +69,17 @@ REDIRECT_HINT = (
 )
 TOO_DEEP = "the answer nests too deep to read (deeper than Python's JSON reader goes); ask the vendor about this item"
 
+# An optional field left unset takes the value of another: the goods go to the customer itself, and one password
+# serves every endpoint unless the account has several.
+FALLBACKS = {"send_to_code": "customer_code", "seller_password": "password", "customer_password": "password"}
+
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+def default_token_url(base_url: str) -> str:
+    """The token URL when HAIER_TOKEN_URL is not set."""
+    return f"{base_url.rstrip('/')}/oauth2/auth"
 
 
 class HaierClient(ConfigurableResource):
@@ -125,7 +134,11 @@ class HaierClient(ConfigurableResource):
 
     @property
     def resolved_token_url(self) -> str:
-        return self.token_url or f"{self.api_root}/oauth2/auth"
+        return self.token_url or default_token_url(self.base_url)
+
+    def resolved(self, name: str) -> str:
+        """An optional field's value, else the value of the field it falls back to (FALLBACKS)."""
+        return getattr(self, name) or getattr(self, FALLBACKS[name])
 
     def _validate(self) -> None:
         problems = [
@@ -463,7 +476,7 @@ class HaierClient(ConfigurableResource):
         """All procurable products of the account (no codes), or those codes, 20 a call."""
         base = {
             "customerCode": self.customer_code,
-            "sendToCode": self.send_to_code or self.customer_code,
+            "sendToCode": self.resolved("send_to_code"),
             "supplierCode": self.supplier_code,
             "searchType": endpoints.SEARCH_TYPE,
             "passWord": self.password,
@@ -486,7 +499,7 @@ class HaierClient(ConfigurableResource):
             raise ValueError(f"a price call takes 1 to {endpoints.MAX_CODES_PER_CALL} codes, got {len(codes)}")
         body = {
             "customerCode": self.customer_code,
-            "sendToCode": self.send_to_code or self.customer_code,
+            "sendToCode": self.resolved("send_to_code"),
             "productCodes": list(codes),
             "priceType": endpoints.PRICE_TYPE,
             "passWord": self.password,
@@ -524,11 +537,11 @@ class HaierClient(ConfigurableResource):
         """Warehouse rows able to serve one county with one product; empty means none can."""
         body = {
             "salesCode": self.customer_code,
-            "senderCode": self.send_to_code or self.customer_code,
+            "senderCode": self.resolved("send_to_code"),
             "productCode": product_code,
             "countyCode": county_code,
             "source": endpoints.STOCK_SOURCE,
-            "sellerPassword": self.seller_password or self.password,
+            "sellerPassword": self.resolved("seller_password"),
         }
         return as_rows(self._post("stock", endpoints.STOCK, body), "stock")
 
@@ -553,7 +566,7 @@ class HaierClient(ConfigurableResource):
         body: dict[str, Any] = {
             "orderCode": order_code,
             "sellerCode": self.customer_code,
-            "sellerPassword": self.seller_password or self.password,
+            "sellerPassword": self.resolved("seller_password"),
         }
         if delivery_record_code:
             body["deliveryRecordCode"] = delivery_record_code
@@ -571,7 +584,7 @@ class HaierClient(ConfigurableResource):
     def balance(self) -> list[dict[str, Any]]:
         body = {
             "customerCode": self.customer_code,
-            "customerPassword": self.customer_password or self.password,
+            "customerPassword": self.resolved("customer_password"),
         }
         return as_rows(self._post("balance", endpoints.BALANCE, body), "balance")
 
