@@ -117,7 +117,7 @@ class Settings(BaseSettings):
         raw = ",".join(value) if isinstance(value, tuple | list) else str(value or "")
         if not raw and not _require_credentials.get():
             return ()
-        return parse_county_codes(raw)
+        return tuple(county_weights(raw))
 
     @field_validator("warehouse_url")
     @classmethod
@@ -148,9 +148,6 @@ class Settings(BaseSettings):
     @property
     def resolved_send_to_code(self) -> str:
         return self.send_to_code or getattr(self, FALLBACKS["send_to_code"]) or ""
-
-    def secrets(self) -> list[str]:
-        return [self.secret(name) for name in SECRET_FIELDS if self.secret(name)]
 
     def masked(self) -> dict[str, str]:
         """The configuration as an operator may see it: secrets by their length only, URLs without passwords."""
@@ -246,11 +243,6 @@ def describe_problems(error: ValidationError) -> list[str]:
         else:
             problems.append(f"{name}={mask_url(str(item['input']))!r}: {message}")
     return problems
-
-
-def parse_county_codes(raw: str) -> tuple[str, ...]:
-    """County codes from `HAIER_COUNTY_CODES`, else from data/counties.csv. Raises ValueError naming the source."""
-    return tuple(county_weights(raw))
 
 
 def county_weights(raw: str) -> dict[str, float]:

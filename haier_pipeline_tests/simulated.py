@@ -6,11 +6,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import requests
 
+from haier_pipeline.haier import HaierClient, Outcome
+from haier_pipeline.haier.client import product_of
 from haier_pipeline.simulator import SimulatorConfig
 
 SIMULATOR_CREDENTIALS = {
@@ -82,3 +85,10 @@ def simulator_process(products: int, latency_ms: float, rate: float | None) -> I
     finally:
         process.terminate()
         process.wait(10)
+
+
+def stock_for_pairs(
+    client: HaierClient, pairs: Sequence[tuple[str, str]]
+) -> list[Outcome[tuple[str, str], list[dict[str, Any]]]]:
+    """Each (product, county) pair's stock Outcome, in the pairs' order: the stock step's fan-out, ordered."""
+    return client.fan_out(lambda pair: client.stock(*pair), pairs, subject=product_of)

@@ -427,15 +427,11 @@ class HaierClient(ConfigurableResource):
     # ---- concurrency --------------------------------------------------------------------------------
 
     def fan_out(
-        self,
-        call: Callable[[T], R],
-        items: Sequence[T],
-        progress: Callable[[int, int], None] | None = None,
-        subject: Callable[[T], Hashable] | None = None,
+        self, call: Callable[[T], R], items: Sequence[T], subject: Callable[[T], Hashable] | None = None
     ) -> list[Outcome[T, R]]:
         """Every item's Outcome, in the items' order (see `stream`)."""
         outcomes: list[Outcome[T, R]] = [Outcome(item) for item in items]
-        for index, outcome in self._fan_out().run(call, items, progress, None, subject):
+        for index, outcome in self._fan_out().run(call, items, None, None, subject):
             outcomes[index] = outcome
         return outcomes
 
@@ -506,13 +502,11 @@ class HaierClient(ConfigurableResource):
         }
         return as_rows(self._post("prices", endpoints.PRICES, body), "prices")
 
-    def prices(
-        self, codes: Sequence[str], progress: Callable[[int, int], None] | None = None
-    ) -> list[Outcome[list[str], list[dict[str, Any]]]]:
+    def prices(self, codes: Sequence[str]) -> list[Outcome[list[str], list[dict[str, Any]]]]:
         """Prices for any number of codes: batches of 20 fanned out over the pool. A batch the vendor refused, or
         that stayed unanswered while others were answered, is asked again a code at a time: one product it refuses
         (discontinued) or cannot answer (a 503 for every call naming it) must not cost 19 others their price."""
-        batches = self.fan_out(self.price_batch, endpoints.batches(list(dict.fromkeys(codes))), progress)
+        batches = self.fan_out(self.price_batch, endpoints.batches(list(dict.fromkeys(codes))))
         # One product the API cannot answer, not an outage: split into single calls (each with its retries), an
         # outage would cost twenty times its calls.
         unanswered = sum(outcome.unanswered for outcome in batches)
@@ -544,11 +538,6 @@ class HaierClient(ConfigurableResource):
             "sellerPassword": self.resolved("seller_password"),
         }
         return as_rows(self._post("stock", endpoints.STOCK, body), "stock")
-
-    def stock_for_pairs(
-        self, pairs: Sequence[tuple[str, str]], progress: Callable[[int, int], None] | None = None
-    ) -> list[Outcome[tuple[str, str], list[dict[str, Any]]]]:
-        return self.fan_out(lambda pair: self.stock(*pair), pairs, progress, subject=product_of)
 
     def stream_stock(
         self,

@@ -11,6 +11,7 @@ from haier_pipeline.haier import HaierClient
 from haier_pipeline_tests.bench.gateway import COUNTIES, Gateway, products_for_pairs, stock_pairs, throttled
 from haier_pipeline_tests.bench.report import Figure, Row, count, seconds
 from haier_pipeline_tests.bench.sizes import Sizes
+from haier_pipeline_tests.simulated import stock_for_pairs
 
 # The threads of the client's former fixed pool: what the slowest gateway's row compares with.
 FIXED_POOL = 32
@@ -42,7 +43,7 @@ class Pass:
 def pooled(gate: Gateway, client: HaierClient, pairs: list[tuple[str, str]]) -> Pass:
     gate.reset()
     started = time.monotonic()
-    outcomes = client.stock_for_pairs(pairs)
+    outcomes = stock_for_pairs(client, pairs)
     elapsed = time.monotonic() - started
     return _pass(gate, len(pairs), elapsed, sum(outcome.error is not None for outcome in outcomes))
 

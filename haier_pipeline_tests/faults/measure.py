@@ -18,7 +18,7 @@ import requests
 from haier_pipeline.haier import HaierClient, HaierError
 from haier_pipeline.simulator import start_simulator
 from haier_pipeline_tests.faults.test_client_faults import REPO, gateway_process, say
-from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS, simulator_config
+from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS, simulator_config, stock_for_pairs
 
 COUNTIES = ("110101", "310104", "440106", "510107")
 
@@ -38,7 +38,7 @@ def fan_out_under(knobs: dict[str, object], count: int, products: int) -> str:
         simulator.reset_counters()
         simulator.config.update(knobs)
         started = time.monotonic()
-        outcomes = client.stock_for_pairs(pairs)
+        outcomes = stock_for_pairs(client, pairs)
         delivered = sum(outcome.error is None for outcome in outcomes)
         snapshot = simulator.counters.snapshot()
         return (
@@ -70,7 +70,7 @@ def down() -> str:
             simulator.config.hang_rate = 1.0
             started = time.monotonic()
             try:
-                client.stock_for_pairs(pairs)
+                stock_for_pairs(client, pairs)
                 outcome = "no error"
             except HaierError as error:
                 outcome = f"{type(error).__name__}: {error}"

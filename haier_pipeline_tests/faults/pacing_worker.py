@@ -11,7 +11,7 @@ import json
 import sys
 
 from haier_pipeline.haier import HaierClient
-from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS
+from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS, stock_for_pairs
 
 
 def main() -> None:
@@ -22,7 +22,7 @@ def main() -> None:
     client.token()
     print("ready", flush=True)
     sys.stdin.readline()
-    outcomes = client.stock_for_pairs([(code, county) for code, county in task["pairs"]])
+    outcomes = stock_for_pairs(client, [(code, county) for code, county in task["pairs"]])
     print(json.dumps({"delivered": sum(outcome.error is None for outcome in outcomes), "asked": len(outcomes)}))
 
 

@@ -30,7 +30,7 @@ from haier_pipeline.haier.fan_out import ACCOUNT_REFUSAL_STREAK
 from haier_pipeline.haier.senders import FEWEST_SENDERS, SPARE_SENDERS
 from haier_pipeline.simulator import RunningSimulator, start_simulator
 from haier_pipeline.simulator.app import REFUSED_PRODUCT
-from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS, simulator_config
+from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS, simulator_config, stock_for_pairs
 
 ClientFactory = Callable[..., HaierClient]
 PAIRS = 150
@@ -66,7 +66,7 @@ def test_token_churn_every_half_second_delivers_every_pair(
 ) -> None:
     client = make_client(second_pass_pause=QUIET)
     pairs = start(simulator, client, token_revoke_every=0.5)
-    outcomes = client.stock_for_pairs(pairs)
+    outcomes = stock_for_pairs(client, pairs)
     assert [outcome.error for outcome in outcomes if outcome.error] == []
     assert statuses(simulator, "stock")["401"] > 0, "tokens were revoked under the fan-out"
     assert simulator.counters.calls("token") >= 2
@@ -78,7 +78,7 @@ def test_random_429s_and_server_errors_deliver_every_pair(
     client = make_client(second_pass_pause=QUIET)
     # 15 % random 429s; fault_rate 0.1 is 5 % 503s plus 5 % garbled 200s.
     pairs = start(simulator, client, throttle_rate=0.15, fault_rate=0.1, retry_after=0.2)
-    outcomes = client.stock_for_pairs(pairs)
+    outcomes = stock_for_pairs(client, pairs)
     assert [outcome.error for outcome in outcomes if outcome.error] == []
     seen = statuses(simulator, "stock")
     assert seen["429"] > 0 and seen["503"] > 0
@@ -90,7 +90,7 @@ def test_unanswered_items_get_one_more_pass_after_the_storm(
 ) -> None:
     client = make_client(max_retries=0, second_pass_pause=QUIET)  # one attempt per pass: passes are countable
     pairs = start(simulator, client, throttle_rate=0.3, retry_after=0)
-    outcomes = client.stock_for_pairs(pairs)
+    outcomes = stock_for_pairs(client, pairs)
     throttled = statuses(simulator, "stock")["429"]
     delivered = sum(outcome.error is None for outcome in outcomes)
     # One pass alone would deliver exactly PAIRS - throttled; the second pass delivers some of those again.
@@ -105,7 +105,7 @@ def test_garbled_bodies_are_retried_until_every_pair_is_delivered(
 ) -> None:
     client = make_client(second_pass_pause=QUIET)
     pairs = start(simulator, client, fault_rate=0.3)
-    outcomes = client.stock_for_pairs(pairs)
+    outcomes = stock_for_pairs(client, pairs)
     assert [outcome.error for outcome in outcomes if outcome.error] == []
     assert client.stats.total("retries") > 0
 
@@ -115,7 +115,7 @@ def test_calls_that_time_out_are_retried_and_every_pair_delivered(
 ) -> None:
     client = make_client(timeout=0.3, second_pass_pause=QUIET)
     pairs = start(simulator, client, hang_rate=0.1)
-    outcomes = client.stock_for_pairs(pairs)
+    outcomes = stock_for_pairs(client, pairs)
     assert [outcome.error for outcome in outcomes if outcome.error] == []
     assert client.stats.by_endpoint()["stock"]["failures"] > 0, "some calls timed out"
 
@@ -129,7 +129,7 @@ def test_api_down_stops_the_fan_out_with_the_breakers_message(
     client = make_client(timeout=0.3, breaker_seconds=1.0)
     pairs = start(simulator, client, hang_rate=1.0)
     with pytest.raises(HaierUnavailableError) as raised:
-        client.stock_for_pairs(pairs)
+        stock_for_pairs(client, pairs)
     message = str(raised.value)
     assert message.startswith("stock: no answer, ReadTimeout on ")
     assert "check HAIER_BASE_URL and HAIER_TIMEOUT" in message
@@ -166,7 +166,7 @@ def test_a_refused_product_costs_only_its_own_pairs(
     refused_code = pairs[0 if position == "first" else len(pairs) // 2][0]
     simulator.reset_counters()
     simulator.config.refused_products = (refused_code,)
-    outcomes = client.stock_for_pairs(pairs)
+    outcomes = stock_for_pairs(client, pairs)
     refused = [outcome for outcome in outcomes if outcome.error is not None]
     assert {outcome.item[0] for outcome in refused} == {refused_code}
     assert len(refused) == sum(code == refused_code for code, _ in pairs)
@@ -238,7 +238,7 @@ def test_a_refused_account_stops_the_fan_out_at_once(
     simulator.reset_counters()
     simulator.config.update({key: value for key, value in fault.items() if key != "password"})
     with pytest.raises(HaierBusinessError) as raised:
-        client.stock_for_pairs(pairs)
+        stock_for_pairs(client, pairs)
     assert raised.value.account_refused
     assert expected in str(raised.value)
     assert "wrong-password-5150" not in str(raised.value)
@@ -257,7 +257,7 @@ def test_tokens_refused_as_soon_as_issued_are_bad_credentials(
     simulator.revoke_tokens()
     simulator.reset_counters()
     with pytest.raises(HaierAuthenticationError) as raised:
-        client.stock_for_pairs(pairs)
+        stock_for_pairs(client, pairs)
     assert "HAIER_AUTH_SCHEME" in str(raised.value)
     assert simulator.counters.calls("token") == 2, "two fresh tokens, then stop"
 
@@ -273,7 +273,7 @@ def test_an_unrecognised_success_code_is_a_refusal_never_data(
     client = make_client()
     pairs = start(simulator, client, envelope="code", success_code="0000")
     with pytest.raises(HaierBusinessError) as raised:
-        client.stock_for_pairs(pairs)
+        stock_for_pairs(client, pairs)
     assert raised.value.code == "0000" and "stock" in str(raised.value)
     assert simulator.counters.calls("stock") < PAIRS, "the same refusal on every product stops the step"
 
@@ -360,7 +360,7 @@ def test_two_processes_share_one_rate_limit(tmp_path: Path) -> None:
             assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
             requests.post(f"{base_url}/_sim/reset", timeout=5).raise_for_status()
             say(worker, "go")
-            here = client.stock_for_pairs(pairs)
+            here = stock_for_pairs(client, pairs)
             there = json.loads(worker.communicate(timeout=60)[0])
             stock = requests.get(f"{base_url}/_sim/stats", timeout=5).json()["statuses"]["stock"]
     finally:

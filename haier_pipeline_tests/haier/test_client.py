@@ -24,7 +24,7 @@ from haier_pipeline.haier.answers import retry_after_seconds
 from haier_pipeline.haier.auth import TokenCache, TokenGrant
 from haier_pipeline.haier.senders import senders_for
 from haier_pipeline.simulator import RunningSimulator, SimulatorConfig, dataset_for
-from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS, simulator_process
+from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS, simulator_process, stock_for_pairs
 
 ClientFactory = Callable[..., HaierClient]
 
@@ -47,7 +47,7 @@ def statuses(simulator: RunningSimulator, endpoint: str) -> dict[str, int]:
 def test_one_token_is_shared_by_every_thread(simulator: RunningSimulator, make_client: ClientFactory) -> None:
     client = make_client()
     codes = listing_codes(client)[:10]
-    outcomes = client.stock_for_pairs([(code, county) for code in codes for county in simulator.config.counties])
+    outcomes = stock_for_pairs(client, [(code, county) for code in codes for county in simulator.config.counties])
     assert all(outcome.error is None for outcome in outcomes)
     assert len(outcomes) == 10 * len(simulator.config.counties)
     assert calls(simulator, "token") == 1
@@ -205,7 +205,7 @@ def test_server_faults_are_retried_until_every_row_is_delivered(
     codes = listing_codes(client)[:15]
     pairs = [(code, county) for code in codes for county in simulator.config.counties]
     simulator.config.fault_rate = 0.25
-    outcomes = client.stock_for_pairs(pairs)
+    outcomes = stock_for_pairs(client, pairs)
     assert [outcome.item for outcome in outcomes] == pairs
     assert all(outcome.error is None for outcome in outcomes)
     assert client.stats.total("retries") > 0
@@ -217,7 +217,7 @@ def test_429_is_honoured_and_every_row_delivered(simulator: RunningSimulator, ma
     codes = listing_codes(client)[:20]
     pairs = [(code, county) for code in codes for county in simulator.config.counties][:60]
     simulator.config.rate_limit = 40
-    outcomes = client.stock_for_pairs(pairs)
+    outcomes = stock_for_pairs(client, pairs)
     assert all(outcome.error is None for outcome in outcomes)
     assert statuses(simulator, "stock").get("429", 0) > 0
     assert client.stats.total("throttled") == statuses(simulator, "stock")["429"]
@@ -230,7 +230,7 @@ def test_throttled_after_every_retry_and_the_second_pass_is_a_typed_unanswered_e
     code = listing_codes(client)[0]
     simulator.config.throttle_rate = 1.0
     simulator.config.retry_after = 0
-    outcomes = client.stock_for_pairs([(code, county) for county in simulator.config.counties[:3]])
+    outcomes = stock_for_pairs(client, [(code, county) for county in simulator.config.counties[:3]])
     errors = [outcome.error for outcome in outcomes]
     assert all(isinstance(error, HaierThrottledError) and error.status == 429 for error in errors)
     assert all(outcome.unanswered and not outcome.refused for outcome in outcomes)
@@ -250,7 +250,7 @@ def fan_out_against_a_gateway(
         codes = [row["productCode"] for row in client.products() if row.get("isSales") == "1"]
         asked = [(code, county) for code in dict.fromkeys(codes) for county in ("110101", "310104", "440106")]
         requests.post(f"{base_url}/_sim/reset", timeout=5).raise_for_status()
-        outcomes = client.stock_for_pairs(asked[:pairs])
+        outcomes = stock_for_pairs(client, asked[:pairs])
         snapshot = requests.get(f"{base_url}/_sim/stats", timeout=5).json()
     assert all(outcome.error is None for outcome in outcomes)
     assert snapshot["statuses"]["stock"] == {"200": pairs}, "the gateway never had to throttle"
@@ -285,7 +285,7 @@ def test_a_fan_out_that_starts_without_a_token_sends_no_burst() -> None:
     pairs = [(code, county) for code in codes for county in ("110101", "310104", "440106")][:150]
     with simulator_process(products=60, latency_ms=20, rate=50) as base_url:
         client = HaierClient(base_url=base_url, rate_limit=50, **SIMULATOR_CREDENTIALS)
-        outcomes = client.stock_for_pairs(pairs)
+        outcomes = stock_for_pairs(client, pairs)
         snapshot = requests.get(f"{base_url}/_sim/stats", timeout=5).json()
     assert all(outcome.error is None for outcome in outcomes)
     assert snapshot["statuses"]["stock"] == {"200": 150}, "the gateway never had to throttle"

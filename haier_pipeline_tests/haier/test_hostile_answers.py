@@ -27,7 +27,7 @@ from haier_pipeline.haier import (
     HaierUnavailableError,
 )
 from haier_pipeline.haier import endpoints as paths
-from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS
+from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS, stock_for_pairs
 
 SECRETS = (SIMULATOR_CREDENTIALS["client_secret"], SIMULATOR_CREDENTIALS["password"])
 ENDPOINTS = {
@@ -254,7 +254,7 @@ def test_an_answer_nested_too_deep_is_a_refusal_of_that_item_naming_the_endpoint
         with pytest.raises(HaierAnswerShapeError) as raised:
             client.stock("GA0SZC00U", "110101")
         assert api.calls("stock") == 1, "the vendor would send the same body again: not retried"
-        outcomes = client.stock_for_pairs([("GA0SZC00U", "110101"), ("GA1AB2C3D", "110101")])
+        outcomes = stock_for_pairs(client, [("GA0SZC00U", "110101"), ("GA1AB2C3D", "110101")])
     error = raised.value
     assert error.endpoint == "stock" and not error.transient
     assert str(error).startswith("stock: HTTP 200: the answer nests too deep to read")
