@@ -8,12 +8,11 @@ import argparse
 import time
 
 from haier_pipeline.cli.main import EXIT_OK
-from haier_pipeline.config_files import orders_file_problem
-from haier_pipeline.haier import HaierConfigurationError
+from haier_pipeline.cli.sync import preflight
 from haier_pipeline.resources import client_from_settings
 from haier_pipeline.settings import load_settings
 from haier_pipeline.warehouse import Warehouse
-from haier_pipeline.warehouse.url import mask_url, reachability_problem
+from haier_pipeline.warehouse.url import mask_url
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,11 +24,7 @@ def run(args: argparse.Namespace) -> int:
     print("configuration:")
     for name, value in settings.masked().items():
         print(f"  {name:<22} {value}")
-    problems = [orders_file_problem(settings.orders_file)]
-    if not args.no_warehouse:
-        problems.append(reachability_problem(settings.warehouse_url))
-    if found := [problem for problem in problems if problem]:
-        raise HaierConfigurationError(found)
+    preflight(settings, orders=True, warehouse=not args.no_warehouse)
     print(f"files:     ok ({len(settings.county_codes)} counties, orders in {settings.orders_file})")
     if not args.no_warehouse:
         timeout = settings.warehouse_lock_timeout

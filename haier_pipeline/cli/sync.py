@@ -120,15 +120,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def preflight(settings: Settings, assets: list[str]) -> None:
-    """What the run would otherwise fail on halfway: every problem named at once, before any call."""
-    problems = []
-    if "logistics_events" in assets and (problem := orders_file_problem(settings.orders_file)):
-        problems.append(problem)
-    if problem := reachability_problem(settings.warehouse_url):
-        problems.append(problem)
-    if problems:
-        raise HaierConfigurationError(problems)
+def preflight(settings: Settings, *, orders: bool, warehouse: bool = True) -> None:
+    """What a run would otherwise fail on halfway, the orders file and the warehouse: every problem named at once,
+    before any call (`check` asks it too)."""
+    problems = [
+        orders and orders_file_problem(settings.orders_file),
+        warehouse and reachability_problem(settings.warehouse_url),
+    ]
+    if found := [problem for problem in problems if problem]:
+        raise HaierConfigurationError(found)
 
 
 def sync(
@@ -142,7 +142,7 @@ def sync(
     """Run the selection and report each step; returns the exit code."""
     timings = SyncTimings(timings_file)
     assets = selected_assets(only)
-    preflight(settings, assets)
+    preflight(settings, orders="logistics_events" in assets)
     instance = project_instance()
     for run_id in mark_dead_cli_runs(instance):
         print(f"run {run_id} had lost its process (killed?): marked failed", file=sys.stderr)
