@@ -3,13 +3,11 @@
 A 401 says which token was refused. If that token was already replaced, the request simply retries with
 the current one. If it is the current token, exactly one thread fetches a new one while the others wait.
 Two guards keep a broken gateway from looping:
-- Bad credentials: until the gateway has accepted one of the cache's tokens, a token refused *immediately*
-  (by a request sent within IMMEDIATE_REFUSAL_SECONDS of its issue) is a strike; BAD_CREDENTIAL_STRIKES
-  strikes mean the gateway will never take our tokens (wrong auth scheme, a token URL of another
-  environment): HaierAuthenticationError at once. Two, not one, because a gateway revoking tokens on a
-  timer can revoke a fresh one before its first use by bad luck. Once a token was accepted, the
-  credentials are good: a fresh token revoked before its first use is that bad luck, however often a
-  busy machine meets it in a row (it failed a sync whose stock step started while both cores were busy).
+- Bad credentials: a token refused *immediately* (by a request sent within IMMEDIATE_REFUSAL_SECONDS of
+  its issue, before any request was accepted with it) is a strike; BAD_CREDENTIAL_STRIKES strikes in a
+  row, with no accepted request between them, mean the gateway will never take our tokens (wrong auth
+  scheme, a token URL of another environment): HaierAuthenticationError at once. Two, not one, because
+  a gateway revoking tokens on a timer can revoke a fresh one before its first use by bad luck.
 - At most MAX_REFRESHES_PER_MINUTE refreshes after a refusal, per account and process: past it, the
   gateway revokes tokens faster than every 2 s on average, which no working gateway does, and the step
   stops with a HaierAuthenticationError instead of looping. (30 token calls a minute cost nothing
@@ -127,7 +125,7 @@ class TokenCache:
         self._token: str | None = None
         self._refresh_at = 0.0
         self._issued_at = 0.0
-        self._taken = False  # the gateway accepted one of this cache's tokens: the credentials are good
+        self._accepted = False
         self._strikes = 0
         self._refreshes: deque[float] = deque()
         self.fetches = 0
@@ -144,7 +142,11 @@ class TokenCache:
 
     def accepted(self, token: str) -> None:
         """A request with `token` was answered without a 401: the gateway takes our tokens."""
-        self._taken = True
+        if self._strikes or (token == self._token and not self._accepted):
+            with self._lock:
+                self._strikes = 0
+                if token == self._token:
+                    self._accepted = True
 
     def refused(self, token: str, sent_at: float, fetch: Callable[[], TokenGrant]) -> str:
         """A 401 on `token`, sent at `sent_at` (this cache's clock); returns the token to retry with."""
@@ -152,7 +154,7 @@ class TokenCache:
             if self._token is not None and token != self._token:
                 return self._token  # another thread already replaced it: no fetch
             now = self._clock()
-            if not self._taken and sent_at - self._issued_at <= IMMEDIATE_REFUSAL_SECONDS:
+            if not self._accepted and sent_at - self._issued_at <= IMMEDIATE_REFUSAL_SECONDS:
                 self._strikes += 1
                 if self._strikes >= BAD_CREDENTIAL_STRIKES:
                     self._token = None  # the next caller starts from a fresh token
@@ -179,6 +181,7 @@ class TokenCache:
         self._token = grant.token
         self._issued_at = self._clock()
         self._refresh_at = self._issued_at + grant.lifetime - margin
+        self._accepted = False
         self.fetches += 1
 
 

@@ -20,7 +20,7 @@ class TokenStore:
     def __init__(self) -> None:
         self._key = secrets.token_bytes(32)
         self._lock = threading.Lock()
-        self._alive: dict[str, float] = {}
+        self._alive: dict[str, tuple[float, float]] = {}  # token -> (issued, death), simulator clock
 
     def issue(self, client_id: str, advertised_expires_in: int, ttl: float, now: float) -> str:
         """A signed token whose `exp` says what the vendor promises; `ttl` after `now` is when it really dies.
@@ -41,25 +41,30 @@ class TokenStore:
         with self._lock:
             if len(self._alive) > 10_000:
                 self._purge(now)
-            self._alive[token] = now + ttl
+            self._alive[token] = (now, now + ttl)
         return token
 
     def is_valid(self, token: str, now: float) -> bool:
         with self._lock:
-            death = self._alive.get(token)
-            if death is None:
+            issued_and_death = self._alive.get(token)
+            if issued_and_death is None:
                 return False
-            if death <= now:
+            if issued_and_death[1] <= now:
                 del self._alive[token]
                 return False
             return True
 
-    def revoke_all(self) -> None:
+    def revoke_all(self, issued_before: float | None = None) -> None:
+        """Every live token, or those issued before `issued_before` (simulator clock)."""
         with self._lock:
-            self._alive.clear()
+            if issued_before is None:
+                self._alive.clear()
+                return
+            for token in [t for t, (issued, _) in self._alive.items() if issued < issued_before]:
+                del self._alive[token]
 
     def _purge(self, now: float) -> None:
-        for token in [t for t, death in self._alive.items() if death <= now]:
+        for token in [t for t, (_, death) in self._alive.items() if death <= now]:
             del self._alive[token]
 
 

@@ -77,7 +77,10 @@ class SimulatorState:
             return self._chaos.random() < rate
 
     def churn_tokens(self, every: float, now: float) -> None:
-        """Revoke every live token each `every` seconds (0: never), counted from the first call that asks."""
+        """Revoke the live tokens each `every` seconds (0: never), counted from the first call that asks. Tokens
+        issued within the last half period are spared, as a gateway rotating its tokens spares those it just issued:
+        one revoked before its first request could go out reads as bad credentials to the client, and a busy
+        machine met that twice in a row."""
         with self._lock:
             if every <= 0:
                 self._next_revocation = 0.0
@@ -89,7 +92,7 @@ class SimulatorState:
                 return
             while self._next_revocation <= now:
                 self._next_revocation += every
-        self.tokens.revoke_all()
+        self.tokens.revoke_all(issued_before=now - every / 2)
 
     def latency_seconds(self, latency_ms: float, jitter_ms: float) -> float:
         if latency_ms <= 0 and jitter_ms <= 0:

@@ -131,20 +131,6 @@ def test_two_fresh_tokens_refused_on_first_use_are_bad_credentials() -> None:
     assert len(fetch.issued) == 2
 
 
-def test_once_a_token_was_accepted_fresh_tokens_revoked_before_their_first_use_are_no_strike() -> None:
-    """A gateway revoking tokens on a timer, on a busy machine: two fresh tokens in a row were revoked before their
-    first request went out, and a sync failed blaming the credentials that had served it until then."""
-    now = [100.0]
-    fetch = Issuer(now)
-    cache = TokenCache(clock=lambda: now[0])
-    cache.accepted(cache.get(fetch))
-    now[0] += 60
-    token = cache.refused("token-1", sent_at=now[0], fetch=fetch)
-    for _ in range(3):
-        token = cache.refused(token, sent_at=now[0] + 0.01, fetch=fetch)
-    assert token == "token-5"
-
-
 def test_a_token_that_was_accepted_or_refused_late_is_no_strike() -> None:
     now = [100.0]
     fetch = Issuer(now)
