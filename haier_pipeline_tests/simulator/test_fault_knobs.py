@@ -38,6 +38,22 @@ def test_token_churn_revokes_every_live_token_each_period(sim: RunningSimulator,
     assert api.post("balance").status_code == 401, "until the next period"
 
 
+def test_token_churn_spares_a_token_issued_just_before_a_revocation(
+    sim: RunningSimulator, api: Api, clock: FakeClock
+) -> None:
+    """A token revoked before its first request reads as bad credentials to the client, as a rotating gateway never
+    makes it: the client then stopped a sync after two such tokens in a row on a busy machine."""
+    knobs(sim, token_revoke_every=0.5)
+    assert api.post("balance").status_code == 200  # starts the period
+    clock.advance(0.4)
+    api._token = None
+    fresh = api.token()
+    clock.advance(0.1)
+    assert api.post("balance", token=fresh).status_code == 200, "issued 0.1 s before the revocation: spared"
+    clock.advance(0.5)
+    assert api.post("balance", token=fresh).status_code == 401, "revoked at the next one"
+
+
 def test_throttle_rate_answers_a_seeded_share_of_data_calls_429(sim: RunningSimulator, api: Api) -> None:
     api.token()
     knobs(sim, throttle_rate=0.5, retry_after=0.25)
