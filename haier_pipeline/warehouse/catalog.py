@@ -1,10 +1,12 @@
-"""What the database already holds of the warehouse's schema: whether it exists, its tables' columns, its indexes and
-its comments, and what it lacks of the declared tables (`plan_upgrade`). `Warehouse.ensure_schema` runs only the DDL
-that is missing, so a warehouse that is up to date is checked without any DDL, by a role that may read and write its
-tables and nothing more (its owner, or a migration, made them); `check` names what is missing and runs nothing."""
+"""What the database already holds of the warehouse's schema: whether it exists, its tables' columns (with their
+types and nullability), its indexes and its comments, and what it lacks of the declared tables (`plan_upgrade`).
+`Warehouse.ensure_schema` runs only the DDL that is missing, so a warehouse that is up to date is checked without any
+DDL, by a role that may read and write its tables and nothing more (its owner, or a migration, made them); `check`
+names what is missing and runs nothing."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -12,34 +14,54 @@ from sqlalchemy import Table
 
 from haier_pipeline.warehouse import sql
 from haier_pipeline.warehouse.backend import Session
-from haier_pipeline.warehouse.tables import add_column_sql, comment_sql, comments, create_index_sql, create_table_sql
+from haier_pipeline.warehouse.tables import (
+    add_column_sql,
+    build_tables,
+    column_type_sql,
+    comment_sql,
+    comments,
+    create_index_sql,
+    create_table_sql,
+    set_not_null_sql,
+)
 
 _DUCKDB_OURS = "schema_name = :schema AND database_name = current_database()"
 # Per backend: the schema's existence (pg_namespace also lists schemas this role may not use, unlike
-# information_schema), then every table's and column's comment, then the index names.
+# information_schema), then every table's and column's comment (with each column's type and nullability), then the
+# indexes (name and table).
 _QUERIES = {
     "postgres": (
         "SELECT count(*) AS n FROM pg_catalog.pg_namespace WHERE nspname = :schema",
         """
-SELECT c.relname AS table_name, a.attname AS column_name, col_description(c.oid, a.attnum) AS comment
+SELECT c.relname AS table_name, a.attname AS column_name, col_description(c.oid, a.attnum) AS comment,
+       format_type(a.atttypid, a.atttypmod) AS data_type, NOT a.attnotnull AS is_nullable
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 WHERE n.nspname = :schema AND c.relkind IN ('r', 'p')
 UNION ALL
-SELECT c.relname, NULL, obj_description(c.oid, 'pg_class')
+SELECT c.relname, NULL, obj_description(c.oid, 'pg_class'), NULL, NULL
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = :schema AND c.relkind IN ('r', 'p')
 """,
-        "SELECT indexname AS name FROM pg_catalog.pg_indexes WHERE schemaname = :schema",
+        "SELECT indexname AS name, tablename AS table_name, indexdef AS sql FROM pg_catalog.pg_indexes "
+        "WHERE schemaname = :schema",
     ),
     "duckdb": (
         f"SELECT count(*) AS n FROM duckdb_schemas() WHERE {_DUCKDB_OURS}",
-        f"SELECT table_name, column_name, comment FROM duckdb_columns() WHERE {_DUCKDB_OURS} "
-        f"UNION ALL SELECT table_name, NULL, comment FROM duckdb_tables() WHERE {_DUCKDB_OURS}",
-        f"SELECT index_name AS name FROM duckdb_indexes() WHERE {_DUCKDB_OURS}",
+        f"SELECT table_name, column_name, comment, data_type, is_nullable FROM duckdb_columns() WHERE {_DUCKDB_OURS} "
+        f"UNION ALL SELECT table_name, NULL, comment, NULL, NULL FROM duckdb_tables() WHERE {_DUCKDB_OURS}",
+        f"SELECT index_name AS name, table_name, sql FROM duckdb_indexes() WHERE {_DUCKDB_OURS}",
     ),
 }
+# Spellings of one type: Postgres's format_type, DuckDB's data_type and the declarations' (tables.column_type_sql).
+_TYPE_ALIASES = {"VARCHAR": "TEXT", "DECIMAL": "NUMERIC", "TIMESTAMPTZ": "TIMESTAMPWITHTIMEZONE", "INT4": "INTEGER"}
+
+
+def _type_key(text: str) -> str:
+    compact = re.sub(r"\s+", "", text.upper())
+    name, _, rest = compact.partition("(")
+    return _TYPE_ALIASES.get(name, name) + (f"({rest}" if rest else "")
 
 
 @dataclass
@@ -48,21 +70,49 @@ class Catalog:
     columns: dict[str, set[str]] = field(default_factory=dict)  # table -> its columns
     comments: dict[tuple[str, str | None], str] = field(default_factory=dict)  # (table, column or None) -> text
     indexes: set[str] = field(default_factory=set)
+    backend: str = ""
+    index_tables: dict[str, str] = field(default_factory=dict)  # index -> its table
+    index_sql: dict[str, str] = field(default_factory=dict)  # index -> the statement that creates it
+    types: dict[tuple[str, str], str] = field(default_factory=dict)  # (table, column) -> its type, as the database says
+    nullable: set[tuple[str, str]] = field(default_factory=set)  # (table, column) that accept NULL
+    # (table, column) the declarations say are NOT NULL but accept NULL here -> how many rows hold NULL there.
+    nulls: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 def read_catalog(session: Session, backend: str, schema: str) -> Catalog:
     exists_sql, comments_sql, indexes_sql = _QUERIES[backend]
     params = {"schema": schema}
     if not session.query(exists_sql, params)["n"].iloc[0]:
-        return Catalog()
-    catalog = Catalog(schema_exists=True)
-    for table, column, comment in session.query(comments_sql, params).itertuples(index=False):
+        return Catalog(backend=backend)
+    catalog = Catalog(schema_exists=True, backend=backend)
+    for table, column, comment, data_type, is_nullable in session.query(comments_sql, params).itertuples(index=False):
         if column is not None:
             catalog.columns.setdefault(table, set()).add(column)
+            catalog.types[(table, column)] = str(data_type)
+            if bool(is_nullable):
+                catalog.nullable.add((table, column))
         # No comment and an empty one read alike: Postgres stores '' as none.
         catalog.comments[(table, column)] = comment if isinstance(comment, str) else ""
-    catalog.indexes = set(session.query(indexes_sql, params)["name"])
+    for name, table, statement in session.query(indexes_sql, params).itertuples(index=False):
+        catalog.indexes.add(name)
+        catalog.index_tables[name] = table
+        catalog.index_sql[name] = statement
+    _count_nulls(session, catalog, build_tables(schema).values())
     return catalog
+
+
+def _count_nulls(session: Session, catalog: Catalog, tables: Iterable[Table]) -> None:
+    """How many NULLs each column holds that is declared NOT NULL but accepts NULL here (a table an older version
+    created): an upgrade may add the constraint only to a column without NULLs. One scan per such table, and only
+    until the upgrade added its constraints."""
+    for table in tables:
+        wanted = [c.name for c in table.columns if not c.nullable and (table.name, c.name) in catalog.nullable]
+        if not wanted:
+            continue
+        counts = ", ".join(f"count(*) - count({sql.ident(c)}) AS {sql.ident(c)}" for c in wanted)
+        row = session.query(f"SELECT {counts} FROM {sql.qualified(table)}").iloc[0]
+        for column in wanted:
+            catalog.nulls[(table.name, column)] = int(row[column])
 
 
 @dataclass
@@ -74,21 +124,46 @@ class Upgrade:
     columns: list[tuple[str, str]] = field(default_factory=list)  # (table, column) to add to an existing table
     indexes: list[str] = field(default_factory=list)
     descriptions: int = 0  # existing tables' and columns' descriptions to mend
+    not_null: list[tuple[str, str]] = field(default_factory=list)  # (table, column) to constrain NOT NULL
+    # Not done, only reported: (table, column, NULLs it holds) declared NOT NULL; (table, column, found, declared).
+    null_blocked: list[tuple[str, str, int]] = field(default_factory=list)
+    retyped: list[tuple[str, str, str, str]] = field(default_factory=list)
     statements: list[str] = field(default_factory=list)
+    schema: str = ""
 
     def describe(self) -> str:
-        """For `check`: what the next sync will create or add, each missing table, column and index named."""
+        """For `check`: what the next sync will create or add, each missing table, column, index and constraint
+        named; then what an upgrade does not change (a NOT NULL column holding NULLs, a type unlike the declared
+        one), with what to do about it."""
         if self.schema_missing:
             return "it does not exist yet: the first sync creates it"
         named = [
             (self.tables, "table", "to create"),
             ([f"{table}.{column}" for table, column in self.columns], "column", "to add"),
             (self.indexes, "index", "to create"),
+            ([f"{table}.{column}" for table, column in self.not_null], "NOT NULL constraint", "to add"),
         ]
         parts = [f"{_count(len(names), noun)} {what} ({', '.join(names)})" for names, noun, what in named if names]
         if self.descriptions:
             parts.append(f"{_count(self.descriptions, 'description')} to update")
-        return "the next sync upgrades it: " + ", ".join(parts) if parts else "up to date"
+        described = "the next sync upgrades it: " + ", ".join(parts) if parts else "up to date"
+        return "; ".join([described, *self.warnings()])
+
+    def warnings(self) -> list[str]:
+        """What an upgrade leaves as it is, since changing it could change or lose data: each with what to do."""
+        found = [
+            f"warning: {table}.{column} is declared NOT NULL but holds {_count(n, 'NULL')}, so no sync adds the "
+            f"constraint; set a value in those rows or delete them (`SELECT * FROM {self.schema}.{table} WHERE "
+            f"{column} IS NULL` lists them), and the next sync adds it"
+            for table, column, n in self.null_blocked
+        ]
+        found += [
+            f"warning: {table}.{column} is {found_type}, declared {declared}; no sync changes a column's type: "
+            f"convert it yourself if the difference matters (`ALTER TABLE {self.schema}.{table} ALTER COLUMN {column} "
+            f"TYPE {declared}`)"
+            for table, column, found_type, declared in self.retyped
+        ]
+        return found
 
 
 def _count(n: int, noun: str) -> str:
@@ -96,11 +171,13 @@ def _count(n: int, noun: str) -> str:
 
 
 def plan_upgrade(catalog: Catalog, tables: Iterable[Table], schema: str) -> Upgrade:
-    """Compare what the database holds with the declared tables. Additive only: nothing is dropped or retyped."""
-    upgrade = Upgrade(schema_missing=not catalog.schema_exists)
+    """Compare what the database holds with the declared tables. Additive only: nothing is dropped or retyped, and a
+    NOT NULL constraint is added only to a column holding no NULL (`Upgrade.warnings` names the others)."""
+    upgrade = Upgrade(schema_missing=not catalog.schema_exists, schema=schema)
     if upgrade.schema_missing:
         upgrade.statements.append(f"CREATE SCHEMA IF NOT EXISTS {sql.ident(schema)}")
     for table in tables:
+        rebuilt: set[str] = set()  # indexes dropped to add a constraint (DuckDB), created again below
         if table.name not in catalog.columns:
             upgrade.tables.append(table.name)
             upgrade.statements.append(create_table_sql(table))
@@ -109,10 +186,13 @@ def plan_upgrade(catalog: Catalog, tables: Iterable[Table], schema: str) -> Upgr
                 if column.name not in catalog.columns[table.name]:
                     upgrade.columns.append((table.name, column.name))
                     upgrade.statements.append(add_column_sql(table, column))
+            rebuilt = _plan_constraints(catalog, table, upgrade)
         # A table or column created above comes with its indexes and descriptions: only an existing table's missing
         # index and stale description are named apart.
         for name, statement in create_index_sql(table).items():
-            if name not in catalog.indexes:
+            if name in rebuilt:
+                upgrade.statements.append(statement)
+            elif name not in catalog.indexes:
                 if table.name in catalog.columns:
                     upgrade.indexes.append(name)
                 upgrade.statements.append(statement)
@@ -122,3 +202,35 @@ def plan_upgrade(catalog: Catalog, tables: Iterable[Table], schema: str) -> Upgr
                     upgrade.descriptions += 1
                 upgrade.statements.append(comment_sql(table, column_name, text))
     return upgrade
+
+
+def _plan_constraints(catalog: Catalog, table: Table, upgrade: Upgrade) -> set[str]:
+    """An existing table's NOT NULL constraints to add (or report) and its types to report. Returns its declared
+    indexes dropped to add a constraint, for the caller to create again: DuckDB alters no table that has an index,
+    so its indexes are dropped and created again, in the same transaction."""
+    adding: list[str] = []
+    for column in table.columns:
+        key = (table.name, column.name)
+        if key not in catalog.types:
+            continue  # added above, as declared
+        declared = column_type_sql(column)
+        if _type_key(catalog.types[key]) != _type_key(declared):
+            upgrade.retyped.append((table.name, column.name, catalog.types[key], declared))
+        if column.nullable or key not in catalog.nullable:
+            continue
+        if nulls := catalog.nulls.get(key, 0):
+            upgrade.null_blocked.append((table.name, column.name, nulls))
+        else:
+            upgrade.not_null.append(key)
+            adding.append(set_not_null_sql(table, column))
+    if not adding:
+        return set()
+    dropped = []
+    if catalog.backend == "duckdb":
+        dropped = sorted(name for name, on in catalog.index_tables.items() if on == table.name)
+        upgrade.statements += [f"DROP INDEX {sql.ident(table.schema or '')}.{sql.ident(name)}" for name in dropped]
+    upgrade.statements += adding
+    # Created again as they were: ours as declared (by the caller), any other as the database recorded it.
+    ours = create_index_sql(table)
+    upgrade.statements += [catalog.index_sql[name] for name in dropped if name not in ours]
+    return set(dropped)

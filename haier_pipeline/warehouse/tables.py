@@ -307,3 +307,7 @@ def column_type_sql(column: Column) -> str:
 def add_column_sql(table: Table, column: Column) -> str:
     # Added columns are always nullable: existing rows have no value for them.
     return f'ALTER TABLE "{table.schema}"."{table.name}" ADD COLUMN "{column.name}" {column_type_sql(column)}'
+
+
+def set_not_null_sql(table: Table, column: Column) -> str:
+    return f'ALTER TABLE "{table.schema}"."{table.name}" ALTER COLUMN "{column.name}" SET NOT NULL'

@@ -120,3 +120,25 @@ def test_the_default_file_of_earlier_versions_is_named_instead_of_starting_an_em
     assert f"{earlier}, the default warehouse of earlier versions, does" in err
     assert f"mv {earlier} {default}" in err and f"HAIER_WAREHOUSE_URL=duckdb:///{earlier}" in err
     assert not default.exists()
+
+
+def test_check_names_the_not_null_constraints_an_old_warehouse_lacks_and_adds_none(
+    cli_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A warehouse created by an older version (commit 73a5c4f) had `account_balances.balance` nullable."""
+    path = tmp_path / "old" / "warehouse.duckdb"
+    monkeypatch.setenv("HAIER_WAREHOUSE_URL", f"duckdb:///{path}")
+    warehouse = Warehouse.from_url(f"duckdb:///{path}")
+    warehouse.ensure_schema()
+    with warehouse.transaction() as tx:
+        tx.execute("ALTER TABLE {schema}.account_balances ALTER COLUMN balance DROP NOT NULL")
+    assert main(["check"]) == 0
+    assert "the next sync upgrades it: 1 NOT NULL constraint to add (account_balances.balance))" in (
+        capsys.readouterr().out
+    )
+    assert main(["check"]) == 0, "check added nothing"
+    assert "1 NOT NULL constraint to add" in capsys.readouterr().out
+
+    warehouse.ensure_schema()  # what the next sync does
+    assert main(["check"]) == 0
+    assert "schema haier; up to date)" in capsys.readouterr().out

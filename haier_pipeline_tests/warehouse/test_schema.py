@@ -253,3 +253,98 @@ def test_a_column_added_again_after_a_restore_is_recorded_once_and_the_upgrade_k
     assert catalog[["product_code", "total_stock"]].values.tolist() == [["A", 7]]
     assert catalog["sale_price"].isna().all()
     assert warehouse.table_counts()["products"] == 1
+
+
+# Declared NOT NULL; nullable in warehouses an older version created (e.g. commit 73a5c4f).
+OLD_NULLABLE = [
+    ("stock_snapshots", "stock"),
+    ("account_balances", "balance"),
+    ("logistics_events", "source_list"),
+    ("stock_lookups", "stock"),
+]
+
+
+def _nullable(warehouse: Warehouse) -> set[tuple[str, str]]:
+    frame = warehouse.query(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = :schema "
+        "AND is_nullable = 'YES'",
+        {"schema": warehouse.schema},
+    )
+    return {(table, column) for table, column in frame.itertuples(index=False)}
+
+
+def make_nullable(warehouse: Warehouse, columns: list[tuple[str, str]]) -> None:
+    """The tables as an older version created them: these columns without their NOT NULL constraint. DuckDB alters
+    no table that has an index, so its indexes are dropped around the change."""
+    with warehouse.transaction() as tx:
+        for table, column in columns:
+            indexes = []
+            if warehouse.backend == "duckdb":
+                indexes = tx.query(
+                    "SELECT index_name, sql FROM duckdb_indexes() WHERE schema_name = :schema AND table_name = :table",
+                    {"schema": warehouse.schema, "table": table},
+                ).values.tolist()
+            for name, _ in indexes:
+                tx.execute(f"DROP INDEX {{schema}}.{name}")
+            tx.execute(f"ALTER TABLE {{schema}}.{table} ALTER COLUMN {column} DROP NOT NULL")
+            for _, statement in indexes:
+                tx.execute(statement)
+    assert set(columns) <= _nullable(warehouse)
+
+
+def test_an_old_warehouse_gains_the_not_null_constraints_and_keeps_its_rows(warehouse: Warehouse) -> None:
+    with warehouse.transaction() as tx:
+        tx.append("stock_snapshots", stock_frame(DAY, ["A", "B"]))
+    make_nullable(warehouse, OLD_NULLABLE)
+
+    pending = warehouse.pending_upgrade()
+    assert sorted(pending.not_null) == sorted(OLD_NULLABLE)
+    assert pending.describe() == (
+        "the next sync upgrades it: 4 NOT NULL constraints to add (stock_snapshots.stock, account_balances.balance, "
+        "logistics_events.source_list, stock_lookups.stock)"
+    )
+    assert set(OLD_NULLABLE) <= _nullable(warehouse), "pending_upgrade changed nothing"
+
+    warehouse.ensure_schema()
+
+    assert not set(OLD_NULLABLE) & _nullable(warehouse)
+    assert warehouse.pending_upgrade().describe() == "up to date"
+    assert INDEX in _indexes(warehouse), "the index dropped to alter the table (DuckDB) is back"
+    assert warehouse.table_counts()["stock_snapshots"] == 2
+    with pytest.raises(Exception, match=r"(?i)null"), warehouse.transaction() as tx:
+        tx.execute(
+            "INSERT INTO {schema}.stock_snapshots (snapshot_date, product_code, county_code, stock) "
+            "VALUES (DATE '2024-05-02', 'C', '110101', NULL)"
+        )
+
+
+def test_a_column_holding_nulls_keeps_accepting_them_and_the_upgrade_names_them(warehouse: Warehouse) -> None:
+    """Additive: the rows stay as they are; the sync does not fail; check says what to do."""
+    make_nullable(warehouse, OLD_NULLABLE)
+    with warehouse.transaction() as tx:
+        tx.append("stock_snapshots", stock_frame(DAY, ["A", "B", "C"]))
+        tx.execute("UPDATE {schema}.stock_snapshots SET stock = NULL WHERE product_code <> 'A'")
+
+    warehouse.ensure_schema()
+
+    assert ("stock_snapshots", "stock") in _nullable(warehouse)
+    assert not (set(OLD_NULLABLE) - {("stock_snapshots", "stock")}) & _nullable(warehouse), "the others added"
+    described = warehouse.pending_upgrade().describe()
+    assert described.startswith("up to date; warning: stock_snapshots.stock is declared NOT NULL but holds 2 NULLs")
+    assert f"SELECT * FROM {warehouse.schema}.stock_snapshots WHERE stock IS NULL" in described
+    assert warehouse.table_counts()["stock_snapshots"] == 3
+
+    with warehouse.transaction() as tx:
+        tx.execute("DELETE FROM {schema}.stock_snapshots WHERE stock IS NULL")
+    assert warehouse.pending_upgrade().not_null == [("stock_snapshots", "stock")]
+    warehouse.ensure_schema()
+    assert ("stock_snapshots", "stock") not in _nullable(warehouse)
+
+
+def test_a_type_unlike_the_declaration_is_reported_never_changed(warehouse: Warehouse) -> None:
+    with warehouse.transaction() as tx:
+        tx.execute("ALTER TABLE {schema}.sync_log ALTER COLUMN total_count TYPE BIGINT")
+    described = warehouse.pending_upgrade().describe()
+    assert "up to date; warning: sync_log.total_count is " in described and ", declared INTEGER;" in described
+    warehouse.ensure_schema()
+    assert _columns(warehouse)["sync_log"]["total_count"][0] == "BIGINT"
