@@ -12,6 +12,7 @@ from haier_pipeline.cli.sync import preflight
 from haier_pipeline.resources import client_from_settings
 from haier_pipeline.settings import load_settings
 from haier_pipeline.warehouse import Warehouse
+from haier_pipeline.warehouse.errors import WarehouseConfigError
 from haier_pipeline.warehouse.url import mask_url
 
 
@@ -34,7 +35,11 @@ def run(args: argparse.Namespace) -> int:
             # The preflight above showed the file can be created.
             print(f"warehouse: ok ({warehouse.path} does not exist yet: the first sync creates it)")
         else:
-            print(f"warehouse: ok ({warehouse.describe()}; {warehouse.pending_upgrade().describe()})")
+            upgrade = warehouse.pending_upgrade()
+            if upgrade.privilege_problem:
+                # Postgres: a role that could not run the upgrade, or use the tables, would fail every step of sync.
+                raise WarehouseConfigError(f"warehouse {warehouse.describe()}: {upgrade.privilege_problem}")
+            print(f"warehouse: ok ({warehouse.describe()}; {upgrade.describe()})")
     client = client_from_settings(settings)
     started = time.monotonic()
     client.token()

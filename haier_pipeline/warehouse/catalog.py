@@ -14,6 +14,7 @@ from sqlalchemy import Table
 
 from haier_pipeline.warehouse import sql
 from haier_pipeline.warehouse.backend import Session
+from haier_pipeline.warehouse.errors import ENV_VAR, data_grants, owner_upgrade_advice
 from haier_pipeline.warehouse.tables import (
     add_column_sql,
     build_tables,
@@ -54,6 +55,51 @@ WHERE n.nspname = :schema AND c.relkind IN ('r', 'p')
         f"SELECT index_name AS name, table_name, sql FROM duckdb_indexes() WHERE {_DUCKDB_OURS}",
     ),
 }
+# Postgres only: what the current role may do here (the upgrade's DDL, then the steps' reads and writes).
+_PG_ROLE = """
+SELECT current_user AS role, has_database_privilege(current_database(), 'CREATE') AS create_schema,
+       COALESCE(bool_or(has_schema_privilege(n.oid, 'USAGE')), false) AS use_schema,
+       COALESCE(bool_or(has_schema_privilege(n.oid, 'CREATE')), false) AS create_table,
+       max(pg_get_userbyid(n.nspowner)) AS schema_owner
+FROM (SELECT 1) AS one LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = :schema
+"""
+_PG_TABLES = """
+SELECT c.relname AS table_name, pg_get_userbyid(c.relowner) AS owner, pg_has_role(c.relowner, 'USAGE') AS owned,
+       has_table_privilege(c.oid, 'SELECT') AS "SELECT", has_table_privilege(c.oid, 'INSERT') AS "INSERT",
+       has_table_privilege(c.oid, 'UPDATE') AS "UPDATE", has_table_privilege(c.oid, 'DELETE') AS "DELETE"
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = :schema AND c.relkind IN ('r', 'p')
+"""
+_DATA_RIGHTS = ("SELECT", "INSERT", "UPDATE", "DELETE")
+
+
+@dataclass
+class Privileges:
+    """What a Postgres role may do in the warehouse's database (DuckDB has no roles)."""
+
+    role: str
+    create_schema: bool
+    use_schema: bool
+    create_table: bool
+    schema_owner: str | None
+    owners: dict[str, str] = field(default_factory=dict)  # table -> its owner
+    owned: set[str] = field(default_factory=set)  # tables the role owns (directly or as a member of their owner)
+    lacking: dict[str, list[str]] = field(default_factory=dict)  # table -> the data rights the role lacks on it
+
+
+def _read_privileges(session: Session, schema: str) -> Privileges:
+    params = {"schema": schema}
+    role, create_schema, use_schema, create_table, schema_owner = session.query(_PG_ROLE, params).iloc[0]
+    found = Privileges(str(role), bool(create_schema), bool(use_schema), bool(create_table), schema_owner or None)
+    for row in session.query(_PG_TABLES, params).itertuples(index=False):
+        found.owners[row.table_name] = row.owner
+        if row.owned:
+            found.owned.add(row.table_name)
+        if lacking := [right for right, held in zip(_DATA_RIGHTS, row[3:], strict=True) if not held]:
+            found.lacking[row.table_name] = lacking
+    return found
+
+
 # Spellings of one type: Postgres's format_type, DuckDB's data_type and the declarations' (tables.column_type_sql).
 _TYPE_ALIASES = {"VARCHAR": "TEXT", "DECIMAL": "NUMERIC", "TIMESTAMPTZ": "TIMESTAMPWITHTIMEZONE", "INT4": "INTEGER"}
 
@@ -77,14 +123,16 @@ class Catalog:
     nullable: set[tuple[str, str]] = field(default_factory=set)  # (table, column) that accept NULL
     # (table, column) the declarations say are NOT NULL but accept NULL here -> how many rows hold NULL there.
     nulls: dict[tuple[str, str], int] = field(default_factory=dict)
+    privileges: Privileges | None = None  # Postgres: what the current role may do
 
 
 def read_catalog(session: Session, backend: str, schema: str) -> Catalog:
     exists_sql, comments_sql, indexes_sql = _QUERIES[backend]
     params = {"schema": schema}
+    privileges = _read_privileges(session, schema) if backend == "postgres" else None
     if not session.query(exists_sql, params)["n"].iloc[0]:
-        return Catalog(backend=backend)
-    catalog = Catalog(schema_exists=True, backend=backend)
+        return Catalog(backend=backend, privileges=privileges)
+    catalog = Catalog(schema_exists=True, backend=backend, privileges=privileges)
     for table, column, comment, data_type, is_nullable in session.query(comments_sql, params).itertuples(index=False):
         if column is not None:
             catalog.columns.setdefault(table, set()).add(column)
@@ -107,8 +155,11 @@ def _count_nulls(session: Session, catalog: Catalog, tables: Iterable[Table]) ->
     until the upgrade added its constraints."""
     for table in tables:
         wanted = [c.name for c in table.columns if not c.nullable and (table.name, c.name) in catalog.nullable]
-        if not wanted:
-            continue
+        privileges = catalog.privileges
+        if not wanted or (
+            privileges and (not privileges.use_schema or "SELECT" in privileges.lacking.get(table.name, []))
+        ):
+            continue  # unreadable: the privilege problem is what `check` names
         counts = ", ".join(f"count(*) - count({sql.ident(c)}) AS {sql.ident(c)}" for c in wanted)
         row = session.query(f"SELECT {counts} FROM {sql.qualified(table)}").iloc[0]
         for column in wanted:
@@ -130,6 +181,8 @@ class Upgrade:
     retyped: list[tuple[str, str, str, str]] = field(default_factory=list)
     statements: list[str] = field(default_factory=list)
     schema: str = ""
+    # Postgres: why the current role could not run this upgrade, or use the tables after it, and what to do.
+    privilege_problem: str | None = None
 
     def describe(self) -> str:
         """For `check`: what the next sync will create or add, each missing table, column, index and constraint
@@ -176,7 +229,9 @@ def plan_upgrade(catalog: Catalog, tables: Iterable[Table], schema: str) -> Upgr
     upgrade = Upgrade(schema_missing=not catalog.schema_exists, schema=schema)
     if upgrade.schema_missing:
         upgrade.statements.append(f"CREATE SCHEMA IF NOT EXISTS {sql.ident(schema)}")
+    altered: set[str] = set()  # existing tables the upgrade changes: only their owner may
     for table in tables:
+        before = len(upgrade.statements)
         rebuilt: set[str] = set()  # indexes dropped to add a constraint (DuckDB), created again below
         if table.name not in catalog.columns:
             upgrade.tables.append(table.name)
@@ -201,7 +256,56 @@ def plan_upgrade(catalog: Catalog, tables: Iterable[Table], schema: str) -> Upgr
                 if (table.name, column_name) in catalog.comments:
                     upgrade.descriptions += 1
                 upgrade.statements.append(comment_sql(table, column_name, text))
+        if table.name in catalog.columns and len(upgrade.statements) > before:
+            altered.add(table.name)
+    if catalog.privileges is not None:
+        upgrade.privilege_problem = _privilege_problem(catalog.privileges, upgrade, altered, schema)
     return upgrade
+
+
+def _privilege_problem(privileges: Privileges, upgrade: Upgrade, altered: set[str], schema: str) -> str | None:
+    """What the role lacks to run the upgrade (only an existing table's owner may alter it; CREATE on the schema
+    creates tables, CREATE on the database the schema), then to read and write the tables, with what to do."""
+    role = privileges.role
+    if upgrade.schema_missing:
+        if privileges.create_schema:
+            return None
+        return (
+            f"the Postgres role '{role}' may not create the schema {schema} the first sync creates (it lacks CREATE "
+            f'on the database). As the database\'s owner or a superuser, run `CREATE SCHEMA "{schema}" '
+            f'AUTHORIZATION "{role}"`, or let the owner run the first sync (deploy/README.md); or set {ENV_VAR} to '
+            "a role that may"
+        )
+    if not privileges.use_schema:
+        return (
+            f"the Postgres role '{role}' may not use the schema {schema} (it lacks USAGE on it). As its owner "
+            f'(\'{privileges.schema_owner}\'), run `GRANT USAGE ON SCHEMA "{schema}" TO "{role}"`; or set '
+            f"{ENV_VAR} to a role that may"
+        )
+    needs = []
+    if not_owned := sorted(altered - privileges.owned):
+        owners = sorted({privileges.owners[name] for name in not_owned})
+        needs.append(f"only the owner ({', '.join(owners)}) may change tables {', '.join(not_owned)}")
+    else:
+        owners = []
+    if upgrade.tables and not privileges.create_table:
+        needs.append(f"it lacks CREATE on the schema, to create tables {', '.join(upgrade.tables)}")
+        owners = sorted({*owners, privileges.schema_owner or ""} - {""})
+    if needs:
+        return (
+            f"the Postgres role '{role}' cannot run the pending upgrade ({upgrade.describe()}): {'; '.join(needs)}. "
+            + _sentence(owner_upgrade_advice(role, owners, schema))
+        )
+    if lacking := {name: rights for name, rights in privileges.lacking.items() if name in privileges.owners}:
+        named = ", ".join(f"{name} ({', '.join(rights)})" for name, rights in sorted(lacking.items()))
+        owner = privileges.owners[sorted(lacking)[0]]
+        grants = data_grants(role, owner, schema)
+        return (
+            f"the Postgres role '{role}' may not read and write every table of the schema {schema}: it lacks "
+            f"privileges on {named}. As their owner ('{owner}'), run `{grants[0]}`, and `{grants[1]}` so that the "
+            f"tables later upgrades create are covered too; or set {ENV_VAR} to a role that has them"
+        )
+    return None
 
 
 def _plan_constraints(catalog: Catalog, table: Table, upgrade: Upgrade) -> set[str]:
@@ -234,3 +338,7 @@ def _plan_constraints(catalog: Catalog, table: Table, upgrade: Upgrade) -> set[s
     ours = create_index_sql(table)
     upgrade.statements += [catalog.index_sql[name] for name in dropped if name not in ours]
     return set(dropped)
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]

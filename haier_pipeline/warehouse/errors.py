@@ -53,3 +53,29 @@ def storage_error(where: str, error: BaseException) -> WarehouseStorageError | N
         f"of that transaction was written. {fix.capitalize()} (or point {ENV_VAR} elsewhere), then run the command "
         "again: a sync asks only the stock pairs it has not stored today."
     )
+
+
+DATA_RIGHTS = "SELECT, INSERT, UPDATE, DELETE"
+
+
+def data_grants(role: str, owner: str, schema: str) -> list[str]:
+    """What a Postgres role that reads and writes the warehouse's tables, and nothing more, needs: data rights on
+    every table, and (run as the tables' owner) on the tables later upgrades create."""
+    return [
+        f'GRANT {DATA_RIGHTS} ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"',
+        f'ALTER DEFAULT PRIVILEGES FOR ROLE "{owner}" IN SCHEMA "{schema}" GRANT {DATA_RIGHTS} ON TABLES TO "{role}"',
+    ]
+
+
+def owner_upgrade_advice(role: str, owners: list[str], schema: str) -> str:
+    """Least privilege (deploy/README.md): the warehouse's owner runs each upgrade, the pipeline's role keeps data
+    rights only."""
+    owner = owners[0] if owners else "<owner>"
+    named = " or ".join(f"'{name}'" for name in owners) or "the schema's owner"
+    grants = data_grants(role, owner, schema)
+    return (
+        f"the warehouse's owner runs each upgrade (deploy/README.md): run one `haier-pipeline sync` with {ENV_VAR} "
+        f"naming the owner ({named}), then give '{role}' its data rights on the tables the upgrade created "
+        f"(`{grants[0]}`; `{grants[1]}` covers those of later upgrades), and run `haier-pipeline check` again as "
+        f"'{role}'; or set {ENV_VAR} to the owner's role"
+    )

@@ -20,6 +20,8 @@ from haier_pipeline.warehouse.errors import (
     WarehouseConfigError,
     WarehouseError,
     WarehouseLockTimeout,
+    data_grants,
+    owner_upgrade_advice,
     storage_error,
 )
 from haier_pipeline.warehouse.sql import bind, column_list, ident, qualified
@@ -251,28 +253,60 @@ class PostgresBackend:
         return WarehouseLockTimeout(message)
 
     def _privilege_error(self, conn: psycopg.Connection, error: psycopg.Error) -> WarehouseConfigError:
-        """The role lacks a privilege the warehouse needs: a setting to change, with the statement that grants it."""
+        """The role lacks a privilege the warehouse needs: a setting to change, with the statement that grants it,
+        or (an upgrade only a table's owner may run) who must run it."""
         role, schema = conn.info.user, self._schema
         text = " ".join((error.diag.message_primary or str(error)).split())
-        denied = re.match(r"permission denied for (database|schema) ", text)
+        denied = re.match(r"permission denied for (database|schema|table|relation) ", text)
+        owned = re.match(r'must be owner of (?:table|relation|index) "?([^" ]+)"?', text)
+        where = f"the warehouse postgres {self._where()} schema {schema}"
+        if owned:
+            # Upgrades add columns, constraints, indexes and comments, which only a table's owner may.
+            owner = self._owner(conn, owned.group(1))
+            advice = owner_upgrade_advice(role, [owner] if owner else [], schema)
+            return WarehouseConfigError(
+                f"the Postgres role '{role}' cannot upgrade {where} ({text}"
+                + (f"; its owner is '{owner}'" if owner else "")
+                + f"). {advice[:1].upper()}{advice[1:]}"
+            )
         if denied and denied.group(1) == "database":
             grants = [
                 f'GRANT CREATE ON DATABASE "{self._url.database}" TO "{role}"',
                 f'CREATE SCHEMA "{schema}" AUTHORIZATION "{role}"',
             ]
-        elif denied:
+        elif denied and denied.group(1) == "schema":
             grants = [f'GRANT USAGE, CREATE ON SCHEMA "{schema}" TO "{role}"']
-        elif text.startswith("must be owner"):
-            # Migrations add columns and comments, which only a table's owner may.
-            grants = [f'ALTER TABLE "{schema}".<that table> OWNER TO "{role}"']
         else:
-            grants = [f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"']
+            table = text.removeprefix(denied.group(0)) if denied else ""
+            grants = data_grants(role, self._owner(conn, table) or "<owner>", schema)
+            return WarehouseConfigError(
+                f"the Postgres role '{role}' lacks a privilege {where} needs ({text}). As the tables' owner or a "
+                f"superuser, run `{grants[0]}`, and `{grants[1]}` so that the tables later upgrades create are "
+                f"covered too; or set {ENV_VAR} to a role that has it"
+            )
         return WarehouseConfigError(
-            f"the Postgres role '{role}' lacks a privilege the warehouse postgres {self._where()} schema {schema} "
-            f"needs ({text}). As the owner or a superuser, run "
+            f"the Postgres role '{role}' lacks a privilege {where} needs ({text}). As the owner or a superuser, run "
             + " or ".join(f"`{grant}`" for grant in grants)
             + f"; or set {ENV_VAR} to a role that has it"
         )
+
+    def _owner(self, conn: psycopg.Connection, table: str) -> str | None:
+        """The owner of the warehouse's table `table` (or of the schema, when `table` is not one), None when it
+        cannot be read: the diagnosis must never hide the error itself."""
+        try:
+            conn.rollback()
+            with conn.cursor() as cursor:
+                cursor.execute(
+                    "SELECT COALESCE((SELECT tableowner FROM pg_catalog.pg_tables WHERE schemaname = %(schema)s "
+                    "AND tablename = %(table)s), (SELECT pg_get_userbyid(nspowner) FROM pg_catalog.pg_namespace "
+                    "WHERE nspname = %(schema)s))",
+                    {"schema": self._schema, "table": table},
+                )
+                row = cursor.fetchone()
+            conn.rollback()
+        except psycopg.Error:
+            return None
+        return str(row[0]) if row and row[0] else None
 
     @contextlib.contextmanager
     def _translated(self, conn: psycopg.Connection, timeout: float, exclusive: bool) -> Iterator[None]:

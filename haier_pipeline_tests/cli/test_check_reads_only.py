@@ -3,6 +3,7 @@ creates, adds or alters nothing itself (real Postgres, real DuckDB files)."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -140,5 +141,62 @@ def test_check_names_the_not_null_constraints_an_old_warehouse_lacks_and_adds_no
     assert "1 NOT NULL constraint to add" in capsys.readouterr().out
 
     warehouse.ensure_schema()  # what the next sync does
+    assert main(["check"]) == 0
+    assert "schema haier; up to date)" in capsys.readouterr().out
+
+
+@pytest.fixture
+def app_role(empty_database: str) -> Iterator[str]:
+    """A role that may log in (trust authentication) and nothing more: the pipeline's least-privileged role."""
+    role = f"haier_app_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE ROLE "{role}" LOGIN')
+    yield role
+    with psycopg.connect(empty_database, autocommit=True) as admin:
+        admin.execute(f'DROP OWNED BY "{role}"')
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f'DROP ROLE "{role}"')
+
+
+def test_check_fails_for_a_role_that_could_not_run_the_pending_upgrade_or_use_the_tables_after_it(
+    cli_env: dict[str, str],
+    empty_database: str,
+    app_role: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The audit: check said ok to a data-only role, then every step of its sync failed; after the owner upgraded,
+    check said "up to date" while a table the upgrade created was not granted to it."""
+    owner = Warehouse.from_url(empty_database)
+    owner.ensure_schema()
+    with owner.transaction() as tx:  # the warehouse as an older version made it
+        tx.execute("ALTER TABLE {schema}.catalog DROP COLUMN sale_price")
+        tx.execute("DROP TABLE {schema}.field_anomalies")
+    with psycopg.connect(empty_database, autocommit=True) as admin:
+        admin.execute(f'GRANT USAGE ON SCHEMA haier TO "{app_role}"')
+        admin.execute(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA haier TO "{app_role}"')
+    monkeypatch.setenv("HAIER_WAREHOUSE_URL", empty_database.replace("postgres@", f"{app_role}@", 1))
+
+    assert main(["check"]) == 2
+    err = capsys.readouterr().err
+    assert f"the Postgres role '{app_role}' cannot run the pending upgrade" in err, err
+    assert "only the owner (postgres) may change tables catalog" in err
+    assert "it lacks CREATE on the schema, to create tables field_anomalies" in err
+    assert "run one `haier-pipeline sync` with HAIER_WAREHOUSE_URL naming the owner ('postgres')" in err
+    assert "<" not in err and "Traceback" not in err
+    assert "sale_price" not in _columns(owner)["catalog"], "check changed nothing"
+
+    owner.ensure_schema()  # the owner runs one sync
+    assert main(["check"]) == 2
+    err = capsys.readouterr().err
+    assert "may not read and write every table of the schema haier: it lacks privileges on field_anomalies " in err
+    assert "(SELECT, INSERT, UPDATE, DELETE)" in err
+    grant, default = re.findall(r"`([^`]+)`", err)[:2]
+    assert grant == f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "haier" TO "{app_role}"'
+    assert default.startswith('ALTER DEFAULT PRIVILEGES FOR ROLE "postgres" IN SCHEMA "haier" GRANT')
+
+    with psycopg.connect(empty_database, autocommit=True) as admin:
+        admin.execute(grant)
+        admin.execute(default)
     assert main(["check"]) == 0
     assert "schema haier; up to date)" in capsys.readouterr().out

@@ -315,6 +315,7 @@ def test_a_role_that_may_not_read_the_tables_is_told_which_grant(
     message = str(caught.value)
     assert "(permission denied for table " in message, message
     assert f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{postgres_warehouse.schema}"' in message
+    assert f'ALTER DEFAULT PRIVILEGES FOR ROLE "postgres" IN SCHEMA "{postgres_warehouse.schema}"' in message
 
 
 def test_a_role_that_may_only_read_and_write_the_tables_uses_a_warehouse_its_owner_made(
@@ -331,6 +332,32 @@ def test_a_role_that_may_only_read_and_write_the_tables_uses_a_warehouse_its_own
     with warehouse.transaction() as tx:
         tx.upsert("products", product_frame(["A", "B"]))
     assert warehouse.table_counts()["products"] == 2
+
+
+def test_a_role_with_data_rights_only_is_told_that_the_owner_runs_the_upgrade_naming_the_table_and_owner(
+    postgres_warehouse: Warehouse, unprivileged_role: str
+) -> None:
+    """A pending upgrade (a warehouse an older version made) fails a data-only role's step: the message names the
+    table and its owner and gives deploy/README.md's advice (the owner runs one sync), not a placeholder."""
+    schema, role = postgres_warehouse.schema, unprivileged_role
+    with postgres_warehouse.transaction() as tx:
+        tx.execute("ALTER TABLE {schema}.catalog DROP COLUMN sale_price")
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"')
+        admin.execute(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"')
+    warehouse = Warehouse.from_url(POSTGRES_URL.replace("postgres@", f"{role}@", 1), schema=schema)
+    with pytest.raises(WarehouseConfigError) as caught:
+        warehouse.ensure_schema()
+    message = str(caught.value)
+    assert "<" not in message, message
+    assert f"the Postgres role '{role}' cannot upgrade" in message
+    assert "(must be owner of table catalog; its owner is 'postgres')" in message
+    assert "run one `haier-pipeline sync` with HAIER_WAREHOUSE_URL naming the owner ('postgres')" in message
+    assert f'ALTER DEFAULT PRIVILEGES FOR ROLE "postgres" IN SCHEMA "{schema}"' in message
+    assert "OWNER TO" not in message, "deploy/README.md: the app role does not take the tables over"
+    postgres_warehouse.ensure_schema()  # the owner runs the upgrade
+    warehouse.ensure_schema()
+    assert warehouse.table_counts()["catalog"] == 0
 
 
 # ---- 3. a DuckDB file or folder this user cannot write -------------------------------------------------------------
