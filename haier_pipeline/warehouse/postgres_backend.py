@@ -75,15 +75,19 @@ class PostgresSession:
     def __init__(self, conn: psycopg.Connection) -> None:
         self._conn = conn
         self._cursor = conn.cursor()
+        self.statement = ""  # the last one sent: a lock timeout names who holds what it waited for
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        self.statement = sql
         self._cursor.execute(*bind(sql, params, "psycopg"))
 
     def execute_count(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
+        self.statement = sql
         self._cursor.execute(*bind(sql, params, "psycopg"))
         return max(self._cursor.rowcount, 0)
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        self.statement = sql
         self._cursor.execute(*bind(sql, params, "psycopg"))
         return _result_frame(self._cursor)
 
@@ -156,14 +160,17 @@ def schema_lock_name(schema: str) -> str:
 
 
 # Who holds a lock a writer or reader of this schema may wait for: strong locks on its tables (LOCK TABLE, ALTER,
-# TRUNCATE, VACUUM FULL), its ensure_schema advisory lock, and transactions left open on its tables, which may hold
-# row locks. Other schemas' sessions cannot block it: naming them would invite ending an unrelated session. Read
-# after the wait was given up, so it names likely holders, not certain ones.
+# TRUNCATE, VACUUM FULL), its ensure_schema advisory lock, transactions left open on its tables, which may hold
+# row locks, and any lock that conflicts with the one the timed-out statement needed on its table (the upgrade's
+# ALTER TABLE waits even for a reader's ACCESS SHARE, which rows and reads do not). Other schemas' sessions cannot
+# block it: naming them would invite ending an unrelated session. Read after the wait was given up (Postgres has
+# cancelled it, so pg_blocking_pids no longer answers), so it names likely holders, not certain ones.
 _HOLDERS = """
 SELECT a.pid, COALESCE(NULLIF(a.application_name, ''), a.client_addr::text, 'local') AS client, a.usename,
        a.state, EXTRACT(EPOCH FROM now() - COALESCE(a.xact_start, a.backend_start))::bigint AS seconds,
        string_agg(DISTINCT l.mode || COALESCE(' on ' || n.nspname || '.' || c.relname, ' (advisory)'), ', ')
-         AS locks
+         AS locks,
+       to_char(a.query_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') AS query_start, a.query
 FROM pg_locks l
 JOIN pg_stat_activity a ON a.pid = l.pid
 LEFT JOIN pg_class c ON c.oid = l.relation
@@ -174,29 +181,83 @@ WHERE l.granted AND l.pid <> pg_backend_pid()
         AND l.objid = (hashtext(%(schema_lock)s)::bigint & 4294967295)::oid)
        OR (l.locktype = 'relation' AND n.nspname = %(schema)s
            AND (l.mode IN ('ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock')
-                OR a.state LIKE 'idle in transaction%%')))
-GROUP BY 1, 2, 3, 4, 5
+                OR a.state LIKE 'idle in transaction%%'
+                OR (c.relname = %(table)s AND l.mode = ANY(%(conflicting)s::text[])))))
+GROUP BY 1, 2, 3, 4, 5, 7, 8
 ORDER BY 5 DESC
 LIMIT 3
 """
+_LOCK_MODES = (
+    "AccessShareLock",
+    "RowShareLock",
+    "RowExclusiveLock",
+    "ShareUpdateExclusiveLock",
+    "ShareLock",
+    "ShareRowExclusiveLock",
+    "ExclusiveLock",
+    "AccessExclusiveLock",
+)
+# The upgrade's DDL (tables.py, catalog.py), the lock each takes on its table, and the modes that lock conflicts
+# with (https://www.postgresql.org/docs/current/explicit-locking.html#TABLE-LOCK-COMPATIBILITY).
+_DDL_LOCKS = (
+    (re.compile(r'^ALTER TABLE "?(\w+)"?\."?(\w+)"?'), _LOCK_MODES),
+    (
+        re.compile(r'^CREATE (?:UNIQUE )?INDEX (?:IF NOT EXISTS )?\S+ ON "?(\w+)"?\."?(\w+)"?'),
+        _LOCK_MODES[2:4] + _LOCK_MODES[5:],
+    ),
+    (re.compile(r'^COMMENT ON (?:TABLE|COLUMN) "?(\w+)"?\."?(\w+)"?'), _LOCK_MODES[3:]),
+)
 
 
-def _lock_holders(conn: psycopg.Connection, schema: str) -> list[tuple[int, str]]:
-    """(pid, `pid 4242 (psql, user etl, idle in transaction for 95 s: AccessExclusiveLock on haier.prices)`); empty
-    when they cannot be read: the diagnosis must never hide the timeout itself."""
+def _wanted_lock(statement: str, schema: str) -> tuple[str | None, list[str]]:
+    """The table of this schema a DDL statement locks, and the lock modes that block it; (None, []) otherwise."""
+    for pattern, conflicting in _DDL_LOCKS:
+        if (match := pattern.match(statement.strip())) and match.group(1) == schema:
+            return match.group(2), list(conflicting)
+    return None, []
+
+
+def _query_text(query: str | None) -> str:
+    """A holder's statement, as a hint: on one line, literals blanked (they may hold secrets), at most 100
+    characters."""
+    text = re.sub(r"'(?:[^']|'')*'", "'…'", " ".join((query or "").split()))
+    text = mask_url(text)
+    return text if len(text) <= 100 else text[:99] + "…"
+
+
+def _lock_holders(conn: psycopg.Connection, schema: str, statement: str = "") -> list[tuple[int, str]]:
+    """(pid, `pid 4242 (psql, user etl, idle in transaction for 95 s, last query at 2026-01-02 03:04:05 UTC: "LOCK
+    TABLE …"; AccessExclusiveLock on haier.prices)`); empty when they cannot be read: the diagnosis must never hide
+    the timeout itself."""
+    table, conflicting = _wanted_lock(statement, schema)
     try:
         conn.rollback()
         with conn.cursor() as cursor:
             cursor.execute("SET LOCAL lock_timeout = '1s'")
-            cursor.execute(_HOLDERS, {"schema": schema, "schema_lock": schema_lock_name(schema)})
+            cursor.execute(
+                _HOLDERS,
+                {
+                    "schema": schema,
+                    "schema_lock": schema_lock_name(schema),
+                    "table": table,
+                    "conflicting": conflicting,
+                },
+            )
             found = cursor.fetchall()
         conn.rollback()
     except psycopg.Error:
         return []
-    return [
-        (pid, f"pid {pid} ({client}, user {user}, {state or 'state unknown'} for {seconds} s: {locks})")
-        for pid, client, user, state, seconds, locks in found
-    ]
+    described = []
+    for pid, client, user, state, seconds, locks, query_start, query in found:
+        since = f", query started {query_start} UTC" if query_start else ""
+        text = f': "{_query_text(query)}"' if query else ""
+        described.append(
+            (
+                pid,
+                f"pid {pid} ({client}, user {user}, {state or 'state unknown'} for {seconds} s{since}{text}; {locks})",
+            )
+        )
+    return described
 
 
 class PostgresBackend:
@@ -238,10 +299,12 @@ class PostgresBackend:
         except psycopg.OperationalError as exc:
             raise connection_problem(self._url, exc) from None
 
-    def _lock_timeout_error(self, conn: psycopg.Connection, waited: float, exclusive: bool) -> WarehouseLockTimeout:
+    def _lock_timeout_error(
+        self, conn: psycopg.Connection, waited: float, exclusive: bool, statement: str
+    ) -> WarehouseLockTimeout:
         verb = "write to" if exclusive else "read"
         message = f"Timed out after {waited:g} s waiting for a lock to {verb} the warehouse postgres {self._where()}"
-        holders = _lock_holders(conn, self._schema)
+        holders = _lock_holders(conn, self._schema, statement)
         if holders:
             message += "; sessions holding locks there: " + "; ".join(text for _, text in holders)
         pid = holders[0][0] if holders else "<pid>"
@@ -309,11 +372,14 @@ class PostgresBackend:
         return str(row[0]) if row and row[0] else None
 
     @contextlib.contextmanager
-    def _translated(self, conn: psycopg.Connection, timeout: float, exclusive: bool) -> Iterator[None]:
+    def _translated(
+        self, conn: psycopg.Connection, timeout: float, exclusive: bool, session: PostgresSession | None = None
+    ) -> Iterator[None]:
         try:
             yield
         except psycopg.errors.LockNotAvailable:
-            raise self._lock_timeout_error(conn, timeout, exclusive) from None
+            statement = session.statement if session is not None else ""
+            raise self._lock_timeout_error(conn, timeout, exclusive, statement) from None
         except psycopg.errors.InsufficientPrivilege as error:
             raise self._privilege_error(conn, error) from None
         except psycopg.Error as error:
@@ -324,9 +390,10 @@ class PostgresBackend:
     @contextlib.contextmanager
     def write_session(self) -> Iterator[PostgresSession]:
         with contextlib.closing(self._connect(self.write_timeout)) as conn:
+            session = PostgresSession(conn)
             try:
-                with self._translated(conn, self.write_timeout, exclusive=True):
-                    yield PostgresSession(conn)
+                with self._translated(conn, self.write_timeout, exclusive=True, session=session):
+                    yield session
             except BaseException as error:
                 with contextlib.suppress(psycopg.Error):
                     conn.rollback()
@@ -346,9 +413,10 @@ class PostgresBackend:
     def read_session(self) -> Iterator[PostgresSession]:
         with contextlib.closing(self._connect(self.read_timeout)) as conn:
             conn.read_only = True
+            session = PostgresSession(conn)
             try:
-                with self._translated(conn, self.read_timeout, exclusive=False):
-                    yield PostgresSession(conn)
+                with self._translated(conn, self.read_timeout, exclusive=False, session=session):
+                    yield session
             finally:
                 with contextlib.suppress(psycopg.Error):
                     conn.rollback()

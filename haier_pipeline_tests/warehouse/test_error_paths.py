@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -250,6 +251,31 @@ def test_a_postgres_lock_timeout_names_only_sessions_holding_locks_on_its_own_sc
         unrelated.rollback()
     with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{other_schema}" CASCADE')
+
+
+@pytest.mark.timeout(60)
+def test_an_upgrade_blocked_by_a_running_reader_names_that_session(postgres_warehouse: Warehouse) -> None:
+    """The audit: a psql reading sync_log (ACCESS SHARE, state active) blocked the upgrade's ALTER TABLE, and the
+    timeout named no session, only `pg_terminate_backend(<pid>)`."""
+    with postgres_warehouse.transaction() as tx:  # a warehouse an older version made
+        tx.execute("ALTER TABLE {schema}.sync_log DROP COLUMN throttled")
+    with psycopg.connect(POSTGRES_URL, application_name="reader-by-test") as holder:
+        holder.execute(f'LOCK TABLE "{postgres_warehouse.schema}".sync_log IN ACCESS SHARE MODE')
+        reading = threading.Thread(target=holder.execute, args=("SELECT pg_sleep(4) /* a long 'report' */",))
+        reading.start()
+        try:
+            time.sleep(0.3)
+            with pytest.raises(WarehouseLockTimeout) as caught:
+                _impatient(postgres_warehouse, 0.5).ensure_schema()
+        finally:
+            reading.join()
+        message = str(caught.value)
+        pid = holder.info.backend_pid
+        assert f"pid {pid} (reader-by-test, user postgres, active for " in message, message
+        assert f"AccessShareLock on {postgres_warehouse.schema}.sync_log" in message
+        assert "SELECT pg_sleep(4) /* a long '…' */" in message and "query started 2" in message
+        assert f"pg_terminate_backend({pid})" in message and "<pid>" not in message
+    postgres_warehouse.ensure_schema()
 
 
 def test_options_given_in_the_url_survive_the_lock_timeout(postgres_schema: str) -> None:
