@@ -138,3 +138,16 @@ def record_failed_step(warehouse: Warehouse, run: dg.DagsterRun, alert: Alert) -
     )
     with warehouse.transaction() as tx:
         tx.append("sync_log", row)
+
+
+def record_dead_run(instance: dg.DagsterInstance, warehouse: Warehouse, run_id: str) -> None:
+    """`sync_log` rows for the steps a run marked failed after its process died left unfinished, as the failure
+    sensor writes them where a daemon runs: without one, a killed step had no row at all."""
+    run = instance.get_run_by_id(run_id)
+    if run is None:
+        return
+    failures = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+    message = failures[-1].message if failures else None
+    warehouse.ensure_schema()
+    for alert in failure_alerts(instance, run, message):
+        record_failed_step(warehouse, run, alert)

@@ -8,10 +8,9 @@ import argparse
 import time
 
 from haier_pipeline.cli.main import EXIT_OK
-from haier_pipeline.cli.sync import preflight
+from haier_pipeline.cli.sync import open_warehouse, preflight
 from haier_pipeline.resources import client_from_settings
 from haier_pipeline.settings import load_settings
-from haier_pipeline.warehouse import Warehouse
 from haier_pipeline.warehouse.errors import WarehouseConfigError
 from haier_pipeline.warehouse.url import mask_url
 
@@ -28,8 +27,7 @@ def run(args: argparse.Namespace) -> int:
     preflight(settings, orders=True, warehouse=not args.no_warehouse)
     print(f"files:     ok ({len(settings.county_codes)} counties, orders in {settings.orders_file})")
     if not args.no_warehouse:
-        timeout = settings.warehouse_lock_timeout
-        warehouse = Warehouse.from_url(settings.warehouse_url, lock_timeout=timeout, read_timeout=timeout)
+        warehouse = open_warehouse(settings)
         # A check changes nothing: it reads what the warehouse lacks, and the next sync creates or adds it.
         if warehouse.path is not None and not warehouse.path.exists():
             # The preflight above showed the file can be created.

@@ -12,7 +12,7 @@ from pathlib import Path
 from dagster import DagsterInstance, ExecuteInProcessResult
 
 from haier_pipeline.assets.stock_day import STOCK_DAY_TAG
-from haier_pipeline.audit import UNANSWERED_TAG
+from haier_pipeline.audit import UNANSWERED_TAG, record_dead_run
 from haier_pipeline.cli import EXIT_INTERRUPTED
 from haier_pipeline.cli.main import (
     EXIT_FAILED,
@@ -35,6 +35,7 @@ from haier_pipeline.runner import STEPS, pools_of, run_assets, selected_assets, 
 from haier_pipeline.settings import Settings, load_settings
 from haier_pipeline.shanghai_time import today_in_shanghai
 from haier_pipeline.warehouse import Warehouse
+from haier_pipeline.warehouse.errors import WarehouseError
 from haier_pipeline.warehouse.url import mask_url, reachability_problem
 
 
@@ -146,6 +147,10 @@ def sync(
     instance = project_instance()
     for run_id in mark_dead_cli_runs(instance):
         print(f"run {run_id} had lost its process (killed?): marked failed", file=sys.stderr)
+        try:
+            record_dead_run(instance, open_warehouse(settings), run_id)
+        except WarehouseError as error:  # bookkeeping: the sync itself still runs, and fails there if it must
+            print(f"  (its sync_log row was not written: {mask_url(str(error)).splitlines()[0]})", file=sys.stderr)
     pools = pools_of(assets)
     for run_id in free_slots_of_finished_runs(instance, pools):
         print(f"run {run_id} had ended holding a pool slot: freed", file=sys.stderr)
@@ -200,13 +205,16 @@ def outcome(instance: DagsterInstance, result: ExecuteInProcessResult, quarantin
     return EXIT_OK
 
 
+def open_warehouse(settings: Settings) -> Warehouse:
+    timeout = settings.warehouse_lock_timeout
+    return Warehouse.from_url(settings.warehouse_url, lock_timeout=timeout, read_timeout=timeout)
+
+
 def print_summary(settings: Settings, run_id: str, quarantined: str) -> None:
     """Each step's sync_log row. Best effort: when the warehouse itself is the problem (held, unreachable), the
     run's outcome below still says what failed."""
-    timeout = settings.warehouse_lock_timeout
     try:
-        warehouse = Warehouse.from_url(settings.warehouse_url, lock_timeout=timeout, read_timeout=timeout)
-        log = warehouse.query(
+        log = open_warehouse(settings).query(
             "SELECT sync_type, status, total_count, success_count, failed_count, api_calls, retries, message "
             "FROM {schema}.sync_log WHERE run_id = :run_id ORDER BY completed_at",
             {"run_id": run_id},

@@ -119,6 +119,12 @@ def test_a_killed_cli_sync_is_marked_failed_by_the_next_sync_and_alerted_once(
     assert f"run {run.run_id} had lost its process" in capsys.readouterr().err
     with dg.DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
         assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
+    # No daemon runs here: the next sync writes the killed step's sync_log row, as the failure sensor would.
+    logged = Warehouse.from_url(cli_env["HAIER_WAREHOUSE_URL"]).query(
+        "SELECT sync_type, status, message FROM {schema}.sync_log WHERE run_id = :run", {"run": run.run_id}
+    )
+    assert logged[["sync_type", "status"]].values.tolist() == [["products", "failed"]]
+    assert "is gone (killed, or the machine restarted)" in logged["message"].iloc[0]
 
     first = evaluate_alerts(cli_env, None)
     (line,) = alert_lines(capsys.readouterr().err)
