@@ -69,6 +69,13 @@ def run_assets(
     )
 
 
+def steps_not_run(result: dg.ExecuteInProcessResult, assets: Sequence[str]) -> list[str]:
+    """Selected steps that never started: a step they depend on failed. Dagster only logs a line for them (no
+    event), and they write no sync_log row."""
+    started = {event.step_key for event in result.all_events if event.event_type == dg.DagsterEventType.STEP_START}
+    return [asset for asset in assets if asset not in started]
+
+
 def step_failures(result: dg.ExecuteInProcessResult) -> list[StepFailure]:
     failures = []
     for event in result.all_events:

@@ -31,7 +31,15 @@ from haier_pipeline.instance import (
     wait_for_pools,
 )
 from haier_pipeline.resources import resources_from_settings
-from haier_pipeline.runner import STEPS, pools_of, run_assets, selected_assets, step_failures, unknown_steps
+from haier_pipeline.runner import (
+    STEPS,
+    pools_of,
+    run_assets,
+    selected_assets,
+    step_failures,
+    steps_not_run,
+    unknown_steps,
+)
 from haier_pipeline.settings import Settings, load_settings
 from haier_pipeline.shanghai_time import today_in_shanghai
 from haier_pipeline.warehouse import Warehouse
@@ -173,12 +181,14 @@ def sync(
     quarantined = f"SELECT asset, reason, payload FROM haier.rejected_rows WHERE run_id = '{result.run_id}'"
     print_summary(settings, result.run_id, quarantined)
     print(f"run {result.run_id} ({elapsed:.1f} s) — the Dagster UI shows its full log")
-    exit_code = outcome(instance, result, quarantined, command="demo" if source == "demo" else "sync")
+    exit_code = outcome(instance, result, assets, quarantined, command="demo" if source == "demo" else "sync")
     timings.write(result.run_id, exit_code, result)
     return exit_code
 
 
-def outcome(instance: DagsterInstance, result: ExecuteInProcessResult, quarantined: str, command: str) -> int:
+def outcome(
+    instance: DagsterInstance, result: ExecuteInProcessResult, assets: list[str], quarantined: str, command: str
+) -> int:
     """The exit code, with what went wrong on stderr, in the words of the command that ran the sync."""
     if not result.success:
         failures = step_failures(result)
@@ -192,6 +202,8 @@ def outcome(instance: DagsterInstance, result: ExecuteInProcessResult, quarantin
             return EXIT_INTERRUPTED
         for failure in failures:
             print(f"haier-pipeline {command}: step {failure.step} failed: {failure.cause}", file=sys.stderr)
+        for step in steps_not_run(result, assets):
+            print(f"haier-pipeline {command}: step {step} did not run: a step it depends on failed", file=sys.stderr)
         return EXIT_FAILED
     run = instance.get_run_by_id(result.run_id)
     unanswered = run.tags.get(UNANSWERED_TAG) if run is not None else None

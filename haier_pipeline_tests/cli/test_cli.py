@@ -207,6 +207,7 @@ def test_sync_exit_codes_and_the_failing_step_on_stderr(
     assert main(["sync", "--only", "products,catalog"]) == 1
     err = capsys.readouterr().err
     assert "step products failed" in err and "deactivation_guard" in err
+    assert "step catalog did not run: a step it depends on failed" in err, "a selected step is never left unsaid"
 
 
 @pytest.mark.parametrize(
