@@ -49,7 +49,9 @@ def run(args: argparse.Namespace) -> int:
     # Each endpoint takes its own password (haier-api.md): one call for each, so a wrong one fails here, not in
     # the middle of a sync.
     listed = [row for row in client.products() if isinstance(row, dict) and row.get("productCode")]
-    print(f"products:  ok ({len(listed)} listed: HAIER_PASSWORD accepted)")
+    # Products, as sync counts them: a code listed twice is one product.
+    products = len({str(row["productCode"]).strip() for row in listed})
+    print(f"products:  ok ({products} listed: HAIER_PASSWORD accepted)")
     if listed and settings.county_codes:
         code, county = str(listed[0]["productCode"]), settings.county_codes[0]
         client.stock(code, county)

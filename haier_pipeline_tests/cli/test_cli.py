@@ -27,11 +27,14 @@ def stock_calls(simulator: RunningSimulator) -> int:
 
 
 def test_check_prints_the_masked_configuration_and_tests_the_connection(
-    cli_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+    cli_env: dict[str, str], simulator: RunningSimulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["check"]) == 0
     out = capsys.readouterr().out
     assert "token:     ok" in out and "api:       ok" in out and "warehouse: ok" in out
+    listing = [row["productCode"] for row in simulator.dataset.listing(0)]
+    assert len(listing) > len(set(listing)), "the simulator lists some codes twice"
+    assert f"products:  ok ({len(set(listing))} listed" in out, "products, as sync counts them"
     assert "client_secret" in out and "******" in out
     for secret in (SIMULATOR_CREDENTIALS["client_secret"], SIMULATOR_CREDENTIALS["password"]):
         assert secret not in out
