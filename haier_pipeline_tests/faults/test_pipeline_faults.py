@@ -154,7 +154,8 @@ def sync(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
 
 
 def step_lines(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if line.startswith("haier-pipeline sync: step ")]
+    """The failed steps' lines (each step held back by one is named on a line of its own)."""
+    return [line for line in stderr.splitlines() if re.match(r"haier-pipeline sync: step \S+ failed: ", line)]
 
 
 @contextmanager
@@ -455,6 +456,7 @@ def test_a_duckdb_file_held_by_another_process_fails_the_sync_naming_the_holder_
     assert code == 1
     (line,) = step_lines(err)
     assert line.startswith("haier-pipeline sync: step products failed: ") and f"pid {holder.pid}" in line.lower(), err
+    assert "haier-pipeline sync: step stock_snapshots did not run: a step it depends on failed" in err
     assert contents(warehouse) == before
 
 
