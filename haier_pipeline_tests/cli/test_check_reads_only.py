@@ -64,17 +64,28 @@ def test_check_on_an_empty_postgres_database_creates_nothing_and_names_what_the_
     assert "the next sync upgrades it: 1 column to add (catalog.sale_price))" in capsys.readouterr().out
 
 
+def old_duckdb_warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *changes: str) -> Warehouse:
+    """The configured warehouse, as an older version left it: today's schema with `changes` undone."""
+    url = f"duckdb:///{tmp_path / 'old' / 'warehouse.duckdb'}"
+    monkeypatch.setenv("HAIER_WAREHOUSE_URL", url)
+    warehouse = Warehouse.from_url(url)
+    warehouse.ensure_schema()
+    with warehouse.transaction() as tx:
+        for change in changes:
+            tx.execute(change)
+    return warehouse
+
+
 def test_check_on_an_old_duckdb_warehouse_names_the_upgrade_and_leaves_it_as_it_was(
     cli_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "old" / "warehouse.duckdb"
-    monkeypatch.setenv("HAIER_WAREHOUSE_URL", f"duckdb:///{path}")
-    warehouse = Warehouse.from_url(f"duckdb:///{path}")
-    warehouse.ensure_schema()
-    with warehouse.transaction() as tx:
-        for table, column in [("catalog", "sale_price"), ("prices", "rebate_type")]:
-            tx.execute(f"ALTER TABLE {{schema}}.{table} DROP COLUMN {column}")
-        tx.execute("DROP TABLE {schema}.field_anomalies")
+    warehouse = old_duckdb_warehouse(
+        tmp_path,
+        monkeypatch,
+        "ALTER TABLE {schema}.catalog DROP COLUMN sale_price",
+        "ALTER TABLE {schema}.prices DROP COLUMN rebate_type",
+        "DROP TABLE {schema}.field_anomalies",
+    )
     assert main(["check"]) == 0
 
     columns = _columns(warehouse)
@@ -88,7 +99,7 @@ def test_check_on_an_old_duckdb_warehouse_names_the_upgrade_and_leaves_it_as_it_
 
     warehouse.ensure_schema()  # what the next sync does
     assert main(["check"]) == 0
-    assert f"warehouse: ok (duckdb file {path} schema haier; up to date)" in capsys.readouterr().out
+    assert f"warehouse: ok (duckdb file {warehouse.path} schema haier; up to date)" in capsys.readouterr().out
 
 
 def test_check_creates_no_duckdb_file_in_an_existing_folder(
@@ -127,12 +138,9 @@ def test_check_names_the_not_null_constraints_an_old_warehouse_lacks_and_adds_no
     cli_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A warehouse created by an older version (commit 73a5c4f) had `account_balances.balance` nullable."""
-    path = tmp_path / "old" / "warehouse.duckdb"
-    monkeypatch.setenv("HAIER_WAREHOUSE_URL", f"duckdb:///{path}")
-    warehouse = Warehouse.from_url(f"duckdb:///{path}")
-    warehouse.ensure_schema()
-    with warehouse.transaction() as tx:
-        tx.execute("ALTER TABLE {schema}.account_balances ALTER COLUMN balance DROP NOT NULL")
+    warehouse = old_duckdb_warehouse(
+        tmp_path, monkeypatch, "ALTER TABLE {schema}.account_balances ALTER COLUMN balance DROP NOT NULL"
+    )
     assert main(["check"]) == 0
     assert "the next sync upgrades it: 1 NOT NULL constraint to add (account_balances.balance))" in (
         capsys.readouterr().out
