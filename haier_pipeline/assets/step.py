@@ -28,6 +28,7 @@ from haier_pipeline.shanghai_time import now_utc
 from haier_pipeline.sync_log import sync_log_row
 from haier_pipeline.validation import validate
 from haier_pipeline.warehouse import Warehouse, WarehouseResource, WarehouseTransaction
+from haier_pipeline.warehouse.errors import WarehouseError
 
 PREVIEW_ROWS = 5
 REFUSED_SAMPLE_ROWS = 20
@@ -249,11 +250,19 @@ def running_step(
                 step.record_failure(message)
             except Exception as audit_error:  # the original failure matters more than its audit row
                 context.log.error(f"{asset}: could not write sync_log: {redact(str(audit_error))}")
+            if isinstance(error, ANTICIPATED):
+                # The cause is the headline in the UI, not Dagster's "Error occurred while executing op" and its
+                # stack; the error itself stays the failure's cause, with its traceback below.
+                raise dg.Failure(description=message) from error
             raise
         if step.unknown_keys:
             keys = ", ".join(key for key, _ in step.unknown_keys.most_common(10))
             context.log.warning(f"{asset}: the vendor sent keys no declaration knows (renamed fields?): {keys}")
 
+
+# Failures the pipeline foresaw and words itself (the API's, the warehouse's, a missing setting): anything else is
+# a defect, whose stack is the headline.
+ANTICIPATED: tuple[type[Exception], ...] = (HaierError, WarehouseError)
 
 INTERRUPTED = (
     "interrupted (Ctrl-C or SIGTERM) before it finished; nothing of this step was written. Run the sync again: "

@@ -429,3 +429,17 @@ def test_a_price_column_added_by_an_upgrade_opens_no_false_versions(pipeline: Pi
     assert pipeline.run(only=["prices"]).success
     versions = pipeline.warehouse.query("SELECT count(*) AS n FROM {schema}.price_history")["n"].iloc[0]
     assert versions == history_before + 1
+
+
+def test_a_failure_the_pipeline_foresaw_is_the_headline_of_the_step_failure(pipeline: Pipeline) -> None:
+    """The UI headed an API refusal with Dagster's "Error occurred while executing op" and its stack, the cause
+    below them; a defect (an error nobody foresaw) keeps its stack as the headline."""
+    pipeline.simulator.config.update({"account_refusal": "约定密码错误"})
+    result = pipeline.run(only=["products"])
+    (event,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    failure = event.step_failure_data
+    assert failure.user_failure_data is not None, "a dg.Failure: its description is what the UI shows first"
+    assert failure.user_failure_data.description.startswith("HaierBusinessError: products: the API refused")
+    assert "约定密码错误" in failure.user_failure_data.description
+    assert failure.error.cause is not None and failure.error.cause.cls_name == "HaierBusinessError"
+    assert [f.cause for f in pipeline.failures(result)] == [failure.user_failure_data.description]
