@@ -17,15 +17,15 @@ load_dotenv_file()
 
 
 def alert_on_missing_credentials(settings: Settings) -> None:
-    """Missing credentials do not stop the load (the UI still shows the assets), but every run, and every sensor or
-    automation tick that would start one, then fails before a run exists: no run, so no failure alert. A partial
-    configuration is a mistake worth an alert now; none at all is a checkout nobody configured yet."""
+    """Missing credentials do not stop the load (the UI still shows the assets), but every run then fails at its
+    first API step. A partial configuration is a mistake worth an alert before the first run; none at all is a
+    checkout nobody configured yet."""
     missing = [variable(name) for name in CREDENTIAL_FIELDS if not getattr(settings, name)]
     if missing and len(missing) < len(CREDENTIAL_FIELDS):
         alerts.error(
-            f"ALERT haier-pipeline: the code location has no {', '.join(missing)}: every run, and every sensor or "
-            "automation tick that would start one, fails before it starts until it is set in the environment of "
-            "`dg dev` or the daemon (or in .env) and the code location is reloaded; `haier-pipeline check` lists it"
+            f"ALERT haier-pipeline: the code location has no {', '.join(missing)}: every run fails at its first API "
+            "step until it is set in the environment of `dg dev` or the daemon (or in .env) and the code location "
+            "is reloaded; `haier-pipeline check` lists it"
         )
 
 

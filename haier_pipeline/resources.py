@@ -43,14 +43,18 @@ ENVIRONMENT_FIELDS = ("base_url", "client_id", "customer_code", "token_url")
 
 def client_from_settings(settings: Settings, *, secrets_in_the_environment: bool = False) -> HaierClient:
     """The client with the validated values: the command line runs in-process with them; the code location
-    (`secrets_in_the_environment`) passes every secret, and every credential missing or holding a secret, as an
-    `EnvVar`, resolved when a run starts (a credential still missing then fails the run naming its variable)."""
+    (`secrets_in_the_environment`) passes every secret, and every value holding one, as an `EnvVar`, resolved when a
+    run starts. A credential the code location lacks is passed empty: the run then starts and its first API step
+    fails naming the variable (as an EnvVar of an unset variable, the launch failed with Dagster's config error and
+    stack, and no run existed to alert on)."""
     fields = {}
     for name in (*ENVIRONMENT_FIELDS, *SECRET_FIELDS, *CLIENT_FIELDS):
         value = getattr(settings, name)
         if value is None and name not in CREDENTIAL_FIELDS:
             continue
-        if name in SECRET_FIELDS:
+        if secrets_in_the_environment and name in CREDENTIAL_FIELDS and not value:
+            value = ""
+        elif name in SECRET_FIELDS:
             value = dg.EnvVar(variable(name)) if secrets_in_the_environment else settings.secret(name)
         elif name in ENVIRONMENT_FIELDS and secrets_in_the_environment:
             value = _kept_in_the_environment(value, name)
@@ -93,8 +97,7 @@ def resources_for_definitions(settings: Settings) -> dict[str, dg.ConfigurableRe
     return {"haier": haier, "warehouse": warehouse, "pipeline": pipeline_settings(settings)}
 
 
-def _kept_in_the_environment(value: str | None, field_name: str) -> str | dg.EnvVar:
-    """A missing credential, or a value carrying a secret (a URL with a password in its userinfo or query: whatever
-    mask_url masks), stays an EnvVar: Dagster stores a resource's plain values with the code location and shows them
-    in the UI."""
-    return dg.EnvVar(variable(field_name)) if not value or mask_url(value) != value else value
+def _kept_in_the_environment(value: str, field_name: str) -> str | dg.EnvVar:
+    """A value carrying a secret (a URL with a password in its userinfo or query: whatever mask_url masks) stays an
+    EnvVar: Dagster stores a resource's plain values with the code location and shows them in the UI."""
+    return dg.EnvVar(variable(field_name)) if mask_url(value) != value else value

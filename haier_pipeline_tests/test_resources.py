@@ -11,6 +11,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from haier_pipeline.haier import HaierConfigurationError
 from haier_pipeline.resources import resources_for_definitions, resources_from_settings
 from haier_pipeline.settings import load_settings
 
@@ -105,3 +106,20 @@ def test_a_code_location_missing_a_credential_alerts_at_load(tmp_path: Path) -> 
     assert "ALERT haier-pipeline: the code location has no HAIER_PASSWORD: every run" in err
     assert "secret-value-77" not in err
     assert "ALERT" not in load_code_location(tmp_path, {}), "a checkout nobody configured yet is no alert"
+
+
+def test_a_credential_the_code_location_lacks_fails_the_run_naming_it_not_the_launch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As an EnvVar of an unset variable it failed the launch, in the UI, with Dagster's config error and stack, and
+    no run existed to alert on."""
+    partial = {name: value for name, value in ENVIRONMENT.items() if name != "HAIER_PASSWORD"}
+    for name, value in partial.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("HAIER_PASSWORD", raising=False)
+    resources = resources_for_definitions(load_settings(partial, require_credentials=False))
+    haier = resources["haier"].process_config_and_initialize()  # what a launch does: no config error
+    with pytest.raises(HaierConfigurationError, match="HAIER_PASSWORD is not set"):
+        haier.token()
+    fields = resources["haier"]._get_non_default_public_field_values()
+    assert fields["client_secret"] == dg.EnvVar("HAIER_CLIENT_SECRET"), "a secret that is set stays in the environment"
