@@ -57,8 +57,9 @@ WHERE p.is_active
     pool=WAREHOUSE_POOL,
     deps=["products", "prices", "stock_snapshots"],
     description="One row per active product: model, group, brand, current price and selling price (market price, "
-    "else supply price), and from the newest stock day "
-    "the total stock, counties in stock, counties checked and best delivery time. Rebuilt in SQL, no API calls.",
+    "else supply price), and over the configured counties, each as last checked (stock_snapshot_date: the oldest of "
+    "those days), the total stock, counties in stock, counties checked and best delivery time; no stock for a "
+    "product not procurable. Rebuilt in SQL, no API calls.",
     check_specs=[catalog_covers_spec()],
 )
 def catalog(

@@ -115,10 +115,10 @@ class Step:
                 sample=self.rejected[:REFUSED_SAMPLE_ROWS],
             ),
             *rules,
-            field_anomalies_check(Counter(anomaly.field for anomaly in self.anomalies)),
         ]
-        yield from results
         failed = [result for result in results if not result.passed and result.check_name in self.blocking_checks]
+        anomalies = Counter(anomaly.field for anomaly in self.anomalies)
+        yield from [*results, field_anomalies_check(anomalies, written=not failed)]
         if failed:
             causes = "; ".join(f"{result.check_name}: {result.description}" for result in failed)
             raise StepFailed(description=f"{self.asset}: blocking check failed, nothing was written. {causes}")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -70,9 +72,18 @@ def schema_gate(
 
 
 def _sample(rows: Sequence[tuple[str, str]]) -> dg.JsonMetadataValue:
-    return dg.MetadataValue.json(
-        [{"reason": reason, "payload": payload[:SAMPLE_PAYLOAD_CHARS]} for reason, payload in rows]
-    )
+    return dg.MetadataValue.json([{"reason": reason, "payload": _sample_payload(payload)} for reason, payload in rows])
+
+
+def _sample_payload(payload: str) -> Any:
+    """The refused row as the object it is (as text it was JSON inside JSON); one too long to show whole is cut, as
+    text, and says so."""
+    if len(payload) > SAMPLE_PAYLOAD_CHARS:
+        return payload[:SAMPLE_PAYLOAD_CHARS] + "… (cut; the whole row is in rejected_rows)"
+    try:
+        return json.loads(payload)
+    except ValueError:
+        return payload
 
 
 def field_anomalies_spec(asset: str) -> dg.AssetCheckSpec:
@@ -84,15 +95,17 @@ def field_anomalies_spec(asset: str) -> dg.AssetCheckSpec:
     )
 
 
-def field_anomalies_check(by_field: Counter[str]) -> dg.AssetCheckResult:
+def field_anomalies_check(by_field: Counter[str], written: bool = True) -> dg.AssetCheckResult:
+    """`written`: False when a blocking check failed, so that nothing, NULLs included, was stored."""
     total = sum(by_field.values())
+    counts = f" ({', '.join(f'{name}: {n}' for name, n in by_field.most_common())})" if total else ""
     return dg.AssetCheckResult(
         check_name=FIELD_ANOMALIES,
         passed=total == 0,
         severity=dg.AssetCheckSeverity.WARN,
-        description=f"{total} descriptive values stored as NULL"
-        + (f" ({', '.join(f'{name}: {n}' for name, n in by_field.most_common())})" if total else "")
-        + "; see field_anomalies.",
+        description=f"{total} descriptive values stored as NULL{counts}; see field_anomalies."
+        if written
+        else f"{total} descriptive values could not be read{counts}; nothing was written (a blocking check failed).",
         metadata={"anomalies": total, "by_field": dg.MetadataValue.json(dict(by_field.most_common()))},
     )
 

@@ -121,11 +121,20 @@ def build_tables(schema: str = DEFAULT_SCHEMA) -> dict[str, Table]:
         ),
         *_record_columns(PRICE_ROW, "supply_price", "invoice_price", "rebate_type"),
         _column(
-            "sale_price", PRICE, "Selling price: the market price when the vendor gives one, else the supply price."
+            "sale_price",
+            PRICE,
+            "Selling price: the market price when the vendor gives one (0 counts as none), else the supply price.",
         ),
-        _column("total_stock", BIG_COUNT, "Units over every county and warehouse, each county as last checked."),
+        _column(
+            "total_stock", BIG_COUNT, "Units over every configured county and warehouse, each county as last checked."
+        ),
         _column("counties_in_stock", COUNT, "Counties with stock when last checked."),
-        _column("counties_checked", COUNT, "Counties ever checked (see counties_last_checked)."),
+        _column(
+            "counties_checked",
+            COUNT,
+            "Configured counties checked (see counties_last_checked); 0 for a product not procurable, whose stock is "
+            "not asked.",
+        ),
         _column("stock_snapshot_date", DAY, "The oldest of the days the totals come from; null when never checked."),
         _column("best_delivery_hours", COUNT, "Shortest delivery lead time among counties in stock."),
         _column(

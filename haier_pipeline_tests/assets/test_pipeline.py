@@ -224,7 +224,7 @@ def test_too_many_rejected_rows_fail_the_blocking_gate_and_write_nothing(pipelin
     gate = next(evaluation for evaluation in evaluations if evaluation.check_name == "schema_gate")
     assert gate.passed is False
     sample = gate.metadata["refused_sample"].value
-    assert len(sample) == 20 and all(row["reason"] and row["payload"].startswith("{") for row in sample)
+    assert len(sample) == 20 and all(row["reason"] and isinstance(row["payload"], dict) for row in sample)
 
 
 def test_the_deactivation_guard_blocks_an_empty_listing(pipeline: Pipeline) -> None:
