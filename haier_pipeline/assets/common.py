@@ -89,15 +89,21 @@ _TABLES = build_tables()
 
 
 def column_schema(table: str) -> dg.TableSchema:
+    """The warehouse table's columns as the UI shows them, constraints included; a key of several columns is named
+    as the table's constraint, since none of its columns is unique alone."""
+    columns = _TABLES[table].columns
+    key = [column.name for column in columns if column.primary_key]
     return dg.TableSchema(
         columns=[
             dg.TableColumn(
                 name=column.name,
                 type=str(column.type).lower(),
                 description=column.comment or "",
+                constraints=dg.TableColumnConstraints(nullable=bool(column.nullable), unique=key == [column.name]),
             )
-            for column in _TABLES[table].columns
-        ]
+            for column in columns
+        ],
+        constraints=dg.TableConstraints(other=[f"primary key ({', '.join(key)})"]) if key else None,
     )
 
 
