@@ -30,3 +30,13 @@ def test_progress_stays_quiet_in_logs() -> None:
     progress.update(5, 10)
     progress.finish()
     assert log.getvalue() == ""
+
+
+def test_progress_is_logged_at_each_tenth_done_for_the_run_log() -> None:
+    """A ten-minute stock step said nothing in the UI's run log between its first line and its last."""
+    lines: list[str] = []
+    progress = Progress("stock 2026-11-26", 100, stats=CallStats(), stream=io.StringIO(), log=lines.append)
+    for done in range(1, 101):
+        progress.update(done, 100)
+    assert [line.split()[2] for line in lines] == [f"{n}/100" for n in range(10, 100, 10)]
+    assert all("calls/s" in line and "retries 0" in line and "ETA" in line for line in lines)

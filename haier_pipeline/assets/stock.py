@@ -62,12 +62,12 @@ def stock_snapshots(
             clear_checkpoints(tx, "<", day)
         plan = plan_day(store, day, pipeline.counties())
         context.log.info(
-            f"stock for {day}: {plan.total} pairs, {plan.resumed} answered by an earlier run today, "
+            f"stock for {day}: {plan.total} pairs, {plan.resumed} already answered by an unfinished run today, "
             f"{len(plan.ordered)} to ask"
         )
         started = time.monotonic()
         stop = stop_when(plan, step.api, pipeline.stock_call_budget, pipeline.stock_deadline, day)
-        ask_and_checkpoint(haier, step, plan, day, stop)
+        ask_and_checkpoint(haier, step, plan, day, stop, context.log.info)
         elapsed = time.monotonic() - started
         if shanghai_time.today_in_shanghai() != day and plan.skipped():
             context.log.warning(
@@ -94,10 +94,17 @@ def stock_snapshots(
         yield dg.MaterializeResult(metadata=metadata)
 
 
-def ask_and_checkpoint(haier: HaierClient, step: Step, plan: Plan, day: date, stop: Callable[[], bool] | None) -> None:
+def ask_and_checkpoint(
+    haier: HaierClient,
+    step: Step,
+    plan: Plan,
+    day: date,
+    stop: Callable[[], bool] | None,
+    log: Callable[[str], None] | None = None,
+) -> None:
     """Ask the plan's pairs in order until it ends or `stop` says so, checkpointing (and parsing) every answer as
     it arrives; what stays unanswered after every retry is not checkpointed, so a rerun asks it again."""
-    progress = Progress(f"stock {day}", len(plan.ordered), stats=step.api)
+    progress = Progress(f"stock {day}", len(plan.ordered), stats=step.api, log=log)
     checkpoint = Checkpoint(step, day)
     try:
         for outcome in haier.stream_stock(plan.pending(), progress.update, stop):
