@@ -8,11 +8,13 @@ that is still STARTED but whose process is gone (SIGKILL, a reboot) as failed, s
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -84,11 +86,25 @@ def instance_folder(home: Path) -> None:
         ) from None
 
 
+@contextlib.contextmanager
+def alone_in(home: Path) -> Iterator[None]:
+    """An exclusive lock on the DAGSTER_HOME folder: Dagster creates a SQLite instance's databases, and stamps their
+    schema version, with no lock between processes; two syncs starting together on a fresh instance left two
+    versions in runs.db, and every later command failed ("more than one head")."""
+    folder = os.open(home, os.O_RDONLY)
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(folder)  # releases the lock
+
+
 def load_instance(home: Path) -> dg.DagsterInstance:
     """The instance of DAGSTER_HOME; a dagster.yaml it cannot read is named with its line and the fix."""
     config = home / "dagster.yaml"
     try:
-        return dg.DagsterInstance.get()
+        with alone_in(home):
+            return dg.DagsterInstance.from_config(str(home))
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f"{config} line {mark.line + 1}" if mark is not None else str(config)

@@ -18,7 +18,7 @@ from types import FrameType
 from haier_pipeline.cli.demo import simulator_environment
 from haier_pipeline.cli.main import EXIT_CONFIG
 from haier_pipeline.cli.simulator import port_number
-from haier_pipeline.instance import absolute_dagster_home
+from haier_pipeline.instance import absolute_dagster_home, instance_folder, load_instance
 from haier_pipeline.settings import load_dotenv_file
 
 UI_HOST = "127.0.0.1"
@@ -138,6 +138,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"haier-pipeline ui: {problem}", file=sys.stderr)
         return EXIT_CONFIG
     environment = ui_environment()
+    home = Path(environment["DAGSTER_HOME"])
+    instance_folder(home)
+    with load_instance(home):  # created here, under the lock a sync starting at the same moment takes too
+        pass
     simulator = None
     if not environment.get("HAIER_BASE_URL"):
         config = SimulatorConfig(latency_ms=30, latency_jitter_ms=6, rate_limit=100)
