@@ -15,6 +15,7 @@ from pathlib import Path
 import dagster as dg
 
 from haier_pipeline import audit
+from haier_pipeline.instance import mark_dead_runs
 from haier_pipeline.resources import PipelineSettings
 from haier_pipeline.shanghai_time import now_utc
 from haier_pipeline.warehouse import WarehouseResource
@@ -46,9 +47,15 @@ def orders_file_sensor(context: dg.SensorEvaluationContext, pipeline: PipelineSe
     version = file_version(path)
     if version is None:
         return dg.SensorResult(skip_reason=f"{path} does not exist (HAIER_ORDERS_FILE)")
-    if version == context.cursor:
+    seen, _, changes = (context.cursor or "").partition("/")
+    if version == seen:
         return dg.SensorResult(skip_reason=f"{path} unchanged (version {version})")
-    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"orders-{version}")], cursor=version)
+    # The run key names the change, not the version: Dagster never runs a key twice, so a file put back as it was
+    # (a bad edit undone) ran nothing.
+    change = int(changes or 0) + 1
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(run_key=f"orders-{change}-{version}")], cursor=f"{version}/{change}"
+    )
 
 
 # How far back a sensor that has never run looks for failed runs (a new deployment does not re-alert history).
@@ -95,13 +102,15 @@ def partial_steps(warehouse: WarehouseResource, run_id: str) -> list[str]:
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="One ALERT line per failed step of every failed run, however it was launched (UI, automation, "
     "sensor, backfill, or `haier-pipeline sync`), and per run that left items unanswered; records the failure in "
-    "sync_log when the step could not.",
+    "sync_log when the step could not. First marks failed the runs of this host whose process died.",
 )
 def run_failure_alert_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource) -> dg.SensorResult:
     # A run_failure_sensor only sees runs launched from this code location; `sync` runs in-process, with no
     # code location, so it skipped them. This reads the instance's run status events instead.
     cursor = AlertCursor.parse(context.cursor)
     raised: list[str] = []
+    for run_id in mark_dead_runs(context.instance):  # alerted below, with the others
+        context.log.warning(f"run {run_id} had lost its process (killed?): marked failed, its pool slots freed")
     failures = _new_events(context.instance, dg.DagsterEventType.RUN_FAILURE, cursor.failure)
     for record in failures:
         run = context.instance.get_run_by_id(record.run_id)

@@ -1,9 +1,11 @@
-"""The Dagster instance the CLI records its runs in (the same one `make ui` shows), and the sweep that marks
-CLI runs whose process died as failed.
+"""The Dagster instance the CLI records its runs in (the same one `make ui` shows), and the sweep that marks runs
+whose process died as failed.
 
-Runs the daemon launched are watched by Dagster's run monitoring (`run_monitoring` in dagster.yaml). A CLI run has
-no daemon watching it: it records its host and process (tags below), and the next `sync` on that host marks a run
-that is still STARTED but whose process is gone (SIGKILL, a reboot) as failed, so the alert sensor reports it.
+Every run records the host and process that execute it (tags below: a CLI run when it starts, a run the UI or the
+daemon launched when its first step starts). Nothing else watches them: Dagster's run monitoring skips runs of the
+default run launcher, which cannot tell whether a run's process lives. The next `sync` on that host, and the alert
+sensor's every tick, mark a run that is still STARTED but whose process is gone (SIGKILL, a crash, a reboot) as
+failed, free its pool slots, and so alert it.
 """
 
 from __future__ import annotations
@@ -132,7 +134,7 @@ def process_start(pid: int) -> str | None:
 
 
 def process_tags() -> dict[str, str]:
-    """Who runs this CLI run: the sweep's way to tell later whether the process is still alive."""
+    """Who executes this run: the sweep's way to tell later whether the process is still alive."""
     pid = os.getpid()
     return {HOST_TAG: socket.gethostname(), PID_TAG: str(pid), PROCESS_START_TAG: process_start(pid) or ""}
 
@@ -146,10 +148,10 @@ def is_alive(tags: dg.DagsterRun | dict[str, str]) -> bool:
     return started is not None and (not values.get(PROCESS_START_TAG) or started == values[PROCESS_START_TAG])
 
 
-def mark_dead_cli_runs(instance: dg.DagsterInstance) -> list[str]:
-    """Mark failed every unfinished run started by a CLI process of this host that no longer exists, and free the
-    pool slots it held: no daemon frees a CLI run's slots, and with `haier_api` limited to 1 (dagster.yaml) the next
-    sync's API step would otherwise wait for the dead run's slot forever."""
+def mark_dead_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Mark failed every unfinished run executed by a process of this host that no longer exists, and free the pool
+    slots it held: with `haier_api` limited to 1 (dagster.yaml) every later API step would otherwise wait for the
+    dead run's slot forever (a UI run whose `dg dev` was killed stayed STARTED, its slot held, through restarts)."""
     host = socket.gethostname()
     runs = instance.get_runs(filters=dg.RunsFilter(statuses=UNFINISHED, tags={HOST_TAG: host}))
     marked = []
@@ -160,7 +162,7 @@ def mark_dead_cli_runs(instance: dg.DagsterInstance) -> list[str]:
             run,
             message=(
                 f"the process that ran this run (pid {run.tags.get(PID_TAG)} on {host}) is gone (killed, or the "
-                "machine restarted) before the run finished; marked failed by the next `haier-pipeline sync`. "
+                "machine restarted) before the run finished; marked failed by a later sync or the alert sensor. "
                 "Its step left the warehouse as it was; run the sync again."
             ),
         )

@@ -23,6 +23,7 @@ from haier_pipeline.checks.rules import field_anomalies_check, schema_gate
 from haier_pipeline.haier import HaierClient, HaierError
 from haier_pipeline.haier.redaction import redact
 from haier_pipeline.haier.stats import CallStats
+from haier_pipeline.instance import PID_TAG, process_tags
 from haier_pipeline.records import Anomaly, Parsed
 from haier_pipeline.shanghai_time import now_utc
 from haier_pipeline.sync_log import sync_log_row
@@ -230,6 +231,8 @@ def running_step(
 ) -> Iterator[Step]:
     """The step of the asset being materialized; its name is the asset's (and so the table's)."""
     asset = context.asset_key.to_user_string()
+    if PID_TAG not in context.run.tags:  # launched by the UI or the daemon: its run worker executes it
+        context.instance.add_run_tags(context.run.run_id, process_tags())
     step = Step(
         asset=asset,
         run_id=context.run.run_id,

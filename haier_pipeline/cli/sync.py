@@ -25,7 +25,7 @@ from haier_pipeline.config_files import orders_file_problem
 from haier_pipeline.haier import HaierConfigurationError
 from haier_pipeline.instance import (
     free_slots_of_finished_runs,
-    mark_dead_cli_runs,
+    mark_dead_runs,
     process_tags,
     project_instance,
     wait_for_pools,
@@ -153,7 +153,7 @@ def sync(
     assets = selected_assets(only)
     preflight(settings, orders="logistics_events" in assets)
     instance = project_instance()
-    for run_id in mark_dead_cli_runs(instance):
+    for run_id in mark_dead_runs(instance):
         print(f"run {run_id} had lost its process (killed?): marked failed", file=sys.stderr)
         try:
             record_dead_run(instance, open_warehouse(settings), run_id)

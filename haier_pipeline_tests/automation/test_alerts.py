@@ -167,3 +167,46 @@ def test_the_alert_for_a_run_whose_process_was_killed_says_so(
     (line,) = alert_lines(capsys.readouterr().err)
     assert "its process was terminated by signal 9 (SIGKILL)." in line, line
     assert "marked as failed from outside the execution context" in line
+
+
+# A run the UI or the daemon launched, as its run worker executes it: no CLI tags, the definitions' resources.
+RUN_WORKER = """
+import dagster as dg
+from haier_pipeline.resources import resources_from_settings
+from haier_pipeline.runner import run_assets
+from haier_pipeline.settings import load_settings
+
+with dg.DagsterInstance.get() as instance:
+    run_assets(["products", "stock_snapshots"], resources_from_settings(load_settings()), instance=instance)
+"""
+
+
+def test_a_launched_run_whose_process_was_killed_is_marked_failed_by_the_alert_sensor_and_frees_its_slot(
+    cli_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Dagster's run monitoring skips runs of the default run launcher: a UI run whose `dg dev` was killed stayed
+    STARTED, its haier_api slot held, through restarts, and every later API step waited for it."""
+    Path(cli_env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    with dg.DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
+        instance.get_runs()
+    with start_simulator(simulator_config(products=20, latency_ms=1000)) as slow:
+        env = {**os.environ, **cli_env, "HAIER_BASE_URL": slow.base_url}
+        worker = subprocess.Popen([sys.executable, "-c", RUN_WORKER], env=env, cwd=tmp_path, stderr=subprocess.PIPE)
+        try:
+            run = wait_for_started_step(cli_env["DAGSTER_HOME"], worker)
+        finally:
+            worker.send_signal(signal.SIGKILL)
+            worker.wait(10)
+    with dg.DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
+        run = instance.get_run_by_id(run.run_id)
+        assert run.status == dg.DagsterRunStatus.STARTED and run.tags["haier/pid"] == str(worker.pid), (
+            "its first step recorded the process executing it"
+        )
+
+    evaluate_alerts(cli_env, None)
+    (line,) = alert_lines(capsys.readouterr().err)
+    assert line.startswith(f"ALERT haier-pipeline: products failed in run {run.run_id}: the process that ran")
+    with dg.DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
+        assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
+        holders = instance.event_log_storage.get_concurrency_info("haier_api").claimed_slots
+        assert [slot.run_id for slot in holders] == [], "its haier_api slot was freed"

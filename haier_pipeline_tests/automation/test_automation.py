@@ -185,6 +185,14 @@ def test_orders_sensor_fires_once_per_version_of_the_file(tmp_path: Path) -> Non
     assert second.run_requests[0].run_key != request.run_key
     assert not evaluate_orders_sensor(orders, second.cursor).run_requests
 
+    # A bad edit undone puts the file back as it was: a change too (Dagster runs no run key twice, so a key named
+    # after the version ran nothing).
+    orders.write_text("order_code\nSO.20190106.000003\n")
+    back = evaluate_orders_sensor(orders, second.cursor)
+    (again,) = back.run_requests
+    assert again.run_key not in {request.run_key, second.run_requests[0].run_key}
+    assert not evaluate_orders_sensor(orders, back.cursor).run_requests
+
 
 def test_freshness_windows_cover_the_cadence() -> None:
     # Stock runs 08:00-20:00: the 12 h night must not fail its freshness; the hourly and half-hourly roots allow a

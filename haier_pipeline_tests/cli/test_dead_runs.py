@@ -9,7 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from haier_pipeline.instance import HOST_TAG, PID_TAG, PROCESS_START_TAG, mark_dead_cli_runs
+from haier_pipeline.instance import HOST_TAG, PID_TAG, PROCESS_START_TAG, mark_dead_runs
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -38,7 +38,7 @@ def test_marking_a_dead_cli_run_failed_frees_its_pool_slot(tmp_path: Path) -> No
         waiting = str(uuid.uuid4())
         assert not storage.claim_concurrency_slot("haier_api", waiting, "stock_snapshots").is_claimed, "limit 1"
 
-        assert mark_dead_cli_runs(instance) == [dead.run_id]
+        assert mark_dead_runs(instance) == [dead.run_id]
 
         assert instance.get_run_by_id(dead.run_id).status == dg.DagsterRunStatus.FAILURE
         info = storage.get_concurrency_info("haier_api")
