@@ -41,12 +41,13 @@ import requests
 from haier_pipeline import resources as resources_module
 from haier_pipeline.assets.step import INTERRUPTED
 from haier_pipeline.assets.stock_checkpoint import CHECKPOINT_TABLES
+from haier_pipeline.automation import run_failure_alert_sensor
 from haier_pipeline.cli.main import main
 from haier_pipeline.haier import HaierClient
 from haier_pipeline.haier.senders import senders_for
 from haier_pipeline.shanghai_time import today_in_shanghai
 from haier_pipeline.simulator import RunningSimulator, start_simulator
-from haier_pipeline.warehouse import Warehouse, WarehouseTransaction
+from haier_pipeline.warehouse import Warehouse, WarehouseResource, WarehouseTransaction
 from haier_pipeline.warehouse.tables import TABLE_NAMES
 from haier_pipeline_tests.faults.test_client_faults import gateway_process, non_loopback_address
 from haier_pipeline_tests.pipelines import Pipeline, make_pipeline
@@ -592,6 +593,12 @@ def test_ctrl_c_mid_stock_step_exits_130_with_a_next_step_records_it_and_the_rer
     assert contents(warehouse) == before, "no partial stock day"
     failed = warehouse.query("SELECT message FROM {schema}.sync_log WHERE status = 'failed'")
     assert list(failed["message"]) == [INTERRUPTED]
+    capsys.readouterr()
+    with dg.DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
+        resources = {"warehouse": WarehouseResource(url=cli_env["HAIER_WAREHOUSE_URL"])}
+        run_failure_alert_sensor(dg.build_sensor_context(instance=instance, resources=resources))
+    (alert,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ALERT haier-pipeline:")]
+    assert alert.endswith(f": {INTERRUPTED}"), "the alert said only DagsterExecutionInterruptedError"
     # Interrupted long before its first timed checkpoint (2 s), the step saved the answers it held on its way out.
     saved = int(warehouse.query("SELECT count(*) AS n FROM {schema}.stock_answers")["n"].iloc[0])
     assert saved >= answered - FAST_ANSWER_SENDERS, f"{answered} answered before the interrupt, {saved} saved"
