@@ -61,6 +61,12 @@ def project_instance() -> dg.DagsterInstance:
         home = os.environ["DAGSTER_HOME"] = str(Path.cwd())
     if home is not None:
         instance_folder(Path(home))
+        if relative := folders_read_from_here(Path(home)):
+            raise InstanceConfigurationError(
+                f"DAGSTER_HOME={home} names its storage by relative paths in dagster.yaml ({', '.join(relative)}), "
+                f"which Dagster reads from the working directory ({Path.cwd()}), not from DAGSTER_HOME: the runs would "
+                f"go to another instance than the UI's. Run from {home}, or make those paths absolute"
+            )
         return load_instance(Path(home))
     print(
         "warning: DAGSTER_HOME is not set and there is no dagster.yaml here: this run will not appear in the "
@@ -68,6 +74,26 @@ def project_instance() -> dg.DagsterInstance:
         file=sys.stderr,
     )
     return dg.DagsterInstance.ephemeral()
+
+
+def folders_read_from_here(home: Path) -> list[str]:
+    """The relative `base_dir`s of DAGSTER_HOME's dagster.yaml, when the working directory is not DAGSTER_HOME:
+    Dagster resolves them against the working directory. A dagster.yaml it cannot read is load_instance's to name."""
+    if Path.cwd().resolve() == home.resolve():
+        return []
+    try:
+        config = yaml.safe_load((home / "dagster.yaml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return []
+
+    def base_dirs(node: object) -> Iterator[str]:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "base_dir" and isinstance(value, str) and not os.path.isabs(os.path.expanduser(value)):
+                    yield value
+                yield from base_dirs(value)
+
+    return list(dict.fromkeys(base_dirs(config)))
 
 
 def instance_folder(home: Path) -> None:

@@ -101,6 +101,27 @@ def test_a_relative_dagster_home_is_the_folder_of_that_name_in_the_working_direc
         assert len(instance.get_runs()) == 1, "the run is recorded in ./instance"
 
 
+def test_a_dagster_home_whose_storage_paths_are_relative_is_refused_from_another_folder(
+    cli_env: dict[str, str], simulator: RunningSimulator, tmp_path: Path
+) -> None:
+    """Dagster reads dagster.yaml's relative paths from the working directory: DAGSTER_HOME set to the project, a
+    sync from elsewhere recorded its runs in another instance (no UI, no alerts, no shared pool) and exited 0."""
+    home = Path(cli_env["DAGSTER_HOME"])
+    home.mkdir()
+    (home / "dagster.yaml").write_text(
+        (Path(__file__).resolve().parents[2] / "dagster.yaml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    simulator.counters.reset()
+    done = haier_pipeline("sync", "--only", "balance", cwd=elsewhere)
+    assert done.returncode == 2, done.stderr
+    assert "names its storage by relative paths in dagster.yaml (data/dagster/storage, data/dagster)" in done.stderr
+    assert f"Run from {home}, or make those paths absolute" in done.stderr
+    assert calls(simulator) == 0 and not (elsewhere / "data").exists()
+    assert haier_pipeline("sync", "--only", "balance", cwd=home).returncode == 0, "from DAGSTER_HOME itself"
+
+
 def test_the_ui_hands_dg_dev_a_relative_dagster_home_from_env_as_the_folder_in_the_working_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
