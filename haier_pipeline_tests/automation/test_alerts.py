@@ -99,19 +99,8 @@ def test_a_run_that_left_items_unanswered_exits_3_and_is_alerted_once(
 def test_a_killed_cli_sync_is_marked_failed_by_the_next_sync_and_alerted_once(
     cli_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    Path(cli_env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
-    with dg.DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
-        instance.get_runs()  # create the instance's storage before two processes race to
-    # A slow API (1 s an answer) keeps the killed run inside its step.
-    with start_simulator(simulator_config(products=20, latency_ms=1000)) as slow:
-        env = {**os.environ, **cli_env, "HAIER_BASE_URL": slow.base_url}
-        command = [sys.executable, "-m", "haier_pipeline.cli.main", "sync", "--only", "products,stock"]
-        victim = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        try:
-            run = wait_for_started_step(cli_env["DAGSTER_HOME"], victim)
-        finally:
-            victim.send_signal(signal.SIGKILL)
-            victim.wait(10)
+    command = [sys.executable, "-m", "haier_pipeline.cli.main", "sync", "--only", "products,stock"]
+    run, _ = killed_in_its_first_step(command, cli_env, tmp_path)
     with dg.DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
         assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED, "nobody noticed, yet"
 
@@ -133,6 +122,23 @@ def test_a_killed_cli_sync_is_marked_failed_by_the_next_sync_and_alerted_once(
     assert alert_lines(capsys.readouterr().err) == []
     assert main(["sync", "--only", "balance"]) == 0
     assert "lost its process" not in capsys.readouterr().err, "marked once"
+
+
+def killed_in_its_first_step(command: list[str], cli_env: dict[str, str], cwd: Path) -> tuple[dg.DagsterRun, int]:
+    """Start `command` against a slow API (1 s an answer, which keeps it inside its step), SIGKILL it once its run
+    started a step: the run, and the pid of the process killed."""
+    Path(cli_env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    with dg.DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
+        instance.get_runs()  # create the instance's storage before two processes race to
+    with start_simulator(simulator_config(products=20, latency_ms=1000)) as slow:
+        env = {**os.environ, **cli_env, "HAIER_BASE_URL": slow.base_url}
+        victim = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            run = wait_for_started_step(cli_env["DAGSTER_HOME"], victim)
+        finally:
+            victim.send_signal(signal.SIGKILL)
+            victim.wait(10)
+    return run, victim.pid
 
 
 def wait_for_started_step(home: str, process: subprocess.Popen[bytes], timeout: float = 60) -> dg.DagsterRun:
@@ -186,20 +192,10 @@ def test_a_launched_run_whose_process_was_killed_is_marked_failed_by_the_alert_s
 ) -> None:
     """Dagster's run monitoring skips runs of the default run launcher: a UI run whose `dg dev` was killed stayed
     STARTED, its haier_api slot held, through restarts, and every later API step waited for it."""
-    Path(cli_env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
-    with dg.DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
-        instance.get_runs()
-    with start_simulator(simulator_config(products=20, latency_ms=1000)) as slow:
-        env = {**os.environ, **cli_env, "HAIER_BASE_URL": slow.base_url}
-        worker = subprocess.Popen([sys.executable, "-c", RUN_WORKER], env=env, cwd=tmp_path, stderr=subprocess.PIPE)
-        try:
-            run = wait_for_started_step(cli_env["DAGSTER_HOME"], worker)
-        finally:
-            worker.send_signal(signal.SIGKILL)
-            worker.wait(10)
+    run, pid = killed_in_its_first_step([sys.executable, "-c", RUN_WORKER], cli_env, tmp_path)
     with dg.DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
         run = instance.get_run_by_id(run.run_id)
-        assert run.status == dg.DagsterRunStatus.STARTED and run.tags["haier/pid"] == str(worker.pid), (
+        assert run.status == dg.DagsterRunStatus.STARTED and run.tags["haier/pid"] == str(pid), (
             "its first step recorded the process executing it"
         )
 
