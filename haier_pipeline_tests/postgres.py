@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import cache
 
 import psycopg
@@ -30,3 +32,18 @@ def require_postgres() -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
+
+
+@contextmanager
+def login_role(name: str, database_url: str = POSTGRES_URL, cleanup: Sequence[str] = ()) -> Iterator[str]:
+    """A role that may log in (trust authentication) and nothing more: the pipeline's least-privileged role. Dropped
+    afterwards with what it owns in `database_url`, after the `cleanup` statements run there."""
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE ROLE "{name}" LOGIN')
+    yield name
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        for statement in cleanup:
+            admin.execute(statement)
+        admin.execute(f'DROP OWNED BY "{name}"')
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f'DROP ROLE "{name}"')

@@ -13,7 +13,7 @@ import pytest
 
 from haier_pipeline.cli.main import main
 from haier_pipeline.warehouse import Warehouse
-from haier_pipeline_tests.postgres import POSTGRES_URL, require_postgres
+from haier_pipeline_tests.postgres import POSTGRES_URL, login_role, require_postgres
 
 
 def _columns(warehouse: Warehouse) -> dict[str, set[str]]:
@@ -155,15 +155,8 @@ def test_check_names_the_not_null_constraints_an_old_warehouse_lacks_and_adds_no
 
 @pytest.fixture
 def app_role(empty_database: str) -> Iterator[str]:
-    """A role that may log in (trust authentication) and nothing more: the pipeline's least-privileged role."""
-    role = f"haier_app_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE ROLE "{role}" LOGIN')
-    yield role
-    with psycopg.connect(empty_database, autocommit=True) as admin:
-        admin.execute(f'DROP OWNED BY "{role}"')
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-        admin.execute(f'DROP ROLE "{role}"')
+    with login_role(f"haier_app_{uuid.uuid4().hex[:12]}", empty_database) as role:
+        yield role
 
 
 def test_check_fails_for_a_role_that_could_not_run_the_pending_upgrade_or_use_the_tables_after_it(

@@ -32,7 +32,7 @@ from haier_pipeline.warehouse import (
 )
 from haier_pipeline.warehouse.postgres_backend import PostgresBackend, schema_lock_name
 from haier_pipeline.warehouse.url import reachability_problem
-from haier_pipeline_tests.postgres import POSTGRES_URL, require_postgres
+from haier_pipeline_tests.postgres import POSTGRES_URL, login_role, require_postgres
 from haier_pipeline_tests.warehouse.helpers import journal_on_a_full_disk, product_frame
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -296,15 +296,8 @@ def test_the_lock_timeout_setting_reaches_postgres_sessions(postgres_schema: str
 
 @pytest.fixture
 def unprivileged_role(postgres_schema: str) -> Iterator[str]:
-    """A role that may log in (trust authentication) and nothing more."""
-    role = f"{postgres_schema}_role"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE ROLE "{role}" LOGIN')
-    yield role
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-        admin.execute(f'DROP SCHEMA IF EXISTS "{postgres_schema}" CASCADE')
-        admin.execute(f'DROP OWNED BY "{role}"')
-        admin.execute(f'DROP ROLE "{role}"')
+    with login_role(f"{postgres_schema}_role", cleanup=[f'DROP SCHEMA IF EXISTS "{postgres_schema}" CASCADE']) as role:
+        yield role
 
 
 def test_a_role_without_privileges_is_a_configuration_error_whose_grant_works(
