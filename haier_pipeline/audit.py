@@ -148,14 +148,11 @@ def record_failed_step(warehouse: Warehouse, run: dg.DagsterRun, alert: Alert) -
         tx.append("sync_log", row)
 
 
-def record_dead_run(instance: dg.DagsterInstance, warehouse: Warehouse, run_id: str) -> None:
-    """`sync_log` rows for the steps a run marked failed after its process died left unfinished, as the failure
+def record_dead_runs(instance: dg.DagsterInstance, warehouse: Warehouse, run_ids: Sequence[str]) -> None:
+    """`sync_log` rows for the steps that runs marked failed after their process died left unfinished, as the failure
     sensor writes them where a daemon runs: without one, a killed step had no row at all."""
-    run = instance.get_run_by_id(run_id)
-    if run is None:
-        return
-    failures = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
-    message = failures[-1].message if failures else None
     warehouse.ensure_schema()
-    for alert in failure_alerts(instance, run, message):
-        record_failed_step(warehouse, run, alert)
+    for run in filter(None, map(instance.get_run_by_id, run_ids)):
+        failures = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+        for alert in failure_alerts(instance, run, failures[-1].message if failures else None):
+            record_failed_step(warehouse, run, alert)

@@ -12,7 +12,7 @@ from pathlib import Path
 from dagster import DagsterInstance, ExecuteInProcessResult
 
 from haier_pipeline.assets.stock_day import STOCK_DAY_TAG
-from haier_pipeline.audit import UNANSWERED_TAG, record_dead_run
+from haier_pipeline.audit import UNANSWERED_TAG, record_dead_runs
 from haier_pipeline.cli import EXIT_INTERRUPTED
 from haier_pipeline.cli.main import (
     EXIT_FAILED,
@@ -153,12 +153,13 @@ def sync(
     assets = selected_assets(only)
     preflight(settings, orders="logistics_events" in assets)
     instance = project_instance()
-    for run_id in mark_dead_runs(instance):
-        print(f"run {run_id} had lost its process (killed?): marked failed", file=sys.stderr)
+    if dead := mark_dead_runs(instance):
+        for run_id in dead:
+            print(f"run {run_id} had lost its process (killed?): marked failed", file=sys.stderr)
         try:
-            record_dead_run(instance, open_warehouse(settings), run_id)
+            record_dead_runs(instance, open_warehouse(settings), dead)
         except WarehouseError as error:  # bookkeeping: the sync itself still runs, and fails there if it must
-            print(f"  (its sync_log row was not written: {mask_url(str(error)).splitlines()[0]})", file=sys.stderr)
+            print(f"  (their sync_log rows were not written: {mask_url(str(error)).splitlines()[0]})", file=sys.stderr)
     pools = pools_of(assets)
     for run_id in free_slots_of_finished_runs(instance, pools):
         print(f"run {run_id} had ended holding a pool slot: freed", file=sys.stderr)
