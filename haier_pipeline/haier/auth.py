@@ -12,6 +12,11 @@ Two guards keep a broken gateway from looping:
   gateway revokes tokens faster than every 2 s on average, which no working gateway does, and the step
   stops with a HaierAuthenticationError instead of looping. (30 token calls a minute cost nothing
   against a budget of 100 calls a second; a churn of one revocation every 0.5 s is survived for 15 s.)
+
+Ahead of expiry (the vendor's 10 minutes) one thread refreshes while the others go on with the current token. A
+refresh that fails (no answer, server trouble, a refusal) keeps the current token in use while it is valid and is
+tried again REFRESH_RETRY_SECONDS later: a network blip at the hourly refresh must not stop a long stock step the
+token still serves. Past the token's expiry a failed fetch fails the call, as a first fetch does.
 """
 
 from __future__ import annotations
@@ -26,13 +31,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from haier_pipeline.haier.errors import HaierAuthenticationError
-from haier_pipeline.haier.redaction import excerpt, redact, register_secret
+from haier_pipeline.haier.errors import HaierAuthenticationError, HaierError
+from haier_pipeline.haier.redaction import excerpt, redact, redacting_logger, register_secret
+
+log = redacting_logger("haier_pipeline.haier")
 
 DEFAULT_LIFETIME = 3600.0
 MAX_LIFETIME = 86_400.0
 # The vendor asks for a refresh 10 minutes before expiry; short-lived tokens refresh at 5/6 of their life.
 REFRESH_MARGIN = 600.0
+# Longer than a tripped token breaker stays open (breaker.BREAKER_SECONDS), so the retry is a real call.
+REFRESH_RETRY_SECONDS = 30.0
+# A token this close to its expiry may be dead on arrival: a failed refresh then fails the call.
+MIN_VALIDITY_SECONDS = 1.0
 TOKEN_KEYS = (("access_token",), ("token",), ("data", "access_token"), ("data", "token"))
 REASON_KEYS = ("msg", "message", "description", "error_description", "error")
 IMMEDIATE_REFUSAL_SECONDS = 10.0
@@ -124,6 +135,7 @@ class TokenCache:
         self._lock = threading.Lock()
         self._token: str | None = None
         self._refresh_at = 0.0
+        self._expires_at = 0.0
         self._issued_at = 0.0
         self._accepted = False
         self._strikes = 0
@@ -134,11 +146,37 @@ class TokenCache:
         token = self._token
         if token is not None and self._clock() < self._refresh_at:
             return token
-        with self._lock:
+        if token is not None and self._clock() < self._expires_at:
+            # Ahead of expiry one thread refreshes; the others go on with the current token instead of waiting.
+            if not self._lock.acquire(blocking=False):
+                return token
+        else:
+            self._lock.acquire()
+        try:
             if self._token is None or self._clock() >= self._refresh_at:
-                self._store(fetch())
+                try:
+                    self._store(fetch())
+                except HaierError as error:
+                    self._keep_current_token(error)
             assert self._token is not None
             return self._token
+        finally:
+            self._lock.release()
+
+    def _keep_current_token(self, error: HaierError) -> None:
+        """After a failed refresh: keep the current token while it is valid and try again later, else re-raise."""
+        now = self._clock()
+        left = self._expires_at - now
+        if self._token is None or left < MIN_VALIDITY_SECONDS:
+            raise error
+        retry_in = min(REFRESH_RETRY_SECONDS, left / 2)
+        self._refresh_at = now + retry_in
+        log.warning(
+            "token refresh failed (%s); the current token is valid %.0f s more and stays in use; next try in %.0f s",
+            error,
+            left,
+            retry_in,
+        )
 
     def accepted(self, token: str) -> None:
         """A request with `token` was answered without a 401: the gateway takes our tokens."""
@@ -181,6 +219,7 @@ class TokenCache:
         self._token = grant.token
         self._issued_at = self._clock()
         self._refresh_at = self._issued_at + grant.lifetime - margin
+        self._expires_at = self._issued_at + grant.lifetime
         self._accepted = False
         self.fetches += 1
 

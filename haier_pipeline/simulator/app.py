@@ -106,7 +106,7 @@ class _Handlers:
                 codes = body.get("productCodes")
                 if isinstance(codes, list):
                     counters.record_batch(len(codes))
-            if self.state.chance(self.config.hang_rate):
+            if self.state.chance(self.config.hang_rate) or (endpoint == "token" and self.config.token_hang):
                 response = await _hang(request)
                 status = response.status_code
                 return response

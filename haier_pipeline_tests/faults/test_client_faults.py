@@ -26,6 +26,7 @@ from haier_pipeline.haier import (
     HaierThrottledError,
     HaierUnavailableError,
 )
+from haier_pipeline.haier.auth import TokenCache
 from haier_pipeline.haier.fan_out import ACCOUNT_REFUSAL_STREAK
 from haier_pipeline.haier.senders import FEWEST_SENDERS, SPARE_SENDERS
 from haier_pipeline.simulator import RunningSimulator, start_simulator
@@ -145,6 +146,28 @@ def test_api_down_before_the_first_token_is_one_call(simulator: RunningSimulator
     with pytest.raises(HaierUnavailableError, match=r"^token: no answer, ReadTimeout on 1 call"):
         client.balance()
     assert simulator.counters.calls("token") == 1
+
+
+def test_the_token_endpoint_down_at_the_hourly_refresh_loses_no_pair(
+    simulator: RunningSimulator, make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The refresh due ten minutes before the token's end finds the token endpoint down: the token, still valid,
+    carries every pair, and the next try, once the endpoint is back, refreshes it."""
+    now = [0.0]
+    cache = TokenCache(clock=lambda: now[0])
+    monkeypatch.setattr(HaierClient, "_tokens", lambda _client: cache)  # the token's hour, on a clock turned here
+    client = make_client(timeout=0.3, breaker_seconds=0.2)
+    pairs = start(simulator, client, token_hang=True)
+    now[0] = 3001.0  # the simulator's tokens live 3600 s: 599 s left, inside the vendor's margin
+    outcomes = stock_for_pairs(client, pairs)
+    assert [outcome for outcome in outcomes if outcome.error is not None or outcome.unanswered] == []
+    assert simulator.counters.calls("token") == 1, "one try, not one per pair"
+    assert statuses(simulator, "stock") == {"200": PAIRS}
+    simulator.config.token_hang = False
+    now[0] += 30
+    time.sleep(0.2)  # the token's breaker, tripped by the try that got no answer, closes
+    client.balance()
+    assert cache.fetches == 2 and statuses(simulator, "token").get("200") == 1
 
 
 # ---- refusals: the item, or the whole account -------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -19,6 +20,7 @@ from haier_pipeline.haier import (
     HaierClient,
     HaierRequestError,
     HaierThrottledError,
+    HaierUnavailableError,
 )
 from haier_pipeline.haier.answers import retry_after_seconds
 from haier_pipeline.haier.auth import TokenCache, TokenGrant
@@ -104,11 +106,58 @@ def test_token_is_refreshed_ten_minutes_before_expiry_by_exactly_one_thread() ->
     threads = [threading.Thread(target=lambda: results.append(cache.get(fetch))) for _ in range(16)]
     for thread in threads:
         thread.start()
+    # While one thread fetches, the others go on with the token that is still valid instead of waiting on it.
+    deadline = time.monotonic() + 5
+    while len(results) < 15 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert results == ["token-1"] * 15
     gate.set()
     for thread in threads:
         thread.join(5)
-    assert results == ["token-2"] * 16
+    assert results == ["token-1"] * 15 + ["token-2"]
     assert len(fetches) == 2
+    assert cache.get(fetch) == "token-2"
+
+
+def no_answer_from_the_token_url() -> TokenGrant:
+    raise HaierUnavailableError("token", "ReadTimeout on http://127.0.0.1:1/oauth2/auth", 1, 30.0)
+
+
+def test_a_failed_refresh_keeps_the_valid_token_and_tries_again_30_seconds_later(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [1000.0]
+    grants = iter(["token-1", "token-2"])
+    attempts: list[float] = []
+
+    def fetch() -> TokenGrant:
+        attempts.append(now[0])
+        return TokenGrant(token=next(grants), lifetime=3600)
+
+    cache = TokenCache(clock=lambda: now[0])
+    assert cache.get(fetch) == "token-1"
+    now[0] += 3001  # inside the 10-minute margin: a refresh is due, and the token endpoint does not answer
+    with caplog.at_level(logging.WARNING, logger="haier_pipeline.haier"):
+        assert cache.get(no_answer_from_the_token_url) == "token-1"
+    assert "token refresh failed (token: no answer" in caplog.text and "valid 599 s more" in caplog.text
+    now[0] += 29
+    assert cache.get(fetch) == "token-1" and attempts == [1000.0], "no second try within 30 s"
+    now[0] += 1
+    assert cache.get(fetch) == "token-2" and attempts == [1000.0, 4031.0]
+
+
+def test_a_refresh_failing_until_the_token_expires_fails_the_call() -> None:
+    now = [1000.0]
+    cache = TokenCache(clock=lambda: now[0])
+    assert cache.get(lambda: TokenGrant(token="token-1", lifetime=3600)) == "token-1"
+    now[0] += 3001
+    while now[0] < 1000.0 + 3599:  # every try fails; the token stays in use while it is valid
+        assert cache.get(no_answer_from_the_token_url) == "token-1"
+        now[0] += 30
+    with pytest.raises(HaierUnavailableError, match=r"^token: no answer"):
+        cache.get(no_answer_from_the_token_url)
+    with pytest.raises(HaierUnavailableError):  # and a process with no token at all fails at once, as before
+        TokenCache().get(no_answer_from_the_token_url)
 
 
 def test_a_revoked_token_is_refreshed_once_and_the_call_repeated(

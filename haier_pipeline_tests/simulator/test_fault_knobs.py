@@ -134,3 +134,13 @@ def test_success_code_replaces_200_in_code_envelopes_only(sim: RunningSimulator,
 )
 def test_bad_fault_knob_values_are_refused(sim: RunningSimulator, bad: dict[str, object]) -> None:
     assert requests.post(sim.base_url + "/_sim/config", json=bad, timeout=5).status_code == 400
+
+
+def test_token_hang_is_the_token_endpoint_down_and_the_data_gateway_up(sim: RunningSimulator, api: Api) -> None:
+    token = api.token()
+    knobs(sim, token_hang=True)
+    sim.reset_counters()
+    assert api.post("balance", token=token).status_code == 200
+    with pytest.raises(requests.Timeout):
+        api.session.post(sim.base_url + "/oauth2/auth", json={}, timeout=0.3)
+    assert answered(sim, 2) == {"balance": {"200": 1}, "token": {"504": 1}}
