@@ -45,8 +45,9 @@ def test_the_benchmark_produces_every_figure_in_the_documented_shape(
     assert fixed["calls_by_endpoint"]["stock"] < figures["sync"]["details"]["calls_by_endpoint"]["stock"]
     ceiling = [row for row in figures["sync"]["rows"] if row["measure"].startswith("the best whole-process ratio that")]
     assert len(ceiling) == 1 and 0 < ceiling[0]["ratio"] < 1
+    # Dagster alone, then with the libraries the steps load: each a fresh process, each a bound below 1.
     bare = [row for row in figures["sync"]["rows"] if row["measure"].startswith("the best whole-process ratio any")]
-    assert len(bare) == 1 and 0 < bare[0]["ratio"] < 1
+    assert len(bare) == 2 and all(0 < row["ratio"] < 1 for row in bare)
 
     table = captured.out
     assert table.count("\n| ") >= len(FIGURE_KEYS) + 1, "a header and at least one row per figure"

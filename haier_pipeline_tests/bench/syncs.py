@@ -222,14 +222,17 @@ def nothing() -> None: ...
 with dg.DagsterInstance.get() as instance:
     dg.materialize([nothing], instance=instance)
 """
+# What the steps cannot run without besides Dagster: frames and validation, the warehouse, HTTP.
+STEP_LIBRARIES = ("pandas", "pandera.pandas", "duckdb", "requests")
 
 
-def bare_dagster_run_seconds(workspace: Workspace) -> float:
+def bare_dagster_run_seconds(workspace: Workspace, libraries: tuple[str, ...] = ()) -> float:
     """What Dagster alone costs a fresh process, with nothing of this project: Python, `import dagster`, and a
-    one-asset run on the workspace's instance (the sync's own storage). No run of the sync can cost less."""
+    one-asset run on the workspace's instance (the sync's own storage). No run of the sync can cost less; with
+    `libraries` imported first, no run of any code that loads them."""
     started = time.time()
     subprocess.run(
-        [sys.executable, "-c", BARE_DAGSTER_RUN],
+        [sys.executable, "-c", "".join(f"import {name}\n" for name in libraries) + BARE_DAGSTER_RUN],
         cwd=workspace.home,
         env=workspace.env(),
         check=True,
