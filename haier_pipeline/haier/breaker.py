@@ -52,15 +52,15 @@ class CircuitBreaker:
             cause, calls, seconds = self._tripped
             raise HaierUnavailableError(self.endpoint, cause, calls, seconds, **self._hint)
 
-    def trip(self, sent_at: float, cause: str, hint: str) -> HaierUnavailableError:
-        """Open at once: for an endpoint called once per process (the token), one call without an answer
-        means the API is gone, and every later step should fail at once instead of waiting out its own."""
+    def trip(self, sent_at: float, cause: str, hint: str, calls: int = 1) -> HaierUnavailableError:
+        """Open at once: for an endpoint called once per process (the token), `calls` without an answer since
+        `sent_at` mean the API is gone, and every later step should fail at once instead of waiting out its own."""
         with self._lock:
             now = self._clock()
-            self._tripped = (cause, 1, now - sent_at)
+            self._tripped = (cause, calls, now - sent_at)
             self._open_until = now + self.seconds
             self._hint = {"hint": hint}
-        return HaierUnavailableError(self.endpoint, cause, 1, now - sent_at, hint=hint)
+        return HaierUnavailableError(self.endpoint, cause, calls, now - sent_at, hint=hint)
 
     def answered(self) -> None:
         if self._streak:

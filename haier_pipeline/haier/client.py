@@ -44,7 +44,7 @@ from haier_pipeline.haier.errors import (
     HaierThrottledError,
 )
 from haier_pipeline.haier.fan_out import FanOut, Outcome
-from haier_pipeline.haier.no_answer import no_answer_cause
+from haier_pipeline.haier.no_answer import may_be_restarting, no_answer_cause
 from haier_pipeline.haier.pacing import RateLimiter, shared_limiter
 from haier_pipeline.haier.redaction import excerpt, redact, redacting_logger, register_secret
 from haier_pipeline.haier.senders import Latency, senders_for
@@ -241,8 +241,10 @@ class HaierClient(ConfigurableResource):
     def _fetch_token(self) -> TokenGrant:
         """Try the token URL, then its /oauth2/token fallback; throttling and server trouble are retried.
 
-        No answer at all fails at once (HaierUnavailableError): the token is one call per process and
-        hour, and an unreachable token URL means the API is gone, not slow."""
+        A call that waited out HAIER_TIMEOUT, a host name that does not resolve or a TLS failure fails at once
+        (HaierUnavailableError): the token is one call per process and hour, and such a token URL means the API is
+        gone, not slow. A connection refused or dropped at once is asked again, as the vendor asks for network
+        failures: a gateway restarting looks like that."""
         body = {
             "client_id": self.client_id,
             "client_secret": self.client_secret,
@@ -253,16 +255,22 @@ class HaierClient(ConfigurableResource):
         for url in (self.resolved_token_url, fallback_token_url(self.resolved_token_url)):
             if url is None:
                 continue
+            first_sent: float | None = None
             for attempt in range(self.max_retries + 1):
                 breaker = self._breaker("token")
                 breaker.check()
                 self._pacer().acquire()
                 started = time.monotonic()
+                first_sent = started if first_sent is None else first_sent
                 try:
                     response = self._send(url, body, started)
                 except requests.RequestException as error:
                     self._record("token", started, retry=attempt > 0, throttled=False, failed=True)
-                    raise breaker.trip(started, no_answer_cause(error), hint=TOKEN_UNREACHABLE_HINT) from None
+                    if attempt < self.max_retries and may_be_restarting(error):
+                        self._sleep_backoff(attempt + 1)
+                        continue
+                    cause = no_answer_cause(error)
+                    raise breaker.trip(first_sent, cause, hint=TOKEN_UNREACHABLE_HINT, calls=attempt + 1) from None
                 status = response.status_code
                 self._record(
                     "token", started, retry=attempt > 0, throttled=status == 429, failed=status != 200, status=status

@@ -35,6 +35,19 @@ def no_answer_cause(error: requests.RequestException) -> str:
     return name
 
 
+def may_be_restarting(error: requests.RequestException) -> bool:
+    """A server that refused the connection or hung up at once: a gateway restarting looks like this, so asking again
+    in a moment may be answered. A timeout, a name that does not resolve or a TLS failure will not change so soon."""
+    if isinstance(error, requests.Timeout | requests.exceptions.SSLError):
+        return False
+    chain = list(_causes(error))
+    if any(isinstance(cause, NameResolutionError | socket.gaierror) for cause in chain):
+        return False
+    return "remotedisconnected" in str(error).lower() or any(
+        isinstance(cause, ConnectionRefusedError | ConnectionResetError | ConnectionAbortedError) for cause in chain
+    )
+
+
 def _host(error: requests.RequestException) -> str:
     """host:port of the request, never its path, query or credentials."""
     url = error.request.url if error.request is not None and error.request.url else ""

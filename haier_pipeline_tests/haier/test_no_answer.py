@@ -64,7 +64,9 @@ def answer_200(connection: socket.socket) -> None:
 
 def test_a_host_name_that_does_not_resolve_is_named(make_client: ClientFactory) -> None:
     message = token_failure(make_client(base_url="https://api.haier.invalid", timeout=5))
-    assert message.startswith("token: no answer, ConnectionError (the host name api.haier.invalid does not resolve)")
+    assert message.startswith(
+        "token: no answer, ConnectionError (the host name api.haier.invalid does not resolve) on 1 call over"
+    ), "a name that does not resolve is not asked again"
 
 
 @contextlib.contextmanager
@@ -79,13 +81,33 @@ def port_nothing_listens_on() -> Iterator[int]:
 def test_a_port_nothing_listens_on_is_named(make_client: ClientFactory) -> None:
     with port_nothing_listens_on() as port:
         message = token_failure(make_client(base_url=f"http://127.0.0.1:{port}"))
-    assert f"ConnectionError (127.0.0.1:{port} refused the connection: nothing listens on that port)" in message
+    # Asked again first, as a gateway restarting would be: the first call and the client's 3 retries.
+    assert f"ConnectionError (127.0.0.1:{port} refused the connection: nothing listens on that port) on 4 " in message
 
 
 def test_a_server_that_hangs_up_without_an_answer_is_named(make_client: ClientFactory) -> None:
     with serving(hang_up) as port:
         message = token_failure(make_client(base_url=f"http://127.0.0.1:{port}"))
-    assert f"ConnectionError (127.0.0.1:{port} closed the connection without an answer)" in message
+    assert f"ConnectionError (127.0.0.1:{port} closed the connection without an answer) on 4 " in message
+
+
+TOKEN_ANSWER = b'{"access_token": "tok-after-the-restart", "expires_in": 3600}'
+
+
+def test_a_gateway_restarting_at_the_first_token_is_asked_again(make_client: ClientFactory) -> None:
+    """The vendor asks for network failures to be retried: a token URL that hangs up twice, as a gateway going down
+    for a restart does, and then answers, gives the token."""
+    connections: list[bytes] = []
+
+    def restarting(connection: socket.socket) -> None:
+        connections.append(connection.recv(65536))
+        if len(connections) > 2:
+            head = f"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {len(TOKEN_ANSWER)}\r\n\r\n"
+            connection.sendall(head.encode() + TOKEN_ANSWER)
+
+    with serving(restarting) as port:
+        assert make_client(base_url=f"http://127.0.0.1:{port}").token() == "tok-after-the-restart"
+    assert len(connections) == 3 and all(request.startswith(b"POST /oauth2/auth ") for request in connections)
 
 
 def test_an_https_url_to_a_plain_http_server_asks_whether_it_is_http(
@@ -93,7 +115,7 @@ def test_an_https_url_to_a_plain_http_server_asks_whether_it_is_http(
 ) -> None:
     port = simulator.base_url.rsplit(":", 1)[1]
     message = token_failure(make_client(base_url=f"https://127.0.0.1:{port}"))
-    assert f"SSLError (127.0.0.1:{port} does not speak TLS: is the URL http://?)" in message
+    assert f"SSLError (127.0.0.1:{port} does not speak TLS: is the URL http://?) on 1 call" in message
 
 
 @pytest.fixture
@@ -115,7 +137,7 @@ def self_signed(tmp_path: Path) -> ssl.SSLContext:
 def test_a_certificate_nobody_vouches_for_is_named(make_client: ClientFactory, self_signed: ssl.SSLContext) -> None:
     with serving(answer_200, wrap=self_signed) as port:
         message = token_failure(make_client(base_url=f"https://127.0.0.1:{port}"))
-    assert f"SSLError (127.0.0.1:{port}'s TLS certificate is not trusted: self-signed certificate)" in message
+    assert f"SSLError (127.0.0.1:{port}'s TLS certificate is not trusted: self-signed certificate) on 1 call" in message
 
 
 def test_only_host_and_port_are_quoted_never_the_path_or_credentials(make_client: ClientFactory) -> None:
