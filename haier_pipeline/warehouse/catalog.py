@@ -14,10 +14,9 @@ from sqlalchemy import Table
 
 from haier_pipeline.warehouse import sql
 from haier_pipeline.warehouse.backend import Session
-from haier_pipeline.warehouse.errors import ENV_VAR, data_grants, owner_upgrade_advice
+from haier_pipeline.warehouse.errors import DATA_RIGHTS, ENV_VAR, data_grants_advice, owner_upgrade_advice
 from haier_pipeline.warehouse.tables import (
     add_column_sql,
-    build_tables,
     column_type_sql,
     comment_sql,
     comments,
@@ -70,7 +69,6 @@ SELECT c.relname AS table_name, pg_get_userbyid(c.relowner) AS owner, pg_has_rol
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = :schema AND c.relkind IN ('r', 'p')
 """
-_DATA_RIGHTS = ("SELECT", "INSERT", "UPDATE", "DELETE")
 
 
 @dataclass
@@ -95,7 +93,7 @@ def _read_privileges(session: Session, schema: str) -> Privileges:
         found.owners[row.table_name] = row.owner
         if row.owned:
             found.owned.add(row.table_name)
-        if lacking := [right for right, held in zip(_DATA_RIGHTS, row[3:], strict=True) if not held]:
+        if lacking := [right for right, held in zip(DATA_RIGHTS, row[3:], strict=True) if not held]:
             found.lacking[row.table_name] = lacking
     return found
 
@@ -115,7 +113,6 @@ class Catalog:
     schema_exists: bool = False
     columns: dict[str, set[str]] = field(default_factory=dict)  # table -> its columns
     comments: dict[tuple[str, str | None], str] = field(default_factory=dict)  # (table, column or None) -> text
-    indexes: set[str] = field(default_factory=set)
     backend: str = ""
     index_tables: dict[str, str] = field(default_factory=dict)  # index -> its table
     index_sql: dict[str, str] = field(default_factory=dict)  # index -> the statement that creates it
@@ -126,10 +123,13 @@ class Catalog:
     privileges: Privileges | None = None  # Postgres: what the current role may do
 
 
-def read_catalog(session: Session, backend: str, schema: str) -> Catalog:
+def read_catalog(
+    session: Session, backend: str, schema: str, tables: Iterable[Table], *, with_privileges: bool = False
+) -> Catalog:
+    """`with_privileges`: also what the Postgres role may do (for `check`; a sync finds out by doing it)."""
     exists_sql, comments_sql, indexes_sql = _QUERIES[backend]
     params = {"schema": schema}
-    privileges = _read_privileges(session, schema) if backend == "postgres" else None
+    privileges = _read_privileges(session, schema) if backend == "postgres" and with_privileges else None
     if not session.query(exists_sql, params)["n"].iloc[0]:
         return Catalog(backend=backend, privileges=privileges)
     catalog = Catalog(schema_exists=True, backend=backend, privileges=privileges)
@@ -142,23 +142,24 @@ def read_catalog(session: Session, backend: str, schema: str) -> Catalog:
         # No comment and an empty one read alike: Postgres stores '' as none.
         catalog.comments[(table, column)] = comment if isinstance(comment, str) else ""
     for name, table, statement in session.query(indexes_sql, params).itertuples(index=False):
-        catalog.indexes.add(name)
         catalog.index_tables[name] = table
         catalog.index_sql[name] = statement
-    _count_nulls(session, catalog, build_tables(schema).values())
+    _count_nulls(session, catalog, tables, schema)
     return catalog
 
 
-def _count_nulls(session: Session, catalog: Catalog, tables: Iterable[Table]) -> None:
+def _count_nulls(session: Session, catalog: Catalog, tables: Iterable[Table], schema: str) -> None:
     """How many NULLs each column holds that is declared NOT NULL but accepts NULL here (a table an older version
     created): an upgrade may add the constraint only to a column without NULLs. One scan per such table, and only
     until the upgrade added its constraints."""
+    privileges = catalog.privileges
     for table in tables:
         wanted = [c.name for c in table.columns if not c.nullable and (table.name, c.name) in catalog.nullable]
-        privileges = catalog.privileges
-        if not wanted or (
-            privileges and (not privileges.use_schema or "SELECT" in privileges.lacking.get(table.name, []))
-        ):
+        if not wanted:
+            continue
+        if privileges is None and catalog.backend == "postgres":
+            privileges = _read_privileges(session, schema)  # read only when a table of an older version is found
+        if privileges and (not privileges.use_schema or "SELECT" in privileges.lacking.get(table.name, [])):
             continue  # unreadable: the privilege problem is what `check` names
         counts = ", ".join(f"count(*) - count({sql.ident(c)}) AS {sql.ident(c)}" for c in wanted)
         row = session.query(f"SELECT {counts} FROM {sql.qualified(table)}").iloc[0]
@@ -247,7 +248,7 @@ def plan_upgrade(catalog: Catalog, tables: Iterable[Table], schema: str) -> Upgr
         for name, statement in create_index_sql(table).items():
             if name in rebuilt:
                 upgrade.statements.append(statement)
-            elif name not in catalog.indexes:
+            elif name not in catalog.index_tables:
                 if table.name in catalog.columns:
                     upgrade.indexes.append(name)
                 upgrade.statements.append(statement)
@@ -294,16 +295,15 @@ def _privilege_problem(privileges: Privileges, upgrade: Upgrade, altered: set[st
     if needs:
         return (
             f"the Postgres role '{role}' cannot run the pending upgrade ({upgrade.describe()}): {'; '.join(needs)}. "
-            + _sentence(owner_upgrade_advice(role, owners, schema))
+            + owner_upgrade_advice(role, owners, schema)
         )
-    if lacking := {name: rights for name, rights in privileges.lacking.items() if name in privileges.owners}:
+    if lacking := privileges.lacking:
         named = ", ".join(f"{name} ({', '.join(rights)})" for name, rights in sorted(lacking.items()))
         owner = privileges.owners[sorted(lacking)[0]]
-        grants = data_grants(role, owner, schema)
+        advice = data_grants_advice(role, owner, schema, f"their owner ('{owner}')")
         return (
             f"the Postgres role '{role}' may not read and write every table of the schema {schema}: it lacks "
-            f"privileges on {named}. As their owner ('{owner}'), run `{grants[0]}`, and `{grants[1]}` so that the "
-            f"tables later upgrades create are covered too; or set {ENV_VAR} to a role that has them"
+            f"privileges on {named}. {advice}; or set {ENV_VAR} to a role that has them"
         )
     return None
 
@@ -338,7 +338,3 @@ def _plan_constraints(catalog: Catalog, table: Table, upgrade: Upgrade) -> set[s
     ours = create_index_sql(table)
     upgrade.statements += [catalog.index_sql[name] for name in dropped if name not in ours]
     return set(dropped)
-
-
-def _sentence(text: str) -> str:
-    return text[:1].upper() + text[1:]

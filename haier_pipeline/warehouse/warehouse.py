@@ -130,7 +130,8 @@ class Warehouse:
 
                 lock_name = schema_lock_name(self.schema)
                 session.execute("SELECT pg_advisory_xact_lock(hashtext(:name))", {"name": lock_name})
-            upgrade = plan_upgrade(read_catalog(session, self.backend, self.schema), self.tables.values(), self.schema)
+            catalog = read_catalog(session, self.backend, self.schema, self.tables.values())
+            upgrade = plan_upgrade(catalog, self.tables.values(), self.schema)
             for statement in upgrade.statements:
                 session.execute(statement)
             for table_name, column_name in upgrade.columns:
@@ -150,7 +151,8 @@ class Warehouse:
         """What `ensure_schema` would create or add, read in a read-only session: nothing is created or changed,
         and a DuckDB file that does not exist is not created (that raises, naming it)."""
         with WAREHOUSE_CLOCK.measure("schema"), self._backend.read_session() as session:
-            return plan_upgrade(read_catalog(session, self.backend, self.schema), self.tables.values(), self.schema)
+            catalog = read_catalog(session, self.backend, self.schema, self.tables.values(), with_privileges=True)
+            return plan_upgrade(catalog, self.tables.values(), self.schema)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[WarehouseTransaction]:
