@@ -150,8 +150,8 @@ def record_failed_step(warehouse: Warehouse, run: dg.DagsterRun, alert: Alert) -
 
 def record_dead_runs(instance: dg.DagsterInstance, warehouse: Warehouse, run_ids: Sequence[str]) -> None:
     """`sync_log` rows for the steps that runs marked failed after their process died left unfinished, as the failure
-    sensor writes them where a daemon runs: without one, a killed step had no row at all."""
-    warehouse.ensure_schema()
+    sensor writes them where a daemon runs: without one, a killed step had no row at all. `warehouse` has its schema
+    ensured (WarehouseResource.get_warehouse)."""
     for run in filter(None, map(instance.get_run_by_id, run_ids)):
         failures = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
         for alert in failure_alerts(instance, run, failures[-1].message if failures else None):

@@ -30,7 +30,7 @@ from haier_pipeline.instance import (
     project_instance,
     wait_for_pools,
 )
-from haier_pipeline.resources import resources_from_settings
+from haier_pipeline.resources import resources_from_settings, warehouse_resource
 from haier_pipeline.runner import (
     STEPS,
     pools_of,
@@ -157,7 +157,7 @@ def sync(
         for run_id in dead:
             print(f"run {run_id} had lost its process (killed?): marked failed", file=sys.stderr)
         try:
-            record_dead_runs(instance, open_warehouse(settings), dead)
+            record_dead_runs(instance, warehouse_resource(settings).get_warehouse(), dead)
         except WarehouseError as error:  # bookkeeping: the sync itself still runs, and fails there if it must
             print(f"  (their sync_log rows were not written: {mask_url(str(error)).splitlines()[0]})", file=sys.stderr)
     pools = pools_of(assets)
