@@ -55,16 +55,23 @@ def storage_error(where: str, error: BaseException) -> WarehouseStorageError | N
     )
 
 
-DATA_RIGHTS = "SELECT, INSERT, UPDATE, DELETE"
+DATA_RIGHTS = ("SELECT", "INSERT", "UPDATE", "DELETE")
 
 
 def data_grants(role: str, owner: str, schema: str) -> list[str]:
     """What a Postgres role that reads and writes the warehouse's tables, and nothing more, needs: data rights on
     every table, and (run as the tables' owner) on the tables later upgrades create."""
+    rights = ", ".join(DATA_RIGHTS)
     return [
-        f'GRANT {DATA_RIGHTS} ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"',
-        f'ALTER DEFAULT PRIVILEGES FOR ROLE "{owner}" IN SCHEMA "{schema}" GRANT {DATA_RIGHTS} ON TABLES TO "{role}"',
+        f'GRANT {rights} ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"',
+        f'ALTER DEFAULT PRIVILEGES FOR ROLE "{owner}" IN SCHEMA "{schema}" GRANT {rights} ON TABLES TO "{role}"',
     ]
+
+
+def data_grants_advice(role: str, owner: str, schema: str, who: str) -> str:
+    """The sentence that tells `who` (the tables' owner, in words) how to give `role` its data rights."""
+    grants = data_grants(role, owner, schema)
+    return f"As {who}, run `{grants[0]}`, and `{grants[1]}` so that the tables later upgrades create are covered too"
 
 
 def owner_upgrade_advice(role: str, owners: list[str], schema: str) -> str:
@@ -74,7 +81,7 @@ def owner_upgrade_advice(role: str, owners: list[str], schema: str) -> str:
     named = " or ".join(f"'{name}'" for name in owners) or "the schema's owner"
     grants = data_grants(role, owner, schema)
     return (
-        f"the warehouse's owner runs each upgrade (deploy/README.md): run one `haier-pipeline sync` with {ENV_VAR} "
+        f"The warehouse's owner runs each upgrade (deploy/README.md): run one `haier-pipeline sync` with {ENV_VAR} "
         f"naming the owner ({named}), then give '{role}' its data rights on the tables the upgrade created "
         f"(`{grants[0]}`; `{grants[1]}` covers those of later upgrades), and run `haier-pipeline check` again as "
         f"'{role}'; or set {ENV_VAR} to the owner's role"

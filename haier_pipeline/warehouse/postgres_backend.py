@@ -20,7 +20,7 @@ from haier_pipeline.warehouse.errors import (
     WarehouseConfigError,
     WarehouseError,
     WarehouseLockTimeout,
-    data_grants,
+    data_grants_advice,
     owner_upgrade_advice,
     storage_error,
 )
@@ -330,7 +330,7 @@ class PostgresBackend:
             return WarehouseConfigError(
                 f"the Postgres role '{role}' cannot upgrade {where} ({text}"
                 + (f"; its owner is '{owner}'" if owner else "")
-                + f"). {advice[:1].upper()}{advice[1:]}"
+                + f"). {advice}"
             )
         if denied and denied.group(1) == "database":
             grants = [
@@ -341,11 +341,12 @@ class PostgresBackend:
             grants = [f'GRANT USAGE, CREATE ON SCHEMA "{schema}" TO "{role}"']
         else:
             table = text.removeprefix(denied.group(0)) if denied else ""
-            grants = data_grants(role, self._owner(conn, table) or "<owner>", schema)
+            advice = data_grants_advice(
+                role, self._owner(conn, table) or "<owner>", schema, "the tables' owner or a superuser"
+            )
             return WarehouseConfigError(
-                f"the Postgres role '{role}' lacks a privilege {where} needs ({text}). As the tables' owner or a "
-                f"superuser, run `{grants[0]}`, and `{grants[1]}` so that the tables later upgrades create are "
-                f"covered too; or set {ENV_VAR} to a role that has it"
+                f"the Postgres role '{role}' lacks a privilege {where} needs ({text}). {advice}; or set {ENV_VAR} to "
+                "a role that has it"
             )
         return WarehouseConfigError(
             f"the Postgres role '{role}' lacks a privilege {where} needs ({text}). As the owner or a superuser, run "
