@@ -18,6 +18,7 @@ from haier_pipeline.assets.step import UNANSWERED_TAG
 from haier_pipeline.automation import run_failure_alert_sensor
 from haier_pipeline.cli import sync as sync_command
 from haier_pipeline.cli.main import main
+from haier_pipeline.instance import PID_TAG
 from haier_pipeline.simulator import RunningSimulator, start_simulator
 from haier_pipeline.warehouse import Warehouse, WarehouseResource
 from haier_pipeline_tests.simulated import simulator_config
@@ -147,7 +148,9 @@ def wait_for_started_step(home: str, process: subprocess.Popen[bytes], timeout: 
         assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
         with dg.DagsterInstance.from_config(home) as instance:
             for run in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
-                if instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_START):
+                # Its step has begun and recorded the process running it (a launched run's step writes that tag just
+                # after STEP_START: killed in between, it would be a run nobody can tell is dead).
+                if PID_TAG in run.tags and instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_START):
                     return run
         time.sleep(0.2)
     raise AssertionError("the sync never started its first step")
