@@ -64,7 +64,8 @@ def client_from_settings(settings: Settings, *, secrets_in_the_environment: bool
 
 def pipeline_settings(settings: Settings) -> PipelineSettings:
     return PipelineSettings(
-        county_codes=",".join(settings.county_codes),
+        # Empty: the step reads data/counties.csv itself, weights included (the codes alone would weigh 1 each).
+        county_codes="" if settings.counties_from_file else ",".join(settings.county_codes),
         orders_file=settings.orders_file,
         max_deactivate_ratio=settings.max_deactivate_ratio,
         max_rejected_ratio=settings.max_rejected_ratio,

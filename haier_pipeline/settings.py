@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from dotenv import load_dotenv
 from dotenv.parser import parse_stream
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from haier_pipeline.config_files import COUNTIES_HINT, county_code_problem, read_county_file
@@ -118,6 +118,22 @@ class Settings(BaseSettings):
         if not raw and not _require_credentials.get():
             return ()
         return tuple(county_weights(raw))
+
+    # HAIER_COUNTY_CODES unset: the counties (and their weights) are data/counties.csv's, read again where the stock
+    # step runs, so the weights count and an edited file needs no reload of the code location.
+    _counties_from_file: bool = PrivateAttr(False)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _note_county_source(cls, data: Any, handler: Any) -> Settings:
+        settings = handler(data)
+        raw = data.get("county_codes") if isinstance(data, dict) else None
+        settings._counties_from_file = not (",".join(raw) if isinstance(raw, tuple | list) else str(raw or "")).strip()
+        return settings
+
+    @property
+    def counties_from_file(self) -> bool:
+        return self._counties_from_file
 
     @field_validator("warehouse_url")
     @classmethod

@@ -174,6 +174,21 @@ def test_county_codes_come_from_the_counties_file(tmp_path: Path, monkeypatch: p
     assert "data/counties.csv does not exist" in problems_of(env)
 
 
+
+def test_the_weights_of_the_counties_file_reach_the_stock_step_of_sync_and_of_the_code_location(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A budget asks heavier counties first; `sync` handed the step the file's codes alone, each weighing 1."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "counties.csv").write_text("county_code,weight\n110101,2.5\n440106,\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    env = {key: value for key, value in MINIMAL.items() if key != "HAIER_COUNTY_CODES"}
+    for resources in (resources_from_settings(load_settings(env)), resources_for_definitions(load_settings(env))):
+        assert resources["pipeline"].counties() == {"110101": 2.5, "440106": 1.0}
+    # HAIER_COUNTY_CODES names the counties instead, each weighing 1.
+    listed = resources_from_settings(load_settings({**env, "HAIER_COUNTY_CODES": "310104,110101"}))
+    assert listed["pipeline"].counties() == {"310104": 1.0, "110101": 1.0}
+
 def test_definitions_resources_keep_secrets_as_env_vars(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in MINIMAL.items():
         monkeypatch.setenv(name, value)
