@@ -31,7 +31,7 @@ WITH per_county AS (
     FROM {{schema}}.stock_coverage c
     JOIN {{schema}}.stock_snapshots s ON s.snapshot_date = c.last_checked_day
          AND s.product_code = c.product_code AND s.county_code = c.county_code
-    WHERE c.county_code IN ({{counties}})
+    WHERE c.county_code = ANY(:counties)
     GROUP BY c.product_code, c.county_code, c.last_checked_day
 ), per_product AS (
     SELECT product_code, sum(stock) AS total_stock,
@@ -65,14 +65,13 @@ WHERE p.is_active
 def catalog(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, pipeline: PipelineSettings
 ) -> Iterator[dg.AssetCheckResult | dg.MaterializeResult]:
-    counties = {f"county_{i}": code for i, code in enumerate(pipeline.counties())}
     with running_step(context, warehouse) as step:
+        counties = list(pipeline.counties())
         store = step.warehouse
         with store.transaction() as tx:
             tx.execute(BACKFILL_COVERAGE)
             tx.execute("DELETE FROM {schema}.catalog")
-            rebuild = REBUILD.replace("{counties}", ", ".join(f":{name}" for name in counties))
-            tx.execute(rebuild, {"updated_at": now_utc(), **counties})
+            tx.execute(REBUILD, {"updated_at": now_utc(), "counties": counties})
             coverage = tx.query(
                 "SELECT p.product_code, c.product_code AS in_catalog FROM {schema}.products p "
                 "LEFT JOIN {schema}.catalog c ON c.product_code = p.product_code WHERE p.is_active"
