@@ -225,14 +225,21 @@ class StepFailed(dg.Failure):
     """Raised after a blocking check failed: the message names the asset and the cause."""
 
 
+_tagged_runs: set[str] = set()
+
+
 @contextmanager
 def running_step(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, haier: HaierClient | None = None
 ) -> Iterator[Step]:
     """The step of the asset being materialized; its name is the asset's (and so the table's)."""
     asset = context.asset_key.to_user_string()
-    if PID_TAG not in context.run.tags:  # launched by the UI or the daemon: its run worker executes it
-        context.instance.add_run_tags(context.run.run_id, process_tags())
+    run_id = context.run.run_id
+    # Launched by the UI or the daemon: its run worker executes it. `context.run` keeps the tags the run started with,
+    # so the runs this process tagged are remembered, and each is tagged once, not at every step.
+    if PID_TAG not in context.run.tags and run_id not in _tagged_runs:
+        context.instance.add_run_tags(run_id, process_tags())
+        _tagged_runs.add(run_id)
     step = Step(
         asset=asset,
         run_id=context.run.run_id,
