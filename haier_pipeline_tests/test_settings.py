@@ -174,7 +174,6 @@ def test_county_codes_come_from_the_counties_file(tmp_path: Path, monkeypatch: p
     assert "data/counties.csv does not exist" in problems_of(env)
 
 
-
 def test_the_weights_of_the_counties_file_reach_the_stock_step_of_sync_and_of_the_code_location(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -188,6 +187,7 @@ def test_the_weights_of_the_counties_file_reach_the_stock_step_of_sync_and_of_th
     # HAIER_COUNTY_CODES names the counties instead, each weighing 1.
     listed = resources_from_settings(load_settings({**env, "HAIER_COUNTY_CODES": "310104,110101"}))
     assert listed["pipeline"].counties() == {"310104": 1.0, "110101": 1.0}
+
 
 def test_definitions_resources_keep_secrets_as_env_vars(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in MINIMAL.items():
