@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from haier_pipeline.haier.errors import HaierConfigurationError
+from haier_pipeline.errors import HaierConfigurationError
 from haier_pipeline.records.kinds import COUNTY_CODE, MEMBER_ID
 
 COUNTIES_HINT = "set HAIER_COUNTY_CODES=110101,310104 or create the file with a county_code column"

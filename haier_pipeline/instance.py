@@ -22,7 +22,7 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
-from haier_pipeline.haier.errors import HaierConfigurationError, HaierError
+from haier_pipeline.errors import HaierConfigurationError, HaierError
 
 HOST_TAG = "haier/host"
 PID_TAG = "haier/pid"

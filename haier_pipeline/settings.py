@@ -20,8 +20,8 @@ from pydantic import Field, PrivateAttr, SecretStr, ValidationError, ValidationI
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from haier_pipeline.config_files import COUNTIES_HINT, county_code_problem, read_county_file
+from haier_pipeline.errors import HaierConfigurationError
 from haier_pipeline.haier.client import FALLBACKS, default_token_url
-from haier_pipeline.haier.errors import HaierConfigurationError
 from haier_pipeline.haier.urls import insecure_http_problems
 from haier_pipeline.warehouse.errors import WarehouseConfigError
 from haier_pipeline.warehouse.url import mask_url, parse_warehouse_url

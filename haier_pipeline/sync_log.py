@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from haier_pipeline.haier.redaction import excerpt
+from haier_pipeline.redaction import excerpt
 
 MESSAGE_CHARS = 2000
 

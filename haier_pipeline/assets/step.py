@@ -21,10 +21,10 @@ import pandas as pd
 
 from haier_pipeline.checks.rules import field_anomalies_check, schema_gate
 from haier_pipeline.haier import HaierClient, HaierError
-from haier_pipeline.haier.redaction import redact
 from haier_pipeline.haier.stats import CallStats
 from haier_pipeline.instance import PID_TAG, process_tags
 from haier_pipeline.records import Anomaly, Parsed
+from haier_pipeline.redaction import redact
 from haier_pipeline.shanghai_time import now_utc
 from haier_pipeline.sync_log import sync_log_row
 from haier_pipeline.validation import validate

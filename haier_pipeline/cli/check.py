@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from haier_pipeline.cli.main import EXIT_OK
+from haier_pipeline.cli.exit_codes import EXIT_OK
 from haier_pipeline.cli.sync import open_warehouse, preflight
 from haier_pipeline.resources import client_from_settings
 from haier_pipeline.settings import load_settings

@@ -9,7 +9,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from haier_pipeline.cli.main import EXIT_CONFIG, EXIT_OK
+from haier_pipeline.cli.exit_codes import EXIT_CONFIG, EXIT_OK
 from haier_pipeline.cli.simulator import LATENCY_MS, PRODUCTS
 from haier_pipeline.cli.sync import sync
 from haier_pipeline.settings import (

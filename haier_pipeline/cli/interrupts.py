@@ -13,6 +13,8 @@ import sys
 import threading
 from typing import Any
 
+from haier_pipeline.cli.exit_codes import EXIT_INTERRUPTED
+
 # Long enough for the hook to return (microseconds), short enough that nobody notices the wait.
 REDELIVERY_DELAY = 0.05
 
@@ -54,3 +56,14 @@ def handle_interrupts_everywhere() -> None:
     last_resort = logging.lastResort
     if last_resort is not None and not any(isinstance(f, _NoInterruptTracebacks) for f in last_resort.filters):
         last_resort.addFilter(_NoInterruptTracebacks())
+
+
+def report_interruption(command: str | None = None) -> int:
+    """An interruption outside any step; `sync` reports the steps it interrupted itself."""
+    name = f"haier-pipeline {command}" if command else "haier-pipeline"
+    print(
+        f"{name}: interrupted (Ctrl-C or SIGTERM). Every write is one transaction, so nothing was left half-written; "
+        "run it again.",
+        file=sys.stderr,
+    )
+    return EXIT_INTERRUPTED

@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import atexit
-import gc
 import os
 import sys
 import tempfile
 import traceback
 from collections.abc import Callable, Sequence
 
-from haier_pipeline.cli import report_interruption
+from haier_pipeline.cli import check, demo, query, simulator, sync, ui
+from haier_pipeline.cli.exit_codes import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
+from haier_pipeline.cli.interrupts import report_interruption
+from haier_pipeline.cli.startup import freeze_heap_at_exit, resume_garbage_collection
 from haier_pipeline.haier import HaierConfigurationError, HaierError
-from haier_pipeline.haier.redaction import redact
 from haier_pipeline.instance import absolute_dagster_home
+from haier_pipeline.redaction import redact
 from haier_pipeline.warehouse.errors import WarehouseConfigError, WarehouseError, storage_fault
 from haier_pipeline.warehouse.url import mask_url
-
-# 0 done; 1 a step failed; 2 a configuration or argument error; 3 finished, but items stayed unanswered. 130,
-# interrupted, is `haier_pipeline.cli.EXIT_INTERRUPTED`: the console script reports it before this module is loaded.
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_UNANSWERED = 0, 1, 2, 3
 
 EXAMPLES = {
     "sync": """examples:
@@ -48,8 +45,6 @@ EXAMPLES = {
 
 
 def _parser() -> argparse.ArgumentParser:
-    from haier_pipeline.cli import check, demo, query, simulator, sync, ui
-
     parser = argparse.ArgumentParser(
         prog="haier-pipeline",
         description="Keep a Haier dealer's catalog (products, prices, stock, logistics, balance) in a warehouse.",
@@ -78,22 +73,6 @@ def _parser() -> argparse.ArgumentParser:
 
 # Commands that end the start-up pause of garbage collection themselves, once their own set-up is done.
 RESUME_COLLECTION_THEMSELVES = frozenset({"sync"})
-
-
-def resume_garbage_collection() -> None:
-    """End the console script's start-up pause (`haier_pipeline.cli.console`): freeze what was loaded, so later
-    collections skip it, and collect again. A no-op when collection was not paused."""
-    if not gc.isenabled():
-        gc.freeze()
-        gc.enable()
-
-
-def freeze_heap_at_exit() -> None:
-    """Freeze the heap when the interpreter exits: its last garbage collections then skip everything Dagster, pandas
-    and SQLAlchemy allocated, which took about 1 s of every sync's exit on a busy 2-core machine (0.1 s frozen).
-    Objects are still released by reference counting; only cycles are left to the operating system. Idempotent."""
-    atexit.unregister(gc.freeze)
-    atexit.register(gc.freeze)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from haier_pipeline.cli.main import EXIT_OK
+from haier_pipeline.cli.exit_codes import EXIT_OK
 from haier_pipeline.cli.render import write_json, write_table
 from haier_pipeline.config_files import ascii_typed
 from haier_pipeline.haier import HaierClient

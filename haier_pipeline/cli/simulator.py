@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from haier_pipeline.cli.main import EXIT_FAILED, EXIT_OK
+from haier_pipeline.cli.exit_codes import EXIT_FAILED, EXIT_OK
 from haier_pipeline.simulator.config import SimulatorConfig
 from haier_pipeline.simulator.quirks import QUIRKS
 

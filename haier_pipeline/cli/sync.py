@@ -13,13 +13,8 @@ from dagster import DagsterInstance, ExecuteInProcessResult
 
 from haier_pipeline.assets.stock_day import STOCK_DAY_TAG
 from haier_pipeline.audit import UNANSWERED_TAG, record_dead_runs
-from haier_pipeline.cli import EXIT_INTERRUPTED
-from haier_pipeline.cli.main import (
-    EXIT_FAILED,
-    EXIT_OK,
-    EXIT_UNANSWERED,
-    resume_garbage_collection,
-)
+from haier_pipeline.cli.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNANSWERED
+from haier_pipeline.cli.startup import resume_garbage_collection
 from haier_pipeline.cli.timings import SyncTimings
 from haier_pipeline.config_files import orders_file_problem
 from haier_pipeline.haier import HaierConfigurationError

@@ -16,7 +16,7 @@ from pathlib import Path
 from types import FrameType
 
 from haier_pipeline.cli.demo import simulator_environment
-from haier_pipeline.cli.main import EXIT_CONFIG
+from haier_pipeline.cli.exit_codes import EXIT_CONFIG
 from haier_pipeline.cli.simulator import port_number
 from haier_pipeline.instance import absolute_dagster_home, instance_folder, load_instance
 from haier_pipeline.settings import load_dotenv_file

@@ -1,7 +1,6 @@
 """The Haier dealer open-platform API client: knows HTTP, nothing of databases or Dagster assets."""
 
-from haier_pipeline.haier.client import HaierClient
-from haier_pipeline.haier.errors import (
+from haier_pipeline.errors import (
     HaierAnswerShapeError,
     HaierAuthenticationError,
     HaierBusinessError,
@@ -11,6 +10,7 @@ from haier_pipeline.haier.errors import (
     HaierThrottledError,
     HaierUnavailableError,
 )
+from haier_pipeline.haier.client import HaierClient
 
 __all__ = [
     "HaierAnswerShapeError",

@@ -31,8 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from haier_pipeline.haier.errors import HaierAuthenticationError, HaierError
-from haier_pipeline.haier.redaction import excerpt, redact, redacting_logger, register_secret
+from haier_pipeline.errors import HaierAuthenticationError, HaierError
+from haier_pipeline.redaction import excerpt, redact, redacting_logger, register_secret
 
 log = redacting_logger("haier_pipeline.haier")
 

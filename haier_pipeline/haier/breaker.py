@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from haier_pipeline.haier.errors import HaierUnavailableError
+from haier_pipeline.errors import HaierUnavailableError
 
 BREAKER_CALLS = 12
 BREAKER_SECONDS = 15.0

@@ -16,6 +16,13 @@ from dagster import ConfigurableResource
 from pydantic import PrivateAttr
 from requests.adapters import HTTPAdapter
 
+from haier_pipeline.errors import (
+    HaierAnswerShapeError,
+    HaierAuthenticationError,
+    HaierConfigurationError,
+    HaierRequestError,
+    HaierThrottledError,
+)
 from haier_pipeline.haier import endpoints
 from haier_pipeline.haier.answers import (
     NoRedirectSession,
@@ -36,20 +43,13 @@ from haier_pipeline.haier.auth import (
 )
 from haier_pipeline.haier.breaker import BREAKER_CALLS, BREAKER_SECONDS, CircuitBreaker
 from haier_pipeline.haier.envelopes import as_rows, unwrap
-from haier_pipeline.haier.errors import (
-    HaierAnswerShapeError,
-    HaierAuthenticationError,
-    HaierConfigurationError,
-    HaierRequestError,
-    HaierThrottledError,
-)
 from haier_pipeline.haier.fan_out import FanOut, Outcome
 from haier_pipeline.haier.no_answer import may_be_restarting, no_answer_cause
 from haier_pipeline.haier.pacing import RateLimiter, shared_limiter
-from haier_pipeline.haier.redaction import excerpt, redact, redacting_logger, register_secret
 from haier_pipeline.haier.senders import Latency, senders_for
 from haier_pipeline.haier.stats import CallStats
 from haier_pipeline.haier.urls import insecure_http_problems, url_secrets
+from haier_pipeline.redaction import excerpt, redact, redacting_logger, register_secret
 
 log = redacting_logger("haier_pipeline.haier")
 

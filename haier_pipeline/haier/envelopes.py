@@ -20,8 +20,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from haier_pipeline.haier.errors import HaierAnswerShapeError, HaierBusinessError
-from haier_pipeline.haier.redaction import excerpt
+from haier_pipeline.errors import HaierAnswerShapeError, HaierBusinessError
+from haier_pipeline.redaction import excerpt
 
 SUCCESS_CODES = frozenset({"200", "success"})
 FAILURE_WORDS = frozenset({"fail", "failed", "failure", "error"})

@@ -11,9 +11,9 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Sized
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from haier_pipeline.haier.errors import HaierBusinessError, HaierError, HaierRequestError
-from haier_pipeline.haier.redaction import redacting_logger
+from haier_pipeline.errors import HaierBusinessError, HaierError, HaierRequestError
 from haier_pipeline.haier.senders import Senders
+from haier_pipeline.redaction import redacting_logger
 
 log = redacting_logger("haier_pipeline.haier")
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from haier_pipeline.haier.redaction import redacting_logger
+from haier_pipeline.redaction import redacting_logger
 
 try:
     import fcntl

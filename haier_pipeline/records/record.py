@@ -19,9 +19,9 @@ from typing import Any
 
 import pandas as pd
 
-from haier_pipeline.haier.errors import HaierError
-from haier_pipeline.haier.redaction import redact
+from haier_pipeline.errors import HaierError
 from haier_pipeline.records.kinds import Invalid, Kind, is_missing, storable_text
+from haier_pipeline.redaction import redact
 
 PAYLOAD_CHARS = 2000
 RAW_VALUE_CHARS = 200

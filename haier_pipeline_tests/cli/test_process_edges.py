@@ -22,7 +22,7 @@ import pytest
 
 from haier_pipeline.cli import query
 from haier_pipeline.cli.main import main
-from haier_pipeline.haier.redaction import register_secret
+from haier_pipeline.redaction import register_secret
 from haier_pipeline_tests.ui.conftest import alive, descendants
 
 # A stand-in for dg dev: a parent that starts a child which starts a grandchild, all sleeping. Like dg dev's

@@ -47,7 +47,7 @@ def test_a_command_freezes_the_heap_before_the_interpreter_exits() -> None:
     # The probe is registered first, so it runs after the freeze (exit handlers run last-in, first-out).
     probe = (
         "import atexit, gc; atexit.register(lambda: print('frozen', gc.get_freeze_count() > 0)); "
-        "from haier_pipeline.cli.main import freeze_heap_at_exit; freeze_heap_at_exit(); freeze_heap_at_exit()"
+        "from haier_pipeline.cli.startup import freeze_heap_at_exit; freeze_heap_at_exit(); freeze_heap_at_exit()"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
     assert done.stdout.split() == ["frozen", "True"]

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from haier_pipeline.haier import HaierError, redaction
+from haier_pipeline import redaction
+from haier_pipeline.haier import HaierError
 from haier_pipeline.haier.auth import MAX_LIFETIME, TokenGrant, parse_token_answer
 from haier_pipeline.haier.envelopes import as_rows, unwrap
 

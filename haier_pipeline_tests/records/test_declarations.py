@@ -12,7 +12,6 @@ import pytest
 
 from haier_pipeline.assets.step import markdown_table
 from haier_pipeline.haier import HaierError
-from haier_pipeline.haier.redaction import register_secret
 from haier_pipeline.records import (
     BALANCE_ROW,
     LOGISTICS_RECORD,
@@ -23,6 +22,7 @@ from haier_pipeline.records import (
     UnusableAnswer,
 )
 from haier_pipeline.records.record import CONFLICTING_MEASURES, DIFFERENT_DESCRIPTION
+from haier_pipeline.redaction import register_secret
 from haier_pipeline.validation import validate
 
 NOW = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
