@@ -19,14 +19,16 @@ from dotenv.parser import parse_stream
 from pydantic import Field, PrivateAttr, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from haier_pipeline.api_urls import insecure_http_problems
 from haier_pipeline.config_files import COUNTIES_HINT, county_code_problem, read_county_file
 from haier_pipeline.errors import HaierConfigurationError
-from haier_pipeline.haier.client import FALLBACKS, default_token_url
-from haier_pipeline.haier.urls import insecure_http_problems
 from haier_pipeline.warehouse.errors import WarehouseConfigError
 from haier_pipeline.warehouse.url import mask_url, parse_warehouse_url
 
 PREFIX = "HAIER_"
+# An optional field left unset takes the value of another: the goods go to the customer itself, and one password
+# serves every endpoint unless the account has several.
+FALLBACKS = {"send_to_code": "customer_code", "seller_password": "password", "customer_password": "password"}
 DEFAULT_WAREHOUSE_URL = "duckdb:///data/warehouse.duckdb"
 DEFAULT_COUNTIES_FILE = "data/counties.csv"
 DEFAULT_ORDERS_FILE = "data/orders.csv"
@@ -38,6 +40,11 @@ CREDENTIAL_FIELDS = ("base_url", "client_id", "client_secret", "customer_code", 
 # reads the counties when a run starts (an edited counties.csv counts without a reload); the command line needs both
 # now. Validators read this to know which of the two is validating.
 _require_credentials: ContextVar[bool] = ContextVar("require_credentials", default=True)
+
+
+def default_token_url(base_url: str) -> str:
+    """The token URL when HAIER_TOKEN_URL is not set."""
+    return f"{base_url.rstrip('/')}/oauth2/auth"
 
 
 def variable(field_name: str) -> str:
@@ -73,7 +80,8 @@ class Settings(BaseSettings):
     seller_password: SecretStr | None = None
     customer_password: SecretStr | None = None
     auth_scheme: Literal["bare", "bearer"] = "bare"
-    county_codes: Annotated[tuple[str, ...], NoDecode] = Field((), validate_default=True)
+    # County code -> weight (data/counties.csv's `weight` column; 1 each when HAIER_COUNTY_CODES names them).
+    county_codes: Annotated[dict[str, float], NoDecode] = Field(default_factory=dict, validate_default=True)
     orders_file: str = DEFAULT_ORDERS_FILE
     rate_limit: float = Field(100.0, gt=0, le=10_000)
     timeout: float = Field(30.0, gt=0, le=600)
@@ -113,11 +121,13 @@ class Settings(BaseSettings):
 
     @field_validator("county_codes", mode="before")
     @classmethod
-    def _counties(cls, value: Any) -> tuple[str, ...]:
+    def _counties(cls, value: Any) -> dict[str, float]:
+        if isinstance(value, dict) and value:
+            return value
         raw = ",".join(value) if isinstance(value, tuple | list) else str(value or "")
         if not raw and not _require_credentials.get():
-            return ()
-        return tuple(county_weights(raw))
+            return {}
+        return county_weights(raw)
 
     # HAIER_COUNTY_CODES unset: the counties (and their weights) are data/counties.csv's, read again where the stock
     # step runs, so the weights count and an edited file needs no reload of the code location.
@@ -177,13 +187,18 @@ class Settings(BaseSettings):
                 shown[name] = mask_url(self.resolved_token_url)
             elif name == "send_to_code":
                 shown[name] = self.resolved_send_to_code
-            elif isinstance(value, tuple):
+            elif isinstance(value, dict):
                 shown[name] = ",".join(value)
             elif isinstance(value, str):
                 shown[name] = mask_url(value)
             else:
                 shown[name] = "(not set)" if value is None else str(value)
         return shown
+
+
+def default(name: str) -> Any:
+    """A setting's default, for the objects built from the settings (the client, the resources): written once."""
+    return Settings.model_fields[name].default
 
 
 def load_dotenv_file(directory: Path | None = None) -> None:
@@ -264,14 +279,18 @@ def describe_problems(error: ValidationError) -> list[str]:
 def county_weights(raw: str) -> dict[str, float]:
     """County code -> weight (the optional `weight` column of data/counties.csv; 1 for every county of
     HAIER_COUNTY_CODES). A stock call budget asks heavier counties first. Raises ValueError naming the source."""
-    if raw.strip():
-        weights = {code.strip(): 1.0 for code in raw.split(",") if code.strip()}
-        source = "HAIER_COUNTY_CODES"
-        if bad := [problem for code in weights if (problem := county_code_problem(code))]:
-            raise ValueError(f"{source}: county codes are 6 ASCII digits (e.g. 110101): {'; '.join(bad)}")
-    else:
-        weights = read_county_file(Path(DEFAULT_COUNTIES_FILE))
-        source = DEFAULT_COUNTIES_FILE
+    if not raw.strip():
+        return counties_in_file(Path(DEFAULT_COUNTIES_FILE))
+    weights = {code.strip(): 1.0 for code in raw.split(",") if code.strip()}
+    if bad := [problem for code in weights if (problem := county_code_problem(code))]:
+        raise ValueError(f"HAIER_COUNTY_CODES: county codes are 6 ASCII digits (e.g. 110101): {'; '.join(bad)}")
     if not weights:
-        raise ValueError(f"{source}: no county codes configured ({COUNTIES_HINT})")
+        raise ValueError(f"HAIER_COUNTY_CODES: no county codes configured ({COUNTIES_HINT})")
+    return weights
+
+
+def counties_in_file(path: Path) -> dict[str, float]:
+    """County code -> weight, from a counties file; raises ValueError naming it."""
+    if not (weights := read_county_file(path)):
+        raise ValueError(f"{path}: no county codes configured ({COUNTIES_HINT})")
     return weights

@@ -12,10 +12,11 @@ from datetime import timedelta
 
 import pandas as pd
 
+from haier_pipeline.endpoints.stock_snapshots import NO_WAREHOUSE, STOCK_ROW
 from haier_pipeline.haier import HaierClient, HaierRequestError
-from haier_pipeline.records import NO_WAREHOUSE, STOCK_ROW
 from haier_pipeline.shanghai_time import now_utc, today_in_shanghai
-from haier_pipeline.warehouse import Warehouse, WarehouseLockTimeout, WarehouseStorageError
+from haier_pipeline.warehouse.errors import WarehouseLockTimeout, WarehouseStorageError
+from haier_pipeline.warehouse.warehouse import Warehouse
 
 CACHE_TABLE = "stock_lookups"
 NEWEST_ANSWER = (

@@ -14,12 +14,13 @@ import psycopg
 import pytest
 from dagster import DagsterInstance, ExecuteInProcessResult
 
-from haier_pipeline.assets.stock_day import STOCK_DAY_TAG
+from haier_pipeline.cli.runs import run_assets, selected_assets
+from haier_pipeline.defs.haier_catalog.stock.day import STOCK_DAY_TAG
+from haier_pipeline.defs.outcomes import StepFailure, step_failures
+from haier_pipeline.defs.resources import PipelineSettings, WarehouseResource
 from haier_pipeline.haier import HaierClient
-from haier_pipeline.resources import PipelineSettings
-from haier_pipeline.runner import StepFailure, run_assets, selected_assets, step_failures
 from haier_pipeline.simulator import RunningSimulator, start_simulator
-from haier_pipeline.warehouse import Warehouse, WarehouseResource
+from haier_pipeline.warehouse.warehouse import Warehouse
 from haier_pipeline_tests.postgres import POSTGRES_URL, require_postgres
 from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS, simulator_config
 
@@ -56,7 +57,7 @@ class Pipeline:
             ),
             "warehouse": self.resource,
             "pipeline": PipelineSettings(
-                county_codes=",".join(self.simulator.config.counties),
+                county_weights=dict.fromkeys(self.simulator.config.counties, 1.0),
                 orders_file=str(self.orders_file),
                 max_deactivate_ratio=self.max_deactivate_ratio,
                 max_rejected_ratio=self.max_rejected_ratio,

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import io
 
+from haier_pipeline.defs.haier_catalog.stock.progress import Progress
 from haier_pipeline.haier.stats import CallStats
-from haier_pipeline.progress import Progress
 
 
 class Terminal(io.StringIO):

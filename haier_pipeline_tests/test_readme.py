@@ -15,12 +15,13 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from haier_pipeline.assets.stock_day import STOCK_DAY_TAG
+from haier_pipeline.cli.runs import run_assets, selected_assets
+from haier_pipeline.defs.haier_catalog.stock.day import STOCK_DAY_TAG
+from haier_pipeline.defs.outcomes import step_failures
+from haier_pipeline.defs.resources import PipelineSettings, WarehouseResource
+from haier_pipeline.endpoints import steps
 from haier_pipeline.haier import HaierClient
-from haier_pipeline.resources import PipelineSettings
-from haier_pipeline.runner import STEPS, run_assets, selected_assets, step_failures
 from haier_pipeline.simulator import start_simulator
-from haier_pipeline.warehouse import WarehouseResource
 from haier_pipeline_tests.postgres import POSTGRES_URL, require_postgres
 from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS, simulator_config
 
@@ -42,10 +43,12 @@ def fill(url: str, orders: Path) -> None:
         resources = {
             "haier": HaierClient(base_url=simulator.base_url, backoff_seconds=0.05, **SIMULATOR_CREDENTIALS),
             "warehouse": WarehouseResource(url=url),
-            "pipeline": PipelineSettings(county_codes=",".join(simulator.config.counties), orders_file=str(orders)),
+            "pipeline": PipelineSettings(
+                county_weights=dict.fromkeys(simulator.config.counties, 1.0), orders_file=str(orders)
+            ),
         }
         result = run_assets(
-            selected_assets(list(STEPS)), resources, tags={STOCK_DAY_TAG: simulator.config.today().isoformat()}
+            selected_assets(list(steps())), resources, tags={STOCK_DAY_TAG: simulator.config.today().isoformat()}
         )
         assert result.success, step_failures(result)
 

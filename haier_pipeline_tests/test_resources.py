@@ -11,8 +11,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from haier_pipeline.defs.resources import resources_for_definitions, resources_from_settings
 from haier_pipeline.haier import HaierConfigurationError
-from haier_pipeline.resources import resources_for_definitions, resources_from_settings
 from haier_pipeline.settings import load_settings
 
 ENVIRONMENT = {
@@ -83,7 +83,7 @@ def load_code_location(tmp_path: Path, environment: dict[str, str]) -> str:
     """The code location loaded as `dg dev` loads it, in a process of its own: what it printed on stderr."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("HAIER_")} | environment
     done = subprocess.run(
-        [sys.executable, "-c", "import haier_pipeline.definitions"],
+        [sys.executable, "-c", "from haier_pipeline.definitions import defs; defs()"],
         cwd=tmp_path,  # no .env here
         env=env,
         capture_output=True,

@@ -69,7 +69,7 @@ def test_csv_files_excel_saves_as_csv_utf8_are_read(bare_folder: Path) -> None:
     orders = bare_folder / "data" / "orders.csv"
     orders.write_bytes(BOM + b"order_code,member_id\r\nSO.20190106.000003,42\r\n")
     env = {key: value for key, value in MINIMAL.items() if key != "HAIER_COUNTY_CODES"}
-    assert load_settings(env).county_codes == ("110101",)
+    assert tuple(load_settings(env).county_codes) == ("110101",)
     assert orders_file_problem(str(orders)) is None
     assert read_orders(str(orders)) == [TrackedOrder("SO.20190106.000003", None, 42)]
 

@@ -9,7 +9,7 @@ import time
 
 from haier_pipeline.cli.exit_codes import EXIT_OK
 from haier_pipeline.cli.sync import open_warehouse, preflight
-from haier_pipeline.resources import client_from_settings
+from haier_pipeline.defs.resources import client_from_settings
 from haier_pipeline.settings import load_settings
 from haier_pipeline.warehouse.errors import WarehouseConfigError
 from haier_pipeline.warehouse.url import mask_url
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     products = len({str(row["productCode"]).strip() for row in listed})
     print(f"products:  ok ({products} listed: HAIER_PASSWORD accepted)")
     if listed and settings.county_codes:
-        code, county = str(listed[0]["productCode"]), settings.county_codes[0]
+        code, county = str(listed[0]["productCode"]), next(iter(settings.county_codes))
         client.stock(code, county)
         print(f"stock:     ok ({code} in {county}: HAIER_SELLER_PASSWORD accepted)")
     return EXIT_OK

@@ -20,9 +20,9 @@ from haier_pipeline.settings import (
     load_settings,
 )
 from haier_pipeline.shanghai_time import today_in_shanghai
-from haier_pipeline.warehouse import Warehouse, mask_url
 from haier_pipeline.warehouse.errors import WarehouseConfigError
-from haier_pipeline.warehouse.url import parse_warehouse_url
+from haier_pipeline.warehouse.url import mask_url, parse_warehouse_url
+from haier_pipeline.warehouse.warehouse import Warehouse
 
 DEMO_WAREHOUSE = DEFAULT_WAREHOUSE_URL.removeprefix("duckdb:///")
 DEMO_QUERY = (

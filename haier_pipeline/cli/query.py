@@ -13,13 +13,17 @@ import pandas as pd
 from haier_pipeline.cli.exit_codes import EXIT_OK
 from haier_pipeline.cli.render import write_json, write_table
 from haier_pipeline.config_files import ascii_typed
+from haier_pipeline.defs.resources import client_from_settings
+from haier_pipeline.endpoints.account_balances import BALANCE_ROW
+from haier_pipeline.endpoints.logistics_events import LOGISTICS_RECORD
+from haier_pipeline.endpoints.prices import PRICE_ROW
+from haier_pipeline.endpoints.products import PRODUCT
 from haier_pipeline.haier import HaierClient
-from haier_pipeline.records import BALANCE_ROW, LOGISTICS_RECORD, PRICE_ROW, PRODUCT, Parsed
+from haier_pipeline.records import Parsed
 from haier_pipeline.records.kinds import COUNTY_CODE, MEMBER_ID, PRODUCT_CODE, TextKind
-from haier_pipeline.resources import client_from_settings
 from haier_pipeline.settings import Settings, load_settings
 from haier_pipeline.stock_cache import cached_stock
-from haier_pipeline.warehouse import Warehouse
+from haier_pipeline.warehouse.warehouse import Warehouse
 
 # Seconds `query stock` waits for a warehouse file another program holds before the API answers uncached.
 LOOKUP_LOCK_WAIT = 5.0

@@ -11,12 +11,16 @@ from pathlib import Path
 
 from dagster import DagsterInstance, ExecuteInProcessResult
 
-from haier_pipeline.assets.stock_day import STOCK_DAY_TAG
-from haier_pipeline.audit import UNANSWERED_TAG, record_dead_runs
 from haier_pipeline.cli.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNANSWERED
+from haier_pipeline.cli.runs import pools_of, run_assets, selected_assets, steps_not_run, unknown_steps
 from haier_pipeline.cli.startup import resume_garbage_collection
 from haier_pipeline.cli.timings import SyncTimings
 from haier_pipeline.config_files import orders_file_problem
+from haier_pipeline.defs.alerts.audit import record_dead_runs
+from haier_pipeline.defs.haier_catalog.stock.day import STOCK_DAY_TAG
+from haier_pipeline.defs.outcomes import UNANSWERED_TAG, step_failures
+from haier_pipeline.defs.resources import resources_from_settings, warehouse_resource
+from haier_pipeline.endpoints import steps
 from haier_pipeline.haier import HaierConfigurationError
 from haier_pipeline.instance import (
     free_slots_of_finished_runs,
@@ -25,28 +29,18 @@ from haier_pipeline.instance import (
     project_instance,
     wait_for_pools,
 )
-from haier_pipeline.resources import resources_from_settings, warehouse_resource
-from haier_pipeline.runner import (
-    STEPS,
-    pools_of,
-    run_assets,
-    selected_assets,
-    step_failures,
-    steps_not_run,
-    unknown_steps,
-)
 from haier_pipeline.settings import Settings, load_settings
 from haier_pipeline.shanghai_time import today_in_shanghai
-from haier_pipeline.warehouse import Warehouse
 from haier_pipeline.warehouse.errors import WarehouseError
 from haier_pipeline.warehouse.url import mask_url, reachability_problem
+from haier_pipeline.warehouse.warehouse import Warehouse
 
 
 def steps_argument(raw: str) -> list[str]:
     names = [name.strip() for name in raw.split(",") if name.strip()]
     if not names or (unknown := unknown_steps(names)):
         shown = ", ".join(map(repr, unknown)) if names else "none given"
-        raise argparse.ArgumentTypeError(f"unknown step {shown}; choose from {','.join(STEPS)}")
+        raise argparse.ArgumentTypeError(f"unknown step {shown}; choose from {','.join(steps())}")
     return names
 
 
@@ -106,7 +100,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=steps_argument,
         # extend: `--only stock --only prices` runs both; the default "store" silently kept the last one only.
         action="extend",
-        help=f"comma-separated steps to run (default: all; may be repeated): {','.join(STEPS)}",
+        help=f"comma-separated steps to run (default: all; may be repeated): {','.join(steps())}",
     )
     parser.add_argument(
         "--date",

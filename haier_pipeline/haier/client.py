@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -16,6 +16,13 @@ from dagster import ConfigurableResource
 from pydantic import PrivateAttr
 from requests.adapters import HTTPAdapter
 
+from haier_pipeline.api_urls import insecure_http_problems, url_secrets
+from haier_pipeline.endpoints.account_balances import account_balances as BALANCE
+from haier_pipeline.endpoints.declaration import AccountField, Request
+from haier_pipeline.endpoints.logistics_events import logistics_events as LOGISTICS
+from haier_pipeline.endpoints.prices import prices as PRICES
+from haier_pipeline.endpoints.products import products as PRODUCTS
+from haier_pipeline.endpoints.stock_snapshots import stock_snapshots as STOCK
 from haier_pipeline.errors import (
     HaierAnswerShapeError,
     HaierAuthenticationError,
@@ -23,7 +30,6 @@ from haier_pipeline.errors import (
     HaierRequestError,
     HaierThrottledError,
 )
-from haier_pipeline.haier import endpoints
 from haier_pipeline.haier.answers import (
     NoRedirectSession,
     declared_charset,
@@ -48,8 +54,8 @@ from haier_pipeline.haier.no_answer import may_be_restarting, no_answer_cause
 from haier_pipeline.haier.pacing import RateLimiter, shared_limiter
 from haier_pipeline.haier.senders import Latency, senders_for
 from haier_pipeline.haier.stats import CallStats
-from haier_pipeline.haier.urls import insecure_http_problems, url_secrets
 from haier_pipeline.redaction import excerpt, redact, redacting_logger, register_secret
+from haier_pipeline.settings import FALLBACKS, default, default_token_url
 
 log = redacting_logger("haier_pipeline.haier")
 
@@ -69,17 +75,8 @@ REDIRECT_HINT = (
 )
 TOO_DEEP = "the answer nests too deep to read (deeper than Python's JSON reader goes); ask the vendor about this item"
 
-# An optional field left unset takes the value of another: the goods go to the customer itself, and one password
-# serves every endpoint unless the account has several.
-FALLBACKS = {"send_to_code": "customer_code", "seller_password": "password", "customer_password": "password"}
-
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-def default_token_url(base_url: str) -> str:
-    """The token URL when HAIER_TOKEN_URL is not set."""
-    return f"{base_url.rstrip('/')}/oauth2/auth"
 
 
 class HaierClient(ConfigurableResource):
@@ -91,19 +88,19 @@ class HaierClient(ConfigurableResource):
     client_secret: str
     customer_code: str
     send_to_code: str | None = None
-    supplier_code: str = "1001"
+    supplier_code: str = default("supplier_code")
     password: str
     seller_password: str | None = None
     customer_password: str | None = None
-    auth_scheme: str = "bare"
-    rate_limit: float = 100.0
-    timeout: float = 30.0
+    auth_scheme: str = default("auth_scheme")
+    rate_limit: float = default("rate_limit")
+    timeout: float = default("timeout")
     # The most threads a fan-out sends with; it uses as many as the answers' latency needs (see haier.senders).
     max_workers: int = 256
     max_retries: int = 3
     backoff_seconds: float = 0.5
     # Plain http to a host that is not loopback sends secrets in clear text: refused unless allowed.
-    allow_insecure_http: bool = False
+    allow_insecure_http: bool = default("allow_insecure_http")
     # Where processes of one account share their rate limit (None: pacing.default_pacing_dir()).
     pacing_dir: str | None = None
     # The circuit breaker: this many consecutive calls without an answer, over at least this many seconds.
@@ -137,8 +134,8 @@ class HaierClient(ConfigurableResource):
         return self.token_url or default_token_url(self.base_url)
 
     def resolved(self, name: str) -> str:
-        """An optional field's value, else the value of the field it falls back to (FALLBACKS)."""
-        return getattr(self, name) or getattr(self, FALLBACKS[name])
+        """A field's value; an optional one left unset takes the value of the field it falls back to (FALLBACKS)."""
+        return getattr(self, name) or getattr(self, FALLBACKS.get(name, name))
 
     def _validate(self) -> None:
         problems = [
@@ -476,76 +473,91 @@ class HaierClient(ConfigurableResource):
 
     # ---- endpoints ----------------------------------------------------------------------------------
 
+    def body(self, request: Request, item: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The request's body for this account: its fixed values, the account's fields under this endpoint's names,
+        and the item's values (one left out when None)."""
+        body = {
+            key: self.resolved(value) if isinstance(value, AccountField) else value
+            for key, value in request.body.items()
+        }
+        for key, column in request.item.items():
+            if (value := (item or {}).get(column)) is not None:
+                body[key] = value
+        return body
+
+    def fetch(
+        self,
+        endpoint: str,
+        request: Request,
+        item: Mapping[str, Any] | None = None,
+        batch: Sequence[Any] | None = None,
+    ) -> Any:
+        """One call of a declared request (a batch's values under its key); the unwrapped payload."""
+        body = self.body(request, item)
+        if batch is not None and request.batch is not None:
+            if not 1 <= len(batch) <= request.batch.size:
+                raise ValueError(f"a {endpoint} call takes 1 to {request.batch.size} codes, got {len(batch)}")
+            body[request.batch.key] = list(batch)
+        return self._post(endpoint, request.path, body)
+
     def products(self, codes: Sequence[str] | None = None) -> list[dict[str, Any]]:
         """All procurable products of the account (no codes), or those codes, 20 a call."""
-        base = {
-            "customerCode": self.customer_code,
-            "sendToCode": self.resolved("send_to_code"),
-            "supplierCode": self.supplier_code,
-            "searchType": endpoints.SEARCH_TYPE,
-            "passWord": self.password,
-        }
+        request = PRODUCTS.request
         if codes is None:
-            return as_rows(self._post("products", endpoints.PRODUCTS, base), "products")
+            return as_rows(self.fetch("products", request), "products")
 
         def batch_rows(batch: list[str]) -> list[dict[str, Any]]:
-            return as_rows(self._post("products", endpoints.PRODUCTS, {**base, "productCodes": batch}), "products")
+            return as_rows(self._post("products", request.path, {**self.body(request), "productCodes": batch}))
 
         rows: list[dict[str, Any]] = []
-        for outcome in self.fan_out(batch_rows, endpoints.batches(list(codes))):
+        for outcome in self.fan_out(batch_rows, batches(list(codes), PRICES.request.batch.size)):
             if outcome.error is not None:
                 raise outcome.error
             rows.extend(outcome.value or [])
         return rows
 
     def price_batch(self, codes: Sequence[str]) -> list[dict[str, Any]]:
-        if not 1 <= len(codes) <= endpoints.MAX_CODES_PER_CALL:
-            raise ValueError(f"a price call takes 1 to {endpoints.MAX_CODES_PER_CALL} codes, got {len(codes)}")
-        body = {
-            "customerCode": self.customer_code,
-            "sendToCode": self.resolved("send_to_code"),
-            "productCodes": list(codes),
-            "priceType": endpoints.PRICE_TYPE,
-            "passWord": self.password,
-        }
-        return as_rows(self._post("prices", endpoints.PRICES, body), "prices")
+        return as_rows(self.fetch("prices", PRICES.request, batch=codes), "prices")
 
     def prices(self, codes: Sequence[str]) -> list[Outcome[list[str], list[dict[str, Any]]]]:
-        """Prices for any number of codes: batches of 20 fanned out over the pool. A batch the vendor refused, or
-        that stayed unanswered while others were answered, is asked again a code at a time: one product it refuses
-        (discontinued) or cannot answer (a 503 for every call naming it) must not cost 19 others their price."""
-        batches = self.fan_out(self.price_batch, endpoints.batches(list(dict.fromkeys(codes))))
+        """Prices for any number of codes (see `batched`)."""
+        return self.batched("prices", PRICES.request, codes)
+
+    def batched(
+        self, endpoint: str, request: Request, values: Sequence[Any]
+    ) -> list[Outcome[list[Any], list[dict[str, Any]]]]:
+        """Rows for any number of values of a batched request, its batches fanned out over the pool. A batch the
+        vendor refused, or that stayed unanswered while others were answered, is asked again a value at a time: one
+        product it refuses (discontinued) or cannot answer (a 503 for every call naming it) must not cost 19 others
+        their price."""
+        assert request.batch is not None, f"{endpoint}: the request declares no batch"
+
+        def batch_rows(batch: list[Any]) -> list[dict[str, Any]]:
+            return as_rows(self.fetch(endpoint, request, batch=batch), endpoint)
+
+        batches_ = self.fan_out(batch_rows, batches(list(dict.fromkeys(values)), request.batch.size))
         # One product the API cannot answer, not an outage: split into single calls (each with its retries), an
         # outage would cost twenty times its calls.
-        unanswered = sum(outcome.unanswered for outcome in batches)
-        few_unanswered = unanswered <= max(1, len(batches) // 4) < len(batches)
+        unanswered = sum(outcome.unanswered for outcome in batches_)
+        few_unanswered = unanswered <= max(1, len(batches_) // 4) < len(batches_)
 
         def split(outcome: Outcome[list[str], list[dict[str, Any]]]) -> bool:
             return len(outcome.item) > 1 and (outcome.refused or (outcome.unanswered and few_unanswered))
 
-        failed = [outcome for outcome in batches if split(outcome)]
+        failed = [outcome for outcome in batches_ if split(outcome)]
         if not failed:
-            return batches
+            return batches_
         batch_of = {code: number for number, outcome in enumerate(failed) for code in outcome.item}
-        log.info("%d price batches failed; asking their %d codes one at a time", len(failed), len(batch_of))
-        # A refusal is about the batch the code came from: the first codes of one batch refused alike are not the
+        log.info("%d %s batches failed; asking their %d values one at a time", len(failed), endpoint, len(batch_of))
+        # A refusal is about the batch the value came from: the first values of one batch refused alike are not the
         # account (a streak needs ACCOUNT_REFUSAL_STREAK batches).
-        singles = self.fan_out(
-            self.price_batch, [[code] for code in batch_of], subject=lambda single: batch_of[single[0]]
-        )
-        return [outcome for outcome in batches if not split(outcome)] + singles
+        singles = self.fan_out(batch_rows, [[value] for value in batch_of], subject=lambda single: batch_of[single[0]])
+        return [outcome for outcome in batches_ if not split(outcome)] + singles
 
     def stock(self, product_code: str, county_code: str) -> list[dict[str, Any]]:
         """Warehouse rows able to serve one county with one product; empty means none can."""
-        body = {
-            "salesCode": self.customer_code,
-            "senderCode": self.resolved("send_to_code"),
-            "productCode": product_code,
-            "countyCode": county_code,
-            "source": endpoints.STOCK_SOURCE,
-            "sellerPassword": self.resolved("seller_password"),
-        }
-        return as_rows(self._post("stock", endpoints.STOCK, body), "stock")
+        item = {"product_code": product_code, "county_code": county_code}
+        return as_rows(self.fetch("stock", STOCK.request, item), "stock")
 
     def stream_stock(
         self,
@@ -560,37 +572,29 @@ class HaierClient(ConfigurableResource):
         self, order_code: str, delivery_record_code: str | None = None, member_id: int | None = None
     ) -> dict[str, list[dict[str, Any]]]:
         """The order's records from the three logistics lists, keyed by the list's name."""
-        body: dict[str, Any] = {
-            "orderCode": order_code,
-            "sellerCode": self.customer_code,
-            "sellerPassword": self.resolved("seller_password"),
-        }
-        if delivery_record_code:
-            body["deliveryRecordCode"] = delivery_record_code
-        if member_id is not None:
-            body["memberId"] = member_id
-        payload = self._post("logistics", endpoints.LOGISTICS, body)
-        if payload is None:
-            payload = {}
-        if not isinstance(payload, dict):
-            raise HaierAnswerShapeError(
-                "logistics", f"expected an object with three lists, got {type(payload).__name__}"
-            )
-        return logistics_lists(payload)
+        item = {"order_code": order_code, "delivery_record_code": delivery_record_code, "member_id": member_id}
+        return named_lists("logistics", self.fetch("logistics", LOGISTICS.request, item), LOGISTICS.request.lists)
 
     def balance(self) -> list[dict[str, Any]]:
-        body = {
-            "customerCode": self.customer_code,
-            "customerPassword": self.resolved("customer_password"),
-        }
-        return as_rows(self._post("balance", endpoints.BALANCE, body), "balance")
+        return as_rows(self.fetch("balance", BALANCE.request), "balance")
 
 
-def logistics_lists(payload: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """The three lists of a logistics answer, their names matched in any case. Another key holding a list or an
-    object may be one of them renamed: read as absent, its records would be deleted from the warehouse by an answer
-    that never mentioned them, so the answer is unusable."""
-    by_name = {name.lower(): name for name in endpoints.LOGISTICS_LISTS}
+def batches(codes: list[str], size: int) -> list[list[str]]:
+    """Split any number of codes into calls of at most `size`; nothing is ever truncated."""
+    return [codes[start : start + size] for start in range(0, len(codes), size)]
+
+
+def named_lists(endpoint: str, payload: Any, lists: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """The named lists of an answer (the three of a logistics answer), their names matched in any case. Another key
+    holding a list or an object may be one of them renamed: read as absent, its records would be deleted from the
+    warehouse by an answer that never mentioned them, so the answer is unusable."""
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, dict):
+        raise HaierAnswerShapeError(
+            endpoint, f"expected an object with the lists {', '.join(lists)}, got {type(payload).__name__}"
+        )
+    by_name = {name.lower(): name for name in lists}
     found: dict[str, Any] = {}
     for key, value in payload.items():
         name = by_name.get(str(key).lower())
@@ -598,11 +602,10 @@ def logistics_lists(payload: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
             found[name] = value
         elif isinstance(value, list | dict):
             raise HaierAnswerShapeError(
-                "logistics",
-                f"a list the vendor's document does not name ({excerpt(str(key), 60)!r}); expected "
-                f"{', '.join(endpoints.LOGISTICS_LISTS)}",
+                endpoint,
+                f"a list the vendor's document does not name ({excerpt(str(key), 60)!r}); expected {', '.join(lists)}",
             )
-    return {name: as_rows(found.get(name), "logistics") for name in endpoints.LOGISTICS_LISTS}
+    return {name: as_rows(found.get(name), endpoint) for name in lists}
 
 
 def product_of(pair: tuple[str, str]) -> str:

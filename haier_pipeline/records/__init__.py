@@ -1,29 +1,6 @@
-"""The vendor's records, each declared once; everything on the row path derives from these declarations."""
+"""How a vendor record is declared (`Field`, `Record`) and read in one total pass; the records themselves are declared
+with their endpoints (`haier_pipeline.endpoints`)."""
 
-from haier_pipeline.records.declarations import (
-    BALANCE_ROW,
-    LOGISTICS_RECORD,
-    NO_WAREHOUSE,
-    PRICE_ROW,
-    PRODUCT,
-    RECORDS,
-    STOCK_ROW,
-)
 from haier_pipeline.records.record import Anomaly, Field, Parsed, Record, Refusal, Role, UnusableAnswer
 
-__all__ = [
-    "BALANCE_ROW",
-    "LOGISTICS_RECORD",
-    "NO_WAREHOUSE",
-    "PRICE_ROW",
-    "PRODUCT",
-    "RECORDS",
-    "STOCK_ROW",
-    "Anomaly",
-    "Field",
-    "Parsed",
-    "Record",
-    "Refusal",
-    "Role",
-    "UnusableAnswer",
-]
+__all__ = ["Anomaly", "Field", "Parsed", "Record", "Refusal", "Role", "UnusableAnswer"]

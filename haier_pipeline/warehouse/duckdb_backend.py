@@ -191,8 +191,8 @@ class DuckDBBackend:
     def __init__(
         self,
         path: Path | None,
-        write_timeout: float = locking.DEFAULT_WRITE_TIMEOUT,
-        read_timeout: float = locking.DEFAULT_READ_TIMEOUT,
+        write_timeout: float,
+        read_timeout: float,
     ) -> None:
         self.path = path
         self.write_timeout = write_timeout

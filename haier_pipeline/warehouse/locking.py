@@ -22,8 +22,6 @@ from haier_pipeline.warehouse.errors import ENV_VAR, WarehouseConfigError, Wareh
 log = logging.getLogger(__name__)
 
 TIMEOUT_ENV_VAR = "HAIER_WAREHOUSE_LOCK_TIMEOUT"
-DEFAULT_WRITE_TIMEOUT = 60.0  # HAIER_WAREHOUSE_LOCK_TIMEOUT
-DEFAULT_READ_TIMEOUT = 60.0
 
 T = TypeVar("T")
 

@@ -267,9 +267,10 @@ class PostgresBackend:
         self,
         url: WarehouseURL,
         schema: str,
+        *,
+        write_timeout: float,
+        read_timeout: float,
         connect_timeout: int = 10,
-        write_timeout: float = locking.DEFAULT_WRITE_TIMEOUT,
-        read_timeout: float = locking.DEFAULT_READ_TIMEOUT,
     ) -> None:
         """`schema`: the one the warehouse keeps its tables in; a lock timeout names the sessions holding locks
         there. `write_timeout`/`read_timeout`: seconds a statement waits for a lock another session holds

@@ -13,19 +13,15 @@ from sqlalchemy import CheckConstraint, Column, Index, MetaData, Table
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from haier_pipeline.records import BALANCE_ROW, LOGISTICS_RECORD, PRICE_ROW, PRODUCT, STOCK_ROW, Record
-from haier_pipeline.records.kinds import BIG_COUNT, COUNT, DAY, FLAG, JSON, MOMENT, PRICE, TEXT, JsonKind, Kind
+from haier_pipeline.endpoints import Endpoint, endpoints
+from haier_pipeline.endpoints.stock_snapshots import STOCK_ROW
+from haier_pipeline.records import Record
+from haier_pipeline.records.kinds import BIG_COUNT, COUNT, DAY, JSON, MOMENT, TEXT, JsonKind, Kind
 
 DEFAULT_SCHEMA = "haier"
 
-TABLE_NAMES: tuple[str, ...] = (
-    "products",
-    "prices",
-    "price_history",
-    "stock_snapshots",
-    "catalog",
-    "account_balances",
-    "logistics_events",
+# The pipeline's own tables, after the endpoints' (`haier_pipeline.endpoints`).
+BOOKKEEPING_TABLES: tuple[str, ...] = (
     "rejected_rows",
     "field_anomalies",
     "sync_log",
@@ -36,17 +32,13 @@ TABLE_NAMES: tuple[str, ...] = (
     "schema_changes",
 )
 
+
+def table_names() -> tuple[str, ...]:
+    """Every table: one per endpoint, in dependency order, then the pipeline's own."""
+    return (*(declared.name for declared in endpoints()), *BOOKKEEPING_TABLES)
+
+
 SYNC_STATUSES = ("success", "partial", "failed")
-# The price columns whose change opens a new price_history version.
-PRICE_VERSION_COLUMNS = (
-    "product_code",
-    "supply_price",
-    "invoice_price",
-    "direct_discount",
-    "rebate_type",
-    "rebate_money",
-    "is_sales",
-)
 
 # Lower-case identifiers only, so names never need quoting or case folding on either backend.
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -74,91 +66,10 @@ def check_schema_name(schema: str) -> str:
 
 
 def build_tables(schema: str = DEFAULT_SCHEMA) -> dict[str, Table]:
-    """Every table in `schema`, keyed by name, in TABLE_NAMES order."""
+    """Every table in `schema`, keyed by name, in `table_names()` order."""
     md = MetaData(schema=check_schema_name(schema))
-    Table(
-        "products",
-        md,
-        *_record_columns(PRODUCT, primary_key=("product_code",)),
-        _column("is_active", FLAG, "In the newest listing; false once a clean listing left it out.", nullable=False),
-        _column("first_seen_at", MOMENT, "When a listing first showed the product."),
-        _column("last_seen_at", MOMENT, "When a listing last showed the product."),
-        comment="One row per product code ever listed; never deleted.",
-    )
-    Table(
-        "prices",
-        md,
-        *_record_columns(PRICE_ROW, primary_key=("product_code",)),
-        comment="The current dealer price (type PT), one row per product.",
-    )
-    Table(
-        "price_history",
-        md,
-        *_record_columns(PRICE_ROW, *PRICE_VERSION_COLUMNS, primary_key=("product_code",)),
-        _column("valid_from", MOMENT, "When this version was first observed.", primary_key=True),
-        _column("valid_to", MOMENT, "When a changed price replaced it; null for the current version."),
-        comment="Price versions (SCD2): a new version when a tracked price column changes.",
-    )
-    Table(
-        "stock_snapshots",
-        md,
-        *_record_columns(STOCK_ROW),
-        Index("ix_stock_snapshots_day_product_county", "snapshot_date", "product_code", "county_code"),
-        comment='One row per warehouse answered, per day, product and county; "checked, none" is stock 0 and '
-        "a null sec_code.",
-    )
-    Table(
-        "catalog",
-        md,
-        *_record_columns(
-            PRODUCT,
-            "product_code",
-            "product_model",
-            "product_group",
-            "brand",
-            "is_sales",
-            primary_key=("product_code",),
-        ),
-        *_record_columns(PRICE_ROW, "supply_price", "invoice_price", "rebate_type"),
-        _column(
-            "sale_price",
-            PRICE,
-            "Selling price: the market price when the vendor gives one (0 counts as none), else the supply price.",
-        ),
-        _column(
-            "total_stock", BIG_COUNT, "Units over every configured county and warehouse, each county as last checked."
-        ),
-        _column("counties_in_stock", COUNT, "Counties with stock when last checked."),
-        _column(
-            "counties_checked",
-            COUNT,
-            "Configured counties checked (see counties_last_checked); 0 for a product not procurable, whose stock is "
-            "not asked.",
-        ),
-        _column("stock_snapshot_date", DAY, "The oldest of the days the totals come from; null when never checked."),
-        _column("best_delivery_hours", COUNT, "Shortest delivery lead time among counties in stock."),
-        _column(
-            "counties_last_checked",
-            JSON,
-            'When each county was last checked: {"110101": "2026-11-26", ...} (JSON); the totals use that day.',
-        ),
-        _column("updated_at", MOMENT, "When the catalog was rebuilt."),
-        comment="One row per active product: products, current prices and the newest stock day, rebuilt in SQL.",
-    )
-    Table(
-        "account_balances",
-        md,
-        *_record_columns(BALANCE_ROW, primary_key=("fetched_at", "sale_group_code")),
-        comment="Payer account balance per sales organisation per fetch (history).",
-    )
-    Table(
-        "logistics_events",
-        md,
-        *_record_columns(LOGISTICS_RECORD),
-        # replace() deletes by order_code on every logistics run.
-        Index("ix_logistics_events_order_code", "order_code"),
-        comment="The logistics records of each tracked order, kept whole as JSON with the list's name.",
-    )
+    for declared in endpoints():
+        endpoint_table(md, declared)
     Table(
         "rejected_rows",
         md,
@@ -266,7 +177,23 @@ def build_tables(schema: str = DEFAULT_SCHEMA) -> dict[str, Table]:
         comment="Columns added to existing tables by additive evolution, so that history tables can tell a value "
         "that was not recorded yet from a value that changed.",
     )
-    return {name: md.tables[f"{schema}.{name}"] for name in TABLE_NAMES}
+    return {name: md.tables[f"{schema}.{name}"] for name in table_names()}
+
+
+def endpoint_table(md: MetaData, declared: Endpoint) -> Table:
+    spec = declared.table
+    return Table(
+        declared.name,
+        md,
+        *(
+            _column(column.name, column.kind, column.description, primary_key=column.name in spec.key)
+            if column.name in spec.key
+            else _column(column.name, column.kind, column.description, nullable=column.nullable)
+            for column in declared.columns
+        ),
+        *(Index(name, *columns) for name, columns in spec.indexes.items()),
+        comment=spec.comment,
+    )
 
 
 def _step_columns() -> list[Column]:

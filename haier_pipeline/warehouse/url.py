@@ -14,8 +14,6 @@ from urllib.parse import unquote, urlsplit
 from haier_pipeline.warehouse import locking
 from haier_pipeline.warehouse.errors import ENV_VAR, WarehouseConfigError
 
-DEFAULT_URL = "duckdb:///data/warehouse.duckdb"
-
 ACCEPTED_FORMS = (
     "duckdb:///data/warehouse.duckdb (a DuckDB file, relative to the current directory; "
     "duckdb:////abs/path/warehouse.duckdb for an absolute path)",
@@ -103,7 +101,7 @@ def _parse_duckdb(url: str, rest: str, cwd: Path | None, allow_memory: bool) -> 
             # so a sync would report success and keep nothing.
             raise WarehouseConfigError(
                 f"{ENV_VAR}={url!r} is an in-memory database, which keeps nothing between the steps of a sync: give "
-                f"a file path, such as {DEFAULT_URL} (a relative path) or duckdb:////abs/path/warehouse.duckdb"
+                "a file path, such as duckdb:///data/warehouse.duckdb (a relative path) or duckdb:////abs/path/warehouse.duckdb"
             )
         return WarehouseURL(backend="duckdb", display=url)
     path = Path(path_text)

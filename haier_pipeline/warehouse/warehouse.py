@@ -14,8 +14,9 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Table
 
+from haier_pipeline.settings import default
 from haier_pipeline.shanghai_time import now_utc
-from haier_pipeline.warehouse import locking, sql
+from haier_pipeline.warehouse import sql
 from haier_pipeline.warehouse.backend import Backend, Session
 from haier_pipeline.warehouse.catalog import Upgrade, plan_upgrade, read_catalog
 from haier_pipeline.warehouse.convert import Columns, convert_frame, convert_values
@@ -23,9 +24,9 @@ from haier_pipeline.warehouse.duckdb_backend import DuckDBBackend
 from haier_pipeline.warehouse.errors import WarehouseError
 from haier_pipeline.warehouse.tables import (
     DEFAULT_SCHEMA,
-    TABLE_NAMES,
     build_tables,
     primary_key,
+    table_names,
 )
 from haier_pipeline.warehouse.url import WarehouseURL, parse_warehouse_url
 
@@ -87,8 +88,8 @@ class Warehouse:
         url: str,
         schema: str = DEFAULT_SCHEMA,
         *,
-        lock_timeout: float = locking.DEFAULT_WRITE_TIMEOUT,
-        read_timeout: float = locking.DEFAULT_READ_TIMEOUT,
+        lock_timeout: float = default("warehouse_lock_timeout"),
+        read_timeout: float = default("warehouse_lock_timeout"),
     ) -> Warehouse:
         """`lock_timeout`/`read_timeout`: how long a writer/reader waits for another process (DuckDB: the file;
         Postgres: each lock another session holds)."""
@@ -172,13 +173,13 @@ class Warehouse:
             return session.query(sql.with_schema(sql_text, self.schema), params)
 
     def table_counts(self) -> dict[str, int]:
+        names = table_names()
         union = " UNION ALL ".join(
-            f"SELECT '{name}' AS table_name, COUNT(*) AS n FROM {sql.qualified(self.tables[name])}"
-            for name in TABLE_NAMES
+            f"SELECT '{name}' AS table_name, COUNT(*) AS n FROM {sql.qualified(self.tables[name])}" for name in names
         )
         counts = self.query(union)
         found = {str(name): int(n) for name, n in counts.itertuples(index=False)}
-        return {name: found[name] for name in TABLE_NAMES}
+        return {name: found[name] for name in names}
 
 
 class WarehouseTransaction:
@@ -230,6 +231,9 @@ class WarehouseTransaction:
         return len(next(iter(columns.values())))
 
     # -- public API ----------------------------------------------------------------------------------
+    def primary_key(self, table: str) -> list[str]:
+        return primary_key(self._table(table))
+
     def upsert(self, table: str, frame: pd.DataFrame) -> int:
         """INSERT ... ON CONFLICT (primary key) DO UPDATE every non-key column the frame carries.
 
@@ -370,9 +374,7 @@ _cache: dict[tuple[str, str], Warehouse] = {}
 _cache_guard = threading.Lock()
 
 
-def shared_warehouse(
-    url: str, schema: str = DEFAULT_SCHEMA, lock_timeout: float = locking.DEFAULT_WRITE_TIMEOUT
-) -> Warehouse:
+def shared_warehouse(url: str, schema: str, lock_timeout: float) -> Warehouse:
     """The process-wide Warehouse for (url, schema), schema ensured on first use, waiting at most `lock_timeout`
     (DuckDB) for a file another process holds.
 

@@ -9,7 +9,7 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from haier_pipeline.assets import step as step_module
+from haier_pipeline.defs.haier_catalog import step as step_module
 from haier_pipeline.simulator.dataset import is_bad_row
 from haier_pipeline.warehouse.tables import create_table_sql
 from haier_pipeline_tests.pipelines import Pipeline
@@ -287,7 +287,7 @@ def test_a_product_no_longer_procurable_or_listed_has_no_current_price(pipeline:
     message = pipeline.warehouse.query(
         "SELECT message FROM {schema}.sync_log WHERE sync_type = 'prices' ORDER BY completed_at DESC LIMIT 1"
     )["message"].iloc[0]
-    assert "2 withdrawn (no longer procurable)" in message
+    assert "2 withdrawn (no longer among the active procurable products)" in message
 
 
 def test_the_catalog_sells_at_the_market_price_when_given_and_a_market_price_of_0_is_none(pipeline: Pipeline) -> None:

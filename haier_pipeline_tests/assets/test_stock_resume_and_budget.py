@@ -17,13 +17,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from haier_pipeline.assets.stock_checkpoint import answer_from_json, answer_json
-from haier_pipeline.assets.stock_plan import plan_day
 from haier_pipeline.cli.main import main
+from haier_pipeline.defs.haier_catalog.stock.checkpoint import answer_from_json, answer_json
+from haier_pipeline.defs.haier_catalog.stock.plan import plan_day
+from haier_pipeline.endpoints.stock_snapshots import STOCK_ROW
 from haier_pipeline.haier.answers import parse_json
-from haier_pipeline.records import STOCK_ROW
 from haier_pipeline.simulator import RunningSimulator
-from haier_pipeline.warehouse import Warehouse
+from haier_pipeline.warehouse.warehouse import Warehouse
 from haier_pipeline_tests.pipelines import Pipeline
 
 DAY_COLUMNS = "product_code, county_code, sec_code, stock, warehouse_grade, cut_time, delivery_date, delivery_hours"

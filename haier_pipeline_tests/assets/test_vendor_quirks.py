@@ -10,7 +10,7 @@ from decimal import Decimal
 import dagster as dg
 import pandas as pd
 
-from haier_pipeline.assets.step import QUARANTINE_DAYS
+from haier_pipeline.defs.haier_catalog.step import QUARANTINE_DAYS
 from haier_pipeline.records.record import CONFLICTING_MEASURES
 from haier_pipeline.shanghai_time import now_utc
 from haier_pipeline.simulator.quirks import QUIRKS, hits

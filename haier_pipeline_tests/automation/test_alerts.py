@@ -14,13 +14,14 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from haier_pipeline.assets.step import UNANSWERED_TAG
-from haier_pipeline.automation import run_failure_alert_sensor
 from haier_pipeline.cli import sync as sync_command
 from haier_pipeline.cli.main import main
+from haier_pipeline.defs.alerts.sensors import run_failure_alert_sensor
+from haier_pipeline.defs.outcomes import UNANSWERED_TAG
+from haier_pipeline.defs.resources import WarehouseResource
 from haier_pipeline.instance import PID_TAG
 from haier_pipeline.simulator import RunningSimulator, start_simulator
-from haier_pipeline.warehouse import Warehouse, WarehouseResource
+from haier_pipeline.warehouse.warehouse import Warehouse
 from haier_pipeline_tests.simulated import simulator_config
 
 
@@ -181,8 +182,8 @@ def test_the_alert_for_a_run_whose_process_was_killed_says_so(
 # A run the UI or the daemon launched, as its run worker executes it: no CLI tags, the definitions' resources.
 RUN_WORKER = """
 import dagster as dg
-from haier_pipeline.resources import resources_from_settings
-from haier_pipeline.runner import run_assets
+from haier_pipeline.defs.resources import resources_from_settings
+from haier_pipeline.cli.runs import run_assets
 from haier_pipeline.settings import load_settings
 
 with dg.DagsterInstance.get() as instance:

@@ -8,13 +8,16 @@ from pathlib import Path
 
 import dagster as dg
 
-from haier_pipeline.assets import ALL_ASSETS
-from haier_pipeline.assets.common import FRESHNESS, follows_parents
-from haier_pipeline.automation import orders_file_sensor
-from haier_pipeline.definitions import defs
-from haier_pipeline.resources import PipelineSettings
+from haier_pipeline.definitions import defs as code_location
+from haier_pipeline.defs.automation.conditions import follows_parents, policy_for
+from haier_pipeline.defs.haier_catalog.sensors import orders_file_sensor
+from haier_pipeline.defs.resources import PipelineSettings
+from haier_pipeline.endpoints import endpoints
 from haier_pipeline.shanghai_time import SHANGHAI
 
+defs = code_location()
+ALL_ASSETS = [asset for asset in defs.assets or [] if isinstance(asset, dg.AssetsDefinition)]
+FRESHNESS = {endpoint.name: policy_for(endpoint.freshness) for endpoint in endpoints() if endpoint.freshness}
 ASSETS = ["products", "prices", "price_history", "stock_snapshots", "catalog", "account_balances", "logistics_events"]
 
 
@@ -165,7 +168,7 @@ def test_a_derived_table_a_run_did_not_reach_is_rebuilt_on_the_next_tick_and_onl
 
 def evaluate_orders_sensor(orders: Path, cursor: str | None) -> dg.SensorResult:
     context = dg.build_sensor_context(cursor=cursor, resources={"pipeline": PipelineSettings(orders_file=str(orders))})
-    result = orders_file_sensor(context)
+    result = orders_file_sensor()(context)
     assert isinstance(result, dg.SensorResult)
     return result
 

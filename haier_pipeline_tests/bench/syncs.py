@@ -21,7 +21,7 @@ import dagster as dg
 import pandas as pd
 
 from haier_pipeline.shanghai_time import today_in_shanghai
-from haier_pipeline.warehouse import Warehouse
+from haier_pipeline.warehouse.warehouse import Warehouse
 from haier_pipeline_tests.bench.gateway import Gateway
 from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS
 

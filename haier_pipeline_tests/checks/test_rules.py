@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from haier_pipeline.checks.rules import field_anomalies_check, schema_gate
+from haier_pipeline.defs.haier_catalog.checks import field_anomalies_check, schema_gate
 
 
 def test_a_failed_gate_never_reads_as_within_the_limit_and_samples_the_refusals() -> None:

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from haier_pipeline.cli.main import main
-from haier_pipeline.warehouse import Warehouse
+from haier_pipeline.warehouse.warehouse import Warehouse
 from haier_pipeline_tests.postgres import POSTGRES_URL, login_role, require_postgres
 
 

@@ -12,7 +12,7 @@ import pytest
 from haier_pipeline.cli.main import main
 from haier_pipeline.shanghai_time import today_in_shanghai
 from haier_pipeline.simulator import RunningSimulator
-from haier_pipeline.warehouse import Warehouse
+from haier_pipeline.warehouse.warehouse import Warehouse
 from haier_pipeline_tests.cli.usage import usage_error
 from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS
 

@@ -25,11 +25,11 @@ from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatu
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
+from haier_pipeline.cli.runs import run_assets, selected_assets
+from haier_pipeline.defs.outcomes import step_failures
+from haier_pipeline.defs.resources import PipelineSettings, WarehouseResource
 from haier_pipeline.haier import HaierClient
-from haier_pipeline.resources import PipelineSettings
-from haier_pipeline.runner import run_assets, selected_assets, step_failures
 from haier_pipeline.simulator import SimulatorConfig, start_simulator
-from haier_pipeline.warehouse import WarehouseResource
 from haier_pipeline_tests.postgres import POSTGRES_URL, require_postgres
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -136,7 +136,7 @@ def test_pipeline_run_is_stored_in_the_postgres_instance(deployed: DeployedInsta
             ),
             # The warehouse takes a plain postgresql:// URL (psycopg 3); only the instance needs psycopg2.
             "warehouse": WarehouseResource(url=POSTGRES_URL, schema_name=warehouse_schema),
-            "pipeline": PipelineSettings(county_codes="110101,310104"),
+            "pipeline": PipelineSettings(county_weights={"110101": 1.0, "310104": 1.0}),
         }
         result = run_assets(selected_assets(["products", "prices", "catalog"]), resources, instance=instance)
         assert result.success, step_failures(result)

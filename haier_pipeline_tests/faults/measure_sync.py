@@ -29,9 +29,9 @@ from typing import Any
 
 import requests
 
-from haier_pipeline.assets.prices import ACTIVE_PROCURABLE
+from haier_pipeline.endpoints.products import ACTIVE_PROCURABLE
 from haier_pipeline.shanghai_time import today_in_shanghai
-from haier_pipeline.warehouse import Warehouse
+from haier_pipeline.warehouse.warehouse import Warehouse
 from haier_pipeline_tests.faults.test_client_faults import gateway_process
 from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS
 

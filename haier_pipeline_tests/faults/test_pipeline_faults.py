@@ -38,17 +38,18 @@ import psycopg
 import pytest
 import requests
 
-from haier_pipeline import resources as resources_module
-from haier_pipeline.assets.step import INTERRUPTED
-from haier_pipeline.assets.stock_checkpoint import CHECKPOINT_TABLES
-from haier_pipeline.automation import run_failure_alert_sensor
 from haier_pipeline.cli.main import main
+from haier_pipeline.defs import resources as resources_module
+from haier_pipeline.defs.alerts.sensors import run_failure_alert_sensor
+from haier_pipeline.defs.haier_catalog.stock.checkpoint import CHECKPOINT_TABLES
+from haier_pipeline.defs.outcomes import INTERRUPTED
+from haier_pipeline.defs.resources import WarehouseResource
 from haier_pipeline.haier import HaierClient
 from haier_pipeline.haier.senders import senders_for
 from haier_pipeline.shanghai_time import today_in_shanghai
 from haier_pipeline.simulator import RunningSimulator, start_simulator
-from haier_pipeline.warehouse import Warehouse, WarehouseResource, WarehouseTransaction
-from haier_pipeline.warehouse.tables import TABLE_NAMES
+from haier_pipeline.warehouse.tables import table_names
+from haier_pipeline.warehouse.warehouse import Warehouse, WarehouseTransaction
 from haier_pipeline_tests.faults.test_client_faults import gateway_process, non_loopback_address
 from haier_pipeline_tests.pipelines import Pipeline, make_pipeline
 from haier_pipeline_tests.postgres import POSTGRES_URL
@@ -59,7 +60,7 @@ from haier_pipeline_tests.warehouse.helpers import journal_on_a_full_disk
 SECRETS = (SIMULATOR_CREDENTIALS["client_secret"], SIMULATOR_CREDENTIALS["password"])
 # Every table a failed step must leave as it was. sync_log records the failure; stock_answers and
 # stock_staged_rows are the stock day's checkpoint, which keeps what was answered so that a rerun asks only the rest.
-WAREHOUSE_TABLES = tuple(name for name in TABLE_NAMES if name not in ("sync_log", *CHECKPOINT_TABLES))
+WAREHOUSE_TABLES = tuple(name for name in table_names() if name not in ("sync_log", *CHECKPOINT_TABLES))
 # Columns that differ between two runs that wrote the same data: when, and by which run.
 RUN_STAMPS = ("valid_from", "valid_to", "run_id")
 HAIER_PIPELINE = str(Path(sys.executable).with_name("haier-pipeline"))

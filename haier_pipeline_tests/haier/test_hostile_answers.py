@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from haier_pipeline.endpoints import endpoints
+from haier_pipeline.endpoints.stock_snapshots import stock_snapshots
 from haier_pipeline.haier import (
     HaierAnswerShapeError,
     HaierAuthenticationError,
@@ -26,19 +28,19 @@ from haier_pipeline.haier import (
     HaierRequestError,
     HaierUnavailableError,
 )
-from haier_pipeline.haier import endpoints as paths
 from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS, stock_for_pairs
 
 SECRETS = (SIMULATOR_CREDENTIALS["client_secret"], SIMULATOR_CREDENTIALS["password"])
 ENDPOINTS = {
     "/oauth2/auth": "token",
     "/oauth2/token": "token",
-    paths.PRODUCTS: "products",
-    paths.PRICES: "prices",
-    paths.STOCK: "stock",
-    paths.BALANCE: "balance",
-    paths.LOGISTICS: "logistics",
+    **{
+        endpoint.request.path: endpoint.record.endpoint
+        for endpoint in endpoints()
+        if endpoint.request is not None and endpoint.record is not None
+    },
 }
+STOCK_PATH = stock_snapshots.request.path if stock_snapshots.request else ""
 TOKEN = b'{"access_token": "tok-hostile-1", "expires_in": 3600}'
 EMPTY = b'{"success": true, "data": []}'
 CLIENT_IDS = itertools.count()
@@ -145,7 +147,7 @@ def assert_secret_free(text: str) -> None:
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 def test_a_redirected_data_call_sends_nothing_elsewhere_and_says_to_set_the_base_url(status: int) -> None:
     with gateway() as elsewhere:
-        location = f"http://127.0.0.1:{elsewhere.port}{paths.STOCK}?session=abc123"
+        location = f"http://127.0.0.1:{elsewhere.port}{STOCK_PATH}?session=abc123"
 
         def answer(endpoint: str, body: dict[str, Any]) -> Answer | None:
             return Answer(b"", status, {"Location": location}) if endpoint == "stock" else None
@@ -160,7 +162,7 @@ def test_a_redirected_data_call_sends_nothing_elsewhere_and_says_to_set_the_base
     message = str(error)
     assert message.startswith(f"stock: HTTP {status}: the API redirected to http://127.0.0.1:{elsewhere.port}.")
     assert "set HAIER_BASE_URL" in message
-    assert "session=abc123" not in message and paths.STOCK not in message
+    assert "session=abc123" not in message and STOCK_PATH not in message
     assert_secret_free(message)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from haier_pipeline.haier.urls import insecure_http_problems
+from haier_pipeline.api_urls import insecure_http_problems
 
 
 @pytest.mark.parametrize(

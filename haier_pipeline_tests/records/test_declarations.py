@@ -10,17 +10,14 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
-from haier_pipeline.assets.step import markdown_table
+from haier_pipeline.defs.haier_catalog.step import markdown_table
+from haier_pipeline.endpoints.account_balances import BALANCE_ROW
+from haier_pipeline.endpoints.logistics_events import LOGISTICS_RECORD
+from haier_pipeline.endpoints.prices import PRICE_ROW
+from haier_pipeline.endpoints.products import PRODUCT
+from haier_pipeline.endpoints.stock_snapshots import NO_WAREHOUSE, STOCK_ROW
 from haier_pipeline.haier import HaierError
-from haier_pipeline.records import (
-    BALANCE_ROW,
-    LOGISTICS_RECORD,
-    NO_WAREHOUSE,
-    PRICE_ROW,
-    PRODUCT,
-    STOCK_ROW,
-    UnusableAnswer,
-)
+from haier_pipeline.records import UnusableAnswer
 from haier_pipeline.records.record import CONFLICTING_MEASURES, DIFFERENT_DESCRIPTION
 from haier_pipeline.redaction import register_secret
 from haier_pipeline.validation import validate

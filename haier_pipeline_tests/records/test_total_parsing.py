@@ -13,10 +13,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from haier_pipeline.records import RECORDS, STOCK_ROW, Record, UnusableAnswer
+from haier_pipeline.endpoints import endpoints
+from haier_pipeline.endpoints.stock_snapshots import STOCK_ROW
+from haier_pipeline.records import Record, UnusableAnswer
 from haier_pipeline.validation import validate
-from haier_pipeline.warehouse import Warehouse
 from haier_pipeline.warehouse.convert import convert_frame
+from haier_pipeline.warehouse.warehouse import Warehouse
+
+RECORDS = tuple(endpoint.record for endpoint in endpoints() if endpoint.record is not None)
 
 NOW = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
 CONTEXT = {

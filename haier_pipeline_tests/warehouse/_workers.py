@@ -11,7 +11,7 @@ import pandas as pd
 
 def write(url: str, worker: str, transactions: int, hold: float) -> None:
     """Several short write transactions; prints when each held the writer lock."""
-    from haier_pipeline.warehouse import Warehouse
+    from haier_pipeline.warehouse.warehouse import Warehouse
 
     warehouse = Warehouse.from_url(url, lock_timeout=60)
     spans = []
@@ -29,7 +29,7 @@ def write(url: str, worker: str, transactions: int, hold: float) -> None:
 
 def hold_write(url: str, rows: int, hold: float) -> None:
     """Write `rows` products, say "ready", keep the transaction (and the lock) open for `hold` s."""
-    from haier_pipeline.warehouse import Warehouse
+    from haier_pipeline.warehouse.warehouse import Warehouse
 
     warehouse = Warehouse.from_url(url)
     with warehouse.transaction() as tx:

@@ -9,7 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from haier_pipeline.warehouse import Warehouse
+from haier_pipeline.warehouse.warehouse import Warehouse
 from haier_pipeline_tests.postgres import POSTGRES_URL, require_postgres
 
 

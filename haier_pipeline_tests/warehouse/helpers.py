@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from haier_pipeline.warehouse import TABLE_NAMES, Warehouse
+from haier_pipeline.warehouse.tables import table_names
+from haier_pipeline.warehouse.warehouse import Warehouse
 
 AT = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
 DAY = date(2024, 5, 1)
@@ -17,7 +18,7 @@ DAY = date(2024, 5, 1)
 def snapshot(warehouse: Warehouse) -> dict[str, pd.DataFrame]:
     """Every table's full contents, in a stable order, for before/after comparisons."""
     out = {}
-    for name in TABLE_NAMES:
+    for name in table_names():
         columns = list(warehouse.tables[name].columns.keys())
         order = ", ".join(f'"{c}"' for c in columns)
         out[name] = warehouse.query(f"SELECT * FROM {{schema}}.{name} ORDER BY {order}")

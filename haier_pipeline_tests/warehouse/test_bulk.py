@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pandas as pd
 
-from haier_pipeline.warehouse import Warehouse
+from haier_pipeline.warehouse.warehouse import Warehouse
 
 
 def test_bulk_upsert_of_100k_rows_is_not_row_by_row(duckdb_warehouse: Warehouse) -> None:

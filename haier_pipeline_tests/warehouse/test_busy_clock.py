@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from haier_pipeline.warehouse import Warehouse
-from haier_pipeline.warehouse.warehouse import WAREHOUSE_CLOCK, BusyClock
+from haier_pipeline.warehouse.warehouse import WAREHOUSE_CLOCK, BusyClock, Warehouse
 
 
 def test_a_read_inside_a_transaction_counts_once() -> None:

@@ -10,7 +10,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from haier_pipeline.warehouse import Warehouse, duckdb_backend
+from haier_pipeline.warehouse import duckdb_backend
+from haier_pipeline.warehouse.warehouse import Warehouse
 
 ROW = pd.DataFrame({"product_code": ["A"], "is_active": [True]})
 

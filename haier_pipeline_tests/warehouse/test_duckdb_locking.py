@@ -13,8 +13,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from haier_pipeline.warehouse import Warehouse, WarehouseError, WarehouseLockTimeout
+from haier_pipeline.warehouse.errors import WarehouseError, WarehouseLockTimeout
 from haier_pipeline.warehouse.locking import file_lock
+from haier_pipeline.warehouse.warehouse import Warehouse
 
 ROOT = Path(__file__).resolve().parents[2]
 

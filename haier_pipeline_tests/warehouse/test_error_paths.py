@@ -21,17 +21,15 @@ import pytest
 from haier_pipeline.cli.main import main
 from haier_pipeline.haier import HaierConfigurationError
 from haier_pipeline.settings import load_settings
-from haier_pipeline.warehouse import (
-    Warehouse,
+from haier_pipeline.warehouse.errors import (
     WarehouseConfigError,
     WarehouseError,
     WarehouseLockTimeout,
     WarehouseStorageError,
-    mask_url,
-    parse_warehouse_url,
 )
 from haier_pipeline.warehouse.postgres_backend import PostgresBackend, schema_lock_name
-from haier_pipeline.warehouse.url import reachability_problem
+from haier_pipeline.warehouse.url import mask_url, parse_warehouse_url, reachability_problem
+from haier_pipeline.warehouse.warehouse import Warehouse
 from haier_pipeline_tests.postgres import POSTGRES_URL, login_role, require_postgres
 from haier_pipeline_tests.warehouse.helpers import journal_on_a_full_disk, product_frame
 
@@ -453,7 +451,8 @@ def test_a_read_only_duckdb_file_is_a_named_configuration_error(read_only_file: 
     result = _run_unprivileged(
         PROBE
         + """
-from haier_pipeline.warehouse import Warehouse, WarehouseConfigError
+from haier_pipeline.warehouse.errors import WarehouseConfigError
+from haier_pipeline.warehouse.warehouse import Warehouse
 from haier_pipeline.warehouse.url import reachability_problem
 print("reachability:", reachability_problem(f"duckdb:///{sys.argv[1]}"))
 try:
@@ -498,7 +497,8 @@ def test_a_journal_the_folder_cannot_hold_fails_the_commit_with_the_same_advice(
     result = _run_unprivileged(
         PROBE
         + """
-from haier_pipeline.warehouse import Warehouse, WarehouseConfigError
+from haier_pipeline.warehouse.errors import WarehouseConfigError
+from haier_pipeline.warehouse.warehouse import Warehouse
 warehouse = Warehouse.from_url(f"duckdb:///{sys.argv[2]}")
 try:
     with warehouse.transaction() as tx:

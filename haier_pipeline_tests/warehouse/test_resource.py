@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from haier_pipeline.warehouse import Warehouse, WarehouseResource, shared_warehouse
+from haier_pipeline.defs.resources import WarehouseResource
+from haier_pipeline.warehouse.warehouse import Warehouse, shared_warehouse
 
 
 def test_resource_creates_the_directory_and_the_schema_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -18,7 +19,7 @@ def test_resource_creates_the_directory_and_the_schema_once(tmp_path: Path, monk
     assert warehouse.path.exists()
     assert sum(warehouse.table_counts().values()) == 0
     assert resource.get_warehouse() is warehouse
-    assert shared_warehouse(f"duckdb:///{warehouse.path}") is warehouse  # same file, same object
+    assert shared_warehouse(f"duckdb:///{warehouse.path}", "haier", 60) is warehouse  # same file, same object
 
 
 def test_resource_works_inside_dagster(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
-from haier_pipeline.warehouse import Warehouse
+from haier_pipeline.warehouse.warehouse import Warehouse
 
 from .helpers import AT
 

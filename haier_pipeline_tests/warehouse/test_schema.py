@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from haier_pipeline.warehouse import TABLE_NAMES, Warehouse
+from haier_pipeline.warehouse.tables import table_names
+from haier_pipeline.warehouse.warehouse import Warehouse
 
 from .helpers import DAY, product_frame, snapshot, stock_frame
 
@@ -56,7 +57,7 @@ def _columns(warehouse: Warehouse) -> dict[str, dict[str, tuple[str, object, obj
 
 def test_every_table_has_the_contract_columns(warehouse: Warehouse) -> None:
     columns = _columns(warehouse)
-    assert set(TABLE_NAMES) == set(CONTRACT_COLUMNS)
+    assert set(table_names()) == set(CONTRACT_COLUMNS)
     for table, names in CONTRACT_COLUMNS.items():
         assert table in columns, table
         missing = set(names.split()) - set(columns[table])
@@ -173,7 +174,7 @@ def _indexes(warehouse: Warehouse) -> set[str]:
 
 def test_table_counts_lists_every_table(warehouse: Warehouse) -> None:
     counts = warehouse.table_counts()
-    assert list(counts) == list(TABLE_NAMES)
+    assert list(counts) == list(table_names())
     assert all(n == 0 for n in counts.values())
 
 

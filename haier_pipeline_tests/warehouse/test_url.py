@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from haier_pipeline.warehouse import Warehouse, WarehouseConfigError, mask_url, parse_warehouse_url
+from haier_pipeline.warehouse.errors import WarehouseConfigError
+from haier_pipeline.warehouse.url import mask_url, parse_warehouse_url
+from haier_pipeline.warehouse.warehouse import Warehouse
 
 
 def test_duckdb_relative_path_is_relative_to_the_current_directory(tmp_path: Path) -> None:
@@ -130,7 +132,7 @@ def test_mask_url() -> None:
 
 
 def test_resource_repr_masks_the_password() -> None:
-    from haier_pipeline.warehouse import WarehouseResource
+    from haier_pipeline.defs.resources import WarehouseResource
 
     resource = WarehouseResource(url="postgresql://bob:s3cret@db/warehouse")
     assert "s3cret" not in repr(resource)
@@ -139,7 +141,7 @@ def test_resource_repr_masks_the_password() -> None:
 
 
 def test_unreachable_postgres_error_hides_the_password() -> None:
-    from haier_pipeline.warehouse import WarehouseError
+    from haier_pipeline.warehouse.errors import WarehouseError
 
     warehouse = Warehouse.from_url("postgresql://bob:s3cret@127.0.0.1:1/warehouse")
     with pytest.raises(WarehouseError) as caught:

@@ -8,7 +8,8 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
-from haier_pipeline.warehouse import Warehouse, WarehouseError
+from haier_pipeline.warehouse.errors import WarehouseError
+from haier_pipeline.warehouse.warehouse import Warehouse
 
 from .helpers import AT, DAY, assert_same_contents, price_frame, product_frame, snapshot, stock_frame
 

@@ -1,62 +1,17 @@
-"""Sensors that watch the outside world, and the sensor that evaluates the assets' automation conditions.
-
-When the assets run is declared on the assets themselves (`assets/common.py`: `AUTOMATION`, Asia/Shanghai). What
-stays here is what no condition can see: a file that changed, and runs that failed.
-"""
+"""The sensor that alerts on every failed run, however it was launched."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass
 from datetime import timedelta
-from pathlib import Path
 
 import dagster as dg
 
-from haier_pipeline import audit
+from haier_pipeline.defs.alerts import audit
+from haier_pipeline.defs.resources import WarehouseResource
 from haier_pipeline.instance import mark_dead_runs
-from haier_pipeline.resources import PipelineSettings
 from haier_pipeline.shanghai_time import now_utc
-from haier_pipeline.warehouse import WarehouseResource
-
-automation_sensor = dg.AutomationConditionSensorDefinition(
-    "haier_automation_sensor",
-    target=dg.AssetSelection.all(),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=30,
-    description="Evaluates every asset's automation condition: roots on their Asia/Shanghai cadence, "
-    "price_history and catalog after their parents.",
-)
-
-
-def file_version(path: Path) -> str | None:
-    if not path.exists():
-        return None
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-
-
-@dg.sensor(
-    target=dg.AssetSelection.assets("logistics_events"),
-    minimum_interval_seconds=30,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Requests a logistics run when HAIER_ORDERS_FILE changes: once per version of the file.",
-)
-def orders_file_sensor(context: dg.SensorEvaluationContext, pipeline: PipelineSettings) -> dg.SensorResult:
-    path = Path(pipeline.orders_file)
-    version = file_version(path)
-    if version is None:
-        return dg.SensorResult(skip_reason=f"{path} does not exist (HAIER_ORDERS_FILE)")
-    seen, _, changes = (context.cursor or "").partition("/")
-    if version == seen:
-        return dg.SensorResult(skip_reason=f"{path} unchanged (version {version})")
-    # The run key names the change, not the version: Dagster never runs a key twice, so a file put back as it was
-    # (a bad edit undone) ran nothing.
-    change = int(changes or 0) + 1
-    return dg.SensorResult(
-        run_requests=[dg.RunRequest(run_key=f"orders-{change}-{version}")], cursor=f"{version}/{change}"
-    )
-
 
 # How far back a sensor that has never run looks for failed runs (a new deployment does not re-alert history).
 FIRST_LOOKBACK = timedelta(days=1)
@@ -132,6 +87,3 @@ def run_failure_alert_sensor(context: dg.SensorEvaluationContext, warehouse: War
     )
     summary = f"{len(raised)} alert(s) raised" if raised else "no new failed run"
     return dg.SensorResult(cursor=next_cursor.dump(), skip_reason=None if raised else summary)
-
-
-SENSORS = [automation_sensor, orders_file_sensor, run_failure_alert_sensor]

@@ -16,11 +16,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import dagster as dg
-import duckdb
 import pandas as pd
 
-from haier_pipeline.checks.rules import field_anomalies_check, schema_gate
-from haier_pipeline.haier import HaierClient, HaierError
+from haier_pipeline.defs.haier_catalog.checks import field_anomalies_check, schema_gate
+from haier_pipeline.defs.outcomes import INTERRUPTED, INTERRUPTIONS, UNANSWERED_TAG, is_interruption
+from haier_pipeline.defs.resources import PipelineSettings, WarehouseResource
+from haier_pipeline.errors import HaierError
+from haier_pipeline.haier.client import HaierClient
 from haier_pipeline.haier.stats import CallStats
 from haier_pipeline.instance import PID_TAG, process_tags
 from haier_pipeline.records import Anomaly, Parsed
@@ -28,16 +30,13 @@ from haier_pipeline.redaction import redact
 from haier_pipeline.shanghai_time import now_utc
 from haier_pipeline.sync_log import sync_log_row
 from haier_pipeline.validation import validate
-from haier_pipeline.warehouse import Warehouse, WarehouseResource, WarehouseTransaction
 from haier_pipeline.warehouse.errors import WarehouseError
+from haier_pipeline.warehouse.warehouse import Warehouse, WarehouseTransaction
 
 PREVIEW_ROWS = 5
 REFUSED_SAMPLE_ROWS = 20
 # How long rejected_rows and field_anomalies keep a run's rows (dagster.yaml keeps schedule ticks as long).
 QUARANTINE_DAYS = 90
-# The run tag the step sets when items stayed unanswered after every retry (value: how many, as a string): `sync`
-# exits 3 on it and the alert sensor alerts on it.
-UNANSWERED_TAG = "haier/unanswered"
 
 
 @dataclass
@@ -230,10 +229,9 @@ _tagged_runs: set[str] = set()
 
 @contextmanager
 def running_step(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, haier: HaierClient | None = None
+    context: dg.AssetExecutionContext, asset: str, warehouse: WarehouseResource, haier: HaierClient | None = None
 ) -> Iterator[Step]:
-    """The step of the asset being materialized; its name is the asset's (and so the table's)."""
-    asset = context.asset_key.to_user_string()
+    """The step of the asset being materialized; `asset` is its endpoint's name (and so the table's)."""
     run_id = context.run.run_id
     # Launched by the UI or the daemon: its run worker executes it. `context.run` keeps the tags the run started with,
     # so the runs this process tagged are remembered, and each is tagged once, not at every step.
@@ -274,23 +272,6 @@ def running_step(
 # a defect, whose stack is the headline.
 ANTICIPATED: tuple[type[Exception], ...] = (HaierError, WarehouseError)
 
-INTERRUPTED = (
-    "interrupted (Ctrl-C or SIGTERM) before it finished; nothing of this step was written. Run the sync again: "
-    "stock asks only the pairs whose answers were not saved yet today"
-)
-# Ctrl-C or SIGTERM, however it surfaces: Dagster raises its own error, DuckDB its InterruptException when it
-# interrupts itself, and RuntimeError("Query interrupted") when a signal arrives during a query.
-INTERRUPTIONS: tuple[type[BaseException], ...] = (
-    KeyboardInterrupt,
-    dg.DagsterExecutionInterruptedError,
-    duckdb.InterruptException,
-)
-QUERY_INTERRUPTED = "Query interrupted"
-
-
-def is_interruption(error: BaseException) -> bool:
-    return isinstance(error, INTERRUPTIONS) or (isinstance(error, RuntimeError) and str(error) == QUERY_INTERRUPTED)
-
 
 def markdown_table(frame: pd.DataFrame) -> str:
     def cell(value: Any) -> str:
@@ -301,3 +282,19 @@ def markdown_table(frame: pd.DataFrame) -> str:
     rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
     rows = ["| " + " | ".join(cell(value) for value in row) + " |" for row in frame.itertuples(index=False)]
     return redact("\n".join([header, rule, *rows]))  # run metadata: vendor text may quote a secret back
+
+
+@dataclass(frozen=True)
+class StepResources:
+    """What a step works with: the warehouse, the account's settings, and its API client (None for a step that
+    makes no call)."""
+
+    warehouse: WarehouseResource
+    pipeline: PipelineSettings
+    haier: HaierClient | None = None
+
+    @property
+    def client(self) -> HaierClient:
+        if self.haier is None:
+            raise TypeError("this step makes no API call: its endpoint declares no request")
+        return self.haier

@@ -16,9 +16,9 @@ from datetime import date, timedelta
 
 import pandas as pd
 
-from haier_pipeline.assets.prices import ACTIVE_PROCURABLE
+from haier_pipeline.endpoints.products import ACTIVE_PROCURABLE
 from haier_pipeline.shanghai_time import now_utc
-from haier_pipeline.warehouse import Warehouse
+from haier_pipeline.warehouse.warehouse import Warehouse
 
 RECENT_PRICE_CHANGE = timedelta(days=7)
 

@@ -12,12 +12,11 @@ from typing import Any, TextIO
 
 import dagster as dg
 
-from haier_pipeline.assets.step import INTERRUPTED, UNANSWERED_TAG
+from haier_pipeline.defs.outcomes import INTERRUPTED, UNANSWERED_TAG, failure_cause, was_interrupted
 from haier_pipeline.redaction import redact, redacting_logger
-from haier_pipeline.runner import failure_cause, was_interrupted
 from haier_pipeline.shanghai_time import now_utc
 from haier_pipeline.sync_log import sync_log_row
-from haier_pipeline.warehouse import Warehouse
+from haier_pipeline.warehouse.warehouse import Warehouse
 
 
 class _StderrHandler(logging.StreamHandler):

@@ -1,22 +1,25 @@
-"""Each rule is a function from frames to one dg.AssetCheckResult; the asset yields them with its data."""
+"""An endpoint's asset checks: the schema gate and the anomalies warning of every record, the checks its write
+disposition keeps (a listing's deactivation guard, one open version per key, a stock day's coverage), and its own
+declared rules; each is a function to one dg.AssetCheckResult, which the step yields with its data."""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any
 
 import dagster as dg
 import pandas as pd
+
+from haier_pipeline.endpoints.declaration import Endpoint, Rule, SoftDelete, StockDay, Versions
 
 SCHEMA_GATE = "schema_gate"
 FIELD_ANOMALIES = "field_anomalies"
 SAMPLE_PAYLOAD_CHARS = 500
 
 
-def schema_gate_spec(asset: str) -> dg.AssetCheckSpec:
+def schema_gate_spec(asset: dg.AssetKey) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(
         SCHEMA_GATE,
         asset=asset,
@@ -86,7 +89,7 @@ def _sample_payload(payload: str) -> Any:
         return payload
 
 
-def field_anomalies_spec(asset: str) -> dg.AssetCheckSpec:
+def field_anomalies_spec(asset: dg.AssetKey) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(
         FIELD_ANOMALIES,
         asset=asset,
@@ -113,10 +116,10 @@ def field_anomalies_check(by_field: Counter[str], written: bool = True) -> dg.As
 DEACTIVATION_GUARD = "deactivation_guard"
 
 
-def deactivation_guard_spec() -> dg.AssetCheckSpec:
+def deactivation_guard_spec(asset: dg.AssetKey) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(
         DEACTIVATION_GUARD,
-        asset="products",
+        asset=asset,
         blocking=True,
         description="Blocking: one listing may deactivate at most HAIER_MAX_DEACTIVATE_RATIO of the active "
         "products (an empty listing included); past it nothing changes.",
@@ -147,66 +150,14 @@ def deactivation_guard(active_before: int, would_deactivate: int, max_ratio: flo
     )
 
 
-INVOICE_NOT_ABOVE_SUPPLY = "invoice_not_above_supply"
-PRICE_JUMP = "price_jump_within_50_percent"
-
-
-def price_rule_specs() -> list[dg.AssetCheckSpec]:
-    return [
-        dg.AssetCheckSpec(
-            INVOICE_NOT_ABOVE_SUPPLY,
-            asset="prices",
-            description="The invoice price is never above the supply price (discounts only lower it).",
-        ),
-        dg.AssetCheckSpec(
-            PRICE_JUMP,
-            asset="prices",
-            description="Warning when a supply price moves more than 50 % against the previous fetch.",
-        ),
-    ]
-
-
-def invoice_not_above_supply(prices: pd.DataFrame) -> dg.AssetCheckResult:
-    both = prices.dropna(subset=["supply_price", "invoice_price"])
-    above = both[both["invoice_price"] > both["supply_price"]]
-    return dg.AssetCheckResult(
-        check_name=INVOICE_NOT_ABOVE_SUPPLY,
-        passed=above.empty,
-        severity=dg.AssetCheckSeverity.ERROR,
-        description=f"{len(above)} of {len(both)} priced products have invoice_price > supply_price.",
-        metadata={
-            "violations": len(above),
-            "examples": dg.MetadataValue.json(above["product_code"].head(10).tolist()),
-        },
-    )
-
-
-def price_jump(prices: pd.DataFrame, previous: pd.DataFrame) -> dg.AssetCheckResult:
-    merged = prices.merge(previous, on="product_code", suffixes=("", "_previous"))
-    merged = merged.dropna(subset=["supply_price", "supply_price_previous"])
-    jumps = [
-        row.product_code
-        for row in merged.itertuples(index=False)
-        if row.supply_price_previous
-        and abs(Decimal(row.supply_price) / Decimal(row.supply_price_previous) - 1) > Decimal("0.5")
-    ]
-    return dg.AssetCheckResult(
-        check_name=PRICE_JUMP,
-        passed=not jumps,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=f"{len(jumps)} supply prices moved more than 50 % since the previous fetch.",
-        metadata={"jumps": len(jumps), "examples": dg.MetadataValue.json(jumps[:10])},
-    )
-
-
 ONE_OPEN_VERSION = "one_open_version_per_product"
 
 
-def one_open_version_spec() -> dg.AssetCheckSpec:
+def one_open_version_spec(asset: dg.AssetKey) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(
         ONE_OPEN_VERSION,
-        asset="price_history",
-        description="Every product with a price has exactly one open version (valid_to is null).",
+        asset=asset,
+        description="Every key of the source has exactly one open version (valid_to is null).",
     )
 
 
@@ -216,7 +167,7 @@ def one_open_version(open_versions: pd.DataFrame) -> dg.AssetCheckResult:
         check_name=ONE_OPEN_VERSION,
         passed=duplicated.empty,
         severity=dg.AssetCheckSeverity.ERROR,
-        description=f"{len(duplicated)} products have other than one open price version.",
+        description=f"{len(duplicated)} keys have other than one open version.",
         metadata={"violations": len(duplicated)},
     )
 
@@ -227,17 +178,17 @@ EVERY_PAIR_ANSWERED = "every_pair_answered"
 COVERAGE = "coverage"
 
 
-def stock_rule_specs() -> list[dg.AssetCheckSpec]:
+def stock_rule_specs(asset: dg.AssetKey) -> list[dg.AssetCheckSpec]:
     return [
         dg.AssetCheckSpec(
             COVERAGE,
-            asset="stock_snapshots",
+            asset=asset,
             description="Warning when today's snapshot covers less than every (product, county) pair: a call budget "
             "or deadline skipped some (asked first next time), or some went unanswered.",
         ),
         dg.AssetCheckSpec(
             EVERY_PAIR_ANSWERED,
-            asset="stock_snapshots",
+            asset=asset,
             description="Warning when some (product, county) pairs got no answer after every retry.",
         ),
     ]
@@ -266,24 +217,40 @@ def coverage_check(pairs: int, covered: int, skipped: int) -> dg.AssetCheckResul
     )
 
 
-CATALOG_COVERS_ACTIVE = "covers_every_active_product"
+def rule_spec(rule: Rule, asset: dg.AssetKey) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(rule.name, asset=asset, description=rule.description, blocking=rule.blocking)
 
 
-def catalog_covers_spec() -> dg.AssetCheckSpec:
-    return dg.AssetCheckSpec(
-        CATALOG_COVERS_ACTIVE, asset="catalog", description="The catalog has one row per active product."
-    )
-
-
-def catalog_covers(active: int, catalog_rows: int, missing: list[str]) -> dg.AssetCheckResult:
+def rule_result(rule: Rule, rows: pd.DataFrame, reference: pd.DataFrame) -> dg.AssetCheckResult:
+    outcome = rule.evaluate(rows, reference)
     return dg.AssetCheckResult(
-        check_name=CATALOG_COVERS_ACTIVE,
-        passed=not missing and catalog_rows == active,
-        severity=dg.AssetCheckSeverity.ERROR,
-        description=f"{catalog_rows} catalog rows for {active} active products; {len(missing)} missing.",
+        check_name=rule.name,
+        passed=outcome.passed,
+        severity=dg.AssetCheckSeverity.ERROR if rule.error else dg.AssetCheckSeverity.WARN,
+        description=outcome.description,
         metadata={
-            "active_products": active,
-            "catalog_rows": catalog_rows,
-            "missing": dg.MetadataValue.json(missing[:10]),
+            name: dg.MetadataValue.json(value) if isinstance(value, list | dict) else value
+            for name, value in outcome.metadata.items()
         },
     )
+
+
+def check_specs(endpoint: Endpoint, asset: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+    """The endpoint's checks: its record's schema gate, the checks of its write disposition, its own rules, and its
+    record's anomalies warning."""
+    write = endpoint.write
+    kept_by_the_write = (
+        [deactivation_guard_spec(asset)]
+        if isinstance(write, SoftDelete)
+        else [one_open_version_spec(asset)]
+        if isinstance(write, Versions)
+        else stock_rule_specs(asset)
+        if isinstance(write, StockDay)
+        else []
+    )
+    return [
+        *([schema_gate_spec(asset)] if endpoint.record else []),
+        *kept_by_the_write,
+        *(rule_spec(rule, asset) for rule in endpoint.rules),
+        *([field_anomalies_spec(asset)] if endpoint.record else []),
+    ]

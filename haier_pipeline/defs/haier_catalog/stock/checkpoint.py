@@ -18,11 +18,13 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
-from haier_pipeline.assets.step import INTERRUPTIONS, Step
+from haier_pipeline.defs.haier_catalog.step import Step
+from haier_pipeline.defs.outcomes import INTERRUPTIONS
+from haier_pipeline.endpoints.stock_snapshots import NO_WAREHOUSE, STOCK_ROW, coverage_of
 from haier_pipeline.haier.answers import parse_json
-from haier_pipeline.records import NO_WAREHOUSE, STOCK_ROW, Parsed, UnusableAnswer
+from haier_pipeline.records import Parsed, UnusableAnswer
 from haier_pipeline.records.record import Refusal, json_text
-from haier_pipeline.warehouse import Warehouse, WarehouseTransaction
+from haier_pipeline.warehouse.warehouse import Warehouse, WarehouseTransaction
 
 CHECKPOINT_ANSWERS = 500
 CHECKPOINT_SECONDS = 2.0
@@ -183,20 +185,8 @@ def clear_checkpoints(tx: WarehouseTransaction, comparison: str, day: date) -> N
         tx.execute(f"DELETE FROM {{schema}}.{table} WHERE snapshot_date {comparison} :day", {"day": day})
 
 
-def _coverage_of(rows: str, where: str) -> str:
-    """INSERT into stock_coverage each pair's day, answer time and county total from `rows` (a table of stock rows
-    aliased `s`) filtered by `where`."""
-    return f"""
-INSERT INTO {{schema}}.stock_coverage (product_code, county_code, last_checked_day, last_checked_at, last_stock)
-SELECT product_code, county_code, snapshot_date, max(fetched_at), sum(stock)
-FROM {{schema}}.{rows} s
-WHERE {where}
-GROUP BY product_code, county_code, snapshot_date
-"""
-
-
 # Each staged pair's day, answer time and county total; a budget's skipped_at is left as it was.
-COVERAGE_OF_STAGED_ROWS = _coverage_of("stock_staged_rows", "snapshot_date = :day") + (
+COVERAGE_OF_STAGED_ROWS = coverage_of("stock_staged_rows", "snapshot_date = :day") + (
     "ON CONFLICT (product_code, county_code) DO UPDATE SET last_checked_day = EXCLUDED.last_checked_day, "
     "last_checked_at = EXCLUDED.last_checked_at, last_stock = EXCLUDED.last_stock"
 )
@@ -216,11 +206,3 @@ def parse_pair(step: Step, answer: object, context: dict[str, Any]) -> Parsed:
         pair.refused += [Refusal(rule, rule, json_text(row)) for row in pair.rows]
         pair.rows, pair.anomalies = [], []
     return pair
-
-
-BACKFILL_COVERAGE = _coverage_of(
-    "stock_snapshots",
-    "snapshot_date = (SELECT max(snapshot_date) FROM {schema}.stock_snapshots n "
-    "WHERE n.product_code = s.product_code AND n.county_code = s.county_code) "
-    "AND NOT EXISTS (SELECT 1 FROM {schema}.stock_coverage)",
-)

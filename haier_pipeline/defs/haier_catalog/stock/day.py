@@ -1,60 +1,71 @@
-"""`stock_snapshots`: today's stock of every active procurable product in every configured county, one call
-each, checkpointed as the answers arrive and committed as one day."""
+"""The step of a stock day (`StockDay`): today's stock of every active procurable product in every configured county,
+one call each, checkpointed as the answers arrive and committed as one day.
+
+Stock is recorded only for the current Asia/Shanghai day: the API answers current stock, never a past day's. The asset
+is therefore not partitioned in Dagster: the UI offers no day to pick (so none that is impossible, and no wrong
+default), every materialization records today's snapshot, and the warehouse keeps every day recorded
+(`stock_snapshots.snapshot_date`). The day a run recorded is its `haier/stock_day` tag. A run that asks for another
+day (the tag set beforehand, e.g. a run queued before midnight that starts after it) is refused before any call.
+"""
+
+from __future__ import annotations
 
 import time
 from collections.abc import Callable, Generator, Iterator
 from datetime import date
+from typing import Any
 
 import dagster as dg
 import pandas as pd
 
 from haier_pipeline import shanghai_time
-from haier_pipeline.assets.common import HAIER_API_POOL, table_asset
-from haier_pipeline.assets.step import Step, StepFailed, markdown_table, running_step
-from haier_pipeline.assets.stock_checkpoint import (
-    BACKFILL_COVERAGE,
+from haier_pipeline.defs.haier_catalog.checks import coverage_check, every_pair_answered
+from haier_pipeline.defs.haier_catalog.step import Step, StepFailed, StepResources, markdown_table, running_step
+from haier_pipeline.defs.haier_catalog.stock.checkpoint import (
     Checkpoint,
     clear_checkpoints,
     forget_unusable,
     move_staged_rows,
     restage_earlier_answers,
 )
-from haier_pipeline.assets.stock_day import stock_day
-from haier_pipeline.assets.stock_plan import Plan, plan_day
-from haier_pipeline.checks.rules import (
-    coverage_check,
-    every_pair_answered,
-    field_anomalies_spec,
-    schema_gate_spec,
-    stock_rule_specs,
-)
-from haier_pipeline.haier import HaierClient
+from haier_pipeline.defs.haier_catalog.stock.plan import Plan, plan_day
+from haier_pipeline.defs.haier_catalog.stock.progress import Progress
+from haier_pipeline.endpoints.declaration import Endpoint
+from haier_pipeline.endpoints.stock_snapshots import BACKFILL_COVERAGE
+from haier_pipeline.haier.client import HaierClient
 from haier_pipeline.haier.stats import CallStats
-from haier_pipeline.progress import Progress
-from haier_pipeline.resources import PipelineSettings
 from haier_pipeline.shanghai_time import now_utc
-from haier_pipeline.warehouse import WarehouseResource
+
+STOCK_DAY_TAG = "haier/stock_day"
 
 
-@table_asset(
-    "stock_snapshots",
-    pool=HAIER_API_POOL,
-    deps=["products"],
-    description="Stock of today (Asia/Shanghai; the API answers current stock only) per product, county and "
-    "warehouse. One call per active procurable product and configured county, in priority order under "
-    "HAIER_STOCK_CALL_BUDGET / HAIER_STOCK_DEADLINE; answers are checkpointed as they arrive (a rerun asks only the "
-    "rest) and the day is committed at once. A pair with no warehouse is stored as one row with stock 0 and null "
-    "sec_code.",
-    check_specs=[schema_gate_spec("stock_snapshots"), *stock_rule_specs(), field_anomalies_spec("stock_snapshots")],
-)
-def stock_snapshots(
-    context: dg.AssetExecutionContext,
-    haier: HaierClient,
-    warehouse: WarehouseResource,
-    pipeline: PipelineSettings,
-) -> Iterator[dg.AssetCheckResult | dg.MaterializeResult]:
+class StockDayRefused(dg.Failure):
+    """A stock snapshot was requested for a day other than today (Asia/Shanghai); nothing was written."""
+
+
+def refusal(requested: str, today: date) -> str:
+    return (
+        f"stock can be recorded only for today ({today.isoformat()}, Asia/Shanghai): the API answers current "
+        f"stock only, so a snapshot taken now cannot stand for {requested}. Nothing was written; past days stay "
+        "in stock_snapshots as they were recorded. Materialize stock_snapshots again to record today."
+    )
+
+
+def stock_day(context: dg.AssetExecutionContext) -> date:
+    """Today's Asia/Shanghai day, recorded on the run as `haier/stock_day`; refuses a run that asked for another."""
+    today = shanghai_time.today_in_shanghai()
+    requested = context.run.tags.get(STOCK_DAY_TAG)
+    if requested is None:
+        context.instance.add_run_tags(context.run.run_id, {STOCK_DAY_TAG: today.isoformat()})
+    elif requested != today.isoformat():
+        raise StockDayRefused(description=refusal(requested, today))
+    return today
+
+
+def write_stock_day(context: dg.AssetExecutionContext, endpoint: Endpoint, given: StepResources) -> Iterator[Any]:
+    pipeline, haier = given.pipeline, given.client
     day = stock_day(context)
-    with running_step(context, warehouse, haier) as step:
+    with running_step(context, endpoint.name, given.warehouse, haier) as step:
         step.partition_key = day.isoformat()  # rejected rows, anomalies and sync_log are kept per stock day
         store = step.warehouse
         with store.transaction() as tx:

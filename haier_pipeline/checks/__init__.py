@@ -1,1 +1,0 @@
-"""Asset checks: a blocking schema gate per asset and one check per business rule."""

@@ -1,0 +1,59 @@
+"""Materialize a selection of assets in-process on a Dagster instance: what `sync`, `demo` and the tests
+run. In-process means one rate limiter and one token for the whole run."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import dagster as dg
+
+from haier_pipeline.defs.haier_catalog.assets import POOLS, catalog_assets
+from haier_pipeline.endpoints import endpoint, steps
+
+
+def unknown_steps(only: Sequence[str]) -> list[str]:
+    return [name for name in only if name not in steps()]
+
+
+def selected_assets(only: Sequence[str] | None) -> list[str]:
+    """The assets of the `sync` steps named (default: every step), in dependency order."""
+    declared = steps()
+    names = list(only) if only else list(declared)
+    if unknown := unknown_steps(names):
+        raise ValueError(f"unknown step {', '.join(map(repr, unknown))}; choose from {','.join(declared)}")
+    return [asset for name in declared if name in names for asset in declared[name]]
+
+
+def pools_of(assets: Sequence[str]) -> list[str]:
+    """The concurrency pools the steps of these assets take a slot of (dagster.yaml limits each)."""
+    return sorted({POOLS[endpoint(name).pool] for name in assets})
+
+
+def run_assets(
+    assets: Sequence[str],
+    resources: Mapping[str, Any],
+    instance: dg.DagsterInstance | None = None,
+    tags: Mapping[str, str] | None = None,
+    console_log_level: str = "DEBUG",
+) -> dg.ExecuteInProcessResult:
+    """The console log level only changes what this process prints; the instance keeps every event.
+
+    The resources are handed over as the objects they are, not as configuration: Dagster stores a configurable
+    resource's values as config defaults in every run's job snapshot, secrets included, which the UI then shows."""
+    return dg.materialize(
+        catalog_assets(resources["warehouse"].url),
+        selection=[dg.AssetKey(name) for name in assets],
+        resources={name: dg.ResourceDefinition.hardcoded_resource(value) for name, value in resources.items()},
+        instance=instance,
+        raise_on_error=False,
+        tags=dict(tags or {}),
+        run_config={"loggers": {"console": {"config": {"log_level": console_log_level}}}},
+    )
+
+
+def steps_not_run(result: dg.ExecuteInProcessResult, assets: Sequence[str]) -> list[str]:
+    """Selected steps that never started: a step they depend on failed. Dagster only logs a line for them (no
+    event), and they write no sync_log row."""
+    started = {event.step_key for event in result.all_events if event.event_type == dg.DagsterEventType.STEP_START}
+    return [asset for asset in assets if asset not in started]
