@@ -308,10 +308,19 @@ class _Handlers:
 
     # ---- anything else -------------------------------------------------------------------------
     async def unknown(self, request: Request) -> Response:
-        async def inner(req: Request, body: Any) -> Response:
-            return error(404, "no such endpoint")
+        """A path the document does not name: 404, unless `extra_answers` gives it an answer (an endpoint declared
+        beyond the documented ones, answered with a valid token in the configured envelope)."""
+        answer = self.config.extra_answers.get(request.url.path)
 
-        return await self._gateway(request, "unknown", inner)
+        async def inner(req: Request, body: Any) -> Response:
+            if answer is None:
+                return error(404, "no such endpoint")
+            token = token_from_header(request.headers.get("authorization"))
+            if token is None or not self.state.tokens.is_valid(token, self.state.clock()):
+                return error(401, "token invalid")
+            return json_response(wrap(style_for(self.config.envelope, "extra"), answer))
+
+        return await self._gateway(request, "unknown" if answer is None else "extra", inner)
 
     # ---- admin (not counted, not throttled, not delayed) ----------------------------------------
     async def stats(self, request: Request) -> Response:

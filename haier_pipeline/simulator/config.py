@@ -61,6 +61,8 @@ class SimulatorConfig(BaseModel):
     unavailable_products: tuple[str, ...] = ()  # product codes whose calls are always answered 503
     account_refusal: str = ""  # when set, every data call gets a failure envelope with this message
     success_code: str = ""  # when set, `code` envelopes carry it instead of 200
+    # Paths beyond the document's, each answered with this payload: an endpoint declared in a test.
+    extra_answers: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("quirks", mode="before")
     @classmethod
