@@ -1,7 +1,8 @@
 """Value kinds: how one vendor value is read, what column type stores it, and which stored values are valid.
 
 `read` is total: it returns a value the column accepts, None for "not given", or raises `Invalid` with a
-reason a person can act on. It never lets a value through that the database would refuse (out of range,
+reason a person can act on. `arrow_type` is the typed column the parse builds from the values read, which the gate
+checks and the warehouse stores as they are. It never lets a value through that the database would refuse (out of range,
 a NUL character, text that is not valid unicode), so a load never fails on a value that passed here.
 """
 
@@ -18,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy import BigInteger, Boolean, Date, DateTime, Integer, Numeric, Text
 from sqlalchemy.types import TypeEngine
 
@@ -103,6 +105,9 @@ class Kind:
     def sql_type(self) -> TypeEngine:
         raise NotImplementedError
 
+    def arrow_type(self) -> pa.DataType:
+        raise NotImplementedError
+
     def accepts(self, value: Any) -> bool:
         """Whether a stored (already read) value is of this kind: the pandera gate's element check."""
         if value is None:
@@ -129,6 +134,9 @@ class TextKind(Kind):
 
     def sql_type(self) -> TypeEngine:
         return Text()
+
+    def arrow_type(self) -> pa.DataType:
+        return pa.string()
 
 
 @dataclass(frozen=True)
@@ -159,6 +167,9 @@ class DecimalKind(Kind):
     def sql_type(self) -> TypeEngine:
         return Numeric(self.precision, self.scale)
 
+    def arrow_type(self) -> pa.DataType:
+        return pa.decimal128(self.precision, self.scale)
+
 
 @dataclass(frozen=True)
 class IntegerKind(Kind):
@@ -182,6 +193,9 @@ class IntegerKind(Kind):
     def sql_type(self) -> TypeEngine:
         return Integer() if self.maximum <= INT32_MAX else BigInteger()
 
+    def arrow_type(self) -> pa.DataType:
+        return pa.int32() if self.maximum <= INT32_MAX else pa.int64()
+
 
 @dataclass(frozen=True)
 class FlagKind(Kind):
@@ -202,6 +216,9 @@ class FlagKind(Kind):
 
     def sql_type(self) -> TypeEngine:
         return Boolean()
+
+    def arrow_type(self) -> pa.DataType:
+        return pa.bool_()
 
 
 _UNPADDED_DAY = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?=$|[ T])")
@@ -242,6 +259,9 @@ class DayKind(Kind):
     def sql_type(self) -> TypeEngine:
         return Date()
 
+    def arrow_type(self) -> pa.DataType:
+        return pa.date32()
+
 
 @dataclass(frozen=True)
 class MomentKind(Kind):
@@ -260,6 +280,9 @@ class MomentKind(Kind):
 
     def sql_type(self) -> TypeEngine:
         return DateTime(timezone=True)
+
+    def arrow_type(self) -> pa.DataType:
+        return pa.timestamp("us", tz="UTC")
 
 
 @dataclass(frozen=True)
@@ -295,6 +318,9 @@ class JsonKind(Kind):
 
     def sql_type(self) -> TypeEngine:
         return Text()
+
+    def arrow_type(self) -> pa.DataType:
+        return pa.string()
 
 
 def _url_items(text: str) -> Any:

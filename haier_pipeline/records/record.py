@@ -18,6 +18,7 @@ from functools import cached_property
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from haier_pipeline.errors import HaierError
 from haier_pipeline.records.kinds import Invalid, Kind, is_missing, storable_text
@@ -216,7 +217,12 @@ class Parsed:
         self.collapsed += other.collapsed
 
     def frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self.rows, columns=self.record.columns, dtype=object)
+        """The rows as typed columns, each of its kind's Arrow type: built from the values read, never read again."""
+        columns = {
+            f.column: pa.array([row[f.column] for row in self.rows], type=f.kind.arrow_type())
+            for f in self.record.fields
+        }
+        return pa.table(columns).to_pandas(types_mapper=pd.ArrowDtype)
 
     def _note_unknown_keys(self, raw: dict[str, Any]) -> None:
         for key in _paths(raw, self.record.containers):

@@ -1,5 +1,5 @@
 """The blocking pandera gate of every parsed frame, derived from its record's declaration."""
 
-from haier_pipeline.validation.gate import gate_schema, validate
+from haier_pipeline.validation.gate import gate, gate_schema, validate
 
-__all__ = ["gate_schema", "validate"]
+__all__ = ["gate", "gate_schema", "validate"]

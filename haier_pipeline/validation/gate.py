@@ -1,18 +1,22 @@
 """The pandera schema of a record's frame, derived from its declaration, and the gate that applies it.
 
-The parse already refuses what a schema rule would refuse, so on a healthy pipeline the gate finds
-nothing: it is the declared contract checked on the frame that is about to be written. A row that fails
-it anyway is refused with the rule's name; a frame whose structure is wrong fails the step.
+The frame is typed (each column of its kind's Arrow type), so the gate checks dtypes, each kind's range and pattern as
+vectorized pandera checks, and one row per key: it never reads a value again. The parse already refuses what a schema
+rule would refuse, so on a healthy pipeline the gate finds nothing: it is the declared contract checked on the frame
+that is about to be written. A row that fails it anyway is refused with the rule's name; a frame whose structure is
+wrong fails the step.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 
 import pandas as pd
 import pandera.pandas as pa
 
 from haier_pipeline.records import Parsed, Record
+from haier_pipeline.records.kinds import DecimalKind, IntegerKind, Kind, TextKind
 from haier_pipeline.records.record import Refusal, json_text
 
 
@@ -20,9 +24,9 @@ from haier_pipeline.records.record import Refusal, json_text
 def gate_schema(record: Record) -> pa.DataFrameSchema:
     columns = {
         f.column: pa.Column(
-            object,
+            pd.ArrowDtype(f.kind.arrow_type()),
             nullable=not f.required,
-            checks=pa.Check(lambda values, kind=f.kind: values.map(kind.accepts), name=f"is a {f.kind.name}"),
+            checks=[pa.Check(check, name=f"is a {f.kind.name}")] if (check := kind_check(f.kind)) else [],
         )
         for f in record.fields
     }
@@ -30,16 +34,38 @@ def gate_schema(record: Record) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(columns, checks=checks, strict=True, ordered=True, name=record.name)
 
 
-def _one_row_per_key(key: tuple[str, ...]):
+def kind_check(kind: Kind) -> Callable[[pd.Series], pd.Series] | None:
+    """The kind's range or pattern, vectorized over a typed column (nulls are not checked: nullable says if they may
+    be there); None when its Arrow type says all there is (a flag, a day, a moment)."""
+    if isinstance(kind, DecimalKind | IntegerKind):
+        low, high = kind.minimum, kind.maximum
+
+        def within(values: pd.Series) -> pd.Series:
+            ok = pd.Series(True, index=values.index)
+            if low is not None:
+                ok &= values >= low
+            if high is not None:
+                ok &= values <= high
+            return ok
+
+        return within
+    if isinstance(kind, TextKind) and kind.pattern is not None:
+        pattern = kind.pattern
+        return lambda values: values.str.fullmatch(pattern)
+    return None
+
+
+def _one_row_per_key(key: tuple[str, ...]) -> Callable[[pd.DataFrame], pd.Series]:
     def check(frame: pd.DataFrame) -> pd.Series:
         complete = frame[list(key)].notna().all(axis=1)
-        return ~complete | ~frame[list(key)].astype(str).duplicated(keep="first")
+        return ~complete | ~frame[list(key)].duplicated(keep="first")
 
     return check
 
 
-def validate(parsed: Parsed) -> list[str]:
-    """Refuse the rows that break a rule of the record's schema; return the structural errors."""
+def gate(parsed: Parsed) -> tuple[pd.DataFrame, list[str]]:
+    """The parsed rows as a typed frame, without the rows that break a rule of the record's schema (refused); and the
+    structural errors."""
     frame = parsed.frame()
     try:
         gate_schema(parsed.record).validate(frame, lazy=True)
@@ -52,5 +78,13 @@ def validate(parsed: Parsed) -> list[str]:
         for index in sorted(broken, reverse=True):
             row = parsed.rows.pop(index)
             parsed.refused.append(Refusal(broken[index], broken[index], json_text(row)))  # exact decimals, ISO dates
-        return [f"{case.column}: {case.check} ({case.failure_case})" for case in structural.itertuples(index=False)]
-    return []
+        kept = frame.drop(index=list(broken)).reset_index(drop=True)
+        return kept, [
+            f"{case.column}: {case.check} ({case.failure_case})" for case in structural.itertuples(index=False)
+        ]
+    return frame, []
+
+
+def validate(parsed: Parsed) -> list[str]:
+    """Refuse the rows that break a rule of the record's schema; the structural errors."""
+    return gate(parsed)[1]

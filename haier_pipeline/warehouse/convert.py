@@ -1,8 +1,10 @@
-"""Exact conversion between pandas frames of Python objects and the warehouse column types.
+"""Exact conversion between pandas frames and the warehouse column types, as Arrow columns.
 
-Values are checked against the SQLAlchemy column type (never inferred from the frame's dtype), so a
-Decimal never passes through float, an amount is never rounded, and a naive datetime never gets silently
-reinterpreted. Numbers and text are checked by the same kinds the record parse uses.
+A column typed by the record parse (an Arrow column of exactly the warehouse column's type: its values were read by
+their kind and checked by the gate) is taken as it is, without reading a value again. Any other column (frames of
+Python objects the steps build) is checked value by value against the SQLAlchemy column type (never inferred from the
+frame's dtype), so a Decimal never passes through float, an amount is never rounded, and a naive datetime never gets
+silently reinterpreted; numbers and text are checked by the same kinds the record parse uses.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from sqlalchemy import BigInteger, Boolean, Column, Date, DateTime, Integer, Num
 
 from haier_pipeline.records.kinds import DAY, FLAG, MOMENT, DecimalKind, IntegerKind, Invalid, Kind, storable_text
 
-Columns = dict[str, list[Any]]
+Columns = dict[str, pa.ChunkedArray]
 
 
 class _Reject(Exception):
@@ -128,16 +130,27 @@ def check_columns(table: Table, frame: pd.DataFrame) -> list[str]:
 
 
 def convert_frame(table: Table, frame: pd.DataFrame) -> Columns:
-    return {name: convert_values(table, name, frame[name].tolist()) for name in check_columns(table, frame)}
+    return {name: convert_column(table, name, frame[name]) for name in check_columns(table, frame)}
 
 
-def to_arrow(table: Table, columns: Columns) -> pa.Table:
-    arrays = [pa.array(values, type=codec_for(table.c[name]).arrow_type) for name, values in columns.items()]
-    return pa.Table.from_arrays(arrays, names=list(columns))
+def convert_column(table: Table, name: str, column: pd.Series) -> pa.ChunkedArray:
+    arrow_type = codec_for(table.c[name]).arrow_type
+    if isinstance(column.dtype, pd.ArrowDtype) and column.dtype.pyarrow_dtype == arrow_type:
+        return pa.chunked_array(column.array.__arrow_array__())
+    return pa.chunked_array([pa.array(convert_values(table, name, column.tolist()), type=arrow_type)], arrow_type)
+
+
+def python_values(columns: Columns, name: str) -> list[Any]:
+    """One column's values as Python objects (None for NULL)."""
+    return columns[name].to_pylist()
+
+
+def to_arrow(columns: Columns) -> pa.Table:
+    return pa.Table.from_arrays(list(columns.values()), names=list(columns))
 
 
 def rows(columns: Columns) -> Iterable[tuple[Any, ...]]:
-    return zip(*columns.values(), strict=True)
+    return zip(*(column.to_pylist() for column in columns.values()), strict=True)
 
 
 def _pandas_type(arrow_type: pa.DataType) -> Any:

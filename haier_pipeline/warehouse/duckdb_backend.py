@@ -170,7 +170,7 @@ class DuckDBSession:
 
     def stage(self, table: Table, columns: Columns) -> str:
         name = f"_haier_stage_{next(_stage_ids)}"
-        self._con.register(name, to_arrow(table, columns))
+        self._con.register(name, to_arrow(columns))
         return name
 
     def unstage(self, name: str) -> None:

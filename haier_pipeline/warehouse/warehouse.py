@@ -19,7 +19,7 @@ from haier_pipeline.shanghai_time import now_utc
 from haier_pipeline.warehouse import sql
 from haier_pipeline.warehouse.backend import Backend, Session
 from haier_pipeline.warehouse.catalog import Upgrade, plan_upgrade, read_catalog
-from haier_pipeline.warehouse.convert import Columns, convert_frame, convert_values
+from haier_pipeline.warehouse.convert import Columns, convert_frame, convert_values, python_values
 from haier_pipeline.warehouse.duckdb_backend import DuckDBBackend
 from haier_pipeline.warehouse.errors import WarehouseError
 from haier_pipeline.warehouse.tables import (
@@ -212,7 +212,7 @@ class WarehouseTransaction:
         missing = [k for k in key if k not in columns]
         if missing:
             raise ValueError(f"{table.name}: frame lacks key column(s) {missing}")
-        keys = list(zip(*(columns[k] for k in key), strict=True))
+        keys = list(zip(*(python_values(columns, k) for k in key), strict=True))
         null_keys = [k for k in keys if any(part is None for part in k)]
         if null_keys:
             raise ValueError(f"{table.name}: null in key {key}: {null_keys[:_SHOW_KEYS]}")
@@ -224,7 +224,7 @@ class WarehouseTransaction:
             )
 
     def _insert(self, table: Table, columns: Columns) -> int:
-        if not columns or not next(iter(columns.values())):
+        if not columns or not len(next(iter(columns.values()))):
             return 0
         with self._staged(table, columns) as stage:
             self._session.execute(sql.insert_select(table, list(columns), sql.ident(stage)))
@@ -277,7 +277,9 @@ class WarehouseTransaction:
                 if column not in columns:
                     raise ValueError(f"{table}: frame lacks the match column {column!r}")
                 allowed = set(values)
-                outside = [v for v in columns[column] if not (v in allowed or (v is None and include_null))]
+                outside = [
+                    v for v in python_values(columns, column) if not (v in allowed or (v is None and include_null))
+                ]
                 if outside:
                     raise ValueError(
                         f"{table}: frame rows outside the replaced slice, {column} = {outside[:_SHOW_KEYS]}"
@@ -309,7 +311,7 @@ class WarehouseTransaction:
         self._delete_keys(target, convert_frame(target, frame[keys]), keys)
 
     def _delete_keys(self, target: Table, columns: Columns, keys: list[str]) -> None:
-        if columns and next(iter(columns.values())):
+        if columns and len(next(iter(columns.values()))):
             with self._staged(target, {key: columns[key] for key in keys}) as stage:
                 self._session.execute(sql.delete_keys(target, keys, sql.ident(stage)))
 

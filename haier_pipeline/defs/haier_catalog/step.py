@@ -29,7 +29,7 @@ from haier_pipeline.records import Anomaly, Parsed
 from haier_pipeline.redaction import redact
 from haier_pipeline.shanghai_time import now_utc
 from haier_pipeline.sync_log import sync_log_row
-from haier_pipeline.validation import validate
+from haier_pipeline.validation import gate
 from haier_pipeline.warehouse.errors import WarehouseError
 from haier_pipeline.warehouse.warehouse import Warehouse, WarehouseTransaction
 
@@ -68,7 +68,8 @@ class Step:
     # ---- what the step took in --------------------------------------------------------------------
     def absorb(self, parsed: Parsed) -> pd.DataFrame:
         """Gate the parsed rows, take over what was refused and recorded; the frame to write."""
-        self.structural_errors += validate(parsed)
+        frame, structural_errors = gate(parsed)
+        self.structural_errors += structural_errors
         self.total += parsed.inputs
         self.collapsed += parsed.collapsed
         for refusal in parsed.refused:
@@ -78,7 +79,7 @@ class Step:
         self.unknown_keys.update({f"{parsed.record.endpoint}: {k}": n for k, n in parsed.unknown_keys.items()})
         for key, example in parsed.unknown_examples.items():
             self.unknown_examples.setdefault(f"{parsed.record.endpoint}: {key}", example)
-        return parsed.frame()
+        return frame
 
     def refuse(self, rule: str, item: dict[str, Any], detail: str = "") -> None:
         """An item that never became a row because the vendor's answer for it was bad."""
