@@ -20,7 +20,8 @@ from haier_pipeline.defs.alerts.audit import record_dead_runs
 from haier_pipeline.defs.haier_catalog.stock.day import STOCK_DAY_TAG
 from haier_pipeline.defs.outcomes import UNANSWERED_TAG, step_failures
 from haier_pipeline.defs.resources import resources_from_settings, warehouse_resource
-from haier_pipeline.endpoints import steps
+from haier_pipeline.endpoints import endpoint, steps
+from haier_pipeline.endpoints.declaration import FromOrdersFile, StockDay
 from haier_pipeline.haier import HaierConfigurationError
 from haier_pipeline.instance import (
     free_slots_of_finished_runs,
@@ -140,7 +141,8 @@ def sync(
     """Run the selection and report each step; returns the exit code."""
     timings = SyncTimings(timings_file)
     assets = selected_assets(only)
-    preflight(settings, orders="logistics_events" in assets)
+    selected = [endpoint(name) for name in assets]
+    preflight(settings, orders=any(isinstance(declared.items, FromOrdersFile) for declared in selected))
     instance = project_instance()
     if dead := mark_dead_runs(instance):
         for run_id in dead:
@@ -154,7 +156,7 @@ def sync(
         print(f"run {run_id} had ended holding a pool slot: freed", file=sys.stderr)
     wait_for_pools(instance, pools, lambda message: print(message, file=sys.stderr))
     tags = {"haier/source": source, **process_tags()}
-    if "stock_snapshots" in assets:
+    if any(isinstance(declared.write, StockDay) for declared in selected):
         tags[STOCK_DAY_TAG] = (day or today_in_shanghai()).isoformat()
     resume_garbage_collection()  # the run's own garbage is collected as usual, so memory stays bounded
     started = time.monotonic()

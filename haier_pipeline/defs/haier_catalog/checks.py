@@ -12,7 +12,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from haier_pipeline.endpoints.declaration import Endpoint, Rule, SoftDelete, StockDay, Versions
+from haier_pipeline.endpoints.declaration import Endpoint, Rule, SoftDelete, StockDay, Versions, Write
 
 SCHEMA_GATE = "schema_gate"
 FIELD_ANOMALIES = "field_anomalies"
@@ -238,19 +238,21 @@ def rule_result(rule: Rule, rows: pd.DataFrame, reference: pd.DataFrame) -> dg.A
 def check_specs(endpoint: Endpoint, asset: dg.AssetKey) -> list[dg.AssetCheckSpec]:
     """The endpoint's checks: its record's schema gate, the checks of its write disposition, its own rules, and its
     record's anomalies warning."""
-    write = endpoint.write
-    kept_by_the_write = (
-        [deactivation_guard_spec(asset)]
-        if isinstance(write, SoftDelete)
-        else [one_open_version_spec(asset)]
-        if isinstance(write, Versions)
-        else stock_rule_specs(asset)
-        if isinstance(write, StockDay)
-        else []
-    )
     return [
         *([schema_gate_spec(asset)] if endpoint.record else []),
-        *kept_by_the_write,
+        *kept_by(endpoint.write, asset),
         *(rule_spec(rule, asset) for rule in endpoint.rules),
         *([field_anomalies_spec(asset)] if endpoint.record else []),
     ]
+
+
+def kept_by(write: Write, asset: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+    """The invariant a write disposition keeps: no more deactivated than allowed, one open version per key, every pair
+    of the stock day asked and answered."""
+    if isinstance(write, SoftDelete):
+        return [deactivation_guard_spec(asset)]
+    if isinstance(write, Versions):
+        return [one_open_version_spec(asset)]
+    if isinstance(write, StockDay):
+        return stock_rule_specs(asset)
+    return []
