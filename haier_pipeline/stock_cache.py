@@ -16,13 +16,14 @@ from haier_pipeline.endpoints.stock_snapshots import NO_WAREHOUSE, STOCK_ROW
 from haier_pipeline.haier import HaierClient, HaierRequestError
 from haier_pipeline.shanghai_time import now_utc, today_in_shanghai
 from haier_pipeline.warehouse.errors import WarehouseLockTimeout, WarehouseStorageError
+from haier_pipeline.warehouse.tables import DEFAULT_ACCOUNT
 from haier_pipeline.warehouse.warehouse import Warehouse
 
 CACHE_TABLE = "stock_lookups"
 NEWEST_ANSWER = (
-    "SELECT * FROM {{schema}}.{table} WHERE product_code = :code AND county_code = :county "
+    "SELECT * FROM {{schema}}.{table} WHERE account = :account AND product_code = :code AND county_code = :county "
     "AND fetched_at = (SELECT max(fetched_at) FROM {{schema}}.{table} "
-    "WHERE product_code = :code AND county_code = :county) AND fetched_at >= :since"
+    "WHERE account = :account AND product_code = :code AND county_code = :county) AND fetched_at >= :since"
 )
 
 
@@ -32,14 +33,17 @@ class StockAnswer:
     source: str
 
 
-def fresh_answer(warehouse: Warehouse, product_code: str, county_code: str, ttl: float) -> StockAnswer | None:
-    """The newest recorded answer for the pair younger than `ttl` seconds, from either table."""
+def fresh_answer(
+    warehouse: Warehouse, product_code: str, county_code: str, ttl: float, account: str = DEFAULT_ACCOUNT
+) -> StockAnswer | None:
+    """The account's newest recorded answer for the pair younger than `ttl` seconds, from either table."""
     since = now_utc() - timedelta(seconds=ttl)
     newest: StockAnswer | None = None
     newest_at = None
     for table, where in (("stock_snapshots", "a sync"), (CACHE_TABLE, "an earlier lookup")):
         rows = warehouse.query(
-            NEWEST_ANSWER.format(table=table), {"code": product_code, "county": county_code, "since": since}
+            NEWEST_ANSWER.format(table=table),
+            {"account": account, "code": product_code, "county": county_code, "since": since},
         )
         if rows.empty:
             continue
@@ -55,13 +59,18 @@ def fresh_answer(warehouse: Warehouse, product_code: str, county_code: str, ttl:
 
 
 def cached_stock(
-    client: HaierClient, warehouse: Warehouse, product_code: str, county_code: str, ttl: float
+    client: HaierClient,
+    warehouse: Warehouse,
+    product_code: str,
+    county_code: str,
+    ttl: float,
+    account: str = DEFAULT_ACCOUNT,
 ) -> StockAnswer:
     """The warehouse's fresh answer, else the API's (cached). A warehouse another program holds (a DuckDB shell left
     open on the file) is a cache out of reach, not a failed lookup: the API answers, uncached."""
     try:
         warehouse.ensure_schema()
-        cached = fresh_answer(warehouse, product_code, county_code, ttl)
+        cached = fresh_answer(warehouse, product_code, county_code, ttl, account)
     except WarehouseLockTimeout as busy:
         rows = _ask(client, product_code, county_code)
         return StockAnswer(rows, f"from the API; the warehouse was not read nor written: {busy}")
@@ -70,7 +79,8 @@ def cached_stock(
     rows = _ask(client, product_code, county_code)
     try:
         with warehouse.transaction() as tx:
-            tx.replace(CACHE_TABLE, rows, {"product_code": [product_code], "county_code": [county_code]})
+            match = {"account": [account], "product_code": [product_code], "county_code": [county_code]}
+            tx.replace(CACHE_TABLE, rows.assign(account=account), match)
     except (WarehouseStorageError, WarehouseLockTimeout) as error:
         # The answer is what was asked for: a disk that cannot hold the cache, or a busy file, must not lose it.
         return StockAnswer(rows, f"from the API; not cached: {error}")

@@ -14,6 +14,7 @@ MESSAGE_CHARS = 2000
 
 def sync_log_row(
     *,
+    account: str,
     run_id: str,
     sync_type: str,
     partition_key: str | None,
@@ -34,6 +35,7 @@ def sync_log_row(
     return pd.DataFrame(
         [
             {
+                "account": account,
                 "run_id": run_id,
                 "sync_type": sync_type,
                 "partition_key": partition_key,

@@ -82,7 +82,7 @@ def test_a_declared_endpoint_becomes_an_asset_a_table_a_step_and_an_automation_c
     assert steps()["promotions"] == ("promotions",)
     assert "promotions" in table_names()
     table = build_tables()["promotions"]
-    assert [column.name for column in table.primary_key.columns] == ["fetched_at", "promotion_code"]
+    assert [column.name for column in table.primary_key.columns] == ["account", "fetched_at", "promotion_code"]
 
     definitions = defs()
     asset = definitions.resolve_assets_def("promotions")
@@ -91,6 +91,7 @@ def test_a_declared_endpoint_becomes_an_asset_a_table_a_step_and_an_automation_c
     assert spec.freshness_policy is not None and spec.automation_condition is not None
     assert {check.name for check in asset.check_specs} == {"schema_gate", "field_anomalies"}
     assert [column.name for column in spec.metadata["dagster/column_schema"].columns] == [
+        "account",
         "fetched_at",
         "promotion_code",
         "product_code",

@@ -8,8 +8,9 @@ from typing import Any
 
 import dagster as dg
 
-from haier_pipeline.defs.haier_catalog.assets import POOLS, catalog_assets
+from haier_pipeline.defs.haier_catalog.assets import catalog_assets, pool_of
 from haier_pipeline.endpoints import endpoint, steps
+from haier_pipeline.warehouse.tables import DEFAULT_ACCOUNT
 
 
 def unknown_steps(only: Sequence[str]) -> list[str]:
@@ -27,7 +28,7 @@ def selected_assets(only: Sequence[str] | None) -> list[str]:
 
 def pools_of(assets: Sequence[str]) -> list[str]:
     """The concurrency pools the steps of these assets take a slot of (dagster.yaml limits each)."""
-    return sorted({POOLS[endpoint(name).pool] for name in assets})
+    return sorted({pool_of(endpoint(name), DEFAULT_ACCOUNT) for name in assets})
 
 
 def run_assets(

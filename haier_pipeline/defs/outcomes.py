@@ -13,6 +13,14 @@ import duckdb
 # The run tag a step sets when items stayed unanswered after every retry (value: how many, as a string): `sync` exits 3
 # on it and the alert sensor alerts on it.
 UNANSWERED_TAG = "haier/unanswered"
+# The dealer account a run works for: every run of the automation, a sensor or `sync` carries it.
+ACCOUNT_TAG = "haier/account"
+
+
+def asset_of(step_key: str) -> str:
+    """The endpoint a step materializes: an account's asset `north/products` runs as the step `north__products`."""
+    return step_key.rsplit("__", 1)[-1]
+
 
 INTERRUPTED = (
     "interrupted (Ctrl-C or SIGTERM) before it finished; nothing of this step was written. Run the sync again: "

@@ -53,16 +53,16 @@ NAMES = ", ".join(column.name for column in COLUMNS)
 # stock" in a county when that sum is positive. Stock is asked only for products the account can buy: one that is
 # not procurable shows none checked rather than the stock it had when it last was. The selling price follows the
 # old system's rule: the market price when the vendor gives one, otherwise the supply price. Bound at run time:
-# :counties (the configured counties) and :updated_at.
+# :account, its :counties (the configured counties) and :updated_at.
 REBUILD = f"""
-INSERT INTO {{schema}}.catalog ({NAMES})
+INSERT INTO {{schema}}.catalog (account, {NAMES})
 WITH per_county AS (
     SELECT c.product_code, c.county_code, c.last_checked_day AS day, sum(s.stock) AS stock,
            min(CASE WHEN s.stock > 0 THEN s.delivery_hours END) AS hours
     FROM {{schema}}.stock_coverage c
-    JOIN {{schema}}.stock_snapshots s ON s.snapshot_date = c.last_checked_day
+    JOIN {{schema}}.stock_snapshots s ON s.account = c.account AND s.snapshot_date = c.last_checked_day
          AND s.product_code = c.product_code AND s.county_code = c.county_code
-    WHERE c.county_code = ANY(:counties)
+    WHERE c.account = :account AND c.county_code = ANY(:counties)
     GROUP BY c.product_code, c.county_code, c.last_checked_day
 ), per_product AS (
     SELECT product_code, sum(stock) AS total_stock,
@@ -72,14 +72,14 @@ WITH per_county AS (
            || '}}' AS last_checked
     FROM per_county GROUP BY product_code
 )
-SELECT p.product_code, p.product_model, p.product_group, p.brand, p.is_sales,
+SELECT p.account, p.product_code, p.product_model, p.product_group, p.brand, p.is_sales,
        pr.supply_price, pr.invoice_price, pr.rebate_type, coalesce(nullif(pr.market_price, 0), pr.supply_price),
        coalesce(s.total_stock, 0), coalesce(s.counties_in_stock, 0), coalesce(s.counties_checked, 0),
        s.oldest_day, s.best_delivery_hours, s.last_checked, :updated_at
 FROM {{schema}}.products p
-LEFT JOIN {{schema}}.prices pr ON pr.product_code = p.product_code
+LEFT JOIN {{schema}}.prices pr ON pr.account = p.account AND pr.product_code = p.product_code
 LEFT JOIN per_product s ON s.product_code = p.product_code AND p.is_sales IS NOT FALSE
-WHERE p.is_active
+WHERE p.account = :account AND p.is_active
 """
 
 
@@ -113,7 +113,7 @@ catalog = Endpoint(
             "covers_every_active_product",
             "The catalog has one row per active product.",
             covers_every_active_product,
-            reference="SELECT product_code FROM {schema}.products WHERE is_active",
+            reference="SELECT product_code FROM {schema}.products WHERE account = :account AND is_active",
             error=True,
         ),
     ),

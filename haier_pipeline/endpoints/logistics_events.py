@@ -63,7 +63,7 @@ logistics_events = Endpoint(
     table=Table(
         comment="The logistics records of each tracked order, kept whole as JSON with the list's name.",
         # Every logistics run deletes the rows of the orders it answered.
-        indexes={"ix_logistics_events_order_code": ("order_code",)},
+        indexes={"ix_logistics_events_account_order_code": ("order_code",)},
     ),
     cadence=Cron("*/30 * * * *"),
     freshness=Freshness(warn_after=timedelta(minutes=45), fail_after=timedelta(hours=1)),

@@ -161,7 +161,7 @@ prices = Endpoint(
             "price_jump_within_50_percent",
             "Warning when a supply price moves more than 50 % against the previous fetch.",
             price_jump,
-            reference="SELECT product_code, supply_price FROM {schema}.prices",
+            reference="SELECT product_code, supply_price FROM {schema}.prices WHERE account = :account",
         ),
     ),
 )

@@ -41,10 +41,12 @@ PRODUCT = Record(
     ),
 )
 
-# Listed, and procurable or not known not to be: a listing whose isSales could not be read (NULL, recorded as an
-# anomaly) does not drop the product, the price and stock answers say what the vendor offers.
-ASKED = "is_active AND is_sales IS NOT FALSE"
-ACTIVE_PROCURABLE = f"SELECT product_code FROM {{schema}}.products WHERE {ASKED} ORDER BY product_code"
+# The account's products listed, and procurable or not known not to be: a listing whose isSales could not be read
+# (NULL, recorded as an anomaly) does not drop the product, the price and stock answers say what the vendor offers.
+ACTIVE_PROCURABLE = (
+    "SELECT product_code FROM {schema}.products WHERE account = :account AND is_active AND is_sales IS NOT FALSE "
+    "ORDER BY product_code"
+)
 
 DAILY = Freshness(warn_after=timedelta(hours=24), fail_after=timedelta(hours=26))
 MORNING = "30 6 * * *"  # products and prices, before the shop opens (Asia/Shanghai)

@@ -59,14 +59,15 @@ STOCK_ROW = Record(
 
 
 def coverage_of(rows: str, where: str) -> str:
-    """INSERT into stock_coverage each pair's day, answer time and county total from `rows` (a table of stock rows
-    aliased `s`) filtered by `where`."""
+    """INSERT into stock_coverage each pair's day, answer time and county total from the :account's rows of `rows` (a
+    table of stock rows aliased `s`) filtered by `where`."""
     return f"""
-INSERT INTO {{schema}}.stock_coverage (product_code, county_code, last_checked_day, last_checked_at, last_stock)
-SELECT product_code, county_code, snapshot_date, max(fetched_at), sum(stock)
+INSERT INTO {{schema}}.stock_coverage
+    (account, product_code, county_code, last_checked_day, last_checked_at, last_stock)
+SELECT account, product_code, county_code, snapshot_date, max(fetched_at), sum(stock)
 FROM {{schema}}.{rows} s
-WHERE {where}
-GROUP BY product_code, county_code, snapshot_date
+WHERE s.account = :account AND {where}
+GROUP BY account, product_code, county_code, snapshot_date
 """
 
 
@@ -74,8 +75,8 @@ GROUP BY product_code, county_code, snapshot_date
 BACKFILL_COVERAGE = coverage_of(
     "stock_snapshots",
     "snapshot_date = (SELECT max(snapshot_date) FROM {schema}.stock_snapshots n "
-    "WHERE n.product_code = s.product_code AND n.county_code = s.county_code) "
-    "AND NOT EXISTS (SELECT 1 FROM {schema}.stock_coverage)",
+    "WHERE n.account = s.account AND n.product_code = s.product_code AND n.county_code = s.county_code) "
+    "AND NOT EXISTS (SELECT 1 FROM {schema}.stock_coverage c WHERE c.account = :account)",
 )
 
 # Stock and the catalog are refreshed 08:00-20:00: the night's 12 h gap is normal, 13 h is not.
@@ -104,7 +105,7 @@ stock_snapshots = Endpoint(
     table=Table(
         comment='One row per warehouse answered, per day, product and county; "checked, none" is stock 0 and '
         "a null sec_code.",
-        indexes={"ix_stock_snapshots_day_product_county": ("snapshot_date", "product_code", "county_code")},
+        indexes={"ix_stock_snapshots_account_day_product_county": ("snapshot_date", "product_code", "county_code")},
     ),
     deps=("products",),
     cadence=Cron("0 8,11,14,17,20 * * *"),

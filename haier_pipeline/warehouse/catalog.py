@@ -28,7 +28,7 @@ from haier_pipeline.warehouse.tables import (
 _DUCKDB_OURS = "schema_name = :schema AND database_name = current_database()"
 # Per backend: the schema's existence (pg_namespace also lists schemas this role may not use, unlike
 # information_schema), then every table's and column's comment (with each column's type and nullability), then the
-# indexes (name and table).
+# indexes (name and table), then the primary keys (constraint name and columns).
 _QUERIES = {
     "postgres": (
         "SELECT count(*) AS n FROM pg_catalog.pg_namespace WHERE nspname = :schema",
@@ -46,12 +46,24 @@ WHERE n.nspname = :schema AND c.relkind IN ('r', 'p')
 """,
         "SELECT indexname AS name, tablename AS table_name, indexdef AS sql FROM pg_catalog.pg_indexes "
         "WHERE schemaname = :schema",
+        """
+SELECT c.relname AS table_name, con.conname AS name,
+       array_to_string(ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, position)
+                             JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
+                             ORDER BY k.position), ',') AS columns
+FROM pg_catalog.pg_constraint con
+JOIN pg_catalog.pg_class c ON c.oid = con.conrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE con.contype = 'p' AND n.nspname = :schema
+""",
     ),
     "duckdb": (
         f"SELECT count(*) AS n FROM duckdb_schemas() WHERE {_DUCKDB_OURS}",
         f"SELECT table_name, column_name, comment, data_type, is_nullable FROM duckdb_columns() WHERE {_DUCKDB_OURS} "
         f"UNION ALL SELECT table_name, NULL, comment, NULL, NULL FROM duckdb_tables() WHERE {_DUCKDB_OURS}",
         f"SELECT index_name AS name, table_name, sql FROM duckdb_indexes() WHERE {_DUCKDB_OURS}",
+        "SELECT table_name, 'primary key' AS name, array_to_string(constraint_column_names, ',') AS columns "
+        f"FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY' AND {_DUCKDB_OURS}",
     ),
 }
 # Postgres only: what the current role may do here (the upgrade's DDL, then the steps' reads and writes).
@@ -120,6 +132,7 @@ class Catalog:
     nullable: set[tuple[str, str]] = field(default_factory=set)  # (table, column) that accept NULL
     # (table, column) the declarations say are NOT NULL but accept NULL here -> how many rows hold NULL there.
     nulls: dict[tuple[str, str], int] = field(default_factory=dict)
+    primary_keys: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # table -> (constraint, columns)
     privileges: Privileges | None = None  # Postgres: what the current role may do
 
 
@@ -127,7 +140,7 @@ def read_catalog(
     session: Session, backend: str, schema: str, tables: Iterable[Table], *, with_privileges: bool = False
 ) -> Catalog:
     """`with_privileges`: also what the Postgres role may do (for `check`; a sync finds out by doing it)."""
-    exists_sql, comments_sql, indexes_sql = _QUERIES[backend]
+    exists_sql, comments_sql, indexes_sql, keys_sql = _QUERIES[backend]
     params = {"schema": schema}
     privileges = _read_privileges(session, schema) if backend == "postgres" and with_privileges else None
     if not session.query(exists_sql, params)["n"].iloc[0]:
@@ -144,6 +157,8 @@ def read_catalog(
     for name, table, statement in session.query(indexes_sql, params).itertuples(index=False):
         catalog.index_tables[name] = table
         catalog.index_sql[name] = statement
+    for table, name, columns in session.query(keys_sql, params).itertuples(index=False):
+        catalog.primary_keys[table] = (name, str(columns).split(","))
     _count_nulls(session, catalog, tables, schema)
     return catalog
 
@@ -177,6 +192,7 @@ class Upgrade:
     indexes: list[str] = field(default_factory=list)
     descriptions: int = 0  # existing tables' and columns' descriptions to mend
     not_null: list[tuple[str, str]] = field(default_factory=list)  # (table, column) to constrain NOT NULL
+    rekeyed: list[str] = field(default_factory=list)  # tables gaining the account in their key (every row kept)
     # Not done, only reported: (table, column, NULLs it holds) declared NOT NULL; (table, column, found, declared).
     null_blocked: list[tuple[str, str, int]] = field(default_factory=list)
     retyped: list[tuple[str, str, str, str]] = field(default_factory=list)
@@ -196,6 +212,7 @@ class Upgrade:
             ([f"{table}.{column}" for table, column in self.columns], "column", "to add"),
             (self.indexes, "index", "to create"),
             ([f"{table}.{column}" for table, column in self.not_null], "NOT NULL constraint", "to add"),
+            (self.rekeyed, "table", "to key by account, every row kept as account 'default'"),
         ]
         parts = [f"{_count(len(names), noun)} {what} ({', '.join(names)})" for names, noun, what in named if names]
         if self.descriptions:
@@ -237,11 +254,14 @@ def plan_upgrade(catalog: Catalog, tables: Iterable[Table], schema: str) -> Upgr
         if table.name not in catalog.columns:
             upgrade.tables.append(table.name)
             upgrade.statements.append(create_table_sql(table))
+        elif catalog.backend == "duckdb" and (_key_changes(catalog, table) or _fills(catalog, table)):
+            rebuilt = _rebuild(catalog, table, upgrade)
         else:
             for column in table.columns:
                 if column.name not in catalog.columns[table.name]:
                     upgrade.columns.append((table.name, column.name))
-                    upgrade.statements.append(add_column_sql(table, column))
+                    upgrade.statements += add_column_sql(table, column)
+            _plan_key(catalog, table, upgrade)
             rebuilt = _plan_constraints(catalog, table, upgrade)
         # A table or column created above comes with its indexes and descriptions: only an existing table's missing
         # index and stale description are named apart.
@@ -253,7 +273,9 @@ def plan_upgrade(catalog: Catalog, tables: Iterable[Table], schema: str) -> Upgr
                     upgrade.indexes.append(name)
                 upgrade.statements.append(statement)
         for column_name, text in comments(table).items():
-            if catalog.comments.get((table.name, column_name)) != text:
+            if table.name in upgrade.rekeyed and catalog.backend == "duckdb":
+                upgrade.statements.append(comment_sql(table, column_name, text))  # a new table: none is kept
+            elif catalog.comments.get((table.name, column_name)) != text:
                 if (table.name, column_name) in catalog.comments:
                     upgrade.descriptions += 1
                 upgrade.statements.append(comment_sql(table, column_name, text))
@@ -306,6 +328,60 @@ def _privilege_problem(privileges: Privileges, upgrade: Upgrade, altered: set[st
             f"privileges on {named}. {advice}; or set {ENV_VAR} to a role that has them"
         )
     return None
+
+
+def _fills(catalog: Catalog, table: Table) -> list[str]:
+    """The table's missing columns that give existing rows a value (the account)."""
+    return [c.name for c in table.columns if "fill" in c.info and c.name not in catalog.columns[table.name]]
+
+
+def _key_changes(catalog: Catalog, table: Table) -> bool:
+    declared = [column.name for column in table.primary_key.columns]
+    return declared != catalog.primary_keys.get(table.name, ("", []))[1] and bool(declared)
+
+
+def _plan_key(catalog: Catalog, table: Table, upgrade: Upgrade) -> None:
+    """Postgres: a primary key that gained a column (the account) is dropped and added anew, in place, so the table
+    keeps its rows, grants and owner."""
+    if _fills(catalog, table) and table.name not in upgrade.rekeyed:
+        upgrade.rekeyed.append(table.name)
+    if not _key_changes(catalog, table):
+        return
+    target = sql.qualified(table)
+    if found := catalog.primary_keys.get(table.name):
+        upgrade.statements.append(f"ALTER TABLE {target} DROP CONSTRAINT {sql.ident(found[0])}")
+    key = sql.column_list([column.name for column in table.primary_key.columns])
+    upgrade.statements.append(f"ALTER TABLE {target} ADD PRIMARY KEY ({key})")
+
+
+def _rebuild(catalog: Catalog, table: Table, upgrade: Upgrade) -> set[str]:
+    """DuckDB changes no table's primary key, nor adds a NOT NULL column to a table with an index: the table is created
+    anew under its name, its rows copied (a new column with a `fill`, the account, takes it), the old one dropped, all
+    in the upgrade's transaction. A column declared NOT NULL that holds NULLs stays nullable, as an upgrade in place
+    leaves it. Returns the indexes to create (all of the table's: the old ones went with it)."""
+    existing = catalog.columns[table.name]
+    upgrade.rekeyed.append(table.name)
+    upgrade.columns += [(table.name, column.name) for column in table.columns if column.name not in existing]
+    schema, old = table.schema or "", f"{table.name}__before_upgrade"
+    upgrade.statements += [
+        f"DROP INDEX {sql.ident(schema)}.{sql.ident(name)}"
+        for name, on in sorted(catalog.index_tables.items())
+        if on == table.name
+    ]
+    upgrade.statements.append(f"ALTER TABLE {sql.qualified(table)} RENAME TO {sql.ident(old)}")
+    holding_nulls = {column for (name, column), n in catalog.nulls.items() if name == table.name and n}
+    upgrade.null_blocked += [(table.name, column, catalog.nulls[(table.name, column)]) for column in holding_nulls]
+    upgrade.statements.append(create_table_sql(table, nullable=holding_nulls))
+    kept = [column.name for column in table.columns if column.name in existing]
+    filled = {column.name: column.info["fill"] for column in table.columns if "fill" in column.info}
+    filled = {name: value for name, value in filled.items() if name not in existing}
+    values = [sql.ident(name) for name in kept] + [sql.literal(value) for value in filled.values()]
+    upgrade.statements.append(
+        f"INSERT INTO {sql.qualified(table)} ({sql.column_list([*kept, *filled])}) "
+        f"SELECT {', '.join(values)} FROM {sql.ident(schema)}.{sql.ident(old)}"
+    )
+    upgrade.statements.append(f"DROP TABLE {sql.ident(schema)}.{sql.ident(old)}")
+    return set(create_index_sql(table))
 
 
 def _plan_constraints(catalog: Catalog, table: Table, upgrade: Upgrade) -> set[str]:

@@ -52,6 +52,10 @@ def ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def qualified(table: Table) -> str:
     return f"{ident(table.schema or '')}.{ident(table.name)}"
 

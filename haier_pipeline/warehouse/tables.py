@@ -39,6 +39,10 @@ def table_names() -> tuple[str, ...]:
 
 
 SYNC_STATUSES = ("success", "partial", "failed")
+# Every table but schema_changes belongs to one dealer account: `account` leads its key and its indexes. Rows written
+# before accounts existed are the single account's, named DEFAULT_ACCOUNT (an upgrade fills them in: `fill`).
+ACCOUNT = "account"
+DEFAULT_ACCOUNT = "default"
 
 # Lower-case identifiers only, so names never need quoting or case folding on either backend.
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -49,6 +53,19 @@ _DIALECT = postgresql.dialect()
 def _column(name: str, kind: Kind, description: str, **options: Any) -> Column:
     info = {"json": True} if isinstance(kind, JsonKind) else {}
     return Column(name, kind.sql_type(), comment=description, info=info, **options)
+
+
+def _account(*, key: bool) -> Column:
+    column = _column(
+        ACCOUNT,
+        TEXT,
+        f"The dealer account the row belongs to (HAIER_ACCOUNTS_FILE); '{DEFAULT_ACCOUNT}' for a single-account setup "
+        "and for the rows written before accounts existed.",
+        primary_key=key,
+        nullable=False,
+    )
+    column.info["fill"] = DEFAULT_ACCOUNT
+    return column
 
 
 def _record_columns(record: Record, *names: str, primary_key: tuple[str, ...] = ()) -> list[Column]:
@@ -73,6 +90,7 @@ def build_tables(schema: str = DEFAULT_SCHEMA) -> dict[str, Table]:
     Table(
         "rejected_rows",
         md,
+        _account(key=False),
         *_step_columns(),
         _column("reason", TEXT, "The rule the input broke, with the value that broke it."),
         _column("payload", JSON, "What the vendor sent (and the item asked for), JSON, secrets removed."),
@@ -84,6 +102,7 @@ def build_tables(schema: str = DEFAULT_SCHEMA) -> dict[str, Table]:
     Table(
         "field_anomalies",
         md,
+        _account(key=False),
         *_step_columns(),
         _column("row_key", TEXT, "The stored row the value belongs to (its key columns joined by /)."),
         _column("field", TEXT, "The column stored as NULL."),
@@ -97,6 +116,7 @@ def build_tables(schema: str = DEFAULT_SCHEMA) -> dict[str, Table]:
     Table(
         "sync_log",
         md,
+        _account(key=False),
         _column("run_id", TEXT, "The Dagster run."),
         _column("sync_type", TEXT, "The asset (step).", nullable=False),
         _column("partition_key", TEXT, "The stock day, for stock_snapshots."),
@@ -117,14 +137,16 @@ def build_tables(schema: str = DEFAULT_SCHEMA) -> dict[str, Table]:
     Table(
         "stock_lookups",
         md,
+        _account(key=False),
         *_record_columns(STOCK_ROW),
-        Index("ix_stock_lookups_product_county", "product_code", "county_code"),
+        Index("ix_stock_lookups_account_product_county", ACCOUNT, "product_code", "county_code"),
         comment="The latest `query stock` answer per product and county: a cache outside the asset tables, "
         "so that only materializations write those.",
     )
     Table(
         "stock_answers",
         md,
+        _account(key=True),
         _column("snapshot_date", DAY, "The stock day being recorded.", primary_key=True),
         _column("product_code", TEXT, "The product asked for.", primary_key=True),
         _column("county_code", TEXT, "The county asked for.", primary_key=True),
@@ -143,14 +165,18 @@ def build_tables(schema: str = DEFAULT_SCHEMA) -> dict[str, Table]:
     Table(
         "stock_staged_rows",
         md,
+        _account(key=False),
         *_record_columns(STOCK_ROW),
-        Index("ix_stock_staged_rows_day_product_county", "snapshot_date", "product_code", "county_code"),
+        Index(
+            "ix_stock_staged_rows_account_day_product_county", ACCOUNT, "snapshot_date", "product_code", "county_code"
+        ),
         comment="The stock_snapshots rows of a stock day in progress, parsed and validated from stock_answers as "
         "the answers arrive; moved to stock_snapshots in one statement when the day is committed, then cleared.",
     )
     Table(
         "stock_coverage",
         md,
+        _account(key=True),
         _column("product_code", TEXT, "The product.", primary_key=True),
         _column("county_code", TEXT, "The county.", primary_key=True),
         _column("last_checked_day", DAY, "The newest stock day with an answer for this pair."),
@@ -181,17 +207,19 @@ def build_tables(schema: str = DEFAULT_SCHEMA) -> dict[str, Table]:
 
 
 def endpoint_table(md: MetaData, declared: Endpoint) -> Table:
+    """The endpoint's table: its account, then its declared columns; the account leads its key and indexes."""
     spec = declared.table
     return Table(
         declared.name,
         md,
+        _account(key=bool(spec.key)),
         *(
             _column(column.name, column.kind, column.description, primary_key=column.name in spec.key)
             if column.name in spec.key
             else _column(column.name, column.kind, column.description, nullable=column.nullable)
             for column in declared.columns
         ),
-        *(Index(name, *columns) for name, columns in spec.indexes.items()),
+        *(Index(name, ACCOUNT, *columns) for name, columns in spec.indexes.items()),
         comment=spec.comment,
     )
 
@@ -208,7 +236,14 @@ def primary_key(table: Table) -> list[str]:
     return [column.name for column in table.primary_key.columns]
 
 
-def create_table_sql(table: Table) -> str:
+def create_table_sql(table: Table, nullable: set[str] = frozenset()) -> str:  # type: ignore[assignment]
+    """The table's CREATE TABLE; the columns in `nullable` without their NOT NULL (an upgrade rebuilding a table whose
+    old rows hold NULLs there)."""
+    if nullable:
+        copy = table.to_metadata(MetaData())
+        for name in nullable:
+            copy.c[name].nullable = True
+        table = copy
     return str(CreateTable(table, if_not_exists=True).compile(dialect=_DIALECT)).strip()
 
 
@@ -240,9 +275,17 @@ def column_type_sql(column: Column) -> str:
     return column.type.compile(dialect=_DIALECT)
 
 
-def add_column_sql(table: Table, column: Column) -> str:
-    # Added columns are always nullable: existing rows have no value for them.
-    return f'ALTER TABLE "{table.schema}"."{table.name}" ADD COLUMN "{column.name}" {column_type_sql(column)}'
+def add_column_sql(table: Table, column: Column) -> list[str]:
+    """An existing table's new column: nullable, since its rows have no value for it; a column with a `fill` (the
+    account) gives them that value and is NOT NULL."""
+    target = f'"{table.schema}"."{table.name}"'
+    add = f'ALTER TABLE {target} ADD COLUMN "{column.name}" {column_type_sql(column)}'
+    if (fill := column.info.get("fill")) is None:
+        return [add]
+    return [
+        f"{add} NOT NULL DEFAULT {_literal(fill)}",
+        f'ALTER TABLE {target} ALTER COLUMN "{column.name}" DROP DEFAULT',
+    ]
 
 
 def set_not_null_sql(table: Table, column: Column) -> str:

@@ -101,7 +101,7 @@ def _parse_duckdb(url: str, rest: str, cwd: Path | None, allow_memory: bool) -> 
             # so a sync would report success and keep nothing.
             raise WarehouseConfigError(
                 f"{ENV_VAR}={url!r} is an in-memory database, which keeps nothing between the steps of a sync: give "
-                "a file path, such as duckdb:///relative/path.duckdb or duckdb:////absolute/path.duckdb"
+                "a file path, such as duckdb:///data/warehouse.duckdb (a relative path) or duckdb:////abs/path/warehouse.duckdb"
             )
         return WarehouseURL(backend="duckdb", display=url)
     path = Path(path_text)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy import Table
 
 from haier_pipeline.settings import default
@@ -23,6 +24,8 @@ from haier_pipeline.warehouse.convert import Columns, convert_frame, convert_val
 from haier_pipeline.warehouse.duckdb_backend import DuckDBBackend
 from haier_pipeline.warehouse.errors import WarehouseError
 from haier_pipeline.warehouse.tables import (
+    ACCOUNT,
+    DEFAULT_ACCOUNT,
     DEFAULT_SCHEMA,
     build_tables,
     primary_key,
@@ -31,6 +34,7 @@ from haier_pipeline.warehouse.tables import (
 from haier_pipeline.warehouse.url import WarehouseURL, parse_warehouse_url
 
 _SHOW_KEYS = 5
+_TEXT = pd.ArrowDtype(pa.string())
 
 
 class BusyClock:
@@ -156,12 +160,13 @@ class Warehouse:
             return plan_upgrade(catalog, self.tables.values(), self.schema)
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[WarehouseTransaction]:
-        """One database transaction: commit on normal exit, rollback (and re-raise) on exception.
+    def transaction(self, account: str = DEFAULT_ACCOUNT) -> Iterator[WarehouseTransaction]:
+        """One database transaction: commit on normal exit, rollback (and re-raise) on exception. Its writes are the
+        `account`'s rows (see WarehouseTransaction).
 
         On DuckDB it holds the file's writer lock from start to end; keep it to one step's writes."""
         with WAREHOUSE_CLOCK.measure("transaction"), self._backend.write_session() as session:
-            tx = WarehouseTransaction(session, self.tables, self.schema)
+            tx = WarehouseTransaction(session, self.tables, self.schema, account)
             try:
                 yield tx
             finally:
@@ -183,15 +188,30 @@ class Warehouse:
 
 
 class WarehouseTransaction:
-    """Bulk writes inside one transaction. Frames hold Python objects; see convert.py for what is accepted."""
+    """Bulk writes inside one transaction, as one account's: a frame without the `account` column is that account's
+    rows, the keys and slices written by lead with it, and a statement's `:account` is bound to it. Frames hold typed
+    columns or Python objects; see convert.py for what is accepted."""
 
-    def __init__(self, session: Session, tables: dict[str, Table], schema: str) -> None:
+    def __init__(self, session: Session, tables: dict[str, Table], schema: str, account: str) -> None:
         self._session = session
         self._tables = tables
         self._schema = schema
         self._closed = False
+        self.account = account
 
     # -- helpers -------------------------------------------------------------------------------------
+    def _accounted(self, target: Table, frame: pd.DataFrame) -> pd.DataFrame:
+        if ACCOUNT not in target.c or ACCOUNT in frame.columns:
+            return frame
+        return frame.assign(**{ACCOUNT: pd.Series(self.account, index=frame.index, dtype=_TEXT)})
+
+    @staticmethod
+    def _with_account(target: Table, keys: list[str]) -> list[str]:
+        return [ACCOUNT, *keys] if ACCOUNT in target.c and ACCOUNT not in keys else keys
+
+    def _bound(self, params: Mapping[str, Any] | None) -> dict[str, Any]:
+        return {ACCOUNT: self.account, **(params or {})}
+
     def _table(self, name: str) -> Table:
         self._check_open()
         try:
@@ -242,7 +262,7 @@ class WarehouseTransaction:
         key = primary_key(target)
         if not key:
             raise ValueError(f"{table} has no primary key; use append() or replace()")
-        columns = convert_frame(target, frame)
+        columns = convert_frame(target, self._accounted(target, frame))
         if len(frame) == 0:
             return 0
         self._check_unique(target, columns, key)
@@ -252,7 +272,7 @@ class WarehouseTransaction:
 
     def append(self, table: str, frame: pd.DataFrame) -> int:
         target = self._table(table)
-        return self._insert(target, convert_frame(target, frame))
+        return self._insert(target, convert_frame(target, self._accounted(target, frame)))
 
     def replace(self, table: str, frame: pd.DataFrame, match: Mapping[str, list[Any]]) -> int:
         """Delete the rows whose columns are each in `match`'s values, then insert `frame`.
@@ -262,7 +282,9 @@ class WarehouseTransaction:
         target = self._table(table)
         if not match:
             raise ValueError(f"replace on {table} needs a non-empty match")
-        columns = convert_frame(target, frame)
+        if ACCOUNT in target.c and ACCOUNT not in match:
+            match = {ACCOUNT: [self.account], **match}
+        columns = convert_frame(target, self._accounted(target, frame))
         matched: dict[str, tuple[list[Any], bool]] = {}
         for column, values in match.items():
             if column not in target.c:
@@ -294,21 +316,25 @@ class WarehouseTransaction:
         coarser than the table's rows (e.g. every warehouse row of one product, county and day) is replaced
         whole, and everything else is kept. Returns the number of rows inserted."""
         target = self._table(table)
-        columns = convert_frame(target, frame)
-        self._delete_keys(target, columns, keys)
+        columns = convert_frame(target, self._accounted(target, frame))
+        self._delete_keys(target, columns, self._with_account(target, keys))
         return self._insert(target, columns)
 
     def replace_keys_from(self, table: str, source: str, keys: list[str], match: Mapping[str, Any]) -> int:
         """`replace_keys` with the rows of another table: those of `source` whose columns equal `match`'s values
         (e.g. one day of a staging table). Returns the number of rows inserted."""
-        target, rows = self._table(table), sql.slice_of(self._table(source), list(match))
+        target = self._table(table)
+        if ACCOUNT in target.c and ACCOUNT not in match:
+            match = {ACCOUNT: self.account, **match}
+        rows, keys = sql.slice_of(self._table(source), list(match)), self._with_account(target, keys)
         self._session.execute(sql.delete_keys(target, keys, rows), match)
         return self._session.execute_count(sql.insert_select(target, [c.name for c in target.columns], rows), match)
 
     def delete_keys(self, table: str, frame: pd.DataFrame, keys: list[str]) -> None:
         """Delete the rows whose `keys` columns equal those of some frame row."""
         target = self._table(table)
-        self._delete_keys(target, convert_frame(target, frame[keys]), keys)
+        keys = self._with_account(target, keys)
+        self._delete_keys(target, convert_frame(target, self._accounted(target, frame)[keys]), keys)
 
     def _delete_keys(self, target: Table, columns: Columns, keys: list[str]) -> None:
         if columns and len(next(iter(columns.values()))):
@@ -337,6 +363,7 @@ class WarehouseTransaction:
         (at_utc,) = convert_values(target, "valid_from", [at])
         if at_utc is None:
             raise ValueError("scd2 needs a timezone-aware `at`")
+        frame, key = self._accounted(target, frame), self._with_account(target, key)
         columns = convert_frame(target, frame)
         self._check_unique(target, columns, key)
         if len(frame) == 0:
@@ -355,17 +382,17 @@ class WarehouseTransaction:
 
     def execute(self, sql_text: str, params: Mapping[str, Any] | None = None) -> None:
         self._check_open()
-        self._session.execute(sql.with_schema(sql_text, self._schema), params)
+        self._session.execute(sql.with_schema(sql_text, self._schema), self._bound(params))
 
     def execute_count(self, sql_text: str, params: Mapping[str, Any] | None = None) -> int:
         """Rows the statement changed."""
         self._check_open()
-        return self._session.execute_count(sql.with_schema(sql_text, self._schema), params)
+        return self._session.execute_count(sql.with_schema(sql_text, self._schema), self._bound(params))
 
     def query(self, sql_text: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """Read inside the transaction (sees its own uncommitted writes)."""
         self._check_open()
-        return self._session.query(sql.with_schema(sql_text, self._schema), params)
+        return self._session.query(sql.with_schema(sql_text, self._schema), self._bound(params))
 
     def _check_open(self) -> None:
         if self._closed:

@@ -18,10 +18,11 @@ def test_every_asset_column_has_the_description_of_its_declaration() -> None:
         assert isinstance(schema, dg.TableSchema)
         assert all(column.description for column in schema.columns), name
     stock = {column.name: column for column in schemas["stock_snapshots"].columns}
-    assert [column.name for column in schemas["stock_snapshots"].columns] == STOCK_ROW.columns
+    assert [column.name for column in schemas["stock_snapshots"].columns] == ["account", *STOCK_ROW.columns]
     assert stock["stock"].description == STOCK_ROW.field("stock").description
     assert stock["stock"].type == "integer"
     assert not stock["stock"].constraints.nullable and stock["sec_code"].constraints.nullable
-    assert schemas["price_history"].constraints.other == ["primary key (product_code, valid_from)"]
+    assert schemas["price_history"].constraints.other == ["primary key (account, product_code, valid_from)"]
     products = {column.name: column for column in schemas["products"].columns}
-    assert products["product_code"].constraints.unique and not products["product_code"].constraints.nullable
+    assert not products["product_code"].constraints.nullable, "a key column"
+    assert schemas["products"].constraints.other == ["primary key (account, product_code)"], "unique per account"

@@ -169,7 +169,7 @@ def test_a_call_budget_asks_by_priority_records_the_skipped_and_asks_them_first_
         "SELECT product_code, county_code FROM {schema}.stock_coverage WHERE skipped_at IS NOT NULL"
     )
     assert len(recorded) == skipped
-    plan = plan_day(warehouse, pipeline.today, dict.fromkeys(sim.config.counties, 1.0))
+    plan = plan_day(warehouse, "default", pipeline.today, dict.fromkeys(sim.config.counties, 1.0))
     first = set(plan.ordered[:skipped])
     assert first == set(zip(recorded["product_code"], recorded["county_code"], strict=True)), "skipped go first"
 
@@ -196,7 +196,7 @@ def test_pairs_are_planned_by_the_documented_priority(pipeline: Pipeline) -> Non
         tx.execute("UPDATE {schema}.stock_coverage SET last_stock = 0 WHERE product_code <> :code", {"code": in_stock})
         tx.execute("DELETE FROM {schema}.price_history")
     weights = {county: 1.0 for county in counties} | {counties[-1]: 5.0}
-    order = plan_day(warehouse, today, weights).ordered
+    order = plan_day(warehouse, "default", today, weights).ordered
     position = {pair: index for index, pair in enumerate(order)}
     first_class = {(code, county) for code in (never, skipped) for county in counties}
     assert set(order[: len(first_class)]) == first_class, "never checked, or skipped since last checked, first"

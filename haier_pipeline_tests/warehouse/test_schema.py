@@ -40,7 +40,7 @@ CONTRACT_COLUMNS = {
 }
 
 
-INDEX = "ix_stock_snapshots_day_product_county"
+INDEX = "ix_stock_snapshots_account_day_product_county"
 
 
 def _columns(warehouse: Warehouse) -> dict[str, dict[str, tuple[str, object, object]]]:
@@ -233,7 +233,7 @@ def test_a_column_added_again_after_a_restore_is_recorded_once_and_the_upgrade_k
     recorded in schema_changes): the next upgrade adds it again instead of failing on the record's key."""
     with warehouse.transaction() as tx:
         tx.upsert("products", product_frame(["A"]))
-        tx.execute("INSERT INTO {schema}.catalog (product_code, total_stock) VALUES ('A', 7)")
+        tx.execute("INSERT INTO {schema}.catalog (account, product_code, total_stock) VALUES ('default', 'A', 7)")
         tx.execute("ALTER TABLE {schema}.catalog DROP COLUMN sale_price")
     warehouse.ensure_schema()
     with warehouse.transaction() as tx:
@@ -314,8 +314,8 @@ def test_an_old_warehouse_gains_the_not_null_constraints_and_keeps_its_rows(ware
     assert warehouse.table_counts()["stock_snapshots"] == 2
     with pytest.raises(Exception, match=r"(?i)null"), warehouse.transaction() as tx:
         tx.execute(
-            "INSERT INTO {schema}.stock_snapshots (snapshot_date, product_code, county_code, stock) "
-            "VALUES (DATE '2024-05-02', 'C', '110101', NULL)"
+            "INSERT INTO {schema}.stock_snapshots (account, snapshot_date, product_code, county_code, stock) "
+            "VALUES ('default', DATE '2024-05-02', 'C', '110101', NULL)"
         )
 
 

@@ -12,10 +12,18 @@ from typing import Any, TextIO
 
 import dagster as dg
 
-from haier_pipeline.defs.outcomes import INTERRUPTED, UNANSWERED_TAG, failure_cause, was_interrupted
+from haier_pipeline.defs.outcomes import (
+    ACCOUNT_TAG,
+    INTERRUPTED,
+    UNANSWERED_TAG,
+    asset_of,
+    failure_cause,
+    was_interrupted,
+)
 from haier_pipeline.redaction import redact, redacting_logger
 from haier_pipeline.shanghai_time import now_utc
 from haier_pipeline.sync_log import sync_log_row
+from haier_pipeline.warehouse.tables import DEFAULT_ACCOUNT
 from haier_pipeline.warehouse.warehouse import Warehouse
 
 
@@ -129,14 +137,15 @@ def record_failed_step(warehouse: Warehouse, run: dg.DagsterRun, alert: Alert) -
     """The step's own `sync_log` row is the record; write one only when the step could not."""
     logged = warehouse.query(
         "SELECT count(*) AS n FROM {schema}.sync_log WHERE run_id = :run_id AND sync_type = :asset",
-        {"run_id": alert.run_id, "asset": alert.asset},
+        {"run_id": alert.run_id, "asset": asset_of(alert.asset)},
     )
     if int(logged["n"].iloc[0]):
         return
     at = now_utc()
     row = sync_log_row(
+        account=run.tags.get(ACCOUNT_TAG, DEFAULT_ACCOUNT),
         run_id=alert.run_id,
-        sync_type=alert.asset,
+        sync_type=asset_of(alert.asset),
         partition_key=run.tags.get("dagster/partition"),
         status="failed",
         started_at=at,

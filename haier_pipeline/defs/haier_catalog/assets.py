@@ -4,7 +4,7 @@ step its write disposition calls for.
 
 No `from __future__ import annotations` here: Dagster reads the step function's context annotation as a type."""
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import dagster as dg
@@ -14,14 +14,36 @@ from haier_pipeline.defs.haier_catalog.checks import check_specs
 from haier_pipeline.defs.haier_catalog.runners import StepResources, runner_for
 from haier_pipeline.endpoints import Endpoint, endpoints
 from haier_pipeline.endpoints.declaration import Pool
-from haier_pipeline.warehouse.tables import build_tables
+from haier_pipeline.warehouse.tables import DEFAULT_ACCOUNT, build_tables
 from haier_pipeline.warehouse.url import parse_warehouse_url
 
 GROUP = "haier_catalog"
 OWNERS = ["team:dealer-data"]
-# The rate limit is per account, not per run: every API-calling step across all runs shares one slot. DuckDB has one
-# writer per file: steps that only write queue in their pool instead of hitting the lock.
-POOLS = {Pool.API: "haier_api", Pool.WAREHOUSE: "warehouse_writer"}
+# The rate limit is per account: every API-calling step of an account, across all runs and machines, shares its one
+# slot, and other accounts run beside it. DuckDB has one writer per file: steps that only write queue in one pool
+# instead of hitting the lock.
+API_POOL = "haier_api"
+WAREHOUSE_POOL = "warehouse_writer"
+
+
+# One set of assets per account. The single account of a setup without an accounts file (`default`) keeps the names it
+# always had; any other account prefixes them (`north/products`, the group `haier_north`, the pool `haier_api_north`,
+# the resources `haier_north` and `pipeline_north`).
+def asset_key(account: str, name: str) -> dg.AssetKey:
+    return dg.AssetKey(name) if account == DEFAULT_ACCOUNT else dg.AssetKey([account, name])
+
+
+def group_of(account: str) -> str:
+    return GROUP if account == DEFAULT_ACCOUNT else f"haier_{account}"
+
+
+def account_key(prefix: str, account: str) -> str:
+    """A resource's or pool's name for the account."""
+    return prefix if account == DEFAULT_ACCOUNT else f"{prefix}_{account}"
+
+
+def pool_of(endpoint: Endpoint, account: str) -> str:
+    return account_key(API_POOL, account) if endpoint.pool is Pool.API else WAREHOUSE_POOL
 
 
 def column_schema(name: str) -> dg.TableSchema:
@@ -48,18 +70,19 @@ def warehouse_kind(warehouse_url: str) -> str:
     return parse_warehouse_url(warehouse_url).backend
 
 
-def asset_for(endpoint: Endpoint, kind: str) -> dg.AssetsDefinition:
-    key = dg.AssetKey(endpoint.name)
+def asset_for(endpoint: Endpoint, account: str, kind: str) -> dg.AssetsDefinition:
+    key = asset_key(account, endpoint.name)
     run = runner_for(endpoint.write)
-    resources = {"warehouse", "pipeline", *(["haier"] if endpoint.request else [])}
+    pipeline, haier = account_key("pipeline", account), account_key("haier", account)
+    resources = {"warehouse", pipeline, *([haier] if endpoint.request else [])}
 
     @dg.asset(
         key=key,
-        group_name=GROUP,
+        group_name=group_of(account),
         owners=OWNERS,
         kinds={"python", "pandas", kind},
-        pool=POOLS[endpoint.pool],
-        deps=[dg.AssetKey(dep) for dep in endpoint.deps],
+        pool=pool_of(endpoint, account),
+        deps=[asset_key(account, dep) for dep in endpoint.deps],
         description=endpoint.description,
         metadata={
             "dagster/column_schema": column_schema(endpoint.name),
@@ -73,15 +96,16 @@ def asset_for(endpoint: Endpoint, kind: str) -> dg.AssetsDefinition:
     def materialize(context: dg.AssetExecutionContext) -> Iterator[Any]:
         given = StepResources(
             warehouse=context.resources.warehouse,
-            pipeline=context.resources.pipeline,
-            haier=getattr(context.resources, "haier", None) if endpoint.request else None,
+            pipeline=getattr(context.resources, pipeline),
+            haier=getattr(context.resources, haier) if endpoint.request else None,
+            account=account,
         )
         yield from run(context, endpoint, given)
 
     return materialize
 
 
-def catalog_assets(warehouse_url: str) -> list[dg.AssetsDefinition]:
-    """Every endpoint's asset, in dependency order."""
+def catalog_assets(warehouse_url: str, accounts: Sequence[str] = (DEFAULT_ACCOUNT,)) -> list[dg.AssetsDefinition]:
+    """Every endpoint's asset for each account, in dependency order."""
     kind = warehouse_kind(warehouse_url)
-    return [asset_for(endpoint, kind) for endpoint in endpoints()]
+    return [asset_for(endpoint, account, kind) for account in accounts for endpoint in endpoints()]

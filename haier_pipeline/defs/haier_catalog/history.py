@@ -13,6 +13,7 @@ from haier_pipeline.defs.haier_catalog.checks import one_open_version
 from haier_pipeline.defs.haier_catalog.step import StepResources, running_step
 from haier_pipeline.endpoints.declaration import Endpoint, Versions
 from haier_pipeline.shanghai_time import now_utc
+from haier_pipeline.warehouse.tables import ACCOUNT
 from haier_pipeline.warehouse.warehouse import WarehouseTransaction
 
 
@@ -22,25 +23,30 @@ def write_versions(context: dg.AssetExecutionContext, endpoint: Endpoint, given:
     source, tracked = disposition.source, list(disposition.tracked)
     key = [column for column in endpoint.table.key if column != "valid_from"]
     keys = ", ".join(key)
-    with running_step(context, endpoint.name, given.warehouse) as step:
+    with running_step(context, endpoint.name, given.warehouse, account=given.account) as step:
         store = step.warehouse
-        current = store.query(f"SELECT {keys}, {', '.join(tracked)}, fetched_at FROM {{schema}}.{source}")
+        current = store.query(
+            f"SELECT {keys}, {', '.join(tracked)}, fetched_at FROM {{schema}}.{source} WHERE account = :account",
+            step.bound,
+        )
         step.total = len(current)
         observed_at = pd.Timestamp(current["fetched_at"].max()).to_pydatetime() if len(current) else now_utc()
-        with store.transaction() as tx:
+        with step.transaction() as tx:
             adopted = adopt_columns_added_by_an_upgrade(tx, endpoint.name, source, key, tracked, context.log)
             opened, closed = tx.scd2(endpoint.name, current[[*key, *tracked]], key=key, tracked=tracked, at=observed_at)
             # A key withdrawn from the source (a product no longer procurable) is no longer current either.
-            matches = " AND ".join(f"s.{column} = h.{column}" for column in key)
+            matches = " AND ".join(f"s.{column} = h.{column}" for column in [ACCOUNT, *key])
             closed += tx.execute_count(
-                f"UPDATE {{schema}}.{endpoint.name} AS h SET valid_to = :at WHERE valid_to IS NULL "
-                f"AND valid_from < :at AND NOT EXISTS (SELECT 1 FROM {{schema}}.{source} AS s WHERE {matches})",
+                f"UPDATE {{schema}}.{endpoint.name} AS h SET valid_to = :at WHERE h.account = :account "
+                "AND valid_to IS NULL AND valid_from < :at "
+                f"AND NOT EXISTS (SELECT 1 FROM {{schema}}.{source} AS s WHERE {matches})",
                 {"at": observed_at},
             )
             open_versions = tx.query(
                 f"SELECT {', '.join(f's.{column}' for column in key)}, count(h.valid_from) AS open_versions "
                 f"FROM {{schema}}.{source} s LEFT JOIN {{schema}}.{endpoint.name} h ON "
-                f"{matches} AND h.valid_to IS NULL GROUP BY {', '.join(f's.{column}' for column in key)}"
+                f"{matches} AND h.valid_to IS NULL WHERE s.account = :account "
+                f"GROUP BY {', '.join(f's.{column}' for column in key)}"
             )
             step.close(tx, loaded=opened, message=f"{opened} versions opened, {closed} closed")
         yield one_open_version(open_versions)
@@ -76,13 +82,13 @@ def adopt_columns_added_by_an_upgrade(
         if column in tracked
     }
     adopted = 0
-    same_key = " AND ".join(f"h.{column} = p.{column}" for column in key)
+    same_key = " AND ".join(f"h.{column} = p.{column}" for column in [ACCOUNT, *key])
     for column, added_at in added.items():
         unchanged = " AND ".join(f"h.{other} IS NOT DISTINCT FROM p.{other}" for other in tracked if other not in added)
         before_the_column = "h.valid_to IS NULL AND h.valid_from < :added_at"
         took = tx.execute_count(
             f"UPDATE {{schema}}.{history} AS h SET {column} = p.{column} FROM {{schema}}.{source} AS p "
-            f"WHERE {same_key} AND {before_the_column} AND p.fetched_at > :added_at "
+            f"WHERE {same_key} AND h.account = :account AND {before_the_column} AND p.fetched_at > :added_at "
             f"AND {unchanged} AND h.{column} IS NULL AND p.{column} IS NOT NULL",
             {"added_at": added_at},
         )

@@ -20,12 +20,14 @@ from haier_pipeline.shanghai_time import now_utc
 def write_listing(context: dg.AssetExecutionContext, endpoint: Endpoint, given: StepResources) -> Iterator[Any]:
     disposition = endpoint.write
     assert isinstance(disposition, SoftDelete)
-    with running_step(context, endpoint.name, given.warehouse, given.client) as step:
+    with running_step(context, endpoint.name, given.warehouse, given.client, given.account) as step:
         store = step.warehouse
         listed = step.absorb(fetch(step, endpoint, given.client, given.pipeline.orders_file).parsed)
         (key,) = endpoint.table.key
         flag, first_seen = disposition.flag, disposition.first_seen
-        existing = store.query(f"SELECT {key}, {flag}, {first_seen} FROM {{schema}}.{endpoint.name}")
+        existing = store.query(
+            f"SELECT {key}, {flag}, {first_seen} FROM {{schema}}.{endpoint.name} WHERE account = :account", step.bound
+        )
         active_before = existing[existing[flag].astype(bool)]
         # A row we refused may be a listed key we could not read: only a clean listing deactivates.
         clean = not step.rejected
@@ -33,14 +35,14 @@ def write_listing(context: dg.AssetExecutionContext, endpoint: Endpoint, given: 
         yield from step.checked(
             given.pipeline.max_rejected_ratio,
             deactivation_guard(len(active_before), len(vanished), given.pipeline.max_deactivate_ratio),
-            *rule_results(endpoint, store, listed),
+            *rule_results(endpoint, step, listed),
         )
         seen_at = now_utc()
         first_seen_at = dict(zip(existing[key], existing[first_seen], strict=True))
         listed[flag] = True
         listed[first_seen] = [first_seen_at.get(value, seen_at) for value in listed[key]]
         listed[disposition.last_seen] = seen_at
-        with store.transaction() as tx:
+        with step.transaction() as tx:
             tx.upsert(endpoint.name, listed)
             if vanished:
                 tx.upsert(endpoint.name, pd.DataFrame({key: vanished, flag: False}))

@@ -20,17 +20,16 @@ def rebuild(context: dg.AssetExecutionContext, endpoint: Endpoint, given: StepRe
     disposition = endpoint.write
     assert isinstance(disposition, Rebuild)
     name = endpoint.name
-    with running_step(context, name, given.warehouse) as step:
+    with running_step(context, name, given.warehouse, account=given.account) as step:
         # Bound for the SQL: the configured counties (the catalog sums stock over them) and the rebuild's time.
         counties = list(given.pipeline.counties())
-        store = step.warehouse
         bound = {"updated_at": now_utc(), "counties": counties}
-        with store.transaction() as tx:
-            tx.execute(f"DELETE FROM {{schema}}.{name}")
+        with step.transaction() as tx:
+            tx.execute(f"DELETE FROM {{schema}}.{name} WHERE account = :account")
             for statement in disposition.statements:
                 tx.execute(statement, bound)
-            rows = tx.query(f"SELECT * FROM {{schema}}.{name}")
+            rows = tx.query(f"SELECT * FROM {{schema}}.{name} WHERE account = :account")
             step.total = len(rows)
             step.close(tx, loaded=len(rows), message=f"{len(rows)} {name} rows")
-        yield from rule_results(endpoint, store, rows)
+        yield from rule_results(endpoint, step, rows)
         yield dg.MaterializeResult(metadata=step.metadata(len(rows), len(rows), rows.head(PREVIEW_ROWS)))

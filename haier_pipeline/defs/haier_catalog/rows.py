@@ -27,7 +27,8 @@ from haier_pipeline.haier.envelopes import as_rows
 from haier_pipeline.records import Parsed, Record, UnusableAnswer
 from haier_pipeline.records.kinds import Invalid
 from haier_pipeline.shanghai_time import now_utc
-from haier_pipeline.warehouse.warehouse import Warehouse, WarehouseTransaction
+from haier_pipeline.warehouse.tables import ACCOUNT
+from haier_pipeline.warehouse.warehouse import WarehouseTransaction
 
 # The column a row of an answer made of named lists is tagged with.
 LIST_COLUMN = "source_list"
@@ -44,11 +45,11 @@ class Fetched:
 
 
 def write_rows(context: dg.AssetExecutionContext, endpoint: Endpoint, given: StepResources) -> Iterator[Any]:
-    with running_step(context, endpoint.name, given.warehouse, given.client) as step:
+    with running_step(context, endpoint.name, given.warehouse, given.client, given.account) as step:
         fetched = fetch(step, endpoint, given.client, given.pipeline.orders_file)
         rows = step.absorb(fetched.parsed)
-        yield from step.checked(given.pipeline.max_rejected_ratio, *rule_results(endpoint, step.warehouse, rows))
-        with step.warehouse.transaction() as tx:
+        yield from step.checked(given.pipeline.max_rejected_ratio, *rule_results(endpoint, step, rows))
+        with step.transaction() as tx:
             message = write(tx, endpoint, rows, fetched)
             step.close(tx, loaded=len(rows), message=message)
         metadata = step.metadata(len(rows), step.table_rows(endpoint.name), rows.iloc[:, :PREVIEW_COLUMNS])
@@ -57,9 +58,10 @@ def write_rows(context: dg.AssetExecutionContext, endpoint: Endpoint, given: Ste
         yield dg.MaterializeResult(metadata=metadata)
 
 
-def rule_results(endpoint: Endpoint, store: Warehouse, rows: pd.DataFrame) -> list[dg.AssetCheckResult]:
+def rule_results(endpoint: Endpoint, step: Step, rows: pd.DataFrame) -> list[dg.AssetCheckResult]:
+    """Each of the endpoint's rules on the rows, against its reference rows of the step's account."""
     return [
-        rule_result(rule, rows, store.query(rule.reference) if rule.reference else pd.DataFrame())
+        rule_result(rule, rows, step.warehouse.query(rule.reference, step.bound) if rule.reference else pd.DataFrame())
         for rule in endpoint.rules
     ]
 
@@ -74,7 +76,7 @@ def fetch(step: Step, endpoint: Endpoint, client: HaierClient, orders_file: str)
     if endpoint.items is None:
         read(step, fetched.parsed, answer_rows(label, endpoint, client.fetch(label, request)), context, {})
         return fetched
-    fetched.items = items_of(endpoint, step.warehouse, orders_file)
+    fetched.items = items_of(endpoint, step, orders_file)
     if request.batch is not None:
         column = request.batch.column
         for outcome in client.batched(label, request, [item[column] for item in fetched.items]):
@@ -128,9 +130,9 @@ def identity(record: Record, item: Mapping[str, Any]) -> dict[str, Any]:
     return {column: value for column, value in item.items() if column in keys}
 
 
-def items_of(endpoint: Endpoint, warehouse: Warehouse, orders_file: str) -> list[dict[str, Any]]:
+def items_of(endpoint: Endpoint, step: Step, orders_file: str) -> list[dict[str, Any]]:
     if isinstance(endpoint.items, FromWarehouse):
-        return warehouse.query(endpoint.items.sql).to_dict("records")
+        return step.warehouse.query(endpoint.items.sql, step.bound).to_dict("records")
     if isinstance(endpoint.items, FromOrdersFile):
         return [asdict(order) for order in read_orders(orders_file)]
     raise TypeError(f"{endpoint.name}: no items of {endpoint.items!r}")
@@ -170,7 +172,7 @@ def _value_of(row: Any, vendor_key: str | None, read_value: Any) -> Any:
 
 
 def write(tx: WarehouseTransaction, endpoint: Endpoint, rows: pd.DataFrame, fetched: Fetched) -> str:
-    """Write as the endpoint declares; the step's message."""
+    """Write as the endpoint declares, as the transaction's account's rows; the step's message."""
     name, disposition = endpoint.name, endpoint.write
     what = getattr(endpoint.items, "what", "")
     noun = endpoint.record.name if endpoint.record else "row"
@@ -180,9 +182,10 @@ def write(tx: WarehouseTransaction, endpoint: Endpoint, rows: pd.DataFrame, fetc
     elif isinstance(disposition, Upsert):
         tx.upsert(name, rows)
         if disposition.withdraw_unasked and isinstance(endpoint.items, FromWarehouse):
-            (key,) = tx.primary_key(name)
+            (key,) = (column for column in tx.primary_key(name) if column != ACCOUNT)
             withdrawn = tx.execute_count(
-                f"DELETE FROM {{schema}}.{name} WHERE {key} NOT IN (SELECT {key} FROM ({endpoint.items.sql}) AS asked)"
+                f"DELETE FROM {{schema}}.{name} WHERE account = :account "
+                f"AND {key} NOT IN (SELECT {key} FROM ({endpoint.items.sql}) AS asked)"
             )
             message += f", {withdrawn} withdrawn (no longer among the {what})"
     elif isinstance(disposition, ReplaceItems):

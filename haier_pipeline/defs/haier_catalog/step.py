@@ -7,6 +7,7 @@ a failed step writes only its `sync_log` row (and the rows it refused), so the d
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ from haier_pipeline.shanghai_time import now_utc
 from haier_pipeline.sync_log import sync_log_row
 from haier_pipeline.validation import gate
 from haier_pipeline.warehouse.errors import WarehouseError
+from haier_pipeline.warehouse.tables import DEFAULT_ACCOUNT
 from haier_pipeline.warehouse.warehouse import Warehouse, WarehouseTransaction
 
 PREVIEW_ROWS = 5
@@ -47,6 +49,7 @@ class Step:
     run_id: str
     partition_key: str | None
     warehouse: Warehouse
+    account: str = DEFAULT_ACCOUNT
     instance: dg.DagsterInstance | None = None
     blocking_checks: frozenset[str] = frozenset()  # the names of the asset's check specs marked blocking
     started_at: datetime = field(default_factory=now_utc)
@@ -141,7 +144,7 @@ class Step:
     def record_failure(self, message: str) -> None:
         """Only the step's `failed` row: every other table stays as it was, the previous run's quarantine
         included. What this step refused is in the run's log (the schema gate's `refused_sample`)."""
-        with self.warehouse.transaction() as tx:
+        with self.transaction() as tx:
             tx.append("sync_log", self._sync_row("failed", 0, message, now_utc()))
 
     def _write_quarantine(self, tx: WarehouseTransaction, at: datetime) -> None:
@@ -163,10 +166,22 @@ class Step:
         return self._stamped(frame, recorded_at=at)
 
     def _stamped(self, frame: pd.DataFrame, **at: datetime) -> pd.DataFrame:
-        return frame.assign(asset=self.asset, partition_key=self.partition_key, run_id=self.run_id, **at)
+        return frame.assign(
+            account=self.account, asset=self.asset, partition_key=self.partition_key, run_id=self.run_id, **at
+        )
+
+    @property
+    def bound(self) -> dict[str, str]:
+        """The `:account` parameter the step's reads select its account's rows with."""
+        return {"account": self.account}
+
+    def transaction(self) -> contextlib.AbstractContextManager[WarehouseTransaction]:
+        """A transaction whose writes are the step's account's rows."""
+        return self.warehouse.transaction(account=self.account)
 
     def _sync_row(self, status: str, loaded: int, message: str, at: datetime) -> pd.DataFrame:
         return sync_log_row(
+            account=self.account,
             run_id=self.run_id,
             sync_type=self.asset,
             partition_key=self.partition_key,
@@ -185,7 +200,9 @@ class Step:
 
     # ---- reporting ----------------------------------------------------------------------------------
     def table_rows(self, table: str) -> int:
-        return int(self.warehouse.query(f"SELECT count(*) AS n FROM {{schema}}.{table}")["n"].iloc[0])
+        """The account's rows in the table."""
+        query = f"SELECT count(*) AS n FROM {{schema}}.{table} WHERE account = :account"
+        return int(self.warehouse.query(query, self.bound)["n"].iloc[0])
 
     def metadata(self, loaded: int, table_rows: int, preview: pd.DataFrame | None = None) -> dict[str, Any]:
         metadata: dict[str, Any] = {
@@ -230,7 +247,11 @@ _tagged_runs: set[str] = set()
 
 @contextmanager
 def running_step(
-    context: dg.AssetExecutionContext, asset: str, warehouse: WarehouseResource, haier: HaierClient | None = None
+    context: dg.AssetExecutionContext,
+    asset: str,
+    warehouse: WarehouseResource,
+    haier: HaierClient | None = None,
+    account: str = DEFAULT_ACCOUNT,
 ) -> Iterator[Step]:
     """The step of the asset being materialized; `asset` is its endpoint's name (and so the table's)."""
     run_id = context.run.run_id
@@ -241,6 +262,7 @@ def running_step(
         _tagged_runs.add(run_id)
     step = Step(
         asset=asset,
+        account=account,
         run_id=context.run.run_id,
         partition_key=context.partition_key if context.has_partition_key else None,
         warehouse=warehouse.get_warehouse(),
@@ -293,6 +315,7 @@ class StepResources:
     warehouse: WarehouseResource
     pipeline: PipelineSettings
     haier: HaierClient | None = None
+    account: str = DEFAULT_ACCOUNT
 
     @property
     def client(self) -> HaierClient:

@@ -24,7 +24,7 @@ from haier_pipeline.endpoints.stock_snapshots import NO_WAREHOUSE, STOCK_ROW, co
 from haier_pipeline.haier.answers import parse_json
 from haier_pipeline.records import Parsed, UnusableAnswer
 from haier_pipeline.records.record import Refusal, json_text
-from haier_pipeline.warehouse.warehouse import Warehouse, WarehouseTransaction
+from haier_pipeline.warehouse.warehouse import WarehouseTransaction
 
 CHECKPOINT_ANSWERS = 500
 CHECKPOINT_SECONDS = 2.0
@@ -63,7 +63,7 @@ class Checkpoint:
             raw = pd.DataFrame(self.answers).assign(snapshot_date=self.day, run_id=self.step.run_id, answer=answers)
             rows = self.step.absorb(parse_answers(self.step, self.answers, self.day))
             try:
-                with self.step.warehouse.transaction() as tx:
+                with self.step.transaction() as tx:
                     tx.upsert("stock_answers", raw)
                     tx.replace_keys("stock_staged_rows", rows, PAIR_KEYS)
             except BaseException:
@@ -107,17 +107,17 @@ def answer_from_json(text: str) -> Any:
     return parse_json(text.encode("utf-8"), parse_float=Decimal)
 
 
-def earlier_answers(tx: WarehouseTransaction, day: date, run_id: str) -> Iterator[list[Answer]]:
-    """The day's answers another run checkpointed (one that died before committing), in chunks (keyset order),
-    read inside the committing transaction."""
+def earlier_answers(tx: WarehouseTransaction, step: Step, day: date) -> Iterator[list[Answer]]:
+    """The day's answers of the step's account another run checkpointed (one that died before committing), in chunks
+    (keyset order), read inside the committing transaction."""
     after = ("", "")
     while True:
         chunk = tx.query(
             "SELECT product_code, county_code, fetched_at, answer, refusal FROM {schema}.stock_answers "
-            "WHERE snapshot_date = :day AND run_id IS DISTINCT FROM :run "
+            "WHERE account = :account AND snapshot_date = :day AND run_id IS DISTINCT FROM :run "
             "AND (product_code, county_code) > (:product, :county) "
             f"ORDER BY product_code, county_code LIMIT {COMMIT_CHUNK}",
-            {"day": day, "run": run_id, "product": after[0], "county": after[1]},
+            {"day": day, "run": step.run_id, "product": after[0], "county": after[1]},
         )
         if chunk.empty:
             return
@@ -147,14 +147,14 @@ def parse_answers(step: Step, answers: Iterable[Answer], day: date) -> Parsed:
     return parsed
 
 
-def forget_unusable(warehouse: Warehouse, day: date) -> None:
+def forget_unusable(step: Step, day: date) -> None:
     """Drop the day's checkpointed answers that yielded no row (refused pairs), so that the next run of the day asks
     those pairs again; the usable ones stay."""
-    with warehouse.transaction() as tx:
+    with step.transaction() as tx:
         tx.execute(
-            "DELETE FROM {schema}.stock_answers AS a WHERE snapshot_date = :day AND NOT EXISTS (SELECT 1 FROM "
-            "{schema}.stock_staged_rows AS r WHERE r.snapshot_date = :day AND r.product_code = a.product_code "
-            "AND r.county_code = a.county_code)",
+            "DELETE FROM {schema}.stock_answers AS a WHERE account = :account AND snapshot_date = :day AND NOT EXISTS "
+            "(SELECT 1 FROM {schema}.stock_staged_rows AS r WHERE r.account = a.account AND r.snapshot_date = :day "
+            "AND r.product_code = a.product_code AND r.county_code = a.county_code)",
             {"day": day},
         )
 
@@ -163,7 +163,7 @@ def restage_earlier_answers(tx: WarehouseTransaction, step: Step, day: date) -> 
     """Parse again the answers an earlier run of the day checkpointed, inside the committing transaction: their
     refused rows and anomalies become this step's record (that run died before writing them), and their rows are
     staged anew."""
-    for answers in earlier_answers(tx, day, step.run_id):
+    for answers in earlier_answers(tx, step, day):
         keys = pd.DataFrame([(day, a.product_code, a.county_code) for a in answers], columns=PAIR_KEYS)
         tx.delete_keys("stock_staged_rows", keys, PAIR_KEYS)
         tx.append("stock_staged_rows", step.absorb(parse_answers(step, answers, day)))
@@ -171,7 +171,7 @@ def restage_earlier_answers(tx: WarehouseTransaction, step: Step, day: date) -> 
 
 def move_staged_rows(tx: WarehouseTransaction, day: date) -> int:
     """Replace, in stock_snapshots, every pair of the day that has staged rows with those rows, record their
-    coverage, and clear the day's checkpoint. Returns the rows moved."""
+    coverage, and clear the day's checkpoint, for the transaction's account. Returns the rows moved."""
     tx.execute(COVERAGE_OF_STAGED_ROWS, {"day": day})
     moved = tx.replace_keys_from("stock_snapshots", "stock_staged_rows", PAIR_KEYS, {"snapshot_date": day})
     clear_checkpoints(tx, "=", day)
@@ -179,15 +179,17 @@ def move_staged_rows(tx: WarehouseTransaction, day: date) -> int:
 
 
 def clear_checkpoints(tx: WarehouseTransaction, comparison: str, day: date) -> None:
-    """Delete the checkpointed answers and staged rows whose day is `comparison` `day` ("=" for the committed day,
-    "<" for days that can no longer be committed)."""
+    """Delete the account's checkpointed answers and staged rows whose day is `comparison` `day` ("=" for the
+    committed day, "<" for days that can no longer be committed)."""
     for table in CHECKPOINT_TABLES:
-        tx.execute(f"DELETE FROM {{schema}}.{table} WHERE snapshot_date {comparison} :day", {"day": day})
+        tx.execute(
+            f"DELETE FROM {{schema}}.{table} WHERE account = :account AND snapshot_date {comparison} :day", {"day": day}
+        )
 
 
 # Each staged pair's day, answer time and county total; a budget's skipped_at is left as it was.
 COVERAGE_OF_STAGED_ROWS = coverage_of("stock_staged_rows", "snapshot_date = :day") + (
-    "ON CONFLICT (product_code, county_code) DO UPDATE SET last_checked_day = EXCLUDED.last_checked_day, "
+    "ON CONFLICT (account, product_code, county_code) DO UPDATE SET last_checked_day = EXCLUDED.last_checked_day, "
     "last_checked_at = EXCLUDED.last_checked_at, last_stock = EXCLUDED.last_stock"
 )
 

@@ -65,13 +65,13 @@ def stock_day(context: dg.AssetExecutionContext) -> date:
 def write_stock_day(context: dg.AssetExecutionContext, endpoint: Endpoint, given: StepResources) -> Iterator[Any]:
     pipeline, haier = given.pipeline, given.client
     day = stock_day(context)
-    with running_step(context, endpoint.name, given.warehouse, haier) as step:
+    with running_step(context, endpoint.name, given.warehouse, haier, given.account) as step:
         step.partition_key = day.isoformat()  # rejected rows, anomalies and sync_log are kept per stock day
         store = step.warehouse
-        with store.transaction() as tx:
+        with step.transaction() as tx:
             # Checkpoints of an earlier day can no longer be committed: the API answers today's stock only.
             clear_checkpoints(tx, "<", day)
-        plan = plan_day(store, day, pipeline.counties())
+        plan = plan_day(store, step.account, day, pipeline.counties())
         context.log.info(
             f"stock for {day}: {plan.total} pairs, {plan.resumed} already answered by an unfinished run today, "
             f"{len(plan.ordered)} to ask"
@@ -87,8 +87,9 @@ def write_stock_day(context: dg.AssetExecutionContext, endpoint: Endpoint, given
             )
         loaded, covered = yield from commit_day(step, day, plan, pipeline.max_rejected_ratio)
         day_rows = store.query(
-            "SELECT county_code, product_code, stock FROM {schema}.stock_snapshots WHERE snapshot_date = :day",
-            {"day": day},
+            "SELECT county_code, product_code, stock FROM {schema}.stock_snapshots "
+            "WHERE account = :account AND snapshot_date = :day",
+            {**step.bound, "day": day},
         )
         metadata = step.metadata(loaded, len(day_rows))
         metadata.update(
@@ -139,7 +140,7 @@ def commit_day(
     covers."""
     pairs, skipped = plan.total, plan.skipped()
     try:
-        with step.warehouse.transaction() as tx:
+        with step.transaction() as tx:
             tx.execute(BACKFILL_COVERAGE)
             restage_earlier_answers(tx, step, day)
             loaded = move_staged_rows(tx, day)
@@ -156,14 +157,14 @@ def commit_day(
             step.close(tx, loaded=loaded, message=f"{pairs} pairs, day {day}: {counts}")
     except StepFailed:
         # The answers that could not be used are forgotten, so a rerun asks those pairs again; the rest stay.
-        forget_unusable(step.warehouse, day)
+        forget_unusable(step, day)
         raise
     return loaded, covered
 
 
 DAY_PAIRS = (
     "SELECT count(*) AS n FROM (SELECT DISTINCT product_code, county_code FROM {schema}.stock_snapshots "
-    "WHERE snapshot_date = :day) AS pairs"
+    "WHERE account = :account AND snapshot_date = :day) AS pairs"
 )
 
 

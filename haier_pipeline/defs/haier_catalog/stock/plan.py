@@ -42,21 +42,26 @@ class Plan:
         return self.ordered[self.handed_out :]
 
 
-def plan_day(warehouse: Warehouse, day: date, counties: dict[str, float]) -> Plan:
-    codes = warehouse.query(ACTIVE_PROCURABLE)["product_code"]
+def plan_day(warehouse: Warehouse, account: str, day: date, counties: dict[str, float]) -> Plan:
+    """The account's pairs for the day, in priority order."""
+    bound = {"account": account}
+    codes = warehouse.query(ACTIVE_PROCURABLE, bound)["product_code"]
     pairs = pd.DataFrame(
         [(code, county) for code in codes for county in counties], columns=["product_code", "county_code"]
     )
     coverage = warehouse.query(
-        "SELECT product_code, county_code, last_checked_at, last_stock, skipped_at FROM {schema}.stock_coverage"
+        "SELECT product_code, county_code, last_checked_at, last_stock, skipped_at FROM {schema}.stock_coverage "
+        "WHERE account = :account",
+        bound,
     )
     staged = warehouse.query(
-        "SELECT product_code, county_code, TRUE AS staged FROM {schema}.stock_answers WHERE snapshot_date = :day",
-        {"day": day},
+        "SELECT product_code, county_code, TRUE AS staged FROM {schema}.stock_answers "
+        "WHERE account = :account AND snapshot_date = :day",
+        {**bound, "day": day},
     )
     changed = warehouse.query(
-        "SELECT DISTINCT product_code FROM {schema}.price_history WHERE valid_from >= :since",
-        {"since": now_utc() - RECENT_PRICE_CHANGE},
+        "SELECT DISTINCT product_code FROM {schema}.price_history WHERE account = :account AND valid_from >= :since",
+        {**bound, "since": now_utc() - RECENT_PRICE_CHANGE},
     )["product_code"]
     pairs = pairs.merge(coverage, how="left").merge(staged, how="left")
     answered = pairs["staged"].notna()
