@@ -22,7 +22,8 @@ ROWS = [
     "INSERT INTO {s}.prices (product_code, supply_price, invoice_price, is_sales) VALUES ('A', 1299.5000, 1250.0000, "
     "true)",
     "INSERT INTO {s}.price_history (product_code, supply_price, valid_from, valid_to) VALUES "
-    "('A', 1200.0000, TIMESTAMP WITH TIME ZONE '2026-11-01 00:00:00+00', TIMESTAMP WITH TIME ZONE '2026-11-20 00:00:00+00'), "
+    "('A', 1200.0000, TIMESTAMP WITH TIME ZONE '2026-11-01 00:00:00+00', "
+    "TIMESTAMP WITH TIME ZONE '2026-11-20 00:00:00+00'), "
     "('A', 1299.5000, TIMESTAMP WITH TIME ZONE '2026-11-20 00:00:00+00', NULL)",
     "INSERT INTO {s}.stock_snapshots (snapshot_date, product_code, county_code, sec_code, stock) VALUES "
     "(DATE '2026-12-01', 'A', '110101', 'S1', 30), (DATE '2026-12-01', 'A', '110101', 'S2', 5), "
@@ -30,8 +31,8 @@ ROWS = [
     "INSERT INTO {s}.catalog (product_code, total_stock, supply_price) VALUES ('A', 35, 1299.5000)",
     "INSERT INTO {s}.account_balances (fetched_at, sale_group_code, balance) VALUES "
     "(TIMESTAMP WITH TIME ZONE '2026-12-01 00:00:00+00', 'G1', -12.5000)",
-    "INSERT INTO {s}.logistics_events (order_code, source_list, record) VALUES ('SO.1', 'getAllLogisticsInfoByOrderCode', "
-    "'{{}}')",
+    "INSERT INTO {s}.logistics_events (order_code, source_list, record) VALUES "
+    "('SO.1', 'getAllLogisticsInfoByOrderCode', '{{}}')",
     "INSERT INTO {s}.sync_log (run_id, sync_type, status, total_count) VALUES ('r1', 'products', 'success', 2)",
     "INSERT INTO {s}.rejected_rows (asset, run_id, reason) VALUES ('prices', 'r1', 'supply_price: is not a number')",
     "INSERT INTO {s}.stock_coverage (product_code, county_code, last_checked_day, last_stock) VALUES "
