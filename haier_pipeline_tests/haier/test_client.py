@@ -212,6 +212,7 @@ def test_every_envelope_style_gives_the_same_payload(
     simulator: RunningSimulator, make_client: ClientFactory, envelope: str
 ) -> None:
     simulator.config.envelope = envelope
+    simulator.config.listing_not_procurable = True  # the whole catalog, procurable or not
     client = make_client()
     products = client.products()
     assert len({row["productCode"] for row in products}) == simulator.config.products
