@@ -263,7 +263,8 @@ def test_a_rebate_type_code_under_stock_rebate_policy_is_stored_as_the_rebate_ty
     ]
     assert [refusal.reason for refusal in parsed.refused] == [
         'direct_discount: is not a number (got "0.0.5")',
-        "direct_discount: is above 1 (got 3)",
+        "direct_discount: is above 1: the direct discount is a fraction (0.05 for 5 %), and a bare number above 1 is "
+        'ambiguous (a percentage? a typo?); ask the vendor to send a fraction, or "5%" (got 3)',
         'direct_discount: is not a number (got "０．０５")',
         'direct_discount: is not a number (got "5折")',
     ]
