@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from haier_pipeline.config_files import COUNTIES_HINT, county_code_problem, read_county_file
 from haier_pipeline.haier.client import FALLBACKS, default_token_url
+from haier_pipeline.haier.envelopes import success_codes_from
 from haier_pipeline.haier.errors import HaierConfigurationError
 from haier_pipeline.haier.urls import insecure_http_problems
 from haier_pipeline.warehouse.errors import WarehouseConfigError
@@ -72,7 +73,10 @@ class Settings(BaseSettings):
     password: SecretStr | None = Field(None, validate_default=True)
     seller_password: SecretStr | None = None
     customer_password: SecretStr | None = None
-    auth_scheme: Literal["bare", "bearer"] = "bare"
+    # Unset: detected (the bare token first, Bearer when a fresh token is refused); `check` shows what was found.
+    auth_scheme: Literal["bare", "bearer"] | None = None
+    # Unset: envelope codes the client does not know are read by meaning (haier.envelopes).
+    success_codes: str | None = None
     county_codes: Annotated[tuple[str, ...], NoDecode] = Field((), validate_default=True)
     orders_file: str = DEFAULT_ORDERS_FILE
     rate_limit: float = Field(100.0, gt=0, le=10_000)
@@ -110,6 +114,15 @@ class Settings(BaseSettings):
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("success_codes")
+    @classmethod
+    def _success_codes(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        codes = [code.strip() for code in value.split(",") if code.strip()]
+        success_codes_from(",".join(codes))  # ValueError: a code that is an HTTP status
+        return ",".join(codes) or None
 
     @field_validator("county_codes", mode="before")
     @classmethod

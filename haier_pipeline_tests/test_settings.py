@@ -118,7 +118,8 @@ def test_defaults_follow_the_contract() -> None:
     assert settings.resolved_send_to_code == "8800633175"
     assert settings.supplier_code == "1001"
     assert settings.secret("seller_password") == settings.secret("customer_password") == "password-value-456"
-    assert settings.auth_scheme == "bare"
+    assert settings.auth_scheme is None, "detected (the bare token first); HAIER_AUTH_SCHEME pins it"
+    assert settings.success_codes is None, "read by meaning; HAIER_SUCCESS_CODES pins them"
     assert settings.rate_limit == 100
     assert settings.timeout == 30
     assert settings.warehouse_url == "duckdb:///data/warehouse.duckdb"

@@ -67,6 +67,10 @@ def logistics_events(
                 step.item_failed(item, outcome.error)
                 continue
             answered.append(outcome.item.order_code)
+            # Keys the document does not name keep the order: counted as drift, as unknown keys of rows are.
+            for key, example in getattr(outcome.value, "unknown_keys", {}).items():
+                step.unknown_keys[f"logistics: {key}"] += 1
+                step.unknown_examples.setdefault(f"logistics: {key}", example)
             for source_list, records in (outcome.value or {}).items():
                 context_columns = {**item, "source_list": source_list, "fetched_at": fetched_at}
                 try:

@@ -118,7 +118,10 @@ def _stock(args: argparse.Namespace, client: HaierClient, settings: Settings) ->
 def _logistics(args: argparse.Namespace, client: HaierClient, settings: Settings) -> pd.DataFrame:
     parsed = Parsed(LOGISTICS_RECORD)
     fetched_at = datetime.now(UTC)
-    for source_list, records in client.logistics(args.order_code, args.delivery_record_code, args.member_id).items():
+    answer = client.logistics(args.order_code, args.delivery_record_code, args.member_id)
+    for key in getattr(answer, "unknown_keys", {}):
+        print(f"warning: the answer carries a key the vendor's document does not name: {key}", file=sys.stderr)
+    for source_list, records in answer.items():
         context = {"order_code": args.order_code, "source_list": source_list, "fetched_at": fetched_at}
         parsed.extend(LOGISTICS_RECORD.parse(records, context))
     return _checked(parsed)

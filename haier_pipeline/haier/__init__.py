@@ -11,6 +11,7 @@ from haier_pipeline.haier.errors import (
     HaierThrottledError,
     HaierUnavailableError,
 )
+from haier_pipeline.haier.permission import HaierPermissionError
 
 __all__ = [
     "HaierAnswerShapeError",
@@ -19,6 +20,7 @@ __all__ = [
     "HaierClient",
     "HaierConfigurationError",
     "HaierError",
+    "HaierPermissionError",
     "HaierRequestError",
     "HaierThrottledError",
     "HaierUnavailableError",
