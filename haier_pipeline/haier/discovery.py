@@ -127,9 +127,9 @@ class Discovery:
                 self.codes_read_by_meaning.add(str(code))
         if first:
             log.warning(
-                "%s answered code %r, which the vendor's document does not name as success; its answer carried data "
-                "and no error message, so it was read as a success. Once the vendor confirms, pin it: "
-                "HAIER_SUCCESS_CODES=%s",
+                "%s answered code %r, which the vendor's document does not name as success; its answer carried no "
+                "error message (and a success message or rows), so it was read as a success. Once the vendor "
+                "confirms, pin it: HAIER_SUCCESS_CODES=%s",
                 endpoint,
                 code,
                 code,

@@ -119,6 +119,9 @@ class _Handlers:
             admitted = self.state.limiter.admit(self.config.rate_limit, self.state.clock())
             if admitted and endpoint in PATH_OF:
                 admitted = not self.state.chance(self.config.throttle_rate)
+                if admitted and self.config.throttle_next > 0:
+                    self.config.throttle_next -= 1  # one event loop serves every request: no other one in between
+                    admitted = False
             delay = self.state.latency_seconds(self.config.latency_ms, self.config.latency_jitter_ms)
             if delay:
                 await asyncio.sleep(delay)

@@ -69,6 +69,7 @@ class SimulatorConfig(BaseModel):
     listing_not_procurable: bool = False  # the listing also returns products not procurable (isSales "0")
     status_in_body: bool = False  # 401/403/429/500/503 of data calls answered HTTP 200 with the status as `code`
     server_errors: int = Field(0, ge=0)  # the next N data calls answer 500 (系统异常)
+    throttle_next: int = Field(0, ge=0)  # the next N data calls answer 429: a storm of a known length
     auth_path_html: bool = False  # /oauth2/auth answers 200 with a browser login page; tokens at /oauth2/token
     auth_scheme: Literal["any", "bare", "bearer"] = "any"  # the Authorization forms the data gateway accepts
     forbidden_endpoints: tuple[Endpoint, ...] = ()  # answered 403 (IP not whitelisted), each body with a trace id
