@@ -1,8 +1,10 @@
 """A first-contact record (`haier-pipeline check --record DIR`): the first answer of each endpoint as an HTTP transcript
 (`token.http`, `products.http`, ...; when that answer was no HTTP 200, the first 200 too, as `products-200.http`) and
-what the client detected (`detected.json`), for a dealer to send to Haier's support or to us. Every secret is masked before anything is written: the values of secret-named JSON keys (the client
-secret, the passwords, the token) by name, and every secret the client registered (haier.redaction: the client secret,
-the passwords, each token, the password of a configured URL) wherever it appears."""
+what the client detected (`detected.json`), for a dealer to send to Haier's support or to us.
+
+Every secret is masked before anything is written: the values of secret-named JSON keys (the client secret, the
+passwords, the token) by name, and every secret the client registered (haier.redaction: the client secret, the
+passwords, each token, the password of a configured URL) wherever it appears."""
 
 from __future__ import annotations
 

@@ -130,7 +130,9 @@ def _price_quirks(row: dict[str, Any]) -> dict[str, Any]:
         row[QUIRK_NOTES] = [("direct_discount", policy, f"a percentage, read as the fraction {fraction.normalize():f}")]
     supply = row.get("supplyPrice")
     if is_not_in_effect_wording(supply):
-        reasons = (str(reason).strip() for reason in (supply, row.get("reason")) if reason is not None)
+        reasons = (
+            str(reason).strip() for reason in (supply.strip(WORDING_EDGES), row.get("reason")) if reason is not None
+        )
         row["reason"] = "; ".join(dict.fromkeys(reason for reason in reasons if reason))
         row.update(supplyPrice=None, invoicePrice=None, marketPrice=None)
     return row

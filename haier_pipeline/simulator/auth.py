@@ -54,6 +54,11 @@ class TokenStore:
                 return False
             return True
 
+    def issued(self) -> list[str]:
+        """Every live token (for tests: a record must not carry any of them)."""
+        with self._lock:
+            return list(self._alive)
+
     def revoke_all(self, issued_before: float | None = None) -> None:
         """Every live token, or those issued before `issued_before` (simulator clock)."""
         with self._lock:
