@@ -1,6 +1,7 @@
 """A first-contact record (`haier-pipeline check --record DIR`): the first answer of each endpoint as an HTTP transcript
-(`token.http`, `products.http`, ...; when that answer was no HTTP 200, the first 200 too, as `products-200.http`) and
-what the client detected (`detected.json`), for a dealer to send to Haier's support or to us.
+(`token.http`, `products.http`, ...), and the first answer of each other HTTP status it gave (`products-400.http`,
+`products-200.http`: how a first contact went, refusals and all), and what the client detected (`detected.json`), for
+a dealer to send to Haier's support or to us.
 
 Every secret is masked before anything is written: the values of secret-named JSON keys (the client secret, the
 passwords, the token) by name, and every secret the client registered (haier.redaction: the client secret, the
@@ -61,13 +62,13 @@ class FirstContactRecord:
             if endpoint == "token":
                 self._first_token_url = self._first_token_url or url
                 name = "token" if url == self._first_token_url else "token-fallback"
+            status = f"{name}-{response.status_code}"
+            if status in self._names:
+                return
+            self._names.add(status)
             if name in self._names:
-                if response.status_code != 200 or f"{name}-200" in self._names:
-                    return
-                name = f"{name}-200"
+                name = status
             self._names.add(name)
-            if response.status_code == 200:
-                self._names.add(f"{name}-200")
             path = self.directory / f"{name}.http"
             path.write_text(transcript(url, body, response), encoding="utf-8")
             self.written.append(path)
