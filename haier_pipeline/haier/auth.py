@@ -186,6 +186,9 @@ class TokenCache:
             retry_in,
         )
 
+    def is_current(self, token: str) -> bool:
+        return token == self._token
+
     def unproven(self, token: str) -> bool:
         """Whether `token` is the current token and no request was answered with it yet (its first use)."""
         return token == self._token and not self._accepted

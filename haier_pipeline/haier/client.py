@@ -462,7 +462,7 @@ class HaierClient(ConfigurableResource):
                     detail = f"answered HTTP 200 carrying code {said.code} in its body: {said.reason}"
                 except HaierError:  # a refusal, or an unusable answer: the gateway took the token
                     self._record(endpoint, started, retry=is_retry, throttled=False, failed=True, status=status)
-                    self._token_worked(tokens, token, scheme, endpoint, None)
+                    self._token_worked(tokens, token, scheme, endpoint, (path, body, len(response.content)))
                     raise
                 else:
                     self._record(endpoint, started, retry=is_retry, throttled=False, failed=False, status=status)
@@ -516,14 +516,13 @@ class HaierClient(ConfigurableResource):
         token: str,
         scheme: str,
         endpoint: str,
-        request: tuple[str, dict[str, Any], int] | None,
+        request: tuple[str, dict[str, Any], int],
     ) -> None:
         """An answer past the token check: the token, its scheme and the endpoint's permission all work. `request`
         (path, body, answer size): a request the endpoint answers, to ask whether a token refused elsewhere works."""
         tokens.accepted(token)
         discovery = self.discovery
-        if request is not None:
-            discovery.endpoint_accepted(endpoint, *request)
+        discovery.endpoint_accepted(endpoint, *request)
         if not self.auth_scheme:
             discovery.scheme_works(scheme)
 
@@ -561,7 +560,9 @@ class HaierClient(ConfigurableResource):
         detecting = not self.auth_scheme
         if detecting and tokens.unproven(token) and discovery.switch_scheme(scheme):
             return
-        if discovery.lacks_permission(endpoint, token, self._works_elsewhere(token, scheme)):
+        # Only the current token says anything of the endpoint: an older one may simply have been replaced.
+        works_elsewhere = self._works_elsewhere(token, scheme)
+        if tokens.is_current(token) and discovery.lacks_permission(endpoint, token, works_elsewhere):
             hint = unauthorized_hint(endpoint, discovery.others_accepting(endpoint))
             raise HaierPermissionError(endpoint, 401, detail, hint)
         try:
