@@ -719,7 +719,7 @@ class HaierClient(ConfigurableResource):
         except (HaierRequestError, HaierBusinessError) as refusal:
             if not _bad_request(refusal):
                 raise
-            log.warning("the listing without productCodes was refused (%s); asking with productCodes: []", refusal)
+            log.warning("the listing without productCodes was refused (%s); asking with [] instead", _reason(refusal))
             try:
                 payload = self._post("products", endpoints.PRODUCTS, forms[LISTING_EMPTY_LIST])
             except (HaierRequestError, HaierBusinessError) as second:
