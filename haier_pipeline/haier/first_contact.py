@@ -88,7 +88,9 @@ def transcript(url: str, body: dict[str, Any], response: requests.Response) -> s
     authorization = response.request.headers.get("Authorization") if response.request is not None else None
     lines = [f"POST {url}", "Content-Type: application/json"]
     if authorization is not None:
-        scheme = "Bearer" if str(authorization).startswith("Bearer ") else "(the bare token)"
+        sent = str(authorization)
+        # Basic: the user and password of a URL, which requests sends that way.
+        scheme = next((word for word in ("Bearer", "Basic") if sent.startswith(f"{word} ")), "(the bare token)")
         lines.append(f"Authorization: {scheme} {MASK}")
     lines += ["", json.dumps(body, ensure_ascii=False, default=str), "", f"HTTP {response.status_code}"]
     lines += [f"{name}: {response.headers[name]}" for name in KEPT_HEADERS if name in response.headers]
