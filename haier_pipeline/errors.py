@@ -45,6 +45,16 @@ class HaierRequestError(HaierError):
         super().__init__(f"{endpoint}: {where}: {detail}. {hint}")
 
 
+class HaierPermissionError(HaierRequestError):
+    """The gateway answers, and refuses this machine or client id the endpoint: a 403 (IP not whitelisted, interface
+    not granted), or a 401 on one endpoint for tokens the other endpoints accept. Asking again, with this token or a
+    new one, will not help: not retried, and it stops a whole fan-out at its first answer instead of being refused
+    item by item."""
+
+    def __init__(self, endpoint: str, status: int, detail: str, hint: str) -> None:
+        super().__init__(endpoint, status, detail, hint, transient=False)
+
+
 class HaierThrottledError(HaierRequestError):
     """Still throttled (429) after every retry: another process shares the account's rate limit."""
 

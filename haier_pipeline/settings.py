@@ -22,6 +22,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from haier_pipeline.api_urls import insecure_http_problems
 from haier_pipeline.config_files import COUNTIES_HINT, county_code_problem, read_county_file
 from haier_pipeline.errors import HaierConfigurationError
+from haier_pipeline.haier.envelopes import success_codes_from
 from haier_pipeline.warehouse.errors import WarehouseConfigError
 from haier_pipeline.warehouse.url import mask_url, parse_warehouse_url
 
@@ -79,7 +80,10 @@ class Settings(BaseSettings):
     password: SecretStr | None = Field(None, validate_default=True)
     seller_password: SecretStr | None = None
     customer_password: SecretStr | None = None
-    auth_scheme: Literal["bare", "bearer"] = "bare"
+    # Unset: detected (the bare token first, Bearer when a fresh token is refused); `check` shows what was found.
+    auth_scheme: Literal["bare", "bearer"] | None = None
+    # Unset: envelope codes the client does not know are read by meaning (haier.envelopes).
+    success_codes: str | None = None
     # County code -> weight (data/counties.csv's `weight` column; 1 each when HAIER_COUNTY_CODES names them).
     county_codes: Annotated[dict[str, float], NoDecode] = Field(default_factory=dict, validate_default=True)
     orders_file: str = DEFAULT_ORDERS_FILE
@@ -118,6 +122,15 @@ class Settings(BaseSettings):
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("success_codes")
+    @classmethod
+    def _success_codes(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        codes = [code.strip() for code in value.split(",") if code.strip()]
+        success_codes_from(",".join(codes))  # ValueError: a code that is an HTTP status
+        return ",".join(codes) or None
 
     @field_validator("county_codes", mode="before")
     @classmethod

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from haier_pipeline.haier import HaierClient
 from haier_pipeline.haier.auth import forget_cached_tokens
+from haier_pipeline.haier.client import HaierClient
+from haier_pipeline.haier.discovery import forget_discoveries
 from haier_pipeline.simulator import RunningSimulator, start_simulator
 from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS, simulator_config
 
@@ -18,8 +19,10 @@ pytest_plugins = ["haier_pipeline_tests.pipelines"]
 @pytest.fixture(autouse=True)
 def _no_token_of_an_earlier_test() -> None:
     """Tokens are cached per process by URL and credentials: a simulator on a port an earlier test's used would
-    otherwise be sent that simulator's token, skipping the token call a test may be about."""
+    otherwise be sent that simulator's token, skipping the token call a test may be about. What the client learned of
+    a gateway (haier.discovery) is forgotten for the same reason."""
     forget_cached_tokens()
+    forget_discoveries()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from haier_pipeline.cli.runs import run_assets, selected_assets
 from haier_pipeline.defs.haier_catalog.stock.day import STOCK_DAY_TAG
 from haier_pipeline.defs.outcomes import StepFailure, step_failures
 from haier_pipeline.defs.resources import PipelineSettings, WarehouseResource
-from haier_pipeline.haier import HaierClient
+from haier_pipeline.haier.client import HaierClient
 from haier_pipeline.simulator import RunningSimulator, start_simulator
 from haier_pipeline.warehouse.warehouse import Warehouse
 from haier_pipeline_tests.postgres import POSTGRES_URL, require_postgres

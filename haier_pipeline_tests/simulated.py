@@ -12,8 +12,7 @@ from typing import Any
 
 import requests
 
-from haier_pipeline.haier import HaierClient
-from haier_pipeline.haier.client import product_of
+from haier_pipeline.haier.client import HaierClient, product_of
 from haier_pipeline.haier.fan_out import Outcome
 from haier_pipeline.simulator import SimulatorConfig
 

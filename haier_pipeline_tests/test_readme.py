@@ -20,7 +20,7 @@ from haier_pipeline.defs.haier_catalog.stock.day import STOCK_DAY_TAG
 from haier_pipeline.defs.outcomes import step_failures
 from haier_pipeline.defs.resources import PipelineSettings, WarehouseResource
 from haier_pipeline.endpoints import steps
-from haier_pipeline.haier import HaierClient
+from haier_pipeline.haier.client import HaierClient
 from haier_pipeline.simulator import start_simulator
 from haier_pipeline_tests.postgres import POSTGRES_URL, require_postgres
 from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS, simulator_config

@@ -11,7 +11,8 @@ import dagster as dg
 import pytest
 
 from haier_pipeline.defs.resources import PipelineSettings, resources_for_definitions, resources_from_settings
-from haier_pipeline.haier import HaierClient, HaierConfigurationError
+from haier_pipeline.haier import HaierConfigurationError
+from haier_pipeline.haier.client import HaierClient
 from haier_pipeline.settings import Settings, load_settings, variable
 
 MINIMAL = {
@@ -118,7 +119,8 @@ def test_defaults_follow_the_contract() -> None:
     assert settings.resolved_send_to_code == "8800633175"
     assert settings.supplier_code == "1001"
     assert settings.secret("seller_password") == settings.secret("customer_password") == "password-value-456"
-    assert settings.auth_scheme == "bare"
+    assert settings.auth_scheme is None, "detected (the bare token first); HAIER_AUTH_SCHEME pins it"
+    assert settings.success_codes is None, "read by meaning; HAIER_SUCCESS_CODES pins them"
     assert settings.rate_limit == 100
     assert settings.timeout == 30
     assert settings.warehouse_url == "duckdb:///data/warehouse.duckdb"

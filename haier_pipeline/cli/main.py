@@ -25,7 +25,8 @@ EXAMPLES = {
   haier-pipeline sync --only prices,catalog        just prices (and their history) and the catalog
   haier-pipeline sync --only stock                 today's stock (Asia/Shanghai) and nothing else""",
     "check": """examples:
-  haier-pipeline check                             configuration (secrets masked), files, warehouse, token, one call""",
+  haier-pipeline check                             configuration (secrets masked), warehouse, token, each endpoint
+  haier-pipeline check --record first-contact      the same, keeping each endpoint's first answers (secrets masked)""",
     "query": """examples:
   haier-pipeline query products                    the whole procurable listing
   haier-pipeline query products GA0SZC00U --json   one product as JSON

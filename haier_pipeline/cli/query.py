@@ -18,7 +18,7 @@ from haier_pipeline.endpoints.account_balances import BALANCE_ROW
 from haier_pipeline.endpoints.logistics_events import LOGISTICS_RECORD
 from haier_pipeline.endpoints.prices import PRICE_ROW
 from haier_pipeline.endpoints.products import PRODUCT
-from haier_pipeline.haier import HaierClient
+from haier_pipeline.haier.client import HaierClient
 from haier_pipeline.records import Parsed
 from haier_pipeline.records.kinds import COUNTY_CODE, MEMBER_ID, PRODUCT_CODE, TextKind
 from haier_pipeline.settings import Settings, load_settings
@@ -122,7 +122,10 @@ def _stock(args: argparse.Namespace, client: HaierClient, settings: Settings) ->
 def _logistics(args: argparse.Namespace, client: HaierClient, settings: Settings) -> pd.DataFrame:
     parsed = Parsed(LOGISTICS_RECORD)
     fetched_at = datetime.now(UTC)
-    for source_list, records in client.logistics(args.order_code, args.delivery_record_code, args.member_id).items():
+    answer = client.logistics(args.order_code, args.delivery_record_code, args.member_id)
+    for key in getattr(answer, "unknown_keys", {}):
+        print(f"warning: the answer carries a key the vendor's document does not name: {key}", file=sys.stderr)
+    for source_list, records in answer.items():
         context = {"order_code": args.order_code, "source_list": source_list, "fetched_at": fetched_at}
         parsed.extend(LOGISTICS_RECORD.parse(records, context))
     return _checked(parsed)

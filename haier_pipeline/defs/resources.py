@@ -83,7 +83,15 @@ class PipelineSettings(dg.ConfigurableResource):
 # HaierClient fields that are plain values of Settings, and those the code location takes from the environment when
 # missing or holding a secret (see _kept_in_the_environment). An optional one left unset is not passed: the client
 # falls back itself (haier.client.FALLBACKS), also when its fallback is an EnvVar.
-CLIENT_FIELDS = ("send_to_code", "supplier_code", "auth_scheme", "rate_limit", "timeout", "allow_insecure_http")
+CLIENT_FIELDS = (
+    "send_to_code",
+    "supplier_code",
+    "auth_scheme",
+    "success_codes",
+    "rate_limit",
+    "timeout",
+    "allow_insecure_http",
+)
 ENVIRONMENT_FIELDS = ("base_url", "client_id", "customer_code", "token_url")
 
 

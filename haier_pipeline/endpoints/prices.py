@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -21,8 +22,8 @@ from haier_pipeline.endpoints.declaration import (
     Upsert,
 )
 from haier_pipeline.endpoints.products import ACTIVE_PROCURABLE, DAILY, MORNING, PRODUCT_CODE_FIELD
-from haier_pipeline.records import Field, Record, Role
-from haier_pipeline.records.kinds import FLAG, FRACTION, MOMENT, PRICE, REBATE_TYPE, TEXT, has_cjk
+from haier_pipeline.records.kinds import FLAG, MOMENT, PRICE, REBATE_TYPE, TEXT, DecimalKind, Invalid
+from haier_pipeline.records.record import QUIRK_NOTES, Field, Record, Role
 
 KEY, MEASURE, DESCRIPTIVE = Role.KEY, Role.MEASURE, Role.DESCRIPTIVE
 
@@ -30,16 +31,62 @@ KEY, MEASURE, DESCRIPTIVE = Role.KEY, Role.MEASURE, Role.DESCRIPTIVE
 # anything else ("0.05", "０．０５", "5折", "%") is the direct discount, read strictly: a measure is never moved aside
 # as a side field.
 STARTS_WITH_A_LETTER = re.compile(r"\s*[^\W\d_]")
-DIGIT = re.compile(r"\d")
+
+# The only supply prices that mean "not in effect" (contract: a declared not-in-effect wording): the vendor's two
+# reasons (haier-api.md §2) and the wordings of the same statuses its gateways are known to use. Compared whole, without
+# surrounding spaces and end punctuation. Any other text, a price in Chinese numerals (一千二百九十九元) or with a unit
+# (1299元) included, is an unreadable price: the row is refused, and the product's last good price stays current.
+NOT_IN_EFFECT_WORDINGS = frozenset(
+    {
+        "价格未生效",  # price not in effect (haier-api.md §2)
+        "商品暂不可采",  # not procurable for now (haier-api.md §2)
+        "暂不可采",  # not procurable for now, without "goods"
+        "不可采",  # not procurable
+        "未生效",  # not in effect
+        "价格未维护",  # no price maintained
+        "暂无价格",  # no price for now
+        "无有效价格",  # no price in effect
+    }
+)
+WORDING_EDGES = " \t\u3000。.!！"
+
+# A direct discount written as a percentage ("5%", "5 ％"): read as the fraction it means (0.05), with an anomaly.
+PERCENTAGE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*[%％]\s*")
+
+
+def is_not_in_effect_wording(value: Any) -> bool:
+    """Whether a supply price is one of the declared not-in-effect wordings."""
+    return isinstance(value, str) and value.strip(WORDING_EDGES) in NOT_IN_EFFECT_WORDINGS
+
+
+@dataclass(frozen=True)
+class DiscountKind(DecimalKind):
+    """The direct discount: a fraction from 0 to 1. A bare number above 1 (5) could be 5 % or a typo: refused, saying
+    so, never guessed."""
+
+    def read(self, value: Any) -> Decimal | None:
+        try:
+            return super().read(value)
+        except Invalid as why:
+            if self.maximum is not None and str(why) == f"is above {self.maximum}":
+                raise Invalid(
+                    "is above 1: the direct discount is a fraction (0.05 for 5 %), and a bare number above 1 is "
+                    'ambiguous (a percentage? a typo?); ask the vendor to send a fraction, or "5%"',
+                    why.value,
+                ) from None
+            raise
+
+
+DISCOUNT = DiscountKind("fraction", 12, 6, minimum=Decimal(0), maximum=Decimal(1))
 
 
 def _price_quirks(row: dict[str, Any]) -> dict[str, Any]:
     """stockRebatePolicy carries the direct discount, but the vendor files the rebate type code (COM, FHQ,
     BF, DTDBF) under that key too: a word there is the rebate type (descriptive: an unknown code, or one that
-    disagrees with rebateType, is NULL and an anomaly; the price row is kept). A supply price sent as Chinese text
-    without a digit (价格未生效) is a price not in effect; the text leads the reason, the vendor's own reason follows
-    it. A number with a unit (1299元) is no such status: the price is refused as unreadable, never stored as "not in
-    effect"."""
+    disagrees with rebateType, is NULL and an anomaly; the price row is kept). A discount written as a percentage is
+    read as its fraction, noted as an anomaly. A supply price sent as a declared not-in-effect wording
+    (NOT_IN_EFFECT_WORDINGS) is a price not in effect; the text leads the reason, the vendor's own reason follows it.
+    Any other text is left to the supply price's kind, which refuses it."""
     row = dict(row)
     policy = row.get("stockRebatePolicy")
     if isinstance(policy, str) and STARTS_WITH_A_LETTER.match(policy):
@@ -48,9 +95,15 @@ def _price_quirks(row: dict[str, Any]) -> dict[str, Any]:
         disagree = given not in (None, "") and str(given).strip() != policy.strip()
         row["rebateType"] = {"rebateType": given, "stockRebatePolicy": policy} if disagree else given or policy.strip()
         row["stockRebatePolicy"] = None
+    elif isinstance(policy, str) and (percentage := PERCENTAGE.fullmatch(policy)):
+        fraction = Decimal(percentage.group(1)) / 100
+        row["stockRebatePolicy"] = fraction
+        row[QUIRK_NOTES] = [("direct_discount", policy, f"a percentage, read as the fraction {fraction.normalize():f}")]
     supply = row.get("supplyPrice")
-    if has_cjk(supply) and not DIGIT.search(supply):
-        reasons = (str(reason).strip() for reason in (supply, row.get("reason")) if reason is not None)
+    if is_not_in_effect_wording(supply):
+        reasons = (
+            str(reason).strip() for reason in (supply.strip(WORDING_EDGES), row.get("reason")) if reason is not None
+        )
         row["reason"] = "; ".join(dict.fromkeys(reason for reason in reasons if reason))
         row.update(supplyPrice=None, invoicePrice=None, marketPrice=None)
     return row
@@ -86,10 +139,11 @@ PRICE_ROW = Record(
             "Invoice price (开票价) = supply price x (1 - direct discount) - rebate money.",
             "invoicePrice",
         ),
-        Field("direct_discount", FRACTION, MEASURE, "Direct discount (直扣) as a fraction.", "stockRebatePolicy"),
+        Field("direct_discount", DISCOUNT, MEASURE, "Direct discount (直扣) as a fraction.", "stockRebatePolicy"),
         Field("rebate_type", REBATE_TYPE, DESCRIPTIVE, "Rebate type code: COM, FHQ, BF or DTDBF.", "rebateType"),
         Field("rebate_money", PRICE, MEASURE, "Per-unit rebate (台返).", "rebateMoney"),
-        Field("market_price", PRICE, MEASURE, "Market (retail) price, when the vendor gives one.", "marketPrice"),
+        # Descriptive: no stored number is computed from it (the catalog's sale price falls back to the supply price).
+        Field("market_price", PRICE, DESCRIPTIVE, "Market (retail) price, when the vendor gives one.", "marketPrice"),
         Field("is_sales", FLAG, DESCRIPTIVE, "Procurable at this price.", "isSales"),
         Field(
             "reason", TEXT, DESCRIPTIVE, "商品暂不可采 (not procurable) or 价格未生效 (price not in effect).", "reason"

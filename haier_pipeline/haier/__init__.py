@@ -1,4 +1,5 @@
-"""The Haier dealer open-platform API client: knows HTTP, nothing of databases or Dagster assets."""
+"""The Haier dealer open-platform API client (`haier.client.HaierClient`): knows HTTP, nothing of databases or Dagster
+assets. The typed errors it raises live in `haier_pipeline.errors`, below every layer; they are named here too."""
 
 from haier_pipeline.errors import (
     HaierAnswerShapeError,
@@ -6,19 +7,19 @@ from haier_pipeline.errors import (
     HaierBusinessError,
     HaierConfigurationError,
     HaierError,
+    HaierPermissionError,
     HaierRequestError,
     HaierThrottledError,
     HaierUnavailableError,
 )
-from haier_pipeline.haier.client import HaierClient
 
 __all__ = [
     "HaierAnswerShapeError",
     "HaierAuthenticationError",
     "HaierBusinessError",
-    "HaierClient",
     "HaierConfigurationError",
     "HaierError",
+    "HaierPermissionError",
     "HaierRequestError",
     "HaierThrottledError",
     "HaierUnavailableError",

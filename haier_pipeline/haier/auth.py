@@ -51,7 +51,8 @@ BAD_CREDENTIAL_STRIKES = 2
 MAX_REFRESHES_PER_MINUTE = 30
 CREDENTIAL_HINT = (
     "Check HAIER_AUTH_SCHEME (bare or bearer), that HAIER_TOKEN_URL belongs to the same environment as "
-    "HAIER_BASE_URL, and HAIER_CLIENT_ID / HAIER_CLIENT_SECRET."
+    "HAIER_BASE_URL, and HAIER_CLIENT_ID / HAIER_CLIENT_SECRET. If only this endpoint refuses tokens, the client id "
+    "may lack permission for it: `haier-pipeline check` calls every endpoint."
 )
 
 
@@ -59,13 +60,18 @@ CREDENTIAL_HINT = (
 class TokenGrant:
     token: str
     lifetime: float
+    # Where the token answer kept the token ("access_token", "data.token"...) and where its lifetime came from
+    # ("expires_in", "data.expires_in", "the JWT's exp", "default 3600 s"): `check` reports them.
+    shape: str = ""
+    expires_from: str = ""
 
 
 def parse_token_answer(answer: Any) -> TokenGrant:
     """Accept the four token shapes; `expires_in` top-level, under `data`, or from the JWT's `exp`."""
     if not isinstance(answer, dict):
         raise HaierAuthenticationError("The token endpoint answered 200 without a JSON object.")
-    token = next((_dig(answer, path) for path in TOKEN_KEYS if isinstance(_dig(answer, path), str)), None)
+    path = next((path for path in TOKEN_KEYS if isinstance(_dig(answer, path), str) and _dig(answer, path)), None)
+    token = _dig(answer, path) if path is not None else None
     if not token:
         raise HaierAuthenticationError(
             "The token endpoint answered 200 without a token (no access_token/token, top-level or under "
@@ -76,13 +82,15 @@ def parse_token_answer(answer: Any) -> TokenGrant:
             "The token endpoint answered a token that cannot travel in an HTTP header. Check HAIER_TOKEN_URL."
         )
     register_secret(token)
-    expires_in = answer.get("expires_in")
+    expires_in, expires_from = answer.get("expires_in"), "expires_in"
     if expires_in is None and isinstance(answer.get("data"), dict):
-        expires_in = answer["data"].get("expires_in")
+        expires_in, expires_from = answer["data"].get("expires_in"), "data.expires_in"
     lifetime = _as_seconds(expires_in)
     if lifetime is None:
-        lifetime = _jwt_lifetime(token)
-    return TokenGrant(token=token, lifetime=lifetime if lifetime is not None else DEFAULT_LIFETIME)
+        lifetime, expires_from = _jwt_lifetime(token), "the JWT's exp"
+    if lifetime is None:
+        lifetime, expires_from = DEFAULT_LIFETIME, f"default {DEFAULT_LIFETIME:.0f} s"
+    return TokenGrant(token=token, lifetime=lifetime, shape=".".join(path or ()), expires_from=expires_from)
 
 
 def _vendor_reason(answer: dict[str, Any]) -> str:
@@ -177,6 +185,13 @@ class TokenCache:
             left,
             retry_in,
         )
+
+    def is_current(self, token: str) -> bool:
+        return token == self._token
+
+    def unproven(self, token: str) -> bool:
+        """Whether `token` is the current token and no request was answered with it yet (its first use)."""
+        return token == self._token and not self._accepted
 
     def accepted(self, token: str) -> None:
         """A request with `token` was answered without a 401: the gateway takes our tokens."""

@@ -26,7 +26,10 @@ from haier_pipeline.endpoints.stock_snapshots import stock_snapshots as STOCK
 from haier_pipeline.errors import (
     HaierAnswerShapeError,
     HaierAuthenticationError,
+    HaierBusinessError,
     HaierConfigurationError,
+    HaierError,
+    HaierPermissionError,
     HaierRequestError,
     HaierThrottledError,
 )
@@ -48,10 +51,12 @@ from haier_pipeline.haier.auth import (
     shared_token_cache,
 )
 from haier_pipeline.haier.breaker import BREAKER_CALLS, BREAKER_SECONDS, CircuitBreaker
-from haier_pipeline.haier.envelopes import as_rows, unwrap
+from haier_pipeline.haier.discovery import LISTING_EMPTY_LIST, LISTING_OMITTED, Discovery, shared_discovery
+from haier_pipeline.haier.envelopes import StatusInBody, as_rows, read_envelope, success_codes_from
 from haier_pipeline.haier.fan_out import FanOut, Outcome
 from haier_pipeline.haier.no_answer import may_be_restarting, no_answer_cause
 from haier_pipeline.haier.pacing import RateLimiter, shared_limiter
+from haier_pipeline.haier.permission import forbidden_hint, unauthorized_hint
 from haier_pipeline.haier.senders import Latency, senders_for
 from haier_pipeline.haier.stats import CallStats
 from haier_pipeline.redaction import excerpt, redact, redacting_logger, register_secret
@@ -62,10 +67,13 @@ log = redacting_logger("haier_pipeline.haier")
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 STATUS_HINTS = {
     400: "The API rejected the request's parameters; this is a bug or a malformed code, not retried.",
-    403: "No permission: ask Haier to whitelist this machine's IP for the account.",
     404: "No such endpoint: check HAIER_BASE_URL (it must be the gateway root, without /yilihuo).",
-    429: "Still throttled after retries: another process may share this account's rate limit (lower HAIER_RATE_LIMIT).",
 }
+# A call that makes a step alone (the listing, the balance) waits out throttling for up to this many HAIER_TIMEOUTs of
+# Retry-After, as long as a fan-out's items, retried and then given a second pass after the storm, would (issue 25).
+THROTTLE_TIMEOUTS = 4.0
+# Another process pacing this account within this many seconds before a call's first 429 counts as beside it.
+OTHER_CALLER_WINDOW = 5.0
 SERVER_HINT = "The API kept failing after retries; try again later or check the vendor's status."
 NETWORK_HINT = "Check the network and HAIER_BASE_URL; HAIER_TIMEOUT sets the per-request limit."
 TOKEN_UNREACHABLE_HINT = "check HAIER_TOKEN_URL, HAIER_BASE_URL and HAIER_TIMEOUT"
@@ -77,6 +85,21 @@ TOO_DEEP = "the answer nests too deep to read (deeper than Python's JSON reader 
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+# Set on a sender thread while it runs a fan-out's item: a throttled item gives up after max_retries, for the
+# fan-out's second pass to ask it again after the storm, where a call alone waits the storm out itself.
+_fan_out_item = threading.local()
+
+
+def as_fan_out_item(call: Callable[[T], R]) -> Callable[[T], R]:
+    def item(value: T) -> R:
+        _fan_out_item.active = True
+        try:
+            return call(value)
+        finally:
+            _fan_out_item.active = False
+
+    return item
 
 
 class HaierClient(ConfigurableResource):
@@ -92,7 +115,11 @@ class HaierClient(ConfigurableResource):
     password: str
     seller_password: str | None = None
     customer_password: str | None = None
-    auth_scheme: str = default("auth_scheme")
+    # "bare" or "bearer" pins the Authorization scheme; None detects it: the bare token first, Bearer when a fresh
+    # token is refused at its first use (haier.discovery).
+    auth_scheme: str | None = default("auth_scheme")
+    # HAIER_SUCCESS_CODES, comma-separated: the envelope codes that mean success (None: read by meaning).
+    success_codes: str | None = default("success_codes")
     rate_limit: float = default("rate_limit")
     timeout: float = default("timeout")
     # The most threads a fan-out sends with; it uses as many as the answers' latency needs (see haier.senders).
@@ -118,6 +145,8 @@ class HaierClient(ConfigurableResource):
     _latency: Latency = PrivateAttr(default_factory=Latency)
     # The URL that served this client's last token: HAIER_TOKEN_URL, or its /oauth2/token fallback.
     _token_served_by: str | None = PrivateAttr(default=None)
+    # `check --record`: called with (endpoint, url, request body, response) for every answer (haier.first_contact).
+    _recorder: Callable[[str, str, dict[str, Any], requests.Response], None] | None = PrivateAttr(default=None)
 
     # ---- configuration ------------------------------------------------------------------------------
 
@@ -149,8 +178,12 @@ class HaierClient(ConfigurableResource):
             )
             if not value
         ]
-        if self.auth_scheme.lower() not in ("bare", "bearer"):
-            problems.append(f"HAIER_AUTH_SCHEME={self.auth_scheme!r} must be 'bare' or 'bearer'")
+        if self.auth_scheme and self.auth_scheme.lower() not in ("bare", "bearer"):
+            problems.append(f"HAIER_AUTH_SCHEME={self.auth_scheme!r} must be 'bare' or 'bearer' (or unset: detected)")
+        try:
+            success_codes_from(self.success_codes)
+        except ValueError as error:
+            problems.append(f"HAIER_SUCCESS_CODES: {error}")
         problems += insecure_http_problems(self.base_url, self.token_url, self.allow_insecure_http)
         if problems:
             raise HaierConfigurationError(problems)
@@ -238,6 +271,9 @@ class HaierClient(ConfigurableResource):
     def _fetch_token(self) -> TokenGrant:
         """Try the token URL, then its /oauth2/token fallback; throttling and server trouble are retried.
 
+        A 200 that is no token (a browser login page, JSON without a token field) is a refusal of that URL, as any
+        other status is: `/oauth2/auth` is often the login page of a browser flow, and the fallback is tried.
+
         A call that waited out HAIER_TIMEOUT, a host name that does not resolve or a TLS failure fails at once
         (HaierUnavailableError): the token is one call per process and hour, and such a token URL means the API is
         gone, not slow. A connection refused or dropped at once is asked again, as the vendor asks for network
@@ -278,19 +314,17 @@ class HaierClient(ConfigurableResource):
                 break
             if status == 200:
                 try:
-                    answer = parse_json(response.content, declared_charset(response))
-                except ValueError:
-                    raise HaierAuthenticationError(
-                        f"{url} answered 200 with a body that is not JSON; check HAIER_TOKEN_URL."
-                    ) from None
-                except RecursionError:
-                    raise HaierAuthenticationError(
-                        f"{url} answered 200 with a body nested too deep to read; check HAIER_TOKEN_URL."
-                    ) from None
-                grant = parse_token_answer(answer)
+                    grant = parse_token_answer(self._token_answer(url, response))
+                except HaierAuthenticationError as refusal:
+                    self._keep_answer("token", url, body, response)
+                    failures.append(redact(f"{url} answered HTTP 200 without a token: ") + str(refusal))
+                    continue
+                self._keep_answer("token", url, body, response)  # once the token is registered: recorded masked
                 log.info("token fetched from %s, valid %.0f s", url, grant.lifetime)
                 self._token_served_by = url
+                self.discovery.token_fetched(url, grant.shape, grant.expires_from)
                 return grant
+            self._keep_answer("token", url, body, response)
             if is_redirect(status):
                 redirected = True
                 failures.append(redact(f"{url} redirected to {redirect_origin(response)}, not followed"))
@@ -305,6 +339,43 @@ class HaierClient(ConfigurableResource):
             advice = "Check HAIER_CLIENT_ID, HAIER_CLIENT_SECRET and HAIER_TOKEN_URL."
         raise HaierAuthenticationError("No token: " + "; ".join(failures) + ". " + advice)
 
+    @staticmethod
+    def _token_answer(url: str, response: requests.Response) -> Any:
+        """The JSON of a 200 from a token URL, or HaierAuthenticationError saying what came instead."""
+        content_type = (response.headers.get("Content-Type") or "").lower()
+        if "html" in content_type or response.content.lstrip()[:1] == b"<":
+            raise HaierAuthenticationError("an HTML page (a browser login page?), not a token answer in JSON.")
+        try:
+            return parse_json(response.content, declared_charset(response))
+        except ValueError:
+            raise HaierAuthenticationError("a body that is not JSON; check HAIER_TOKEN_URL.") from None
+        except RecursionError:
+            raise HaierAuthenticationError("a body nested too deep to read; check HAIER_TOKEN_URL.") from None
+
+    # ---- what the client learned ----------------------------------------------------------------------
+
+    @property
+    def discovery(self) -> Discovery:
+        """What this process learned about the account's gateway (haier.discovery)."""
+        return shared_discovery(self._account)
+
+    def detected(self) -> dict[str, Any]:
+        """What was detected so far, for `check`: token shape, scheme, envelopes, the listing's form."""
+        return self.discovery.as_dict(self.auth_scheme.lower() if self.auth_scheme else None)
+
+    @contextmanager
+    def recording(self, recorder: Callable[[str, str, dict[str, Any], requests.Response], None]) -> Iterator[None]:
+        """Hand every answer received inside the block to `recorder` (endpoint, url, request body, response)."""
+        self._recorder = recorder
+        try:
+            yield
+        finally:
+            self._recorder = None
+
+    def _keep_answer(self, endpoint: str, url: str, body: dict[str, Any], response: requests.Response) -> None:
+        if self._recorder is not None:
+            self._recorder(endpoint, url, body, response)
+
     # ---- one request --------------------------------------------------------------------------------
 
     def _post(self, endpoint: str, path: str, body: dict[str, Any]) -> Any:
@@ -312,13 +383,21 @@ class HaierClient(ConfigurableResource):
 
         The token is read after the pacing wait, just before sending, so a request never goes out with a
         token that was replaced while it queued or backed off. A 401 does not use up a retry: the token
-        layer decides between "retry with the current token", "refresh" and "stop"."""
+        layer decides between "retry with the current token", "refresh" and "stop". A status the gateway puts in the
+        body of a 200 (haier.envelopes.StatusInBody) is handled as that status. A 403, or a 401 on an endpoint for
+        tokens the others accept, is a missing permission (HaierPermissionError): never retried. A 429 is waited
+        out: by a call alone for up to THROTTLE_TIMEOUTS x HAIER_TIMEOUT, by a fan-out's item for max_retries (the
+        fan-out's second pass asks it again after the storm)."""
         limiter = self._pacer()
         tokens = self._tokens()
         breaker = self._breaker(endpoint)
+        success_codes = success_codes_from(self.success_codes)
+        alone = not getattr(_fan_out_item, "active", False)
         url = f"{self.api_root}{path}"
         attempt = 0
         sent = 0
+        throttled_since: float | None = None
+        throttles = 0
         while True:
             breaker.check()
             # A token before a slot: threads holding slots while the token call queues behind them would send
@@ -327,11 +406,12 @@ class HaierClient(ConfigurableResource):
             limiter.acquire()
             breaker.check()
             token = tokens.get(self._fetch_token)
+            scheme = self._scheme()
             started = time.monotonic()
             is_retry = sent > 0
             sent += 1
             try:
-                response = self._send(url, body, started, {"Authorization": self._authorization(token)})
+                response = self._send(url, body, started, {"Authorization": self._authorization(token, scheme)})
             except requests.RequestException as error:
                 self._record(endpoint, started, retry=is_retry, throttled=False, failed=True)
                 cause = no_answer_cause(error)
@@ -344,48 +424,170 @@ class HaierClient(ConfigurableResource):
                 continue
 
             breaker.answered()
+            self._keep_answer(endpoint, url, body, response)
             status = response.status_code
-            self._record(
-                endpoint, started, retry=is_retry, throttled=status == 429, failed=status != 200, status=status
-            )
             if is_redirect(status):
+                self._record(endpoint, started, retry=is_retry, throttled=False, failed=True, status=status)
                 detail = f"the API redirected to {redirect_origin(response)}"
                 raise HaierRequestError(endpoint, status, detail, REDIRECT_HINT, transient=False)
+            detail = ""
+            in_body: StatusInBody | None = None
+            if status == 200:
+                try:
+                    answer = parse_json(response.content, declared_charset(response), parse_float=Decimal)
+                except RecursionError:
+                    # The vendor will send the same body again: a refusal of this item, not server trouble.
+                    self._record(endpoint, started, retry=is_retry, throttled=False, failed=True, status=status)
+                    raise HaierAnswerShapeError(endpoint, TOO_DEEP) from None
+                except ValueError:
+                    # A truncated or garbled 200 is server trouble, the same as a 5xx.
+                    self._record(endpoint, started, retry=is_retry, throttled=False, failed=True, status=status)
+                    if attempt >= self.max_retries:
+                        raise HaierRequestError(
+                            endpoint,
+                            status,
+                            "the body is not JSON: " + self._excerpt(response),
+                            SERVER_HINT,
+                            transient=True,
+                        ) from None
+                    attempt += 1
+                    self._sleep_backoff(attempt)
+                    continue
+                try:
+                    envelope = read_envelope(endpoint, answer, success_codes)
+                except StatusInBody as said:
+                    in_body, status = said, said.status
+                    detail = f"answered HTTP 200 carrying code {said.code} in its body: {said.reason}"
+                except HaierError:  # a refusal, or an unusable answer: the gateway took the token
+                    self._record(endpoint, started, retry=is_retry, throttled=False, failed=True, status=status)
+                    self._token_worked(tokens, token, scheme, endpoint, (path, body, len(response.content)))
+                    raise
+                else:
+                    self._record(endpoint, started, retry=is_retry, throttled=False, failed=False, status=status)
+                    self._token_worked(tokens, token, scheme, endpoint, (path, body, len(response.content)))
+                    self.discovery.envelope_seen(endpoint, envelope.style, envelope.code, envelope.by_meaning)
+                    return envelope.payload
+            else:
+                detail = self._excerpt(response)
+            self._record(
+                endpoint, started, retry=is_retry, throttled=status == 429, failed=True, status=response.status_code
+            )
             if status == 401:
                 log.info("%s answered 401; retrying with a current token", endpoint)
-                tokens.refused(token, started, self._fetch_token)
+                self._refused_token(endpoint, tokens, token, scheme, started, detail)
+                continue
+            if status == 403:
+                tokens.accepted(token)  # past the token check, or before it: either way no refresh helps
+                raise HaierPermissionError(endpoint, 403, detail, forbidden_hint(endpoint))
+            if status == 429:
+                throttled_since = started if throttled_since is None else throttled_since
+                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+                if alone:
+                    throttles += 1
+                    # Retry-After as the gateway asks; without it (or 0), a backoff that grows.
+                    wait = retry_after if retry_after else self._backoff_delay(throttles)
+                    if started + wait - throttled_since > self.timeout * THROTTLE_TIMEOUTS:
+                        raise self._throttled(endpoint, detail, throttled_since)
+                    limiter.defer(wait)
+                    time.sleep(wait + random.uniform(0, 0.1))
+                    continue
+                if attempt >= self.max_retries:
+                    raise self._throttled(endpoint, detail, throttled_since)
+                attempt += 1
+                self._hold_off(response, attempt)
                 continue
             if status in RETRYABLE_STATUSES:
                 if attempt >= self.max_retries:
-                    error_type = HaierThrottledError if status == 429 else HaierRequestError
-                    raise error_type(endpoint, status, self._excerpt(response), STATUS_HINTS.get(status, SERVER_HINT))
+                    if in_body is not None and status == 500:
+                        # The same reason after every retry, with HTTP 200: the vendor's answer, not server trouble.
+                        raise in_body
+                    raise HaierRequestError(endpoint, status, detail, SERVER_HINT)
                 attempt += 1
                 self._hold_off(response, attempt)
                 continue
             tokens.accepted(token)  # not on a 429 or 5xx: a layer in front of the token check may send those
-            if status != 200:
-                raise HaierRequestError(
-                    endpoint, status, self._excerpt(response), STATUS_HINTS.get(status, "Not retried.")
-                )
+            raise HaierRequestError(endpoint, status, detail, STATUS_HINTS.get(status, "Not retried."))
+
+    def _token_worked(
+        self,
+        tokens: TokenCache,
+        token: str,
+        scheme: str,
+        endpoint: str,
+        request: tuple[str, dict[str, Any], int],
+    ) -> None:
+        """An answer past the token check: the token, its scheme and the endpoint's permission all work. `request`
+        (path, body, answer size): a request the endpoint answers, to ask whether a token refused elsewhere works."""
+        tokens.accepted(token)
+        discovery = self.discovery
+        discovery.endpoint_accepted(endpoint, *request)
+        if not self.auth_scheme:
+            discovery.scheme_works(scheme)
+
+    def _works_elsewhere(self, token: str, scheme: str) -> Callable[[str, str, dict[str, Any]], bool]:
+        """Whether `token` gets past the token check of another endpoint, asked with a request it answered before."""
+
+        def ask(endpoint: str, path: str, body: dict[str, Any]) -> bool:
+            self._pacer().acquire()
+            started = time.monotonic()
+            headers = {"Authorization": self._authorization(token, scheme)}
             try:
-                answer = parse_json(response.content, declared_charset(response), parse_float=Decimal)
-            except RecursionError:
-                # The vendor will send the same body again: a refusal of this item, not server trouble.
-                raise HaierAnswerShapeError(endpoint, TOO_DEEP) from None
-            except ValueError:
-                # A truncated or garbled 200 is server trouble, the same as a 5xx.
-                if attempt >= self.max_retries:
-                    raise HaierRequestError(
-                        endpoint,
-                        status,
-                        "the body is not JSON: " + self._excerpt(response),
-                        SERVER_HINT,
-                        transient=True,
-                    ) from None
-                attempt += 1
-                self._sleep_backoff(attempt)
-                continue
-            return unwrap(endpoint, answer)
+                response = self._send(f"{self.api_root}{path}", body, started, headers)
+            except requests.RequestException:
+                return False  # no answer: nothing learned, the refusal is the token's as far as we know
+            status = response.status_code
+            self._record(endpoint, started, retry=False, throttled=status == 429, failed=status != 200, status=status)
+            if status == 200:
+                try:
+                    read_envelope(endpoint, parse_json(response.content, declared_charset(response)))
+                except StatusInBody as said:
+                    status = said.status
+                except (HaierError, ValueError, RecursionError):
+                    pass  # a refusal or an odd body: past the token check all the same
+            log.info("asked %s whether it takes a token another endpoint refused: status %s", endpoint, status)
+            return status not in (401, 429) and status not in RETRYABLE_STATUSES
+
+        return ask
+
+    def _refused_token(
+        self, endpoint: str, tokens: TokenCache, token: str, scheme: str, sent_at: float, detail: str
+    ) -> None:
+        """A 401: the other scheme once for a fresh token (unless HAIER_AUTH_SCHEME pins it), a missing permission
+        when the endpoint refuses tokens the others accept, else the token layer's refresh (or stop)."""
+        discovery = self.discovery
+        detecting = not self.auth_scheme
+        if detecting and tokens.unproven(token) and discovery.switch_scheme(scheme):
+            return
+        # Only the current token says anything of the endpoint: an older one may simply have been replaced.
+        works_elsewhere = self._works_elsewhere(token, scheme)
+        if tokens.is_current(token) and discovery.lacks_permission(endpoint, token, works_elsewhere):
+            hint = unauthorized_hint(endpoint, discovery.others_accepting(endpoint))
+            raise HaierPermissionError(endpoint, 401, detail, hint)
+        try:
+            tokens.refused(token, sent_at, self._fetch_token)
+        except HaierAuthenticationError as error:
+            if detecting and discovery.scheme_switched and not discovery.scheme_confirmed:
+                both = " (Both schemes were tried: the bare token and Bearer.)"
+                raise HaierAuthenticationError(f"{error}{both}") from None
+            raise
+
+    def _throttled(self, endpoint: str, detail: str, since: float) -> HaierThrottledError:
+        """Still throttled: what was seen, another caller pacing this account on this machine, or a storm."""
+        waited = time.monotonic() - since
+        other = self._pacer().other_caller_since(since - OTHER_CALLER_WINDOW)
+        if other is not None:
+            hint = (
+                f"Still throttled after {waited:.0f} s of retries: another process on this machine (pid {other}) "
+                "was calling the API with this account meanwhile, and the account's limit is shared. Let it finish, "
+                "or lower HAIER_RATE_LIMIT for both."
+            )
+        else:
+            hint = (
+                f"Still throttled after {waited:.0f} s of retries, although no other process on this machine called "
+                "with this account and this one paced its calls within HAIER_RATE_LIMIT: a throttling storm at the "
+                "gateway (or another machine using the account). Try again later; ask Haier if it persists."
+            )
+        return HaierThrottledError(endpoint, 429, detail, hint)
 
     def _send(
         self, url: str, body: dict[str, Any], started: float, headers: dict[str, str] | None = None
@@ -407,8 +609,13 @@ class HaierClient(ConfigurableResource):
             raise
         return response
 
-    def _authorization(self, token: str) -> str:
-        return f"Bearer {token}" if self.auth_scheme.lower() == "bearer" else token
+    def _scheme(self) -> str:
+        """The Authorization scheme: HAIER_AUTH_SCHEME's, else the one detected (bare until told otherwise)."""
+        return self.auth_scheme.lower() if self.auth_scheme else self.discovery.scheme
+
+    @staticmethod
+    def _authorization(token: str, scheme: str) -> str:
+        return f"Bearer {token}" if scheme == "bearer" else token
 
     def _hold_off(self, response: requests.Response, attempt: int) -> None:
         """Back off before a retry; a 429 makes every thread of every process on the account hold off."""
@@ -421,8 +628,10 @@ class HaierClient(ConfigurableResource):
         if retry_after is not None:
             time.sleep(retry_after + random.uniform(0, 0.1))
             return
-        delay = min(8.0, self.backoff_seconds * 2 ** (attempt - 1))
-        time.sleep(delay * random.uniform(0.5, 1.5))
+        time.sleep(self._backoff_delay(attempt) * random.uniform(0.5, 1.5))
+
+    def _backoff_delay(self, attempt: int) -> float:
+        return min(8.0, self.backoff_seconds * 2 ** (attempt - 1))
 
     @staticmethod
     def _excerpt(response: requests.Response) -> str:
@@ -436,7 +645,7 @@ class HaierClient(ConfigurableResource):
     ) -> list[Outcome[T, R]]:
         """Every item's Outcome, in the items' order (see `stream`)."""
         outcomes: list[Outcome[T, R]] = [Outcome(item) for item in items]
-        for index, outcome in self._fan_out().run(call, items, None, None, subject):
+        for index, outcome in self._fan_out().run(as_fan_out_item(call), items, None, None, subject):
             outcomes[index] = outcome
         return outcomes
 
@@ -461,7 +670,7 @@ class HaierClient(ConfigurableResource):
         breaker), HaierAuthenticationError, a HaierBusinessError refusing the account (or the same refusal, and
         nothing else, on the first answers for ACCOUNT_REFUSAL_STREAK different subjects: `subject` says what an
         item's refusal is about, each item its own by default), and anything unexpected (a bug)."""
-        for _, outcome in self._fan_out().run(call, items, progress, stop, subject):
+        for _, outcome in self._fan_out().run(as_fan_out_item(call), items, progress, stop, subject):
             yield outcome
 
     def _fan_out(self) -> FanOut:
@@ -504,7 +713,7 @@ class HaierClient(ConfigurableResource):
         """All procurable products of the account (no codes), or those codes, 20 a call."""
         request = PRODUCTS.request
         if codes is None:
-            return as_rows(self.fetch("products", request), "products")
+            return as_rows(self._listing(self.body(request)), "products")
 
         def batch_rows(batch: list[str]) -> list[dict[str, Any]]:
             return as_rows(self._post("products", request.path, {**self.body(request), "productCodes": batch}))
@@ -515,6 +724,39 @@ class HaierClient(ConfigurableResource):
                 raise outcome.error
             rows.extend(outcome.value or [])
         return rows
+
+    def _listing(self, base: dict[str, Any]) -> Any:
+        """The whole listing, asked the way the gateway accepts: without productCodes (haier-api.md §1), or, when that
+        is refused as a bad request, with `productCodes: []` (§1 also marks the key required). The form that worked is
+        kept for the process (haier.discovery)."""
+        forms = {LISTING_OMITTED: base, LISTING_EMPTY_LIST: {**base, "productCodes": []}}
+        discovery = self.discovery
+        if discovery.listing_form is not None:
+            return self._post("products", PRODUCTS.request.path, forms[discovery.listing_form])
+        try:
+            payload = self._post("products", PRODUCTS.request.path, base)
+        except (HaierRequestError, HaierBusinessError) as refusal:
+            if not _bad_request(refusal):
+                raise
+            log.warning("the listing without productCodes was refused (%s); asking with [] instead", _reason(refusal))
+            try:
+                payload = self._post("products", PRODUCTS.request.path, forms[LISTING_EMPTY_LIST])
+            except (HaierRequestError, HaierBusinessError) as second:
+                if not _bad_request(second):
+                    raise
+                raise HaierRequestError(
+                    "products",
+                    400,
+                    f"the listing was refused as a bad request both without productCodes ({_reason(refusal)}) and "
+                    f"with productCodes: [] ({_reason(second)})",
+                    "Check HAIER_CUSTOMER_CODE, HAIER_SEND_TO_CODE and HAIER_SUPPLIER_CODE; send this answer "
+                    "(`haier-pipeline check --record DIR`) to Haier's support",
+                    transient=False,
+                ) from None
+            discovery.listing_form = LISTING_EMPTY_LIST
+            return payload
+        discovery.listing_form = LISTING_OMITTED
+        return payload
 
     def price_batch(self, codes: Sequence[str]) -> list[dict[str, Any]]:
         return as_rows(self.fetch("prices", PRICES.request, batch=codes), "prices")
@@ -571,9 +813,17 @@ class HaierClient(ConfigurableResource):
     def logistics(
         self, order_code: str, delivery_record_code: str | None = None, member_id: int | None = None
     ) -> dict[str, list[dict[str, Any]]]:
-        """The order's records from the three logistics lists, keyed by the list's name."""
+        """The order's records from the three logistics lists, keyed by the list's name (and any other list of
+        records under its own name: see `named_lists`)."""
         item = {"order_code": order_code, "delivery_record_code": delivery_record_code, "member_id": member_id}
-        return named_lists("logistics", self.fetch("logistics", LOGISTICS.request, item), LOGISTICS.request.lists)
+        answer = named_lists("logistics", self.fetch("logistics", LOGISTICS.request, item), LOGISTICS.request.lists)
+        if answer.unknown_keys:
+            log.warning(
+                "logistics: the answer for %s carries keys the vendor's document does not name: %s",
+                order_code,
+                ", ".join(answer.unknown_keys),
+            )
+        return answer
 
     def balance(self) -> list[dict[str, Any]]:
         return as_rows(self.fetch("balance", BALANCE.request), "balance")
@@ -584,10 +834,21 @@ def batches(codes: list[str], size: int) -> list[list[str]]:
     return [codes[start : start + size] for start in range(0, len(codes), size)]
 
 
-def named_lists(endpoint: str, payload: Any, lists: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
-    """The named lists of an answer (the three of a logistics answer), their names matched in any case. Another key
-    holding a list or an object may be one of them renamed: read as absent, its records would be deleted from the
-    warehouse by an answer that never mentioned them, so the answer is unusable."""
+class NamedLists(dict[str, list[dict[str, Any]]]):
+    """An answer's records by list name: the lists the document names, then any other list of records under its own
+    name. `unknown_keys` (key -> an example of its value) are the keys the document does not name, counted as drift
+    the way other endpoints count unknown keys of their rows."""
+
+    def __init__(self, lists: dict[str, list[dict[str, Any]]], unknown_keys: dict[str, str]) -> None:
+        super().__init__(lists)
+        self.unknown_keys = unknown_keys
+
+
+def named_lists(endpoint: str, payload: Any, lists: Sequence[str]) -> NamedLists:
+    """The named lists of an answer (the three of a logistics answer), their names matched in any case. A key the
+    document does not name keeps the answer (issue 25: it made the whole answer unusable): it is drift, counted, and a
+    list of records under it is kept under its own name, since it may be one of the lists renamed; read as absent, its
+    records would be deleted from the warehouse by an answer that never mentioned them."""
     if payload is None:
         payload = {}
     if not isinstance(payload, dict):
@@ -596,16 +857,37 @@ def named_lists(endpoint: str, payload: Any, lists: Sequence[str]) -> dict[str, 
         )
     by_name = {name.lower(): name for name in lists}
     found: dict[str, Any] = {}
+    others: dict[str, list[dict[str, Any]]] = {}
+    unknown: dict[str, str] = {}
     for key, value in payload.items():
         name = by_name.get(str(key).lower())
         if name is not None:
             found[name] = value
-        elif isinstance(value, list | dict):
-            raise HaierAnswerShapeError(
-                endpoint,
-                f"a list the vendor's document does not name ({excerpt(str(key), 60)!r}); expected {', '.join(lists)}",
-            )
-    return {name: as_rows(found.get(name), endpoint) for name in lists}
+            continue
+        shown = excerpt(str(key), 60)
+        unknown[shown] = excerpt(" ".join(str(value).split()), 100)
+        if isinstance(value, list) and value and all(isinstance(record, dict) for record in value):
+            others[shown] = value
+    named = {name: as_rows(found.get(name), endpoint) for name in lists}
+    return NamedLists({**named, **others}, unknown)
+
+
+def _bad_request(error: HaierError) -> bool:
+    """A refusal of the request's form: HTTP 400, a 400 in the body, or a refusal naming productCodes."""
+    if isinstance(error, HaierAnswerShapeError):
+        return False
+    if isinstance(error, HaierRequestError):
+        return error.status == 400
+    assert isinstance(error, HaierBusinessError)
+    return str(error.code).strip() == "400" or "productcodes" in error.reason.lower()
+
+
+def _reason(error: HaierError) -> str:
+    if isinstance(error, HaierBusinessError):
+        return f"code {error.code}: {error.reason}"
+    if isinstance(error, HaierRequestError):
+        return error.detail
+    return str(error)
 
 
 def product_of(pair: tuple[str, str]) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Sized
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from haier_pipeline.errors import HaierBusinessError, HaierError, HaierRequestError
+from haier_pipeline.errors import HaierBusinessError, HaierError, HaierPermissionError, HaierRequestError
 from haier_pipeline.haier.senders import Senders
 from haier_pipeline.redaction import redacting_logger
 
@@ -165,10 +165,11 @@ class FanOut:
 
 
 def _is_item_error(error: BaseException) -> bool:
-    """Errors that concern one item; anything else stops the fan-out."""
+    """Errors that concern one item; anything else stops the fan-out. A missing permission (a 403, however its bodies
+    differ, e.g. by a trace id) concerns every item alike: the first one stops the fan-out."""
     if isinstance(error, HaierBusinessError):
         return not error.account_refused
-    return isinstance(error, HaierRequestError)
+    return isinstance(error, HaierRequestError) and not isinstance(error, HaierPermissionError)
 
 
 def _refusal_key(error: BaseException | None) -> tuple[object, ...] | None:

@@ -6,6 +6,11 @@ free slot, a float on CLOCK_MONOTONIC (`time.monotonic()`, one clock for the who
 read and advanced under an fcntl lock. The file is named by a hash of the base URL and client id (never
 the secret) and lives in `default_pacing_dir()` unless the client names another directory. Should the
 directory be unusable, the limiter falls back to pacing this process alone, with a warning.
+
+After the slot the file holds who changed it last (the time, on the same clock, and the process id): a limiter that
+finds another process there remembers it, so a step that stays throttled can say whether another caller on this
+account was pacing beside it, or the gateway throttled on its own (a storm). A file written before holds the slot
+alone and is read as such; a reader that knows only the slot reads the first 8 bytes, as before.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ STALE_SECONDS = 3600.0
 # Monotonic clocks restart at boot: a stored slot further ahead than any hold-off is from before it.
 MAX_AHEAD_SECONDS = 300.0
 _SLOT = struct.Struct("<d")
+_SLOT_AND_TAKER = struct.Struct("<ddq")  # next free slot, when it was last changed, by which process id
 
 
 def default_pacing_dir() -> Path:
@@ -71,6 +77,8 @@ class RateLimiter:
         self._interval = (1.0 + HEADROOM) / rate
         self._next_slot = 0.0  # used only without a file
         self._lock = threading.Lock()
+        # The last other process seen changing the slot file: (process id, when, on CLOCK_MONOTONIC).
+        self.other_caller: tuple[int, float] | None = None
         if self.path is not None:
             self._prepare(self.path.parent)
 
@@ -93,12 +101,20 @@ class RateLimiter:
         """After a 429 every thread of every process holds off, not just the one that was told to."""
         self._advance(lambda now, next_slot: max(next_slot, now + seconds))
 
+    def other_caller_since(self, since: float) -> int | None:
+        """The id of another process that took a slot or held off on this account at or after `since` (monotonic)."""
+        seen = self.other_caller
+        return seen[0] if seen is not None and seen[1] >= since else None
+
     def _advance(self, change: Callable[[float, float], float]) -> tuple[float, float]:
         """Store `change(now, next_slot)` as the next free slot, atomically; returns (now, old next_slot)."""
         with self._lock:
             if self.path is not None:
                 try:
-                    return self._advance_file(self.path, change)
+                    now, next_slot, taker = self._advance_file(self.path, change)
+                    if taker is not None and taker[0] != os.getpid():
+                        self.other_caller = taker
+                    return now, next_slot
                 except OSError as error:
                     log.warning("pacing file %s unusable (%s): pacing this process alone", self.path, error.strerror)
                     self.path = None
@@ -108,7 +124,10 @@ class RateLimiter:
             return now, next_slot
 
     @staticmethod
-    def _advance_file(path: Path, change: Callable[[float, float], float]) -> tuple[float, float]:
+    def _advance_file(
+        path: Path, change: Callable[[float, float], float]
+    ) -> tuple[float, float, tuple[int, float] | None]:
+        """(now, the old next slot, (process id, when) of the last change before this one, if the file says)."""
         while True:
             # Opened per slot, so a file deleted as stale is simply recreated by the next caller.
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -117,12 +136,17 @@ class RateLimiter:
                 if os.fstat(fd).st_nlink == 0:
                     continue  # deleted as stale while we waited for the lock
                 now = time.monotonic()
-                raw = os.pread(fd, _SLOT.size, 0)
-                next_slot = _SLOT.unpack(raw)[0] if len(raw) == _SLOT.size else 0.0
+                raw = os.pread(fd, _SLOT_AND_TAKER.size, 0)
+                taker = None
+                if len(raw) == _SLOT_AND_TAKER.size:
+                    next_slot, taken_at, pid = _SLOT_AND_TAKER.unpack(raw)
+                    taker = (pid, taken_at) if pid > 0 and taken_at <= now else None
+                else:
+                    next_slot = _SLOT.unpack(raw[: _SLOT.size])[0] if len(raw) >= _SLOT.size else 0.0
                 if not next_slot <= now + MAX_AHEAD_SECONDS:  # from before a reboot, or garbage (NaN)
                     next_slot = 0.0
-                os.pwrite(fd, _SLOT.pack(change(now, next_slot)), 0)
-                return now, next_slot
+                os.pwrite(fd, _SLOT_AND_TAKER.pack(change(now, next_slot), now, os.getpid()), 0)
+                return now, next_slot, taker
             finally:
                 os.close(fd)
 

@@ -25,6 +25,9 @@ from haier_pipeline.records.kinds import Invalid, Kind, is_missing, storable_tex
 from haier_pipeline.redaction import redact
 
 PAYLOAD_CHARS = 2000
+# A record's `quirks` may leave, under this key of the row it returns, (column, raw value, reason) notes of values it
+# read in place of what the vendor sent (a discount sent as "5%", read as 0.05): each becomes an anomaly of the row.
+QUIRK_NOTES = "__quirk_notes__"
 RAW_VALUE_CHARS = 200
 DIFFERENT_DESCRIPTION = "a second row for the same key, different in descriptive values only; the first one is kept"
 CONFLICTING_MEASURES = "rows for the same key disagree on a measure: neither is stored, the last good values stay"
@@ -138,9 +141,10 @@ class Parsed:
             self.refuse(f"the row is a {type(raw).__name__}, not an object", raw, context)
             return
         vendor_row = self.record.quirks(raw) if self.record.quirks else raw
+        notes = vendor_row.pop(QUIRK_NOTES, ()) if vendor_row is not raw else ()
         self._note_unknown_keys(vendor_row)
         row: dict[str, Any] = {}
-        anomalies: list[tuple[str, Any, str]] = []
+        anomalies: list[tuple[str, Any, str]] = list(notes)
         for f in self.record.fields:
             value: Any = None
             try:

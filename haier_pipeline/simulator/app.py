@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
@@ -14,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from haier_pipeline.simulator import alternatives, quirks
 from haier_pipeline.simulator import dataset as ds
-from haier_pipeline.simulator import quirks
 from haier_pipeline.simulator.auth import token_answer, token_from_header
 from haier_pipeline.simulator.config import SimulatorConfig
 from haier_pipeline.simulator.render import error, failure, json_response, style_for, wrap
@@ -40,6 +41,11 @@ MAX_CODES = 20
 WRONG_PASSWORD = "约定密码错误"
 WRONG_CUSTOMER = "客户编码与授权信息不匹配"
 REFUSED_PRODUCT = "商品不存在或已停用"
+NOT_WHITELISTED = "IP不在白名单内"
+NO_PERMISSION = "unauthorized"
+SERVER_ERROR = "系统异常"
+# Statuses `status_in_body` answers with HTTP 200 and the status as the body's code (haier-api.md, Envelopes).
+BODY_STATUSES = frozenset({401, 403, 429, 500, 503})
 # A hung call waits for the client to hang up, checking this often, for at most MAX_HANG_SECONDS.
 HANG_POLL_SECONDS = 0.05
 MAX_HANG_SECONDS = 600.0
@@ -113,11 +119,15 @@ class _Handlers:
             admitted = self.state.limiter.admit(self.config.rate_limit, self.state.clock())
             if admitted and endpoint in PATH_OF:
                 admitted = not self.state.chance(self.config.throttle_rate)
+                if admitted and self.config.throttle_next > 0:
+                    self.config.throttle_next -= 1  # one event loop serves every request: no other one in between
+                    admitted = False
             delay = self.state.latency_seconds(self.config.latency_ms, self.config.latency_jitter_ms)
             if delay:
                 await asyncio.sleep(delay)
             if not admitted:
-                response = error(429, "请求过于频繁，请稍后再试", {"Retry-After": _seconds(self.config.retry_after)})
+                retry_after = {"Retry-After": _seconds(self.config.retry_after)}
+                response = self._status(endpoint, 429, "请求过于频繁，请稍后再试", retry_after)
             elif request.method != "POST":
                 response = error(405, "method not allowed")
             else:
@@ -135,6 +145,8 @@ class _Handlers:
         config = self.config
         if request.url.path == "/oauth2/auth" and config.auth_path_fails:
             return error(404, "no such endpoint")
+        if request.url.path == "/oauth2/auth" and config.auth_path_html:
+            return Response(alternatives.LOGIN_PAGE, media_type="text/html;charset=UTF-8")
         if not isinstance(body, dict):
             return json_response({"error": "invalid_request", "error_description": "JSON body expected"}, 400)
         for field in ("client_id", "client_secret", "grant_type"):
@@ -162,12 +174,19 @@ class _Handlers:
 
     async def _data(self, request: Request, endpoint: str, body: Any) -> Response:
         self.state.churn_tokens(self.config.token_revoke_every, self.state.clock())
-        token = token_from_header(request.headers.get("authorization"))
+        token = token_from_header(request.headers.get("authorization"), self.config.auth_scheme)
         if token is None or not self.state.tokens.is_valid(token, self.state.clock()):
-            return error(401, "token invalid")
+            return self._status(endpoint, 401, "token invalid")
+        if endpoint in self.config.unauthorized_endpoints:
+            return self._status(endpoint, 401, NO_PERMISSION)
+        if endpoint in self.config.forbidden_endpoints:
+            return self._status(endpoint, 403, NOT_WHITELISTED, trace=True)
+        if self.config.server_errors > 0:
+            self.config.server_errors -= 1  # one event loop serves every request: no other request is in between
+            return self._status(endpoint, 500, SERVER_ERROR)
         fault = self.state.draw_fault(self.config.fault_rate)
         if fault == "503":
-            return error(503, "service unavailable")
+            return self._status(endpoint, 503, "service unavailable")
         if fault == "html":
             return Response(_HTML_FAULT, media_type="text/html")
         if fault == "truncated":
@@ -175,7 +194,7 @@ class _Handlers:
         if not isinstance(body, dict):
             return error(400, "request body must be a JSON object")
         if _names_any(body, self.config.unavailable_products):
-            return error(503, "service unavailable")
+            return self._status(endpoint, 503, "service unavailable")
         style = style_for(self.config.envelope, endpoint)
         try:
             for field in REQUIRED[endpoint]:
@@ -188,9 +207,25 @@ class _Handlers:
         if refusal:
             return json_response(failure(style, refusal))
         wrapped = self._first_page(payload) if endpoint == "products" else wrap(style, payload)
-        if self.config.success_code and isinstance(wrapped, dict) and "code" in wrapped:
-            wrapped["code"] = self.config.success_code
+        if isinstance(wrapped, dict) and "code" in wrapped:
+            if self.config.success_code:
+                wrapped["code"] = self.config.success_code
+            if self.config.success_msg:
+                wrapped["msg"] = self.config.success_msg
+            else:
+                wrapped.pop("msg", None)
         return json_response(wrapped)
+
+    def _status(
+        self, endpoint: str, status: int, message: str, headers: dict[str, str] | None = None, *, trace: bool = False
+    ) -> Response:
+        """An error status of a data call: as the HTTP status, or (status_in_body) HTTP 200 carrying it as `code`. A
+        `trace` id makes every body differ, as a gateway's trace ids do."""
+        body: dict[str, Any] = {"code": status, "msg": message}
+        if trace:
+            body["traceId"] = uuid.uuid4().hex
+        in_body = self.config.status_in_body and endpoint in PATH_OF and status in BODY_STATUSES
+        return json_response(body, 200 if in_body else status, headers)
 
     def _first_page(self, rows: list[dict[str, Any]]) -> Any:
         """The listing as a paging gateway sends it: its first page, and how many there are in all."""
@@ -230,13 +265,18 @@ class _Handlers:
             raise BadRequest("missing required parameter: sendToCode")
         if body["searchType"] != "PTJSH":
             raise BadRequest("searchType must be PTJSH")
+        if self.config.listing_requires_codes and body.get("productCodes") is None:
+            raise BadRequest("missing required parameter: productCodes")
         codes = _codes(body, required=False)
         refusal = self._identity(body, "customerCode", "sendToCode", "passWord")
         if refusal or supplier != "1001" or self.config.empty_listing:
             return refusal, []
         data = self.dataset
         hidden = self.config.hidden_products
-        rows = data.listing(hidden) if codes is None else data.product_rows(codes, hidden)
+        if codes is None:
+            rows = data.listing(hidden, everything=self.config.listing_not_procurable)
+        else:
+            rows = data.product_rows(codes, hidden)
         rate = self.config.bad_row_rate
         if rate > 0:
             rows = [
@@ -253,7 +293,7 @@ class _Handlers:
         if refusal:
             return refusal, None
         data = self.dataset
-        rows = [data.price_row(code, day) for code in codes]
+        rows = alternatives.prices([data.price_row(code, day) for code in codes], self.config)
         rate = self.config.bad_row_rate
         if rate > 0:
             key = day.isoformat()
@@ -298,13 +338,14 @@ class _Handlers:
         refusal = self._identity(body, "sellerCode", None, "sellerPassword")
         if refusal:
             return refusal, None
-        return None, self.dataset.logistics(str(body["orderCode"]))
+        order = str(body["orderCode"])
+        return None, alternatives.logistics(self.dataset.logistics(order), self.config, order)
 
     def _balance(self, body: dict[str, Any], day: date) -> tuple[str | None, Any]:
         refusal = self._identity(body, "customerCode", None, "customerPassword")
         if refusal:
             return refusal, None
-        return None, self.dataset.balances(self.config.customer_code)
+        return None, alternatives.balances(self.dataset.balances(self.config.customer_code), self.config)
 
     # ---- anything else -------------------------------------------------------------------------
     async def unknown(self, request: Request) -> Response:

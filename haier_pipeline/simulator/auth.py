@@ -54,6 +54,11 @@ class TokenStore:
                 return False
             return True
 
+    def issued(self) -> list[str]:
+        """Every live token (for tests: a record must not carry any of them)."""
+        with self._lock:
+            return list(self._alive)
+
     def revoke_all(self, issued_before: float | None = None) -> None:
         """Every live token, or those issued before `issued_before` (simulator clock)."""
         with self._lock:
@@ -68,13 +73,17 @@ class TokenStore:
             del self._alive[token]
 
 
-def token_from_header(value: str | None) -> str | None:
-    """The token from an Authorization header, sent bare or as `Bearer <token>`."""
+def token_from_header(value: str | None, accepted: str = "any") -> str | None:
+    """The token from an Authorization header, sent bare or as `Bearer <token>`; None when absent or sent in a form
+    the gateway does not accept (`accepted`: "any", "bare" or "bearer")."""
     if not value:
         return None
     value = value.strip()
     scheme, _, rest = value.partition(" ")
-    if rest and scheme.lower() == "bearer":
+    bearer = bool(rest) and scheme.lower() == "bearer"
+    if (accepted == "bare" and bearer) or (accepted == "bearer" and not bearer):
+        return None
+    if bearer:
         value = rest.strip()
     return value or None
 

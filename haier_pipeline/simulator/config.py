@@ -16,6 +16,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 Share = Annotated[float, Field(ge=0, le=1)]
 Seconds = Annotated[float, Field(ge=0)]
 County = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]
+Endpoint = Literal["products", "prices", "stock", "logistics", "balance"]
 
 
 class SimulatorConfig(BaseModel):
@@ -63,6 +64,23 @@ class SimulatorConfig(BaseModel):
     success_code: str = ""  # when set, `code` envelopes carry it instead of 200
     # Paths beyond the document's, each answered with this payload: an endpoint declared in a test.
     extra_answers: dict[str, Any] = Field(default_factory=dict)
+    # First contact: forms the vendor's document does not rule out, each a switch (every default is the form the
+    # simulator served before, except the listing: procurable products only, as §1 says).
+    success_msg: str = "ok"  # the msg of a `code` success envelope ("" leaves the key out)
+    listing_requires_codes: bool = False  # the listing without productCodes is a 400 (§1 marks it required)
+    listing_not_procurable: bool = False  # the listing also returns products not procurable (isSales "0")
+    status_in_body: bool = False  # 401/403/429/500/503 of data calls answered HTTP 200 with the status as `code`
+    server_errors: int = Field(0, ge=0)  # the next N data calls answer 500 (系统异常)
+    throttle_next: int = Field(0, ge=0)  # the next N data calls answer 429: a storm of a known length
+    auth_path_html: bool = False  # /oauth2/auth answers 200 with a browser login page; tokens at /oauth2/token
+    auth_scheme: Literal["any", "bare", "bearer"] = "any"  # the Authorization forms the data gateway accepts
+    forbidden_endpoints: tuple[Endpoint, ...] = ()  # answered 403 (IP not whitelisted), each body with a trace id
+    unauthorized_endpoints: tuple[Endpoint, ...] = ()  # answered 401 to every token: no permission for them
+    numeral_prices: tuple[str, ...] = ()  # product codes whose supplyPrice is written in Chinese numerals
+    text_market_prices: tuple[str, ...] = ()  # product codes whose marketPrice is the text 暂无
+    percent_discounts: tuple[str, ...] = ()  # product codes with a 5 % direct discount sent as "5%"
+    two_payer_accounts: bool = False  # the balance lists a second payer account in the first sales organisation
+    logistics_extra_key: str = ""  # when set, logistics answers carry one more list under this key
 
     @field_validator("quirks", mode="before")
     @classmethod

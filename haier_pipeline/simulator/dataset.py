@@ -216,8 +216,9 @@ class Dataset:
     def hidden_codes(self, hidden: int) -> list[str]:
         return self.codes[max(0, self.size - hidden) :]
 
-    def listing(self, hidden: int = 0) -> list[dict[str, Any]]:
-        """The unfiltered answer: visible products in catalog order, some of them twice."""
+    def listing(self, hidden: int = 0, *, everything: bool = False) -> list[dict[str, Any]]:
+        """The answer without codes: the visible procurable products in catalog order, some of them twice (§1: "omit
+        it to list every procurable product"); `everything` lists the products not procurable too (isSales "0")."""
         visible = self.visible_codes(hidden)
         rows = [self.by_code[c].row() for c in visible]
         rng = rng_for("duplicate-positions", self.seed, hidden)
@@ -225,7 +226,7 @@ class Dataset:
             if code in visible:
                 position = visible.index(code)
                 rows.insert(rng.randint(position + 1, len(rows)), self.by_code[code].row())
-        return rows
+        return rows if everything else [row for row in rows if row["isSales"] == "1"]
 
     def product_rows(self, codes: list[str], hidden: int = 0) -> list[dict[str, Any]]:
         """The filtered answer: one row per asked code that is listed; unknown codes are left out."""

@@ -19,6 +19,8 @@ DATA_TABLES = ("products", "prices", "price_history", "stock_snapshots", "catalo
 
 
 def test_a_full_run_fills_every_table_with_the_expected_rows(pipeline: Pipeline) -> None:
+    # A gateway listing every product, procurable or not: the catalog keeps the others, flagged.
+    pipeline.simulator.config.listing_not_procurable = True
     result = pipeline.run()
     assert result.success, pipeline.failures(result)
     dataset = pipeline.simulator.dataset
@@ -243,6 +245,7 @@ def test_the_deactivation_guard_blocks_an_empty_listing(pipeline: Pipeline) -> N
 
 
 def test_missing_products_become_inactive_never_deleted(pipeline: Pipeline) -> None:
+    pipeline.simulator.config.listing_not_procurable = True  # every product listed: any of them may go missing
     assert pipeline.run(only=["products"]).success
     first_seen = dict(
         pipeline.warehouse.query("SELECT product_code, first_seen_at FROM {schema}.products").itertuples(index=False)

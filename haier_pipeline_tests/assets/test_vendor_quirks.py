@@ -174,6 +174,7 @@ def test_quarantine_older_than_its_retention_is_deleted_by_the_next_run_of_its_a
 
 
 def test_refused_listing_rows_never_deactivate_products(pipeline: Pipeline) -> None:
+    pipeline.simulator.config.listing_not_procurable = True  # every product listed: any of them may go missing
     assert pipeline.run(only=["products"]).success
     sim = pipeline.simulator
     sim.config.update({"hidden_products": 2, "quirks": ["string_rows"], "quirk_rate": 0.1})

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from haier_pipeline.haier import HaierClient
+from haier_pipeline.haier.client import HaierClient
 from haier_pipeline_tests.bench.gateway import COUNTIES, Gateway, products_for_pairs, stock_pairs, throttled
 from haier_pipeline_tests.bench.report import Figure, Row, count, seconds
 from haier_pipeline_tests.bench.sizes import Sizes

@@ -12,7 +12,7 @@ from typing import Any
 
 import requests
 
-from haier_pipeline.haier import HaierClient
+from haier_pipeline.haier.client import HaierClient
 from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS, simulator_process
 
 # The simulator's command line wants a number; "no limit" is set over /_sim/config right after the start.

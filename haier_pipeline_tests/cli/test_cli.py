@@ -103,6 +103,7 @@ def test_check_with_a_wrong_password_fails_loudly(
 def test_query_products_lists_everything_once(
     cli_env: dict[str, str], simulator: RunningSimulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    simulator.config.listing_not_procurable = True  # a gateway listing every product, procurable or not
     rows = run_json(capsys, "query", "products")
     assert len(rows) == len(simulator.dataset.codes)
     assert {"product_code", "product_model", "product_group", "brand", "is_sales", "leaflet_urls"} <= set(rows[0])

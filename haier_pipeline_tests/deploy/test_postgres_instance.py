@@ -28,7 +28,7 @@ from psycopg.conninfo import conninfo_to_dict
 from haier_pipeline.cli.runs import run_assets, selected_assets
 from haier_pipeline.defs.outcomes import step_failures
 from haier_pipeline.defs.resources import PipelineSettings, WarehouseResource
-from haier_pipeline.haier import HaierClient
+from haier_pipeline.haier.client import HaierClient
 from haier_pipeline.simulator import SimulatorConfig, start_simulator
 from haier_pipeline_tests.postgres import POSTGRES_URL, require_postgres
 

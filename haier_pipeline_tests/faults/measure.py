@@ -15,7 +15,8 @@ import time
 
 import requests
 
-from haier_pipeline.haier import HaierClient, HaierError
+from haier_pipeline.haier import HaierError
+from haier_pipeline.haier.client import HaierClient
 from haier_pipeline.simulator import start_simulator
 from haier_pipeline_tests.faults.test_client_faults import REPO, gateway_process, say
 from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS, simulator_config, stock_for_pairs

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 
-from haier_pipeline.haier import HaierClient
+from haier_pipeline.haier.client import HaierClient
 from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS, stock_for_pairs
 
 

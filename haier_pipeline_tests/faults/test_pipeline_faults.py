@@ -44,7 +44,7 @@ from haier_pipeline.defs.alerts.sensors import run_failure_alert_sensor
 from haier_pipeline.defs.haier_catalog.stock.checkpoint import CHECKPOINT_TABLES
 from haier_pipeline.defs.outcomes import INTERRUPTED
 from haier_pipeline.defs.resources import WarehouseResource
-from haier_pipeline.haier import HaierClient
+from haier_pipeline.haier.client import HaierClient
 from haier_pipeline.haier.senders import senders_for
 from haier_pipeline.shanghai_time import today_in_shanghai
 from haier_pipeline.simulator import RunningSimulator, start_simulator
@@ -247,8 +247,11 @@ def test_junk_bodies_during_a_sync_fill_every_table_as_a_clean_run_does(
 def test_throttling_and_503s_during_a_cli_sync_deliver_every_pair_and_exit_0(
     cli_env: dict[str, str], simulator: RunningSimulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # 15 % random 429s (Retry-After 0.2 s), 5 % 503s and 5 % garbled 200s, on every data endpoint.
-    simulator.config.update({"throttle_rate": 0.15, "fault_rate": 0.1, "retry_after": 0.2})
+    # 15 % random 429s (Retry-After 0.2 s), 5 % 503s and 5 % garbled 200s, on every data endpoint; a listing of every
+    # product, procurable or not.
+    simulator.config.update(
+        {"throttle_rate": 0.15, "fault_rate": 0.1, "retry_after": 0.2, "listing_not_procurable": True}
+    )
     code, _, err = sync(capsys)
     assert code == 0, err
     warehouse = cli_warehouse(cli_env)

@@ -17,13 +17,13 @@ import requests
 from haier_pipeline.haier import (
     HaierAuthenticationError,
     HaierBusinessError,
-    HaierClient,
     HaierRequestError,
     HaierThrottledError,
     HaierUnavailableError,
 )
 from haier_pipeline.haier.answers import retry_after_seconds
 from haier_pipeline.haier.auth import TokenCache, TokenGrant
+from haier_pipeline.haier.client import HaierClient
 from haier_pipeline.haier.senders import senders_for
 from haier_pipeline.simulator import RunningSimulator, SimulatorConfig, dataset_for
 from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS, simulator_process, stock_for_pairs
@@ -212,6 +212,7 @@ def test_every_envelope_style_gives_the_same_payload(
     simulator: RunningSimulator, make_client: ClientFactory, envelope: str
 ) -> None:
     simulator.config.envelope = envelope
+    simulator.config.listing_not_procurable = True  # the whole catalog, procurable or not
     client = make_client()
     products = client.products()
     assert len({row["productCode"] for row in products}) == simulator.config.products

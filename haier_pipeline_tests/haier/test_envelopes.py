@@ -7,7 +7,14 @@ from decimal import Decimal
 import pytest
 
 from haier_pipeline.haier import HaierAnswerShapeError, HaierBusinessError
-from haier_pipeline.haier.envelopes import as_rows, unwrap
+from haier_pipeline.haier.envelopes import (
+    Envelope,
+    StatusInBody,
+    as_rows,
+    read_envelope,
+    success_codes_from,
+    unwrap,
+)
 
 
 @pytest.mark.parametrize(
@@ -173,3 +180,75 @@ def test_a_success_that_reads_as_neither_is_a_failure_with_data_or_without(succe
     for data in (None, [{"secCode": "A1"}]):
         with pytest.raises(HaierBusinessError):
             unwrap("stock", {"success": success, "data": data})
+
+
+# ---- read by meaning (issue 25) ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("message", ["ok", "OK", "success", "成功", "操作成功", "查询成功。", "Success!"])
+@pytest.mark.parametrize("data", [[{"stock": "3"}], [], None])
+def test_an_unknown_code_with_a_success_message_is_a_success_with_rows_or_without(message: str, data: object) -> None:
+    envelope = read_envelope("stock", {"code": "0", "msg": message, "data": data})
+    assert envelope.payload == (data or None) and envelope.by_meaning and envelope.code == "0"
+
+
+@pytest.mark.parametrize("data", [[{"stock": "3"}], {"saleGroupCode": "GA01"}])
+def test_an_unknown_code_without_a_message_and_with_rows_is_a_success(data: object) -> None:
+    assert read_envelope("balance", {"code": 0, "data": data}).payload == data
+
+
+@pytest.mark.parametrize("data", [[], None, "", ["GA0SZC00U"], 42])
+def test_an_unknown_code_without_a_message_or_rows_is_a_refusal_saying_how_to_pin_it(data: object) -> None:
+    """A refusal's `data: []` never reads as "none": without a message there is nothing to tell them apart by."""
+    with pytest.raises(HaierBusinessError) as raised:
+        unwrap("stock", {"code": "0000", "data": data})
+    assert "HAIER_SUCCESS_CODES=0000" in raised.value.reason
+
+
+@pytest.mark.parametrize("code", ["FAIL", "error", -1, "-1", 400, "404", 599])
+def test_a_failure_code_is_never_read_as_success_even_with_rows_and_no_message(code: object) -> None:
+    with pytest.raises(HaierBusinessError):
+        unwrap("stock", {"code": code, "data": [{"stock": "3"}]})
+
+
+@pytest.mark.parametrize("answer", [{"code": "0", "data": [{"stock": "3"}]}, {"code": "0", "msg": "ok", "data": []}])
+def test_pinned_success_codes_refuse_any_other_code(answer: dict) -> None:
+    pinned = success_codes_from("1, 0000")
+    assert pinned == {"1", "0000", "200", "success"}, "the document's codes stay success"
+    with pytest.raises(HaierBusinessError):
+        unwrap("stock", answer, pinned)
+    assert unwrap("stock", {**answer, "code": "0000"}, pinned) == (answer["data"] or None)
+    assert unwrap("stock", {**answer, "code": 200}, pinned) == (answer["data"] or None)
+
+
+@pytest.mark.parametrize("setting", ["401", "200,503"])
+def test_a_status_cannot_be_pinned_as_a_success_code(setting: str) -> None:
+    with pytest.raises(ValueError, match="handled as that status"):
+        success_codes_from(setting)
+
+
+@pytest.mark.parametrize("code", [401, "403", 429, "500", 502, 503, "504"])
+@pytest.mark.parametrize("success", [None, False, "false"])
+def test_a_status_in_the_body_is_raised_for_the_client_to_handle_as_that_status(code: object, success: object) -> None:
+    answer = {"code": code, "msg": "token invalid", "data": [{"stock": "3"}]}
+    if success is not None:
+        answer["success"] = success
+    with pytest.raises(StatusInBody) as raised:
+        unwrap("stock", answer)
+    assert raised.value.status == int(code) and raised.value.reason == "token invalid"
+
+
+def test_a_status_in_the_body_refusing_the_account_is_the_accounts_refusal_never_retried() -> None:
+    with pytest.raises(HaierBusinessError) as raised:
+        unwrap("stock", {"code": 500, "msg": "约定密码错误"})
+    assert raised.value.account_refused and not isinstance(raised.value, StatusInBody)
+
+
+def test_success_true_wins_over_a_status_code() -> None:
+    assert unwrap("stock", {"success": True, "code": 503, "data": [{"stock": "3"}]}) == [{"stock": "3"}]
+
+
+def test_the_envelope_says_how_the_answer_was_wrapped() -> None:
+    assert read_envelope("stock", [{"stock": "3"}]) == Envelope([{"stock": "3"}], "bare")
+    assert read_envelope("stock", {"success": True, "data": []}) == Envelope(None, "success")
+    assert read_envelope("stock", {"code": 200, "data": []}) == Envelope(None, "code", "200")

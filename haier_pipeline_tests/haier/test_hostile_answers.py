@@ -19,15 +19,16 @@ from typing import Any
 import pytest
 
 from haier_pipeline.endpoints import endpoints
+from haier_pipeline.endpoints.logistics_events import logistics_events
 from haier_pipeline.endpoints.stock_snapshots import stock_snapshots
 from haier_pipeline.haier import (
     HaierAnswerShapeError,
     HaierAuthenticationError,
     HaierBusinessError,
-    HaierClient,
     HaierRequestError,
     HaierUnavailableError,
 )
+from haier_pipeline.haier.client import HaierClient
 from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS, stock_for_pairs
 
 SECRETS = (SIMULATOR_CREDENTIALS["client_secret"], SIMULATOR_CREDENTIALS["password"])
@@ -41,6 +42,7 @@ ENDPOINTS = {
     },
 }
 STOCK_PATH = stock_snapshots.request.path if stock_snapshots.request else ""
+LOGISTICS_LISTS = logistics_events.request.lists if logistics_events.request else ()
 TOKEN = b'{"access_token": "tok-hostile-1", "expires_in": 3600}'
 EMPTY = b'{"success": true, "data": []}'
 CLIENT_IDS = itertools.count()
@@ -385,19 +387,27 @@ def test_logistics_lists_are_found_whatever_the_case_of_their_names() -> None:
 
 
 @pytest.mark.parametrize(
-    "data",
+    ("data", "kept", "unknown"),
     [
-        {"allLogisticsInfo": [{"a": 1}], "getStockDeliveryLogisticsRecord": []},
-        {"result": {"getAllLogisticsInfoByOrderCode": [{"a": 1}]}},
+        (
+            {"allLogisticsInfo": [{"a": 1}], "getStockDeliveryLogisticsRecord": []},
+            {"allLogisticsInfo": [{"a": 1}]},
+            ["allLogisticsInfo"],
+        ),
+        ({"result": {"getAllLogisticsInfoByOrderCode": [{"a": 1}]}}, {}, ["result"]),
+        ({"getAllLogisticsInfoByOrderCode": [{"a": 1}], "traceId": "abc"}, {}, ["traceId"]),
     ],
 )
-def test_a_logistics_list_the_document_does_not_name_makes_the_answer_unusable(data: dict[str, Any]) -> None:
-    """Read as three empty lists, such an answer replaced the order's stored records with none."""
-    with (
-        gateway(logistics_answer(data)) as api,
-        pytest.raises(HaierAnswerShapeError, match="a list the vendor's document does not name"),
-    ):
-        client_of(api).logistics("SO.1")
+def test_a_logistics_key_the_document_does_not_name_keeps_the_order_as_drift(
+    data: dict[str, Any], kept: dict[str, Any], unknown: list[str]
+) -> None:
+    """Issue 25: such a key made the whole order unusable. Now it is drift, counted; a list of records under it is
+    kept under its own name (it may be one of the three renamed: read as absent, its records would be deleted)."""
+    with gateway(logistics_answer(data)) as api:
+        answer = client_of(api).logistics("SO.1")
+    known = {name: data.get(name, []) for name in LOGISTICS_LISTS}
+    assert answer == {**known, **kept}
+    assert list(answer.unknown_keys) == unknown
 
 
 # ---- a secret the vendor quotes back where a message is cut -------------------------------------------------

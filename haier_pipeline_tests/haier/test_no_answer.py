@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from haier_pipeline.haier import HaierClient, HaierUnavailableError
+from haier_pipeline.haier import HaierUnavailableError
+from haier_pipeline.haier.client import HaierClient
 from haier_pipeline.simulator import RunningSimulator
 
 ClientFactory = Callable[..., HaierClient]

@@ -76,7 +76,7 @@ def test_the_slot_file_is_named_by_account_never_by_secret(tmp_path: Path) -> No
 
 
 def test_the_client_paces_through_its_accounts_file(tmp_path: Path) -> None:
-    from haier_pipeline.haier import HaierClient
+    from haier_pipeline.haier.client import HaierClient
 
     client = HaierClient(
         base_url="https://openplat.haier.net/",

@@ -13,7 +13,7 @@ import pytest
 from haier_pipeline.defs.haier_catalog.step import markdown_table
 from haier_pipeline.endpoints.account_balances import BALANCE_ROW
 from haier_pipeline.endpoints.logistics_events import LOGISTICS_RECORD
-from haier_pipeline.endpoints.prices import PRICE_ROW
+from haier_pipeline.endpoints.prices import NOT_IN_EFFECT_WORDINGS, PRICE_ROW
 from haier_pipeline.endpoints.products import PRODUCT
 from haier_pipeline.endpoints.stock_snapshots import NO_WAREHOUSE, STOCK_ROW
 from haier_pipeline.haier import HaierError
@@ -260,7 +260,8 @@ def test_a_rebate_type_code_under_stock_rebate_policy_is_stored_as_the_rebate_ty
     ]
     assert [refusal.reason for refusal in parsed.refused] == [
         'direct_discount: is not a number (got "0.0.5")',
-        "direct_discount: is above 1 (got 3)",
+        "direct_discount: is above 1: the direct discount is a fraction (0.05 for 5 %), and a bare number above 1 is "
+        'ambiguous (a percentage? a typo?); ask the vendor to send a fraction, or "5%" (got 3)',
         'direct_discount: is not a number (got "０．０５")',
         'direct_discount: is not a number (got "5折")',
     ]
@@ -427,3 +428,75 @@ def test_a_secret_the_vendor_quotes_back_is_stored_masked_and_never_shown_in_run
     assert echoed not in json.dumps(parsed.unknown_examples, ensure_ascii=False)
     assert "******" in markdown_table(pd.DataFrame({"vendor text": [f"quoted {echoed}"]}))
     assert echoed not in markdown_table(pd.DataFrame({"vendor text": [f"quoted {echoed}"]}))
+
+
+# ---- issue 25: prices are never wrong, and never withdrawn by a refusal -------------------------------------
+
+
+@pytest.mark.parametrize(
+    "wording", ["价格未生效", "商品暂不可采", "暂不可采", "不可采", "未生效", "价格未维护", "暂无价格", "无有效价格"]
+)
+def test_each_declared_not_in_effect_wording_is_a_price_not_in_effect(wording: str) -> None:
+    assert wording in NOT_IN_EFFECT_WORDINGS
+    for sent in (wording, f" {wording}。", f"{wording}\u3000"):
+        (kept,) = PRICE_ROW.parse(
+            [{"productCode": "T1", "supplyPrice": sent, "invoicePrice": "95", "marketPrice": "120"}],
+            {"fetched_at": NOW},
+        ).rows
+        assert (kept["supply_price"], kept["invoice_price"], kept["market_price"]) == (None, None, None)
+        assert kept["reason"] == sent.strip(" 。\u3000")
+
+
+def test_the_vocabulary_is_exactly_the_declared_wordings() -> None:
+    """A wording added here needs its case in the test above."""
+    assert len(NOT_IN_EFFECT_WORDINGS) == 8
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        "一千二百九十九元",  # 1299 in Chinese numerals: it closed the real price version and opened a NULL one
+        "壹仟贰佰玖拾玖",  # the banker's numerals
+        "暂无",  # "none for now", not one of the declared wordings
+        "价格未生效请联系业务员",  # a wording with more words is no declared wording
+        "1299元",
+        "面议",  # "to be negotiated"
+    ],
+)
+def test_any_other_text_in_the_supply_price_refuses_the_row(sent: str) -> None:
+    parsed = PRICE_ROW.parse([{"productCode": "T1", "supplyPrice": sent, "invoicePrice": "95"}], {"fetched_at": NOW})
+    assert parsed.rows == []
+    assert [refusal.reason for refusal in parsed.refused] == [
+        f"supply_price: is not a number (got {json.dumps(sent, ensure_ascii=False)})"
+    ]
+
+
+@pytest.mark.parametrize("sent", ["暂无", "-1", "12345678901234567.5", {"amount": 1}])
+def test_a_bad_market_price_is_null_and_an_anomaly_and_the_row_is_kept(sent: object) -> None:
+    row = {"productCode": "M1", "supplyPrice": "1299.00", "invoicePrice": "1200.00", "marketPrice": sent}
+    parsed = PRICE_ROW.parse([row], {"fetched_at": NOW})
+    (kept,) = parsed.rows
+    assert kept["supply_price"] == Decimal("1299.0000") and kept["market_price"] is None
+    assert [(anomaly.row_key, anomaly.field) for anomaly in parsed.anomalies] == [("M1", "market_price")]
+
+
+@pytest.mark.parametrize(
+    ("sent", "fraction"),
+    [("5%", "0.050000"), ("5 ％", "0.050000"), (" 3.5% ", "0.035000"), ("0%", "0.000000"), ("100%", "1.000000")],
+)
+def test_a_discount_written_as_a_percentage_is_read_as_its_fraction_with_an_anomaly(sent: str, fraction: str) -> None:
+    row = {"productCode": "P1", "supplyPrice": "100", "invoicePrice": "95", "stockRebatePolicy": sent}
+    parsed = PRICE_ROW.parse([row], {"fetched_at": NOW})
+    (kept,) = parsed.rows
+    assert str(kept["direct_discount"]) == fraction
+    ((field, raw, reason),) = [(a.field, json.loads(a.raw_value), a.reason) for a in parsed.anomalies]
+    assert (field, raw) == ("direct_discount", sent) and reason.startswith("a percentage, read as the fraction")
+
+
+@pytest.mark.parametrize("sent", [5, "5", "12.5", "150%"])
+def test_a_discount_above_1_is_refused_saying_it_is_ambiguous(sent: object) -> None:
+    row = {"productCode": "P1", "supplyPrice": "100", "invoicePrice": "95", "stockRebatePolicy": sent}
+    parsed = PRICE_ROW.parse([row], {"fetched_at": NOW})
+    assert parsed.rows == []
+    (refusal,) = parsed.refused
+    assert refusal.rule.startswith("direct_discount: is above 1: the direct discount is a fraction")

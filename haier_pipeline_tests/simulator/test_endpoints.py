@@ -23,6 +23,7 @@ PRODUCT_KEYS = {
 
 
 def test_listing_without_codes_has_every_product_and_some_twice(sim: RunningSimulator, api: Api) -> None:
+    sim.config.listing_not_procurable = True  # the whole catalog, as a gateway listing every product would
     rows = api.data("products")
     data = sim.dataset
     assert all(set(row) == PRODUCT_KEYS for row in rows)
@@ -39,7 +40,16 @@ def test_listing_without_codes_has_every_product_and_some_twice(sim: RunningSimu
     assert len({row["productGroupNamd"] for row in rows}) >= 6
 
 
+def test_the_listing_without_codes_lists_procurable_products_only(sim: RunningSimulator, api: Api) -> None:
+    """haier-api.md §1: "omit it to list every procurable product of the account"."""
+    rows = api.data("products")
+    assert {row["productCode"] for row in rows} == set(sim.dataset.procurable_codes)
+    assert {row["isSales"] for row in rows} == {"1"}
+    assert api.data("products", productCodes=[]) == rows, "an empty list is the same as none"
+
+
 def test_not_procurable_products_carry_a_reason(sim: RunningSimulator, api: Api) -> None:
+    sim.config.listing_not_procurable = True  # a gateway listing every product, procurable or not
     rows = {row["productCode"]: row for row in api.data("products")}
     not_sales = sorted(code for code, row in rows.items() if row["isSales"] == "0")
     assert not_sales == sorted(sim.dataset.not_procurable_codes)
@@ -68,6 +78,7 @@ def test_quotes_semicolons_and_chinese_survive_in_models(sim: RunningSimulator, 
 
 
 def test_hidden_products_and_empty_listing(sim: RunningSimulator, api: Api) -> None:
+    sim.config.listing_not_procurable = True
     sim.config.hidden_products = 5
     listed = {row["productCode"] for row in api.data("products")}
     assert listed == set(sim.dataset.codes[:-5])

@@ -104,17 +104,23 @@ def fetch(step: Step, endpoint: Endpoint, client: HaierClient, orders_file: str)
     return fetched
 
 
-def answer_rows(label: str, endpoint: Endpoint, payload: Any) -> dict[str | None, Any]:
-    """The answer's rows by the list they came from (None: the answer is one list)."""
+def answer_rows(label: str, endpoint: Endpoint, payload: Any) -> Mapping[str | None, Any]:
+    """The answer's rows by the list they came from (None: the answer is one list); the keys of a list answer that the
+    document does not name are its `unknown_keys`."""
     assert endpoint.request is not None
     if endpoint.request.lists:
-        return dict(named_lists(label, payload, endpoint.request.lists).items())
+        return named_lists(label, payload, endpoint.request.lists)
     return {None: as_rows(payload, label)}
 
 
 def read(
     step: Step, parsed: Parsed, answers: Mapping[str | None, Any], context: dict[str, Any], item: dict[str, Any]
 ) -> None:
+    # Keys of an answer made of lists that the document does not name keep the item: counted as drift, as unknown keys
+    # of rows are.
+    for key, example in getattr(answers, "unknown_keys", {}).items():
+        parsed.unknown_keys[key] += 1
+        parsed.unknown_examples.setdefault(key, example)
     for source_list, rows in answers.items():
         columns = {**context, **item, **({LIST_COLUMN: source_list} if source_list is not None else {})}
         try:
