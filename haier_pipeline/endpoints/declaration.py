@@ -53,6 +53,9 @@ class Request:
     item: Mapping[str, str] = field(default_factory=dict)
     batch: Batch | None = None
     lists: tuple[str, ...] = ()
+    # The body key that, left out, asks for everything (the whole listing); sent as [] instead when the gateway
+    # refuses it left out (haier-api.md §1 says both), the form that worked kept for the process.
+    everything: str | None = None
 
 
 # ---- where a step's items come from -----------------------------------------------------------------------------

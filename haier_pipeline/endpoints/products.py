@@ -67,6 +67,7 @@ products = Endpoint(
             "searchType": "PTJSH",
             "passWord": AccountField.PASSWORD,
         },
+        everything="productCodes",
     ),
     write=SoftDelete(),
     table=Table(

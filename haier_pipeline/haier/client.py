@@ -707,13 +707,15 @@ class HaierClient(ConfigurableResource):
             if not 1 <= len(batch) <= request.batch.size:
                 raise ValueError(f"a {endpoint} call takes 1 to {request.batch.size} codes, got {len(batch)}")
             body[request.batch.key] = list(batch)
+        elif request.everything is not None:
+            return self._everything(endpoint, request, body)
         return self._post(endpoint, request.path, body)
 
     def products(self, codes: Sequence[str] | None = None) -> list[dict[str, Any]]:
         """All procurable products of the account (no codes), or those codes, 20 a call."""
         request = PRODUCTS.request
         if codes is None:
-            return as_rows(self._listing(self.body(request)), "products")
+            return as_rows(self.fetch("products", request), "products")
 
         def batch_rows(batch: list[str]) -> list[dict[str, Any]]:
             return as_rows(self._post("products", request.path, {**self.body(request), "productCodes": batch}))
@@ -725,30 +727,33 @@ class HaierClient(ConfigurableResource):
             rows.extend(outcome.value or [])
         return rows
 
-    def _listing(self, base: dict[str, Any]) -> Any:
-        """The whole listing, asked the way the gateway accepts: without productCodes (haier-api.md §1), or, when that
-        is refused as a bad request, with `productCodes: []` (§1 also marks the key required). The form that worked is
-        kept for the process (haier.discovery)."""
-        forms = {LISTING_OMITTED: base, LISTING_EMPTY_LIST: {**base, "productCodes": []}}
+    def _everything(self, endpoint: str, request: Request, base: dict[str, Any]) -> Any:
+        """Everything (the whole listing), asked the way the gateway accepts: without the request's `everything` key
+        (haier-api.md §1), or, when that is refused as a bad request, with it empty (§1 also marks the key required).
+        The form that worked is kept for the process (haier.discovery)."""
+        assert request.everything is not None
+        forms = {LISTING_OMITTED: base, LISTING_EMPTY_LIST: {**base, request.everything: []}}
         discovery = self.discovery
         if discovery.listing_form is not None:
-            return self._post("products", PRODUCTS.request.path, forms[discovery.listing_form])
+            return self._post(endpoint, request.path, forms[discovery.listing_form])
         try:
-            payload = self._post("products", PRODUCTS.request.path, base)
+            payload = self._post(endpoint, request.path, base)
         except (HaierRequestError, HaierBusinessError) as refusal:
             if not _bad_request(refusal):
                 raise
-            log.warning("the listing without productCodes was refused (%s); asking with [] instead", _reason(refusal))
+            log.warning(
+                "the listing without %s was refused (%s); asking with [] instead", request.everything, _reason(refusal)
+            )
             try:
-                payload = self._post("products", PRODUCTS.request.path, forms[LISTING_EMPTY_LIST])
+                payload = self._post(endpoint, request.path, forms[LISTING_EMPTY_LIST])
             except (HaierRequestError, HaierBusinessError) as second:
                 if not _bad_request(second):
                     raise
                 raise HaierRequestError(
-                    "products",
+                    endpoint,
                     400,
-                    f"the listing was refused as a bad request both without productCodes ({_reason(refusal)}) and "
-                    f"with productCodes: [] ({_reason(second)})",
+                    f"the listing was refused as a bad request both without {request.everything} ({_reason(refusal)}) "
+                    f"and with {request.everything}: [] ({_reason(second)})",
                     "Check HAIER_CUSTOMER_CODE, HAIER_SEND_TO_CODE and HAIER_SUPPLIER_CODE; send this answer "
                     "(`haier-pipeline check --record DIR`) to Haier's support",
                     transient=False,

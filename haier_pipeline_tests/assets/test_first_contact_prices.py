@@ -6,8 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from haier_pipeline.assets.step import UNANSWERED_TAG
-
+from haier_pipeline.defs.outcomes import UNANSWERED_TAG
 from haier_pipeline.simulator.alternatives import NO_MARKET_PRICE, chinese_numerals
 from haier_pipeline_tests.pipelines import Pipeline
 

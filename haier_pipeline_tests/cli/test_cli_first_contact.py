@@ -16,7 +16,7 @@ import pytest
 from haier_pipeline.cli.main import main
 from haier_pipeline.simulator import RunningSimulator
 from haier_pipeline.simulator.alternatives import chinese_numerals
-from haier_pipeline.warehouse import Warehouse
+from haier_pipeline.warehouse.warehouse import Warehouse
 from haier_pipeline_tests.postgres import POSTGRES_URL, require_postgres
 from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from haier_pipeline.endpoints.prices import PRICE_ROW
 from haier_pipeline.haier import (
     HaierAuthenticationError,
     HaierBusinessError,
@@ -23,7 +24,6 @@ from haier_pipeline.haier import (
 )
 from haier_pipeline.haier.client import HaierClient
 from haier_pipeline.haier.discovery import LISTING_EMPTY_LIST, LISTING_OMITTED
-from haier_pipeline.records import PRICE_ROW
 from haier_pipeline.simulator import RunningSimulator
 from haier_pipeline.simulator.alternatives import NO_MARKET_PRICE, chinese_numerals
 from haier_pipeline_tests.haier.test_hostile_answers import Answer, client_of, gateway
