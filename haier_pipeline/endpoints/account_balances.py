@@ -13,12 +13,13 @@ KEY, MEASURE, DESCRIPTIVE = Role.KEY, Role.MEASURE, Role.DESCRIPTIVE
 BALANCE_ROW = Record(
     name="balance row",
     endpoint="balance",
-    key=("sale_group_code",),
+    # One sales organisation may have several payer accounts, each with its balance.
+    key=("sale_group_code", "payer_account_code"),
     fields=(
         Field("fetched_at", MOMENT, KEY, "When the balance was fetched (UTC).", required=True),
         Field("sale_group_code", TEXT, KEY, "Sales organisation code.", "saleGroupCode", required=True),
         Field("sale_group_name", TEXT, DESCRIPTIVE, "Sales organisation name.", "saleGroupName"),
-        Field("payer_account_code", TEXT, DESCRIPTIVE, "Payer account code.", "payerAccountCode"),
+        Field("payer_account_code", TEXT, KEY, "Payer account code.", "payerAccountCode", required=True),
         Field("payer_account_name", TEXT, DESCRIPTIVE, "Payer account name.", "payerAccountName"),
         Field("balance", AMOUNT, MEASURE, "Payer account balance.", "payerAccountBalance", required=True),
     ),
@@ -37,7 +38,7 @@ account_balances = Endpoint(
     write=Append(),
     table=Table(
         comment="Payer account balance per sales organisation per fetch (history).",
-        key=("fetched_at", "sale_group_code"),
+        key=("fetched_at", "sale_group_code", "payer_account_code"),
     ),
     cadence=Cron("0 * * * *"),
     freshness=Freshness(warn_after=timedelta(minutes=90), fail_after=timedelta(hours=2)),

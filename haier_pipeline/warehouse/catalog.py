@@ -254,7 +254,9 @@ def plan_upgrade(catalog: Catalog, tables: Iterable[Table], schema: str) -> Upgr
         if table.name not in catalog.columns:
             upgrade.tables.append(table.name)
             upgrade.statements.append(create_table_sql(table))
-        elif catalog.backend == "duckdb" and (_key_changes(catalog, table) or _fills(catalog, table)):
+        elif catalog.backend == "duckdb" and (
+            _fills(catalog, table) or (_key_changes(catalog, table) and not _key_holding_nulls(catalog, table))
+        ):
             rebuilt = _rebuild(catalog, table, upgrade)
         else:
             for column in table.columns:
@@ -345,13 +347,17 @@ def _plan_key(catalog: Catalog, table: Table, upgrade: Upgrade) -> None:
     keeps its rows, grants and owner."""
     if _fills(catalog, table) and table.name not in upgrade.rekeyed:
         upgrade.rekeyed.append(table.name)
-    if not _key_changes(catalog, table):
-        return
+    if not _key_changes(catalog, table) or _key_holding_nulls(catalog, table):
+        return  # a key column holding NULLs is named by the NOT NULL warning; the key waits for it
     target = sql.qualified(table)
     if found := catalog.primary_keys.get(table.name):
         upgrade.statements.append(f"ALTER TABLE {target} DROP CONSTRAINT {sql.ident(found[0])}")
     key = sql.column_list([column.name for column in table.primary_key.columns])
     upgrade.statements.append(f"ALTER TABLE {target} ADD PRIMARY KEY ({key})")
+
+
+def _key_holding_nulls(catalog: Catalog, table: Table) -> list[str]:
+    return [column.name for column in table.primary_key.columns if catalog.nulls.get((table.name, column.name))]
 
 
 def _rebuild(catalog: Catalog, table: Table, upgrade: Upgrade) -> set[str]:
@@ -371,7 +377,11 @@ def _rebuild(catalog: Catalog, table: Table, upgrade: Upgrade) -> set[str]:
     upgrade.statements.append(f"ALTER TABLE {sql.qualified(table)} RENAME TO {sql.ident(old)}")
     holding_nulls = {column for (name, column), n in catalog.nulls.items() if name == table.name and n}
     upgrade.null_blocked += [(table.name, column, catalog.nulls[(table.name, column)]) for column in holding_nulls]
-    upgrade.statements.append(create_table_sql(table, nullable=holding_nulls))
+    # A key column holding NULLs (rows from before it was a key) leaves the table without its key until they are
+    # mended: the NOT NULL warning names them, and the next upgrade keys it.
+    upgrade.statements.append(
+        create_table_sql(table, nullable=holding_nulls, keyed=not _key_holding_nulls(catalog, table))
+    )
     kept = [column.name for column in table.columns if column.name in existing]
     filled = {column.name: column.info["fill"] for column in table.columns if "fill" in column.info}
     filled = {name: value for name, value in filled.items() if name not in existing}

@@ -7,6 +7,7 @@ DDL is compiled with the Postgres dialect for both backends: DuckDB accepts it f
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import CheckConstraint, Column, Index, MetaData, Table
@@ -236,14 +237,23 @@ def primary_key(table: Table) -> list[str]:
     return [column.name for column in table.primary_key.columns]
 
 
-def create_table_sql(table: Table, nullable: set[str] = frozenset()) -> str:  # type: ignore[assignment]
-    """The table's CREATE TABLE; the columns in `nullable` without their NOT NULL (an upgrade rebuilding a table whose
-    old rows hold NULLs there)."""
-    if nullable:
-        copy = table.to_metadata(MetaData())
-        for name in nullable:
-            copy.c[name].nullable = True
-        table = copy
+def create_table_sql(table: Table, nullable: Collection[str] = (), *, keyed: bool = True) -> str:
+    """The table's CREATE TABLE; the columns in `nullable` without their NOT NULL, and without its primary key unless
+    `keyed` (an upgrade rebuilding a table whose old rows hold NULLs there)."""
+    if nullable or not keyed:
+        table = Table(
+            table.name,
+            MetaData(schema=table.schema),
+            *(
+                Column(
+                    column.name,
+                    column.type,
+                    primary_key=column.primary_key and keyed,
+                    nullable=column.nullable or column.name in nullable,
+                )
+                for column in table.columns
+            ),
+        )
     return str(CreateTable(table, if_not_exists=True).compile(dialect=_DIALECT)).strip()
 
 

@@ -255,22 +255,21 @@ def test_a_text_market_price_and_a_percentage_discount_keep_their_rows(
 # ---- balances and logistics ---------------------------------------------------------------------------
 
 
-def test_query_balance_shows_two_payer_accounts_of_one_sales_organisation_client_side(
+def test_two_payer_accounts_of_one_sales_organisation_are_both_shown_and_stored(
     cli_env: dict[str, str], simulator: RunningSimulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The client delivers both rows (test_first_contact); storing both needs the balance key to include the payer
-    account (issue 25, point 6a, done with a warehouse migration elsewhere): until then the two rows, one key, are
-    refused as a conflict, and `query balance` says so on stderr instead of printing a wrong balance."""
+    """A balance is keyed by sales organisation and payer account (issue 25, point 6a): the two payer accounts of one
+    sales organisation are two balances, in `query balance` and in the warehouse."""
     simulator.config.two_payer_accounts = True
+    customer = SIMULATOR_CREDENTIALS["customer_code"]
+    expected = [("GA01", customer), ("GA01", f"{customer}01"), ("GC02", customer)]
     assert main(["query", "balance", "--json"]) == 0
     captured = capsys.readouterr()
-    shown = [(row["sale_group_code"], row["payer_account_code"]) for row in json.loads(captured.out)]
-    customer = SIMULATOR_CREDENTIALS["customer_code"]
-    if len(shown) == 3:  # the balance keyed on the payer account too (6a)
-        assert sorted(shown) == [("GA01", customer), ("GA01", f"{customer}01"), ("GC02", customer)]
-    else:
-        assert shown == [("GC02", customer)]
-        assert captured.err.count("balance row was refused") == 2, "neither of two rows for one key is guessed"
+    assert sorted((row["sale_group_code"], row["payer_account_code"]) for row in json.loads(captured.out)) == expected
+    assert "refused" not in captured.err
+    assert main(["sync", "--only", "balance"]) == 0
+    stored = warehouse_of(cli_env).query("SELECT sale_group_code, payer_account_code FROM {schema}.account_balances")
+    assert sorted(map(tuple, stored.values.tolist())) == expected
 
 
 def test_a_logistics_key_the_document_does_not_name_keeps_the_order_through_sync_check_and_query(

@@ -169,7 +169,7 @@ def test_an_answer_that_is_not_rows_is_a_typed_error(answer: object) -> None:
 
 
 def test_one_object_is_a_list_of_one_and_none_is_no_rows() -> None:
-    balance = {"saleGroupCode": "GA01", "payerAccountBalance": Decimal("-12.50")}
+    balance = {"saleGroupCode": "GA01", "payerAccountCode": "8800633175", "payerAccountBalance": Decimal("-12.50")}
     assert BALANCE_ROW.parse(balance, {"fetched_at": NOW}).rows[0]["balance"] == Decimal("-12.5000")
     assert BALANCE_ROW.parse(None, {"fetched_at": NOW}).inputs == 0
 

@@ -29,8 +29,8 @@ ROWS = [
     "(DATE '2026-12-01', 'A', '110101', 'S1', 30), (DATE '2026-12-01', 'A', '110101', 'S2', 5), "
     "(DATE '2026-12-01', 'A', '310104', NULL, 0)",
     "INSERT INTO {s}.catalog (product_code, total_stock, supply_price) VALUES ('A', 35, 1299.5000)",
-    "INSERT INTO {s}.account_balances (fetched_at, sale_group_code, balance) VALUES "
-    "(TIMESTAMP WITH TIME ZONE '2026-12-01 00:00:00+00', 'G1', -12.5000)",
+    "INSERT INTO {s}.account_balances (fetched_at, sale_group_code, payer_account_code, balance) VALUES "
+    "(TIMESTAMP WITH TIME ZONE '2026-12-01 00:00:00+00', 'G1', 'P1', -12.5000)",
     "INSERT INTO {s}.logistics_events (order_code, source_list, record) VALUES "
     "('SO.1', 'getAllLogisticsInfoByOrderCode', '{{}}')",
     "INSERT INTO {s}.sync_log (run_id, sync_type, status, total_count) VALUES ('r1', 'products', 'success', 2)",
@@ -45,7 +45,7 @@ KEYS = {
     "prices": ["account", "product_code"],
     "price_history": ["account", "product_code", "valid_from"],
     "catalog": ["account", "product_code"],
-    "account_balances": ["account", "fetched_at", "sale_group_code"],
+    "account_balances": ["account", "fetched_at", "sale_group_code", "payer_account_code"],
     "stock_coverage": ["account", "product_code", "county_code"],
     "stock_answers": ["account", "snapshot_date", "product_code", "county_code"],
 }
@@ -131,3 +131,19 @@ def test_an_upgraded_warehouse_holds_what_a_fresh_one_would(old: Warehouse, tmp_
         assert upgraded == created, name
     with old.transaction(account="default") as tx, pytest.raises(Exception, match=r"(?i)duplicate|unique|constraint"):
         tx.execute("INSERT INTO {schema}.products (account, product_code, is_active) VALUES ('default', 'A', true)")
+
+
+def test_a_balance_without_its_payer_account_keeps_the_old_key_until_it_is_mended(old: Warehouse) -> None:
+    """Balances are keyed by payer account too (two payer accounts of one sales organisation); a row from before,
+    without one, is kept and named, and the key waits for it instead of failing every sync."""
+    with old.transaction() as tx:
+        tx.execute("UPDATE {schema}.account_balances SET payer_account_code = NULL")
+    old.ensure_schema()
+    described = old.pending_upgrade().describe()
+    assert described.startswith("up to date; warning: account_balances.payer_account_code is declared NOT NULL")
+    assert old.table_counts()["account_balances"] == 1
+    with old.transaction() as tx:
+        tx.execute("UPDATE {schema}.account_balances SET payer_account_code = 'P1'")
+    old.ensure_schema()
+    assert old.pending_upgrade().describe() == "up to date"
+    assert old.table_counts()["account_balances"] == 1
