@@ -22,7 +22,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from haier_pipeline.config_files import COUNTIES_HINT, county_code_problem, read_county_file
 from haier_pipeline.haier.client import FALLBACKS, default_token_url
 from haier_pipeline.haier.errors import HaierConfigurationError
-from haier_pipeline.haier.urls import insecure_http_problems
+from haier_pipeline.haier.urls import http_url_problem, insecure_http_problems
 from haier_pipeline.warehouse.errors import WarehouseConfigError
 from haier_pipeline.warehouse.url import mask_url, parse_warehouse_url
 
@@ -99,8 +99,9 @@ class Settings(BaseSettings):
     def _http_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
             return None
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"{mask_url(value)!r} is not an http(s) URL")
+        value, problem = http_url_problem(value, base=info.field_name == "base_url")
+        if problem:
+            raise ValueError(mask_url(problem))
         base, token = (value, None) if info.field_name == "base_url" else (None, value)
         if problems := insecure_http_problems(base, token, bool(info.data.get("allow_insecure_http"))):
             raise ValueError("; ".join(problems))

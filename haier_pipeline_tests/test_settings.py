@@ -235,3 +235,21 @@ FLOAT_VARIABLES = [
 @pytest.mark.parametrize("name", FLOAT_VARIABLES)
 def test_a_float_setting_must_be_a_finite_number(name: str, value: str) -> None:
     assert f"{name}={value!r}: Input should be a finite number" in problems_of({**MINIMAL, name: value})
+
+
+def test_an_http_url_in_capitals_is_that_url_and_other_mistakes_are_named() -> None:
+    """`HTTP://127.0.0.1:9` was refused as "not an http(s) URL"; a URL without its scheme was refused the same way."""
+    settings = load_settings(
+        {**MINIMAL, "HAIER_BASE_URL": "HTTP://127.0.0.1:9/", "HAIER_TOKEN_URL": "HTTP://LOCALHOST:9/a"}
+    )
+    assert settings.base_url == "http://127.0.0.1:9" and settings.token_url == "http://localhost:9/a"
+    problems = problem_list(
+        {**MINIMAL, "HAIER_BASE_URL": "openplat.haier.net", "HAIER_TOKEN_URL": "htps://t.haier.net/a"}
+    )
+    assert "HAIER_BASE_URL='openplat.haier.net': no scheme: write https://openplat.haier.net" in problems
+    assert (
+        "HAIER_TOKEN_URL='htps://t.haier.net/a': not an http(s) URL as written: did you mean https://t.haier.net/a?"
+        in (problems)
+    )
+    secret = problems_of({**MINIMAL, "HAIER_TOKEN_URL": "htps://id:tok-secret-77@t.haier.net/a"})
+    assert "tok-secret-77" not in secret and "id:***@" in secret
