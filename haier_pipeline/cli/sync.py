@@ -43,8 +43,8 @@ from haier_pipeline.runner import (
 from haier_pipeline.settings import Settings, load_settings
 from haier_pipeline.shanghai_time import today_in_shanghai
 from haier_pipeline.warehouse import Warehouse
-from haier_pipeline.warehouse.errors import WarehouseError
-from haier_pipeline.warehouse.url import mask_url, reachability_problem
+from haier_pipeline.warehouse.errors import WarehouseError, WarehouseUnavailableError
+from haier_pipeline.warehouse.url import mask_url, reachability_error
 
 
 def steps_argument(raw: str) -> list[str]:
@@ -131,12 +131,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def preflight(settings: Settings, *, orders: bool, warehouse: bool = True) -> None:
     """What a run would otherwise fail on halfway, the orders file and the warehouse: every problem named at once,
-    before any call (`check` asks it too)."""
-    problems = [
-        orders and orders_file_problem(settings.orders_file),
-        warehouse and reachability_problem(settings.warehouse_url),
-    ]
-    if found := [problem for problem in problems if problem]:
+    before any call (`check` asks it too). What the user must fix is a configuration error (exit 2); a warehouse that
+    did not answer, and nothing else wrong, is an operational failure (exit 1): a scheduled sync then reads as
+    "Postgres is down", not as a misconfiguration."""
+    problems = [orders and orders_file_problem(settings.orders_file)]
+    error = reachability_error(settings.warehouse_url) if warehouse else None
+    problems.append(str(error) if error is not None else None)
+    found = [problem for problem in problems if problem]
+    if isinstance(error, WarehouseUnavailableError) and len(found) == 1:
+        raise error
+    if found:
         raise HaierConfigurationError(found)
 
 

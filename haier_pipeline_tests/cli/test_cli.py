@@ -410,3 +410,23 @@ def test_query_prices_prints_every_price_but_a_refused_products_and_names_that_o
     assert f"warning: the price of {codes[1]} was refused" in captured.err
     simulator.config.refused_products = tuple(codes)
     assert main(["query", "prices", *codes]) == 1, "nothing priced: the refusal is the answer"
+
+
+@pytest.mark.parametrize("argv", [["sync", "--only", "balance"], ["check"]])
+def test_a_warehouse_that_does_not_answer_is_an_operational_failure_exit_1_saying_what_to_check(
+    argv: list[str], cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Postgres down or restarting read as "Configuration is incomplete or malformed" (exit 2) in a scheduled job."""
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on: Postgres down
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("HAIER_WAREHOUSE_URL", f"postgresql://etl:pg-pass-789@127.0.0.1:{port}/warehouse")
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"haier-pipeline {argv[0]}: the warehouse did not answer: no Postgres answers at 127.0.0.1:{port}"
+    )
+    assert f"pg_isready -h 127.0.0.1 -p {port}" in err and "then run the command again" in err
+    assert "Configuration is incomplete" not in err and "pg-pass-789" not in err and "Traceback" not in err
