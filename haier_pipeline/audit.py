@@ -12,6 +12,7 @@ from typing import Any, TextIO
 
 import dagster as dg
 
+from haier_pipeline import alert_webhook
 from haier_pipeline.assets.step import INTERRUPTED, UNANSWERED_TAG
 from haier_pipeline.haier.redaction import redact, redacting_logger
 from haier_pipeline.runner import failure_cause, was_interrupted
@@ -119,6 +120,17 @@ def unanswered_alert(run: dg.DagsterRun, assets: Sequence[str]) -> Alert | None:
     asset = ",".join(assets) or "(run)"
     cause = f"finished, but {count} items went unanswered after every retry; see rejected_rows"
     return Alert(run.run_id, asset, cause, failed=False)
+
+
+def webhook_body(run: dg.DagsterRun, alerts: Sequence[Alert], ui_url: str) -> dict[str, Any]:
+    """The one webhook body for a run's alerts (alert_webhook.py): its failed steps and their (redacted) causes."""
+    return alert_webhook.alert_body(
+        run_id=run.run_id,
+        tags=dict(run.tags),
+        failures=[(alert.asset, alert.cause) for alert in alerts],
+        failed=any(alert.failed for alert in alerts),
+        ui_url=ui_url,
+    )
 
 
 def raise_alert(alert: Alert) -> str:

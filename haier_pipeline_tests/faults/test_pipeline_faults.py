@@ -584,6 +584,7 @@ def test_ctrl_c_mid_stock_step_exits_130_with_a_next_step_records_it_and_the_rer
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    enabled_at = time.time()
     warehouse, before, victim = stock_sync_in_a_terminal(cli_env, simulator, tmp_path, capsys)
     answered, stderr = interrupt(victim, sig, after=lambda: wait_until_the_stock_step_calls(victim, simulator))
     assert 20 <= answered < len(every_pair(simulator)), "interrupted while the stock step was calling"
@@ -596,7 +597,9 @@ def test_ctrl_c_mid_stock_step_exits_130_with_a_next_step_records_it_and_the_rer
     capsys.readouterr()
     with dg.DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
         resources = {"warehouse": WarehouseResource(url=cli_env["HAIER_WAREHOUSE_URL"])}
-        run_failure_alert_sensor(dg.build_sensor_context(instance=instance, resources=resources))
+        # Enabled before the sync started: its first tick alerts what failed since.
+        context = dg.build_sensor_context(instance=instance, resources=resources, last_sensor_start_time=enabled_at)
+        run_failure_alert_sensor(context)
     (alert,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ALERT haier-pipeline:")]
     assert alert.endswith(f": {INTERRUPTED}"), "the alert said only DagsterExecutionInterruptedError"
     # Interrupted long before its first timed checkpoint (2 s), the step saved the answers it held on its way out.
