@@ -20,6 +20,7 @@ import duckdb
 import pandas as pd
 
 from haier_pipeline.checks.rules import field_anomalies_check, schema_gate
+from haier_pipeline.cli.interrupts import interrupt_received
 from haier_pipeline.haier import HaierClient, HaierError
 from haier_pipeline.haier.redaction import redact
 from haier_pipeline.haier.stats import CallStats
@@ -233,6 +234,8 @@ def running_step(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, haier: HaierClient | None = None
 ) -> Iterator[Step]:
     """The step of the asset being materialized; its name is the asset's (and so the table's)."""
+    if interrupt_received():  # Ctrl-C or SIGTERM came before this step, even if something on the way swallowed it
+        raise dg.DagsterExecutionInterruptedError()
     asset = context.asset_key.to_user_string()
     run_id = context.run.run_id
     # Launched by the UI or the daemon: its run worker executes it. `context.run` keeps the tags the run started with,
