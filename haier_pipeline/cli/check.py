@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 from haier_pipeline.cli.main import EXIT_OK
 from haier_pipeline.cli.sync import open_warehouse, preflight
+from haier_pipeline.config_files import columns_not_read
 from haier_pipeline.resources import client_from_settings
-from haier_pipeline.settings import load_settings
+from haier_pipeline.settings import DEFAULT_COUNTIES_FILE, load_settings
 from haier_pipeline.warehouse.errors import WarehouseConfigError
 from haier_pipeline.warehouse.url import mask_url
 
@@ -25,7 +27,9 @@ def run(args: argparse.Namespace) -> int:
     for name, value in settings.masked().items():
         print(f"  {name:<22} {value}")
     preflight(settings, orders=True, warehouse=not args.no_warehouse)
-    print(f"files:     ok ({len(settings.county_codes)} counties, orders in {settings.orders_file})")
+    counties_file = Path(DEFAULT_COUNTIES_FILE) if settings.counties_from_file else None
+    notes = columns_not_read(counties_file, settings.orders_file)
+    print(f"files:     ok ({len(settings.county_codes)} counties, orders in {settings.orders_file}{notes})")
     if not args.no_warehouse:
         warehouse = open_warehouse(settings)
         # A check changes nothing: it reads what the warehouse lacks, and the next sync creates or adds it.
