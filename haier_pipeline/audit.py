@@ -13,7 +13,7 @@ from typing import Any, TextIO
 import dagster as dg
 
 from haier_pipeline import alert_webhook
-from haier_pipeline.assets.step import INTERRUPTED, UNANSWERED_TAG
+from haier_pipeline.assets.step import UNANSWERED_TAG, interrupted_message
 from haier_pipeline.haier.redaction import redact, redacting_logger
 from haier_pipeline.runner import failure_cause, was_interrupted
 from haier_pipeline.shanghai_time import now_utc
@@ -77,7 +77,9 @@ def failure_alerts(instance: dg.DagsterInstance, run: dg.DagsterRun, run_message
     did not start), the steps it left unfinished (or the run itself) with the run's failure message."""
     found = [
         Alert(
-            run.run_id, record.step_key or "(run)", clean(step_failure_cause(record.dagster_event.event_specific_data))
+            run.run_id,
+            record.step_key or "(run)",
+            clean(step_failure_cause(record.dagster_event.event_specific_data, record.step_key or "")),
         )
         for record in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
         if record.dagster_event is not None
@@ -88,10 +90,10 @@ def failure_alerts(instance: dg.DagsterInstance, run: dg.DagsterRun, run_message
     return [Alert(run.run_id, step, cause) for step in unfinished_steps(instance, run.run_id) or ["(run)"]]
 
 
-def step_failure_cause(failure_data: Any) -> str:
+def step_failure_cause(failure_data: Any, step: str = "") -> str:
     """An interruption says so and what to do (Dagster's own error for it has no message: the alert read only
     `dagster._core.errors.DagsterExecutionInterruptedError`)."""
-    return INTERRUPTED if was_interrupted(failure_data) else failure_cause(failure_data)
+    return interrupted_message(step) if was_interrupted(failure_data) else failure_cause(failure_data)
 
 
 # Dagster's words for a run marked failed by whoever noticed its process was gone, which say nothing of why.

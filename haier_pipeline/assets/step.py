@@ -257,7 +257,9 @@ def running_step(
         try:
             yield step
         except (Exception, *INTERRUPTIONS) as error:
-            message = INTERRUPTED if is_interruption(error) else redact(f"{type(error).__name__}: {error}")
+            message = (
+                interrupted_message(asset) if is_interruption(error) else redact(f"{type(error).__name__}: {error}")
+            )
             context.log.error(f"{asset} failed: {message}")
             try:
                 step.record_failure(message)
@@ -277,10 +279,15 @@ def running_step(
 # a defect, whose stack is the headline.
 ANTICIPATED: tuple[type[Exception], ...] = (HaierError, WarehouseError)
 
-INTERRUPTED = (
-    "interrupted (Ctrl-C or SIGTERM) before it finished; nothing of this step was written. Run the sync again: "
-    "stock asks only the pairs whose answers were not saved yet today"
-)
+INTERRUPTED = "interrupted (Ctrl-C or SIGTERM) before it finished; nothing of this step was written. Run the sync again"
+STOCK_RESUMES = "stock asks only the pairs whose answers were not saved yet today"
+
+
+def interrupted_message(asset: str) -> str:
+    """What an interrupted step records: the stock advice only for the stock step, the one that resumes."""
+    return f"{INTERRUPTED}: {STOCK_RESUMES}" if asset == "stock_snapshots" else INTERRUPTED
+
+
 # Ctrl-C or SIGTERM, however it surfaces: Dagster raises its own error, DuckDB its InterruptException when it
 # interrupts itself, and RuntimeError("Query interrupted") when a signal arrives during a query.
 INTERRUPTIONS: tuple[type[BaseException], ...] = (

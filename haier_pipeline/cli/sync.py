@@ -9,8 +9,9 @@ import time
 from datetime import date
 from pathlib import Path
 
-from dagster import DagsterInstance, ExecuteInProcessResult
+from dagster import DagsterEventType, DagsterInstance, ExecuteInProcessResult
 
+from haier_pipeline.assets.step import STOCK_RESUMES
 from haier_pipeline.assets.stock_day import STOCK_DAY_TAG
 from haier_pipeline.audit import UNANSWERED_TAG, record_dead_runs
 from haier_pipeline.cli import EXIT_INTERRUPTED
@@ -184,26 +185,29 @@ def sync(
     timings.mark("run_finished")
     elapsed = time.monotonic() - started
     quarantined = f"SELECT asset, reason, payload FROM haier.rejected_rows WHERE run_id = '{result.run_id}'"
-    print_summary(settings, result.run_id, quarantined)
+    written = print_summary(settings, result.run_id, quarantined)
     print(f"run {result.run_id} ({elapsed:.1f} s) — the Dagster UI shows its full log")
-    exit_code = outcome(instance, result, assets, quarantined, command="demo" if source == "demo" else "sync")
+    command = "demo" if source == "demo" else "sync"
+    exit_code = outcome(instance, result, assets, quarantined, command=command, written=written)
     timings.write(result.run_id, exit_code, result)
     return exit_code
 
 
 def outcome(
-    instance: DagsterInstance, result: ExecuteInProcessResult, assets: list[str], quarantined: str, command: str
+    instance: DagsterInstance,
+    result: ExecuteInProcessResult,
+    assets: list[str],
+    quarantined: str,
+    command: str,
+    written: set[str] | None = None,
 ) -> int:
-    """The exit code, with what went wrong on stderr, in the words of the command that ran the sync."""
+    """The exit code, with what went wrong on stderr, in the words of the command that ran the sync. `written`: the
+    steps whose data this run committed (their success or partial row in sync_log), when the summary could read it."""
     if not result.success:
         failures = step_failures(result)
-        if any(failure.interrupted for failure in failures):
-            steps = ", ".join(failure.step for failure in failures)
-            print(
-                f"haier-pipeline {command}: interrupted during {steps}; what those steps did was not written. Run "
-                f"the {command} again: stock asks only the pairs whose answers were not saved yet today.",
-                file=sys.stderr,
-            )
+        if any(failure.interrupted for failure in failures) or (not failures and run_was_interrupted(result)):
+            interrupted = [failure.step for failure in failures if failure.interrupted]
+            print(interruption_message(command, interrupted, written or set()), file=sys.stderr)
             return EXIT_INTERRUPTED
         for failure in failures:
             print(f"haier-pipeline {command}: step {failure.step} failed: {failure.cause}", file=sys.stderr)
@@ -222,14 +226,46 @@ def outcome(
     return EXIT_OK
 
 
+def run_was_interrupted(result: ExecuteInProcessResult) -> bool:
+    """A run that failed outside its steps because of Ctrl-C or SIGTERM (it landed after the last step ended)."""
+    return any(
+        event.event_type == DagsterEventType.RUN_FAILURE and "interrupted" in (event.message or "")
+        for event in result.all_events
+    )
+
+
+def interruption_message(command: str, interrupted: list[str], written: set[str]) -> str:
+    """What an interrupt cost, in one line: the steps it interrupted (one step, or several), whether any of them had
+    already committed its data, and what to do. The stock advice only when stock lost answers: the step that
+    resumes."""
+    name = f"haier-pipeline {command}"
+    if not interrupted:
+        return f"{name}: interrupted after its steps had finished; what they did was written."
+    lost = [step for step in interrupted if step not in written]
+    kept = [step for step in interrupted if step in written]
+    parts = [f"{name}: interrupted during {', '.join(interrupted)}"]
+    if lost and kept:
+        parts.append(f"what {', '.join(lost)} did was not written")
+    elif lost:
+        parts.append("what that step did was not written" if len(lost) == 1 else "what those steps did was not written")
+    if kept:
+        its = "its" if len(kept) == 1 else "their"
+        parts.append(f"{', '.join(kept)} had already written {its} data")
+    again = f"Run the {command} again"
+    if "stock_snapshots" in lost:
+        again += f": {STOCK_RESUMES}"
+    return "; ".join(parts) + f". {again}."
+
+
 def open_warehouse(settings: Settings) -> Warehouse:
     timeout = settings.warehouse_lock_timeout
     return Warehouse.from_url(settings.warehouse_url, lock_timeout=timeout, read_timeout=timeout)
 
 
-def print_summary(settings: Settings, run_id: str, quarantined: str) -> None:
-    """Each step's sync_log row. Best effort: when the warehouse itself is the problem (held, unreachable), the
-    run's outcome below still says what failed."""
+def print_summary(settings: Settings, run_id: str, quarantined: str) -> set[str]:
+    """Each step's sync_log row; returns the steps whose data the run committed (a success or partial row). Best
+    effort: when the warehouse itself is the problem (held, unreachable), the run's outcome below still says what
+    failed."""
     try:
         log = open_warehouse(settings).query(
             "SELECT sync_type, status, total_count, success_count, failed_count, api_calls, retries, message "
@@ -238,7 +274,7 @@ def print_summary(settings: Settings, run_id: str, quarantined: str) -> None:
         )
     except Exception as error:  # the summary must not hide the run's own outcome behind a traceback
         print(f"  (no step summary: the warehouse could not be read: {mask_url(str(error)).splitlines()[0]})")
-        return
+        return set()
     for row in log.itertuples(index=False):
         print(
             f"  {row.sync_type:<18} {row.status:<8} {row.success_count:>7} loaded  {row.failed_count:>5} rejected  "
@@ -248,6 +284,7 @@ def print_summary(settings: Settings, run_id: str, quarantined: str) -> None:
     rejected = int(log.loc[log["status"] != "failed", "failed_count"].sum()) if len(log) else 0
     if rejected:
         print(f"{rejected} rows quarantined, with their reasons: {quarantined}")
+    return set(log.loc[log["status"] != "failed", "sync_type"])
 
 
 def run(args: argparse.Namespace) -> int:

@@ -126,6 +126,11 @@ def test_no_step_starts_after_an_interrupt_even_one_something_swallowed(
     )
     assert "swallowed: DagsterExecutionInterruptedError" in done.stderr, done.stderr
     assert done.returncode == 130, done.stdout + done.stderr
+    # One step, not "those steps"; and no advice about stock, which was not interrupted.
+    assert done.stderr.endswith(
+        "haier-pipeline sync: interrupted during price_history; what that step did was not written. Run the sync "
+        "again.\n"
+    ), done.stderr
     logged = Warehouse.from_url(cli_env["HAIER_WAREHOUSE_URL"]).query(
         "SELECT sync_type, status FROM {schema}.sync_log WHERE sync_type LIKE 'price%' ORDER BY completed_at"
     )
@@ -134,3 +139,71 @@ def test_no_step_starts_after_an_interrupt_even_one_something_swallowed(
         (run,) = instance.get_runs(limit=1)
         materialized = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
     assert [record.step_key for record in materialized] == ["prices"]
+
+
+@pytest.mark.parametrize(
+    ("interrupted", "written", "said"),
+    [
+        (
+            ["logistics_events"],
+            set(),
+            "interrupted during logistics_events; what that step did was not written. Run the sync again.",
+        ),
+        (
+            ["stock_snapshots"],
+            set(),
+            "interrupted during stock_snapshots; what that step did was not written. Run "
+            "the sync again: stock asks only the pairs whose answers were not saved yet today.",
+        ),
+        (
+            ["prices", "stock_snapshots"],
+            set(),
+            "interrupted during prices, stock_snapshots; what those steps did was "
+            "not written. Run the sync again: stock asks only",
+        ),
+        (
+            ["price_history"],
+            {"price_history"},
+            "interrupted during price_history; price_history had already written its data. Run the sync again.",
+        ),
+        (
+            ["prices", "stock_snapshots"],
+            {"prices"},
+            "interrupted during prices, stock_snapshots; what stock_snapshots "
+            "did was not written; prices had already written its data. Run the sync again: stock asks",
+        ),
+        ([], set(), "interrupted after its steps had finished; what they did was written."),
+    ],
+)
+def test_the_interruption_line_says_what_each_interrupted_step_lost(
+    interrupted: list[str], written: set[str], said: str
+) -> None:
+    """After one step it spoke of "those steps", an interrupted logistics step was told about stock, a step that had
+    committed before the interrupt was said to have written nothing, and one after the last step was exit 1, silent."""
+    from haier_pipeline.cli.sync import interruption_message
+
+    line = interruption_message("sync", interrupted, written)
+    assert line.startswith(f"haier-pipeline sync: {said}"), line
+    assert ("stock asks" in line) == ("stock_snapshots" in interrupted and "stock_snapshots" not in written)
+
+
+def test_an_interrupt_after_the_last_step_is_exit_130_not_a_silent_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
+    """Ctrl-C between the last step's end and the run's: Dagster fails the run, no step failed, and sync exited 1
+    without a word."""
+    from types import SimpleNamespace
+
+    import dagster as dg
+
+    from haier_pipeline.cli import EXIT_INTERRUPTED
+    from haier_pipeline.cli.sync import outcome
+
+    run_failure = SimpleNamespace(
+        event_type=dg.DagsterEventType.RUN_FAILURE,
+        message='Execution of run for "__ephemeral_asset_job__" failed. Execution was interrupted unexpectedly.',
+    )
+    result = SimpleNamespace(success=False, all_events=[run_failure], run_id="r1")
+    code = outcome(None, result, ["prices", "price_history"], "", command="sync", written={"prices", "price_history"})  # type: ignore[arg-type]
+    assert code == EXIT_INTERRUPTED
+    assert capsys.readouterr().err == (
+        "haier-pipeline sync: interrupted after its steps had finished; what they did was written.\n"
+    )

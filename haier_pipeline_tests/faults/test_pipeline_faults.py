@@ -39,7 +39,7 @@ import pytest
 import requests
 
 from haier_pipeline import resources as resources_module
-from haier_pipeline.assets.step import INTERRUPTED
+from haier_pipeline.assets.step import interrupted_message
 from haier_pipeline.assets.stock_checkpoint import CHECKPOINT_TABLES
 from haier_pipeline.automation import run_failure_alert_sensor
 from haier_pipeline.cli.main import main
@@ -593,7 +593,7 @@ def test_ctrl_c_mid_stock_step_exits_130_with_a_next_step_records_it_and_the_rer
     assert "Traceback" not in stderr, stderr
     assert contents(warehouse) == before, "no partial stock day"
     failed = warehouse.query("SELECT message FROM {schema}.sync_log WHERE status = 'failed'")
-    assert list(failed["message"]) == [INTERRUPTED]
+    assert list(failed["message"]) == [interrupted_message("stock_snapshots")]
     capsys.readouterr()
     with dg.DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
         resources = {"warehouse": WarehouseResource(url=cli_env["HAIER_WAREHOUSE_URL"])}
@@ -601,7 +601,7 @@ def test_ctrl_c_mid_stock_step_exits_130_with_a_next_step_records_it_and_the_rer
         context = dg.build_sensor_context(instance=instance, resources=resources, last_sensor_start_time=enabled_at)
         run_failure_alert_sensor(context)
     (alert,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ALERT haier-pipeline:")]
-    assert alert.endswith(f": {INTERRUPTED}"), "the alert said only DagsterExecutionInterruptedError"
+    assert alert.endswith(f": {interrupted_message('stock_snapshots')}"), "the alert said only the error's class"
     # Interrupted long before its first timed checkpoint (2 s), the step saved the answers it held on its way out.
     saved = int(warehouse.query("SELECT count(*) AS n FROM {schema}.stock_answers")["n"].iloc[0])
     assert saved >= answered - FAST_ANSWER_SENDERS, f"{answered} answered before the interrupt, {saved} saved"
