@@ -50,9 +50,11 @@ from haier_pipeline.warehouse.url import mask_url, reachability_error
 
 def steps_argument(raw: str) -> list[str]:
     names = [name.strip() for name in raw.split(",") if name.strip()]
-    if not names or (unknown := unknown_steps(names)):
-        shown = ", ".join(map(repr, unknown)) if names else "none given"
-        raise argparse.ArgumentTypeError(f"unknown step {shown}; choose from {','.join(STEPS)}")
+    if not names:
+        raise argparse.ArgumentTypeError(f"no step given; choose from {','.join(STEPS)}")
+    if unknown := unknown_steps(names):
+        what = "unknown step" if len(unknown) == 1 else "unknown steps"
+        raise argparse.ArgumentTypeError(f"{what} {', '.join(map(repr, unknown))}; choose from {','.join(STEPS)}")
     return names
 
 

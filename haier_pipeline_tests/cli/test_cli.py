@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -217,6 +218,10 @@ def test_sync_exit_codes_and_the_failing_step_on_stderr(
     ("argv", "says"),
     [
         (["--only", "bogus"], "argument --only: unknown step 'bogus'; choose from products,prices,stock"),
+        # It said "unknown step none given".
+        (["--only", ""], "argument --only: no step given; choose from products,prices,stock,catalog,balance,logistics"),
+        (["--only", " , "], "argument --only: no step given; choose from"),
+        (["--only", "stocks,price"], "unknown steps 'stocks', 'price'; choose from"),
         (["--only", "stocks,prices"], "unknown step 'stocks'"),
         (["--date", "2026-13-40"], "argument --date: '2026-13-40' is not a date: use YYYY-MM-DD"),
         (["--date", "2026-02-30"], "is not a date"),
@@ -270,6 +275,23 @@ def test_every_subcommand_has_help_with_examples(command: str, capsys: pytest.Ca
         main([command, "--help"])
     assert exited.value.code == 0
     assert "examples:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("lookup", ["products", "prices", "stock", "logistics", "balance"])
+def test_every_query_lookup_has_help_with_an_example_of_each_option(
+    lookup: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`query` subcommands had no examples, and --delivery-record-code and --member-id no help text."""
+    with pytest.raises(SystemExit) as exited:
+        main(["query", lookup, "--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    options, _, examples = out.partition("\nexamples:\n")
+    assert examples.count(f"haier-pipeline query {lookup}") >= 2, out
+    for option in re.findall(r"^  (--[a-z-]+)", options, flags=re.MULTILINE):
+        assert option in examples, f"no example of {option}"
+        described = options.split(option, 1)[1].split("\n  --", 1)[0]
+        assert len(described.split()) >= 4, f"{option} has no help text"
 
 
 def test_demo_runs_every_asset_against_the_simulator_and_prints_a_summary(
