@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from datetime import date
 from pathlib import Path
@@ -73,35 +72,38 @@ def stock_date_argument(raw: str) -> date:
 
 
 def timings_file_argument(raw: str) -> Path:
-    """Checked before the run: a path the timings cannot be written to would fail the command after the sync."""
+    """Checked before the run: a path the timings cannot be written to would fail the command after the sync. Its
+    folder must exist: a typo in it is an argument error, not a folder quietly created."""
     path = Path(raw)
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{raw} is a folder; name a file in it, e.g. {path / 'timings.json'}")
-    folder = next((parent for parent in path.parents if parent.exists()), None)  # missing folders are created
-    if folder is not None and not folder.is_dir():
-        raise argparse.ArgumentTypeError(f"{folder} is a file, not a folder; name a file in a folder")
-    if problem := unwritable(path, folder or Path.cwd()):
+    folder = path.parent
+    if not folder.is_dir():
+        existing = next((parent for parent in path.parents if parent.exists()), None)
+        if existing is not None and not existing.is_dir():
+            raise argparse.ArgumentTypeError(f"{existing} is a file, not a folder; name a file in a folder")
+        raise argparse.ArgumentTypeError(
+            f"{raw}: the folder {folder} does not exist; create it first (mkdir -p {folder}), or name a file in an "
+            "existing folder"
+        )
+    if problem := unwritable(path):
         raise argparse.ArgumentTypeError(
             f"{raw} cannot be written ({problem}); name a file in a folder you can write to, e.g. timings.json"
         )
     return path
 
 
-def unwritable(path: Path, folder: Path) -> str | None:
-    """Why `path` cannot be written, found by trying: permission bits miss a read-only mount, and root passes them
-    all. `folder` is its nearest existing folder. Leaves behind no file that was not there."""
+def unwritable(path: Path) -> str | None:
+    """Why `path` (in an existing folder) cannot be written, found by trying: permission bits miss a read-only mount,
+    and root passes them all. Leaves behind no file that was not there."""
     try:
         if path.exists():
             with path.open("a"):  # opened to append and closed: the file is unchanged
                 pass
-        elif folder == path.parent:
+        else:
             with path.open("x"):
                 pass
             path.unlink()
-        else:
-            # Its missing folders are created at the end; what must be writable now is the folder they go in.
-            with tempfile.TemporaryFile(dir=folder):
-                pass
     except OSError as error:
         return error.strerror or str(error)
     return None
