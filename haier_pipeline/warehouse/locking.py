@@ -81,9 +81,10 @@ def lock_timeout_error(
     verb = "write to" if exclusive else "read"
     message = f"Timed out after {waited:.0f} s waiting to {verb} the DuckDB warehouse {db_path}"
     if earlier:
+        held = earlier + waited
         message = (
-            f"Could not {verb} the DuckDB warehouse {db_path}: still held, and not waited for again (this process "
-            f"has been waiting for it since {earlier + waited:.0f} s ago)"
+            f"Gave up waiting to {verb} the DuckDB warehouse {db_path}: still held {held:.{0 if held >= 10 else 1}f} s "
+            "after this process first found it held, and not waited for again"
         )
     holders = lock_holders(lock_path_for(db_path))
     if holders:

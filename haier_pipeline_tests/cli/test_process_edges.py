@@ -142,7 +142,9 @@ def test_a_held_duckdb_file_ends_a_whole_sync_after_one_lock_timeout_with_the_ca
     failed = [line for line in captured.err.splitlines() if " failed: WarehouseLockTimeout: " in line]
     assert len(failed) == 3, captured.err  # the steps that start first: products, balance, logistics
     assert sum(f"Timed out after {timeout:.0f} s" in line for line in failed) == 1
-    assert all("not waited for again" in line for line in failed if "Timed out" not in line)
+    assert all(
+        "Gave up waiting" in line and "not waited for again" in line for line in failed if "Timed out" not in line
+    )
     assert all(f"PID {holder}" in line for line in failed), "each names the holder"
 
     run_id = next(line.split()[1] for line in captured.out.splitlines() if line.startswith("run "))
