@@ -207,14 +207,38 @@ def file_lock(db_path: Path, *, exclusive: bool, timeout: float) -> Iterator[_Po
                 fcntl.flock(fd, mode)
                 break
             except BlockingIOError:
+                if held_by_this_thread(db_path):
+                    raise self_deadlock_error(db_path) from None
                 if not poller.wait():
                     raise poller.timed_out(exclusive) from None
+        _flocks[fd] = (db_path, threading.get_ident())
         try:
             yield poller
         finally:
+            _flocks.pop(fd, None)
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+# The flocks this process holds: file descriptor -> (warehouse file, thread that took it).
+_flocks: dict[int, tuple[Path, int]] = {}
+
+
+def held_by_this_thread(db_path: Path) -> bool:
+    """Whether this thread still holds a flock on `db_path`: a session Ctrl-C left open. An interrupt that lands as a
+    `with` block ends, before its context manager's exit runs, leaves the session's generator suspended (and its
+    flock held) until the traceback goes; the step's `failed` row, written meanwhile, waited
+    HAIER_WAREHOUSE_LOCK_TIMEOUT for it. Waiting on one's own lock can only time out."""
+    me = threading.get_ident()
+    return any(path == db_path and thread == me for path, thread in list(_flocks.values()))
+
+
+def self_deadlock_error(db_path: Path) -> WarehouseLockTimeout:
+    return WarehouseLockTimeout(
+        f"the DuckDB warehouse {db_path} is still locked by this thread itself: an earlier read or write of it was "
+        "interrupted before it could let go (Ctrl-C or SIGTERM); not waited for"
+    )
 
 
 def is_conflicting_lock(error: BaseException) -> bool:
