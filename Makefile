@@ -33,8 +33,10 @@ test: setup
 demo: setup
 	$(BIN)/haier-pipeline demo
 
+# `make ui PORT=3001` for another port. SIGTERM or Ctrl-C stops it within 5 s, saying so.
+PORT ?= 3000
 ui: setup
-	$(BIN)/haier-pipeline ui
+	$(BIN)/haier-pipeline ui --port $(PORT)
 
 bench: setup
 	$(BIN)/python -m haier_pipeline_tests.bench
@@ -47,8 +49,13 @@ lock:
 	$(UV) pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
 
 # Everything the project writes, and nothing else: tracked files (data/counties.csv, data/orders.csv) and a warehouse
-# kept under another name (e.g. the old data/haier.duckdb) stay.
+# kept under another name (e.g. the old data/haier.duckdb) stay. What the UI and the daemon write: the instance under
+# data/dagster (dagster.yaml), Dagster's telemetry folders logs/ and .logs_queue/ in DAGSTER_HOME (this folder; `dg`
+# creates them even with telemetry off), the .tmp_dagster_home_* a `dg dev` run without DAGSTER_HOME leaves when it is
+# killed, and storage/, history/, schedules/ where a dagster.yaml without storage paths puts the instance. A
+# DAGSTER_HOME elsewhere is left alone: it may hold more than this project's runs.
 clean:
 	rm -rf $(VENV) data/dagster data/bench test-artifacts .pytest_cache .ruff_cache .hypothesis .haier-pacing *.egg-info
+	rm -rf logs .logs_queue .tmp_dagster_home_* storage history schedules
 	rm -f data/warehouse.duckdb data/warehouse.duckdb.wal data/*.duckdb.lock
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

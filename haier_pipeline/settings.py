@@ -19,7 +19,7 @@ from dotenv.parser import parse_stream
 from pydantic import Field, PrivateAttr, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from haier_pipeline.api_urls import insecure_http_problems
+from haier_pipeline.api_urls import http_url_problem, insecure_http_problems, mask_webhook_url
 from haier_pipeline.config_files import COUNTIES_HINT, county_code_problem, read_county_file
 from haier_pipeline.errors import HaierConfigurationError
 from haier_pipeline.haier.envelopes import success_codes_from
@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     stock_cache_ttl: float = Field(300.0, ge=0, le=86_400 * 7)
     stock_call_budget: int | None = Field(None, gt=0)
     stock_deadline: float | None = Field(None, gt=0)
+    # Alerts: one JSON POST per failed run (defs/alerts/webhook.py), linking to the run in the UI at ui_url.
+    alert_webhook_url: str | None = None
+    ui_url: str = "http://127.0.0.1:3000"
 
     # ---- validation ---------------------------------------------------------------------------------
 
@@ -111,12 +114,35 @@ class Settings(BaseSettings):
     def _http_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
             return None
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"{mask_url(value)!r} is not an http(s) URL")
+        value, problem = http_url_problem(value, base=info.field_name == "base_url")
+        if problem:
+            raise ValueError(mask_url(problem))
         base, token = (value, None) if info.field_name == "base_url" else (None, value)
         if problems := insecure_http_problems(base, token, bool(info.data.get("allow_insecure_http"))):
             raise ValueError("; ".join(problems))
         return value.rstrip("/")
+
+    @field_validator("alert_webhook_url", "ui_url")
+    @classmethod
+    def _link(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """The webhook receives the alerts (plain http only to loopback, as the API's URLs); the UI URL is only
+        linked to from them."""
+        if value is None:
+            return None
+        webhook = info.field_name == "alert_webhook_url"
+        url, problem = http_url_problem(value, base=not webhook)
+        if problem and webhook:
+            # Its path or query is the secret that lets anyone post: the problem is named, the URL never repeated.
+            what = problem.partition(":")[0]
+            raise ValueError(f"{what}: paste the URL exactly as the chat service gave it (https://...)")
+        if problem:
+            raise ValueError(mask_url(problem))
+        if webhook and insecure_http_problems(url, None, bool(info.data.get("allow_insecure_http"))):
+            raise ValueError(
+                "uses plain http to a host that is not loopback: use https://, or set HAIER_ALLOW_INSECURE_HTTP=1 "
+                "if this network is trusted"
+            )
+        return url
 
     @field_validator("auth_scheme", mode="before")
     @classmethod
@@ -170,6 +196,8 @@ class Settings(BaseSettings):
     def __repr_args__(self):  # type: ignore[override]
         # A Postgres URL may carry a password; pydantic builds both repr() and str() from this.
         for name, value in super().__repr_args__():
+            if name == "alert_webhook_url" and value:
+                value = mask_webhook_url(value)
             yield name, (mask_url(value) if isinstance(value, str) else value)
 
     # ---- derived values -----------------------------------------------------------------------------
@@ -198,6 +226,8 @@ class Settings(BaseSettings):
                 shown[name] = f"****** ({len(secret)} chars)" if secret else "(not set)"
             elif name == "token_url":
                 shown[name] = mask_url(self.resolved_token_url)
+            elif name == "alert_webhook_url":
+                shown[name] = mask_webhook_url(value)
             elif name == "send_to_code":
                 shown[name] = self.resolved_send_to_code
             elif isinstance(value, dict):
@@ -284,6 +314,8 @@ def describe_problems(error: ValidationError) -> list[str]:
             problems.append(f"{name} is not set")
         elif field in SECRET_FIELDS:
             problems.append(f"{name}: {message}")
+        elif field == "alert_webhook_url":
+            problems.append(f"{name}={mask_webhook_url(str(item['input']))!r}: {message}")
         else:
             problems.append(f"{name}={mask_url(str(item['input']))!r}: {message}")
     return problems

@@ -20,6 +20,10 @@ WRITTEN = [
     ".hypothesis",
     ".haier-pacing",
     "__pycache__",
+    # What the UI and its daemon write in DAGSTER_HOME (the project folder), and what a killed `dg dev` leaves.
+    "logs",
+    ".logs_queue",
+    ".tmp_dagster_home_*",
 ]
 
 
@@ -42,5 +46,8 @@ def test_the_project_writes_nothing_outside_what_clean_removes_and_git_ignores()
         "data/dagster/",
         "data/bench/",
         "test-artifacts/",
+        "/logs/",
+        "/.logs_queue/",
+        "/.tmp_dagster_home_*/",
     ):
         assert pattern in ignored, pattern

@@ -240,3 +240,37 @@ FLOAT_VARIABLES = [
 @pytest.mark.parametrize("name", FLOAT_VARIABLES)
 def test_a_float_setting_must_be_a_finite_number(name: str, value: str) -> None:
     assert f"{name}={value!r}: Input should be a finite number" in problems_of({**MINIMAL, name: value})
+
+
+def test_an_http_url_in_capitals_is_that_url_and_other_mistakes_are_named() -> None:
+    """`HTTP://127.0.0.1:9` was refused as "not an http(s) URL"; a URL without its scheme was refused the same way."""
+    settings = load_settings(
+        {**MINIMAL, "HAIER_BASE_URL": "HTTP://127.0.0.1:9/", "HAIER_TOKEN_URL": "HTTP://LOCALHOST:9/a"}
+    )
+    assert settings.base_url == "http://127.0.0.1:9" and settings.token_url == "http://localhost:9/a"
+    problems = problem_list(
+        {**MINIMAL, "HAIER_BASE_URL": "openplat.haier.net", "HAIER_TOKEN_URL": "htps://t.haier.net/a"}
+    )
+    assert "HAIER_BASE_URL='openplat.haier.net': no scheme: write https://openplat.haier.net" in problems
+    assert (
+        "HAIER_TOKEN_URL='htps://t.haier.net/a': not an http(s) URL as written: did you mean https://t.haier.net/a?"
+        in (problems)
+    )
+    secret = problems_of({**MINIMAL, "HAIER_TOKEN_URL": "htps://id:tok-secret-77@t.haier.net/a"})
+    assert "tok-secret-77" not in secret and "id:***@" in secret
+
+
+def test_the_alert_webhook_and_ui_urls_are_checked_and_the_webhook_never_shown() -> None:
+    hook = "https://hooks.slack.com/services/T0/B0/hook-secret-123"
+    settings = load_settings({**MINIMAL, "HAIER_ALERT_WEBHOOK_URL": hook, "HAIER_UI_URL": "HTTP://Dagster.Local:3000/"})
+    assert settings.alert_webhook_url == hook and settings.ui_url == "http://dagster.local:3000"
+    assert settings.masked()["alert_webhook_url"] == "https://hooks.slack.com/***"
+    assert "hook-secret-123" not in repr(settings) and "hook-secret-123" not in str(settings)
+    assert load_settings(MINIMAL).ui_url == "http://127.0.0.1:3000"
+    problems = problems_of(
+        {**MINIMAL, "HAIER_ALERT_WEBHOOK_URL": "htps://hooks.slack.com/services/T0/B0/hook-secret-123"}
+    )
+    assert "HAIER_ALERT_WEBHOOK_URL='htps://hooks.slack.com/***': not an http(s) URL" in problems
+    assert "hook-secret-123" not in problems
+    plain = problems_of({**MINIMAL, "HAIER_ALERT_WEBHOOK_URL": "http://hooks.example.com/x"})
+    assert "plain http to a host that is not loopback" in plain

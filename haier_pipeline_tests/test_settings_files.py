@@ -155,3 +155,70 @@ def test_check_and_sync_refuse_a_bad_member_id_before_any_call(
     assert err.count("line 2: member_id 'abc' is not a whole number") == 2, err
     assert "Traceback" not in err
     assert simulator.counters.snapshot()["total_requests"] == 0
+
+
+def test_the_counties_file_names_every_bad_line_at_once_with_duplicates_and_misspelt_columns(bare_folder: Path) -> None:
+    """The first bad weight stopped the reading; a county listed twice and a misspelt column passed without a word."""
+    (bare_folder / "data").mkdir()
+    (bare_folder / "data" / "counties.csv").write_text(
+        "county_code,weight,county_name\n"
+        "110101,1,东城区\n"
+        "310104,heavy,徐汇区\n"
+        "110101,2,东城区\n"
+        "440106,-1\n"
+        ",3,no code\n"
+        "510107,1,武侯区,extra\n"
+        "510108,inf\n",
+        encoding="utf-8",
+    )
+    problems = problems_of({key: value for key, value in MINIMAL.items() if key != "HAIER_COUNTY_CODES"})
+    expected = [
+        "data/counties.csv line 3: weight 'heavy' is not a number >= 0",
+        "data/counties.csv line 4: county 110101 is already on line 2 (keep one of the two lines)",
+        "data/counties.csv line 5: weight '-1' is not a number >= 0",
+        "data/counties.csv line 6: no county_code",
+        "data/counties.csv line 7: more fields than the header row has columns",
+        "data/counties.csv line 8: weight 'inf' is not a number >= 0",
+    ]
+    assert problems == "; ".join(expected), problems
+
+    (bare_folder / "data" / "counties.csv").write_text("county_code,wieght\n110101,5\n", encoding="utf-8")
+    problems = problems_of({key: value for key, value in MINIMAL.items() if key != "HAIER_COUNTY_CODES"})
+    assert "data/counties.csv: the column 'wieght' is not read: did you mean 'weight'?" in problems, problems
+
+
+def test_the_orders_file_names_every_bad_line_at_once_with_duplicates_and_misspelt_columns(tmp_path: Path) -> None:
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        "order_code,delivery_record_code,member_id,note\n"
+        "SO.1,,abc,first\n"
+        "SO.2,D.2,7\n"
+        "SO.2,D.2,7,again\n"
+        ",D.3,\n"
+        "SO.4,,0\n",
+        encoding="utf-8",
+    )
+    named = f"HAIER_ORDERS_FILE={str(orders)!r}"
+    with pytest.raises(HaierConfigurationError) as raised:
+        read_orders(str(orders))
+    assert [problem.removeprefix(named) for problem in raised.value.problems] == [
+        " line 2: member_id 'abc' is not a whole number of 1 or more: write the member's digits (ASCII, not "
+        "full-width) or leave it empty",
+        " line 4: order SO.2 is already on line 3 (keep one of the two lines)",
+        " line 5: no order_code",
+        " line 6: member_id '0' is not a whole number of 1 or more: write the member's digits (ASCII, not "
+        "full-width) or leave it empty",
+    ]
+    orders.write_text("order_code,Member ID\nSO.1,7\n", encoding="utf-8")
+    assert "the column 'Member ID' is not read: did you mean 'member_id'?" in (orders_file_problem(str(orders)) or "")
+
+
+def test_check_names_the_columns_nothing_reads(
+    cli_env: dict[str, str], simulator: RunningSimulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Path(cli_env["HAIER_ORDERS_FILE"]).write_text(
+        "order_code,note\nSO.20190106.000003,for the audit\n", encoding="utf-8"
+    )
+    assert main(["check"]) == 0
+    out = capsys.readouterr().out
+    assert f"{cli_env['HAIER_ORDERS_FILE']}: note not read (only order_code, delivery_record_code, member_id)" in out

@@ -19,14 +19,14 @@ from typing import Any
 
 from haier_pipeline.cli.exit_codes import EXIT_FAILED, EXIT_OK
 from haier_pipeline.cli.sync import open_warehouse, preflight
-from haier_pipeline.config_files import read_orders
+from haier_pipeline.config_files import columns_not_read, read_orders
 from haier_pipeline.defs.resources import client_from_settings
 from haier_pipeline.endpoints.prices import prices as PRICES
 from haier_pipeline.errors import HaierAuthenticationError, HaierError, HaierUnavailableError
 from haier_pipeline.haier.client import HaierClient
 from haier_pipeline.haier.first_contact import FirstContactRecord
 from haier_pipeline.redaction import redact
-from haier_pipeline.settings import Settings, load_settings
+from haier_pipeline.settings import DEFAULT_COUNTIES_FILE, Settings, load_settings
 from haier_pipeline.warehouse.errors import WarehouseConfigError
 from haier_pipeline.warehouse.url import mask_url
 
@@ -50,7 +50,9 @@ def run(args: argparse.Namespace) -> int:
     for name, value in settings.masked().items():
         print(f"  {name:<22} {value}")
     preflight(settings, orders=True, warehouse=not args.no_warehouse)
-    print(f"files:     ok ({len(settings.county_codes)} counties, orders in {settings.orders_file})")
+    counties_file = Path(DEFAULT_COUNTIES_FILE) if settings.counties_from_file else None
+    notes = columns_not_read(counties_file, settings.orders_file)
+    print(f"files:     ok ({len(settings.county_codes)} counties, orders in {settings.orders_file}{notes})")
     if not args.no_warehouse:
         check_warehouse(settings)
     client = client_from_settings(settings)

@@ -14,6 +14,7 @@ import threading
 from typing import Any
 
 from haier_pipeline.cli.exit_codes import EXIT_INTERRUPTED
+from haier_pipeline.signals import record_interrupts
 
 # Long enough for the hook to return (microseconds), short enough that nobody notices the wait.
 REDELIVERY_DELAY = 0.05
@@ -51,6 +52,7 @@ class _NoInterruptTracebacks(logging.Filter):
 
 
 def handle_interrupts_everywhere() -> None:
+    record_interrupts()
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     sys.unraisablehook = _redeliver_interrupt
     last_resort = logging.lastResort

@@ -23,17 +23,19 @@ EXAMPLES = {
     "sync": """examples:
   haier-pipeline sync                              every asset, stock for today (Asia/Shanghai)
   haier-pipeline sync --only prices,catalog        just prices (and their history) and the catalog
-  haier-pipeline sync --only stock                 today's stock (Asia/Shanghai) and nothing else""",
+  haier-pipeline sync --only stock                 today's stock (Asia/Shanghai) and nothing else
+  haier-pipeline sync --timings timings.json       also write where the time went (the folder must exist)""",
     "check": """examples:
   haier-pipeline check                             configuration (secrets masked), warehouse, token, each endpoint
   haier-pipeline check --record first-contact      the same, keeping each endpoint's first answers (secrets masked)""",
     "query": """examples:
-  haier-pipeline query products                    the whole procurable listing
+  haier-pipeline query products                    the whole listing (is_sales says what is procurable)
   haier-pipeline query products GA0SZC00U --json   one product as JSON
   haier-pipeline query prices GA0SZC00U GA1AB2C3D  any number of codes, 20 a call
   haier-pipeline query stock GA0SZC00U 110101      one row per warehouse (cached for HAIER_STOCK_CACHE_TTL s)
-  haier-pipeline query logistics SO.20190106.000003
-  haier-pipeline query balance""",
+  haier-pipeline query logistics SO.20190106.000003 --delivery-record-code SO.20190106.000003.F1 --member-id 42
+  haier-pipeline query balance --json
+  haier-pipeline query logistics --help            each lookup's options, with an example of each""",
     "simulator": """examples:
   haier-pipeline simulator                         the simulated API on http://127.0.0.1:8765
   haier-pipeline simulator --latency-ms 30 --rate 100 --products 500
@@ -41,7 +43,8 @@ EXAMPLES = {
     "demo": """examples:
   haier-pipeline demo                              simulator + every asset into data/warehouse.duckdb""",
     "ui": """examples:
-  haier-pipeline ui                                dg dev (UI and daemon) on http://127.0.0.1:3000""",
+  haier-pipeline ui                                dg dev (UI and daemon) on http://127.0.0.1:3000
+  haier-pipeline ui --port 3001                    on another port (make ui PORT=3001)""",
 }
 
 

@@ -55,20 +55,65 @@ def member_id_argument(raw: str) -> int:
     return int(text)
 
 
+# Each lookup's `--help` ends with examples of it and of each of its options.
+LOOKUP_EXAMPLES = {
+    "products": """examples:
+  haier-pipeline query products                         the whole listing, procurable or not (is_sales says)
+  haier-pipeline query products GA0SZC00U GA1AB2C3D     those products only
+  haier-pipeline query products GA0SZC00U --json        as a JSON array keyed by the warehouse's column names""",
+    "prices": """examples:
+  haier-pipeline query prices GA0SZC00U                 one product's dealer price
+  haier-pipeline query prices GA0SZC00U GA1AB2C3D ...   any number of codes, 20 a call
+  haier-pipeline query prices GA0SZC00U --json          money as decimal strings, exact""",
+    "stock": """examples:
+  haier-pipeline query stock GA0SZC00U 110101           one row per warehouse; a recorded answer younger than
+                                                        HAIER_STOCK_CACHE_TTL s, else the API (then cached)
+  haier-pipeline query stock GA0SZC00U 110101 --json    the same rows as JSON""",
+    "logistics": """examples:
+  haier-pipeline query logistics SO.20190106.000003
+  haier-pipeline query logistics SO.20190106.000003 --delivery-record-code SO.20190106.000003.F1
+  haier-pipeline query logistics SO.20190106.000003 --member-id 42
+  haier-pipeline query logistics SO.20190106.000003 --json""",
+    "balance": """examples:
+  haier-pipeline query balance                          balance per sales organisation (HAIER_CUSTOMER_PASSWORD)
+  haier-pipeline query balance --json""",
+}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     lookups = parser.add_subparsers(dest="lookup", required=True, metavar="WHAT")
-    products = lookups.add_parser("products", help="procurable products (no code: the whole listing)")
-    products.add_argument("codes", nargs="*", metavar="CODE", type=_code_argument(PRODUCT_CODE))
-    prices = lookups.add_parser("prices", help="dealer prices, any number of codes (20 a call)")
-    prices.add_argument("codes", nargs="+", metavar="CODE", type=_code_argument(PRODUCT_CODE))
-    stock = lookups.add_parser("stock", help="stock of one product in one county, one row per warehouse")
-    stock.add_argument("code", metavar="CODE", type=_code_argument(PRODUCT_CODE))
-    stock.add_argument("county", metavar="COUNTY", type=_code_argument(COUNTY_CODE))
-    logistics = lookups.add_parser("logistics", help="logistics records of one order")
-    logistics.add_argument("order_code", metavar="ORDER_CODE")
-    logistics.add_argument("--delivery-record-code", metavar="X")
-    logistics.add_argument("--member-id", type=member_id_argument, metavar="N")
-    lookups.add_parser("balance", help="payer account balance per sales organisation")
+
+    def lookup(name: str, summary: str) -> argparse.ArgumentParser:
+        return lookups.add_parser(
+            name,
+            help=summary,
+            description=summary,
+            epilog=LOOKUP_EXAMPLES[name],
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    products = lookup("products", "the product listing, with each product's is_sales (no code: the whole listing)")
+    products.add_argument("codes", nargs="*", metavar="CODE", type=_code_argument(PRODUCT_CODE), help="product codes")
+    prices = lookup("prices", "dealer prices, any number of codes (20 a call)")
+    prices.add_argument("codes", nargs="+", metavar="CODE", type=_code_argument(PRODUCT_CODE), help="product codes")
+    stock = lookup("stock", "stock of one product in one county, one row per warehouse")
+    stock.add_argument("code", metavar="CODE", type=_code_argument(PRODUCT_CODE), help="a product code")
+    stock.add_argument("county", metavar="COUNTY", type=_code_argument(COUNTY_CODE), help="a 6-digit county code")
+    logistics = lookup("logistics", "logistics records of one order")
+    logistics.add_argument("order_code", metavar="ORDER_CODE", help="the order's code, e.g. SO.20190106.000003")
+    logistics.add_argument(
+        "--delivery-record-code",
+        metavar="X",
+        help="narrow the lookup to one delivery record of the order, sent as deliveryRecordCode (optional; e.g. "
+        "SO.20190106.000003.F1)",
+    )
+    logistics.add_argument(
+        "--member-id",
+        type=member_id_argument,
+        metavar="N",
+        help="the member id, sent as memberId (optional; a whole number, 1 or more, in ASCII digits)",
+    )
+    lookup("balance", "payer account balance per sales organisation")
     for sub in lookups.choices.values():
         sub.add_argument("--json", action="store_true", help="print a JSON array of row objects")
 

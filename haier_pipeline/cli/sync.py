@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from datetime import date
 from pathlib import Path
 
-from dagster import DagsterInstance, ExecuteInProcessResult
+from dagster import DagsterEventType, DagsterInstance, ExecuteInProcessResult
 
 from haier_pipeline.cli.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNANSWERED
 from haier_pipeline.cli.runs import pools_of, run_assets, selected_assets, steps_not_run, unknown_steps
@@ -18,7 +17,7 @@ from haier_pipeline.cli.timings import SyncTimings
 from haier_pipeline.config_files import orders_file_problem
 from haier_pipeline.defs.alerts.audit import record_dead_runs
 from haier_pipeline.defs.haier_catalog.stock.day import STOCK_DAY_TAG
-from haier_pipeline.defs.outcomes import UNANSWERED_TAG, step_failures
+from haier_pipeline.defs.outcomes import STOCK_RESUMES, UNANSWERED_TAG, asset_of, step_failures
 from haier_pipeline.defs.resources import resources_from_settings, warehouse_resource
 from haier_pipeline.endpoints import endpoint, steps
 from haier_pipeline.endpoints.declaration import FromOrdersFile, StockDay
@@ -32,16 +31,18 @@ from haier_pipeline.instance import (
 )
 from haier_pipeline.settings import Settings, load_settings
 from haier_pipeline.shanghai_time import today_in_shanghai
-from haier_pipeline.warehouse.errors import WarehouseError
-from haier_pipeline.warehouse.url import mask_url, reachability_problem
+from haier_pipeline.warehouse.errors import WarehouseError, WarehouseUnavailableError
+from haier_pipeline.warehouse.url import mask_url, reachability_error
 from haier_pipeline.warehouse.warehouse import Warehouse
 
 
 def steps_argument(raw: str) -> list[str]:
     names = [name.strip() for name in raw.split(",") if name.strip()]
-    if not names or (unknown := unknown_steps(names)):
-        shown = ", ".join(map(repr, unknown)) if names else "none given"
-        raise argparse.ArgumentTypeError(f"unknown step {shown}; choose from {','.join(steps())}")
+    if not names:
+        raise argparse.ArgumentTypeError(f"no step given; choose from {','.join(steps())}")
+    if unknown := unknown_steps(names):
+        what = "unknown step" if len(unknown) == 1 else "unknown steps"
+        raise argparse.ArgumentTypeError(f"{what} {', '.join(map(repr, unknown))}; choose from {','.join(steps())}")
     return names
 
 
@@ -60,35 +61,38 @@ def stock_date_argument(raw: str) -> date:
 
 
 def timings_file_argument(raw: str) -> Path:
-    """Checked before the run: a path the timings cannot be written to would fail the command after the sync."""
+    """Checked before the run: a path the timings cannot be written to would fail the command after the sync. Its
+    folder must exist: a typo in it is an argument error, not a folder quietly created."""
     path = Path(raw)
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{raw} is a folder; name a file in it, e.g. {path / 'timings.json'}")
-    folder = next((parent for parent in path.parents if parent.exists()), None)  # missing folders are created
-    if folder is not None and not folder.is_dir():
-        raise argparse.ArgumentTypeError(f"{folder} is a file, not a folder; name a file in a folder")
-    if problem := unwritable(path, folder or Path.cwd()):
+    folder = path.parent
+    if not folder.is_dir():
+        existing = next((parent for parent in path.parents if parent.exists()), None)
+        if existing is not None and not existing.is_dir():
+            raise argparse.ArgumentTypeError(f"{existing} is a file, not a folder; name a file in a folder")
+        raise argparse.ArgumentTypeError(
+            f"{raw}: the folder {folder} does not exist; create it first (mkdir -p {folder}), or name a file in an "
+            "existing folder"
+        )
+    if problem := unwritable(path):
         raise argparse.ArgumentTypeError(
             f"{raw} cannot be written ({problem}); name a file in a folder you can write to, e.g. timings.json"
         )
     return path
 
 
-def unwritable(path: Path, folder: Path) -> str | None:
-    """Why `path` cannot be written, found by trying: permission bits miss a read-only mount, and root passes them
-    all. `folder` is its nearest existing folder. Leaves behind no file that was not there."""
+def unwritable(path: Path) -> str | None:
+    """Why `path` (in an existing folder) cannot be written, found by trying: permission bits miss a read-only mount,
+    and root passes them all. Leaves behind no file that was not there."""
     try:
         if path.exists():
             with path.open("a"):  # opened to append and closed: the file is unchanged
                 pass
-        elif folder == path.parent:
+        else:
             with path.open("x"):
                 pass
             path.unlink()
-        else:
-            # Its missing folders are created at the end; what must be writable now is the folder they go in.
-            with tempfile.TemporaryFile(dir=folder):
-                pass
     except OSError as error:
         return error.strerror or str(error)
     return None
@@ -121,12 +125,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def preflight(settings: Settings, *, orders: bool, warehouse: bool = True) -> None:
     """What a run would otherwise fail on halfway, the orders file and the warehouse: every problem named at once,
-    before any call (`check` asks it too)."""
-    problems = [
-        orders and orders_file_problem(settings.orders_file),
-        warehouse and reachability_problem(settings.warehouse_url),
-    ]
-    if found := [problem for problem in problems if problem]:
+    before any call (`check` asks it too). What the user must fix is a configuration error (exit 2); a warehouse that
+    did not answer, and nothing else wrong, is an operational failure (exit 1): a scheduled sync then reads as
+    "Postgres is down", not as a misconfiguration."""
+    problems = [orders and orders_file_problem(settings.orders_file)]
+    error = reachability_error(settings.warehouse_url) if warehouse else None
+    problems.append(str(error) if error is not None else None)
+    found = [problem for problem in problems if problem]
+    if isinstance(error, WarehouseUnavailableError) and len(found) == 1:
+        raise error
+    if found:
         raise HaierConfigurationError(found)
 
 
@@ -171,26 +179,29 @@ def sync(
     timings.mark("run_finished")
     elapsed = time.monotonic() - started
     quarantined = f"SELECT asset, reason, payload FROM haier.rejected_rows WHERE run_id = '{result.run_id}'"
-    print_summary(settings, result.run_id, quarantined)
+    written = print_summary(settings, result.run_id, quarantined)
     print(f"run {result.run_id} ({elapsed:.1f} s) — the Dagster UI shows its full log")
-    exit_code = outcome(instance, result, assets, quarantined, command="demo" if source == "demo" else "sync")
+    command = "demo" if source == "demo" else "sync"
+    exit_code = outcome(instance, result, assets, quarantined, command=command, written=written)
     timings.write(result.run_id, exit_code, result)
     return exit_code
 
 
 def outcome(
-    instance: DagsterInstance, result: ExecuteInProcessResult, assets: list[str], quarantined: str, command: str
+    instance: DagsterInstance,
+    result: ExecuteInProcessResult,
+    assets: list[str],
+    quarantined: str,
+    command: str,
+    written: set[str] | None = None,
 ) -> int:
-    """The exit code, with what went wrong on stderr, in the words of the command that ran the sync."""
+    """The exit code, with what went wrong on stderr, in the words of the command that ran the sync. `written`: the
+    steps whose data this run committed (their success or partial row in sync_log), when the summary could read it."""
     if not result.success:
         failures = step_failures(result)
-        if any(failure.interrupted for failure in failures):
-            steps = ", ".join(failure.step for failure in failures)
-            print(
-                f"haier-pipeline {command}: interrupted during {steps}; what those steps did was not written. Run "
-                f"the {command} again: stock asks only the pairs whose answers were not saved yet today.",
-                file=sys.stderr,
-            )
+        if any(failure.interrupted for failure in failures) or (not failures and run_was_interrupted(result)):
+            interrupted = [failure.step for failure in failures if failure.interrupted]
+            print(interruption_message(command, interrupted, written or set()), file=sys.stderr)
             return EXIT_INTERRUPTED
         for failure in failures:
             print(f"haier-pipeline {command}: step {failure.step} failed: {failure.cause}", file=sys.stderr)
@@ -209,14 +220,46 @@ def outcome(
     return EXIT_OK
 
 
+def run_was_interrupted(result: ExecuteInProcessResult) -> bool:
+    """A run that failed outside its steps because of Ctrl-C or SIGTERM (it landed after the last step ended)."""
+    return any(
+        event.event_type == DagsterEventType.RUN_FAILURE and "interrupted" in (event.message or "")
+        for event in result.all_events
+    )
+
+
+def interruption_message(command: str, interrupted: list[str], written: set[str]) -> str:
+    """What an interrupt cost, in one line: the steps it interrupted (one step, or several), whether any of them had
+    already committed its data, and what to do. The stock advice only when stock lost answers: the step that
+    resumes."""
+    name = f"haier-pipeline {command}"
+    if not interrupted:
+        return f"{name}: interrupted after its steps had finished; what they did was written."
+    lost = [step for step in interrupted if step not in written]
+    kept = [step for step in interrupted if step in written]
+    parts = [f"{name}: interrupted during {', '.join(interrupted)}"]
+    if lost and kept:
+        parts.append(f"what {', '.join(lost)} did was not written")
+    elif lost:
+        parts.append("what that step did was not written" if len(lost) == 1 else "what those steps did was not written")
+    if kept:
+        its = "its" if len(kept) == 1 else "their"
+        parts.append(f"{', '.join(kept)} had already written {its} data")
+    again = f"Run the {command} again"
+    if any(isinstance(endpoint(asset_of(step)).write, StockDay) for step in lost):
+        again += f": {STOCK_RESUMES}"
+    return "; ".join(parts) + f". {again}."
+
+
 def open_warehouse(settings: Settings) -> Warehouse:
     timeout = settings.warehouse_lock_timeout
     return Warehouse.from_url(settings.warehouse_url, lock_timeout=timeout, read_timeout=timeout)
 
 
-def print_summary(settings: Settings, run_id: str, quarantined: str) -> None:
-    """Each step's sync_log row. Best effort: when the warehouse itself is the problem (held, unreachable), the
-    run's outcome below still says what failed."""
+def print_summary(settings: Settings, run_id: str, quarantined: str) -> set[str]:
+    """Each step's sync_log row; returns the steps whose data the run committed (a success or partial row). Best
+    effort: when the warehouse itself is the problem (held, unreachable), the run's outcome below still says what
+    failed."""
     try:
         log = open_warehouse(settings).query(
             "SELECT sync_type, status, total_count, success_count, failed_count, api_calls, retries, message "
@@ -225,7 +268,7 @@ def print_summary(settings: Settings, run_id: str, quarantined: str) -> None:
         )
     except Exception as error:  # the summary must not hide the run's own outcome behind a traceback
         print(f"  (no step summary: the warehouse could not be read: {mask_url(str(error)).splitlines()[0]})")
-        return
+        return set()
     for row in log.itertuples(index=False):
         print(
             f"  {row.sync_type:<18} {row.status:<8} {row.success_count:>7} loaded  {row.failed_count:>5} rejected  "
@@ -235,6 +278,7 @@ def print_summary(settings: Settings, run_id: str, quarantined: str) -> None:
     rejected = int(log.loc[log["status"] != "failed", "failed_count"].sum()) if len(log) else 0
     if rejected:
         print(f"{rejected} rows quarantined, with their reasons: {quarantined}")
+    return set(log.loc[log["status"] != "failed", "sync_type"])
 
 
 def run(args: argparse.Namespace) -> int:

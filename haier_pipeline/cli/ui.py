@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 from types import FrameType
@@ -23,7 +24,8 @@ from haier_pipeline.settings import load_dotenv_file
 
 UI_HOST = "127.0.0.1"
 SIMULATOR_PORT = 8765
-GRACE_SECONDS = 20.0
+# Seconds dg dev gets to stop on SIGTERM or Ctrl-C (it takes about 2) before its group is killed: within 5 s in all.
+GRACE_SECONDS = 3.5
 # The checkout this module runs from, when it is one (an editable install); is_dg_project() tells.
 SOURCE_ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,13 +80,13 @@ def port_problem(host: str, port: int) -> str | None:
     return None
 
 
-def stop_group(process: subprocess.Popen[bytes], first: int) -> int:
+def stop_group(process: subprocess.Popen[bytes], first: int, grace: float = GRACE_SECONDS) -> int:
     """`first` to the whole group (dg dev shuts its webserver, daemon and code server down on it), then SIGKILL
-    whatever is left of the group after the grace period."""
+    whatever is left of the group after `grace` seconds."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, first)
     try:
-        code = process.wait(timeout=GRACE_SECONDS)
+        code = process.wait(timeout=grace)
     except subprocess.TimeoutExpired:
         code = -signal.SIGKILL
     with contextlib.suppress(ProcessLookupError):
@@ -92,31 +94,87 @@ def stop_group(process: subprocess.Popen[bytes], first: int) -> int:
     return code
 
 
+def say(message: str) -> None:
+    print(f"haier-pipeline ui: {message}", file=sys.stderr, flush=True)
+
+
 def supervise(command: list[str], environment: dict[str, str]) -> int:
     """Run `command` in its own session (so it gets signals from us only, and its group can be stopped whole); a
-    SIGTERM or SIGINT sent to us is passed to its whole group."""
-    process = subprocess.Popen(command, env=environment, start_new_session=True)
+    SIGTERM or SIGINT sent to us is passed to its whole group, which gets GRACE_SECONDS to stop before it is killed;
+    a second one kills it at once.
+
+    The handlers are installed before `command` starts: a process started with SIGINT ignored (a script's background
+    job, `make ui &`) would hand that on, and Dagster maps SIGTERM to whatever SIGINT does, so dg dev and its daemon
+    ignored both and were killed only after the grace period (22 s). A handler of ours is reset to the default in
+    the child, whatever this process inherited."""
     received: list[int] = []
 
     def forward(signum: int, frame: FrameType | None) -> None:
         received.append(signum)
 
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    try:
+        process = subprocess.Popen(command, env=environment, start_new_session=True)
+    except BaseException:
+        restore()
+        raise
     try:
         while True:
             try:
-                code = process.wait(timeout=0.5)
+                code = process.wait(timeout=0.2)
                 break
             except subprocess.TimeoutExpired:
                 if received:
-                    code = stop_group(process, signal.SIGINT if received[0] == signal.SIGINT else signal.SIGTERM)
+                    code = stop(process, received)
                     break
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        restore()
         # However dg dev ended (by itself, or an exception here), none of its children outlives this command.
-        stop_group(process, signal.SIGTERM)
+        stop_group(process, signal.SIGTERM, grace=1.0)
     return 0 if received else code
+
+
+def stop(process: subprocess.Popen[bytes], received: list[int]) -> int:
+    """Stop dg dev's group on the first signal received, saying so, within GRACE_SECONDS."""
+    name = signal.Signals(received[0]).name
+    say(f"{name} received: stopping dg dev (the UI, the daemon and the code server)...")
+    started = time.monotonic()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, received[0])
+    deadline = started + GRACE_SECONDS
+    code: int | None = None
+    while code is None and time.monotonic() < deadline and len(received) == 1:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            code = process.wait(timeout=0.1)
+    leftover = [pid for pid in group_members(process.pid) if pid != process.pid]
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    if code is None:
+        code = process.wait()
+        why = "a second signal" if len(received) > 1 else f"still running after {GRACE_SECONDS:.0f} s"
+        say(f"stopped in {time.monotonic() - started:.1f} s ({why}: killed)")
+    else:
+        extra = f"; {len(leftover)} leftover process(es) killed" if leftover else ""
+        say(f"stopped in {time.monotonic() - started:.1f} s{extra}")
+    return code
+
+
+def group_members(pgid: int) -> list[int]:
+    """The processes of process group `pgid` (Linux /proc; empty elsewhere)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                # /proc/<pid>/stat: pid (comm) state ppid pgrp ...; comm may hold blanks, so read after its ')'.
+                fields = (entry / "stat").read_text().rpartition(")")[2].split()
+                if int(fields[2]) == pgid:
+                    members.append(int(entry.name))
+    return members
 
 
 def ui_environment() -> dict[str, str]:

@@ -10,6 +10,9 @@ from typing import Any
 import dagster as dg
 import duckdb
 
+from haier_pipeline.endpoints import endpoint
+from haier_pipeline.endpoints.declaration import StockDay
+
 # The run tag a step sets when items stayed unanswered after every retry (value: how many, as a string): `sync` exits 3
 # on it and the alert sensor alerts on it.
 UNANSWERED_TAG = "haier/unanswered"
@@ -22,10 +25,20 @@ def asset_of(step_key: str) -> str:
     return step_key.rsplit("__", 1)[-1]
 
 
-INTERRUPTED = (
-    "interrupted (Ctrl-C or SIGTERM) before it finished; nothing of this step was written. Run the sync again: "
-    "stock asks only the pairs whose answers were not saved yet today"
-)
+INTERRUPTED = "interrupted (Ctrl-C or SIGTERM) before it finished; nothing of this step was written. Run the sync again"
+STOCK_RESUMES = "stock asks only the pairs whose answers were not saved yet today"
+
+
+def interrupted_message(asset: str) -> str:
+    """What an interrupted step records: the advice to run again, with what it resumes for a step that resumes (a
+    stock day)."""
+    try:
+        resumes = isinstance(endpoint(asset_of(asset)).write, StockDay)
+    except KeyError:
+        resumes = False
+    return f"{INTERRUPTED}: {STOCK_RESUMES}" if resumes else INTERRUPTED
+
+
 # Ctrl-C or SIGTERM, however it surfaces: Dagster raises its own error, DuckDB its InterruptException when it
 # interrupts itself, and RuntimeError("Query interrupted") when a signal arrives during a query.
 INTERRUPTIONS: tuple[type[BaseException], ...] = (
@@ -75,7 +88,7 @@ def failure_cause(failure_data: Any) -> str:
     while error.cls_name == "DagsterExecutionStepExecutionError" and error.cause is not None:
         error = error.cause
     message = " ".join(error.message.split())
-    # "haier_pipeline.assets.step.StepFailed: products: ..." → "products: ..."; other errors keep their class.
+    # "haier_pipeline.defs.haier_catalog.step.StepFailed: products: ..." → "products: ..."; other errors keep their class.
     qualified, _, text = message.partition(": ")
     if text and re.fullmatch(r"[\w.]+", qualified):
         class_name = qualified.rsplit(".", 1)[-1]

@@ -13,6 +13,14 @@ class WarehouseConfigError(WarehouseError, ValueError):
     """HAIER_WAREHOUSE_URL is missing or malformed (the CLI maps this to exit code 2)."""
 
 
+class WarehouseUnavailableError(WarehouseError):
+    """Nobody answered where the warehouse should be (Postgres down, restarting, unreachable): an operational failure
+    (exit 1), not a setting to fix. Its message starts with UNAVAILABLE and says what to check."""
+
+
+UNAVAILABLE = "the warehouse did not answer"
+
+
 class WarehouseLockTimeout(WarehouseError, TimeoutError):
     """Another process kept the DuckDB file locked for longer than we were willing to wait."""
 

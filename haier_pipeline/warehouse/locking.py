@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -71,9 +72,18 @@ def lock_holders(lock_path: Path) -> list[int]:
     return sorted(set(holders) - {os.getpid()})
 
 
-def lock_timeout_error(db_path: Path, waited: float, exclusive: bool, detail: str = "") -> WarehouseLockTimeout:
+def lock_timeout_error(
+    db_path: Path, waited: float, exclusive: bool, detail: str = "", earlier: float = 0.0
+) -> WarehouseLockTimeout:
+    """`earlier`: seconds of the same hold this process had already waited out before this wait began."""
     verb = "write to" if exclusive else "read"
     message = f"Timed out after {waited:.0f} s waiting to {verb} the DuckDB warehouse {db_path}"
+    if earlier:
+        held = earlier + waited
+        message = (
+            f"Gave up waiting to {verb} the DuckDB warehouse {db_path}: still held {held:.{0 if held >= 10 else 1}f} s "
+            "after this process first found it held, and not waited for again"
+        )
     holders = lock_holders(lock_path_for(db_path))
     if holders:
         message += f", held by {', '.join(describe_process(pid) for pid in holders)}"
@@ -100,12 +110,50 @@ def unwritable_error(db_path: Path, what: Path, reason: str) -> WarehouseConfigE
     )
 
 
-class _Poller:
-    """Backoff sleeps until a deadline, logging once when the wait gets noticeable."""
+class _Holds:
+    """The DuckDB files this process found held by another process, and since when: one hold is waited out once.
 
-    def __init__(self, timeout: float, announce: str) -> None:
+    A sync's steps, their `sync_log` rows and its summary each open the file; against a file another process keeps
+    (a DuckDB shell, a notebook), each waited HAIER_WAREHOUSE_LOCK_TIMEOUT in turn (243 s at 60 s). A wait now counts
+    from when this process first found the file held: once a wait gave up, the next ones make one more try (it may
+    have been freed) and fail at once, naming the holder. Whoever opens the file ends the hold; so does a pause of
+    more than the timeout without anyone trying (a daemon's later tick waits afresh)."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._held: dict[Path, tuple[float, float]] = {}  # file -> (held since, last found held), monotonic
+
+    def earlier(self, db_path: Path, timeout: float) -> float:
+        """Seconds of the current hold of `db_path` already waited out; 0 when none is known."""
+        now = time.monotonic()
+        with self._guard:
+            since, last = self._held.get(db_path, (now, -1e18))
+        return now - since if now - last <= timeout else 0.0
+
+    def found_held(self, db_path: Path, started: float, timeout: float) -> None:
+        now = time.monotonic()
+        with self._guard:
+            since, last = self._held.get(db_path, (started, -1e18))
+            self._held[db_path] = (since if now - last <= timeout else started, now)
+
+    def found_free(self, db_path: Path) -> None:
+        with self._guard:
+            self._held.pop(db_path, None)
+
+
+holds = _Holds()
+
+
+class _Poller:
+    """Backoff sleeps until a deadline, logging once when the wait gets noticeable. Given the file, the deadline
+    counts from when this process first found it held (`holds`)."""
+
+    def __init__(self, timeout: float, announce: str, db_path: Path | None = None) -> None:
         self.started = time.monotonic()
-        self.deadline = self.started + timeout
+        self.db_path = db_path
+        self.timeout = timeout
+        self.earlier = holds.earlier(db_path, timeout) if db_path is not None else 0.0
+        self.deadline = self.started + max(0.0, timeout - self.earlier)
         self._delay = _FIRST_POLL
         self._announce = announce
         self._announced = False
@@ -114,9 +162,15 @@ class _Poller:
     def waited(self) -> float:
         return time.monotonic() - self.started
 
+    def timed_out(self, exclusive: bool, detail: str = "") -> WarehouseLockTimeout:
+        assert self.db_path is not None
+        return lock_timeout_error(self.db_path, self.waited, exclusive, detail, earlier=self.earlier)
+
     def wait(self) -> bool:
         """Sleep a little; False once the deadline has passed."""
         now = time.monotonic()
+        if self.db_path is not None:
+            holds.found_held(self.db_path, self.started, self.timeout)
         if now >= self.deadline:
             return False
         if not self._announced and now - self.started >= _ANNOUNCE_AFTER:
@@ -133,7 +187,7 @@ def file_lock(db_path: Path, *, exclusive: bool, timeout: float) -> Iterator[_Po
 
     Yields the poller so the caller can spend what is left of the same deadline on opening the file."""
     lock_path = lock_path_for(db_path)
-    poller = _Poller(timeout, f"waiting for the warehouse lock {lock_path} (another process is writing)")
+    poller = _Poller(timeout, f"waiting for the warehouse lock {lock_path} (another process is writing)", db_path)
     try:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
     except OSError as error:
@@ -151,14 +205,38 @@ def file_lock(db_path: Path, *, exclusive: bool, timeout: float) -> Iterator[_Po
                 fcntl.flock(fd, mode)
                 break
             except BlockingIOError:
+                if held_by_this_thread(db_path):
+                    raise self_deadlock_error(db_path) from None
                 if not poller.wait():
-                    raise lock_timeout_error(db_path, poller.waited, exclusive) from None
+                    raise poller.timed_out(exclusive) from None
+        _flocks[fd] = (db_path, threading.get_ident())
         try:
             yield poller
         finally:
+            _flocks.pop(fd, None)
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+# The flocks this process holds: file descriptor -> (warehouse file, thread that took it).
+_flocks: dict[int, tuple[Path, int]] = {}
+
+
+def held_by_this_thread(db_path: Path) -> bool:
+    """Whether this thread still holds a flock on `db_path`: a session Ctrl-C left open. An interrupt that lands as a
+    `with` block ends, before its context manager's exit runs, leaves the session's generator suspended (and its
+    flock held) until the traceback goes; the step's `failed` row, written meanwhile, waited
+    HAIER_WAREHOUSE_LOCK_TIMEOUT for it. Waiting on one's own lock can only time out."""
+    me = threading.get_ident()
+    return any(path == db_path and thread == me for path, thread in list(_flocks.values()))
+
+
+def self_deadlock_error(db_path: Path) -> WarehouseLockTimeout:
+    return WarehouseLockTimeout(
+        f"the DuckDB warehouse {db_path} is still locked by this thread itself: an earlier read or write of it was "
+        "interrupted before it could let go (Ctrl-C or SIGTERM); not waited for"
+    )
 
 
 def is_conflicting_lock(error: BaseException) -> bool:
@@ -171,9 +249,12 @@ def retry_conflicts(
     """Call `open_fn` until DuckDB stops reporting a lock held by a process outside our flock."""
     while True:
         try:
-            return open_fn()
+            opened = open_fn()
         except error_type as exc:
             if not is_conflicting_lock(exc):
                 raise
             if not poller.wait():
-                raise lock_timeout_error(db_path, poller.waited, exclusive, str(exc)) from None
+                raise poller.timed_out(exclusive, str(exc)) from None
+        else:
+            holds.found_free(db_path)
+            return opened

@@ -17,9 +17,11 @@ from sqlalchemy import Table
 from haier_pipeline.warehouse import locking
 from haier_pipeline.warehouse.convert import Columns, arrow_to_frame, rows
 from haier_pipeline.warehouse.errors import (
+    UNAVAILABLE,
     WarehouseConfigError,
     WarehouseError,
     WarehouseLockTimeout,
+    WarehouseUnavailableError,
     data_grants_advice,
     owner_upgrade_advice,
     storage_error,
@@ -109,9 +111,20 @@ class PostgresSession:
         self._cursor.execute(f"DROP TABLE IF EXISTS {ident(name)}")
 
 
+# What libpq and the server say when nobody answers, or the server is there but cannot take us now (restarting, full):
+# an operator waits or restarts it; the URL is fine.
+_NOT_ANSWERING = re.compile(
+    r"(?i)connection refused|timeout expired|timed out|could not connect|no route to host|network is unreachable|"
+    r"server closed the connection|connection reset|the database system is (?:starting up|shutting down|in recovery"
+    r"|not (?:yet )?accepting connections)|too many (?:clients|connections)|administrator command|"
+    r"remaining connection slots"
+)
+
+
 def connection_problem(url: WarehouseURL, error: psycopg.OperationalError) -> WarehouseError:
     """What a failed connect means and what to do about it. The server's refusals (no such role or database, a
-    rejected login) and options libpq refuses are configuration errors; only "nobody answered" is not."""
+    rejected login), a host name that does not resolve and options libpq refuses are configuration errors (exit 2);
+    a server that does not answer, or cannot take a connection now, is WarehouseUnavailableError (exit 1)."""
     text = mask_url(" ".join(str(error).split()))
     where = f"{url.host}:{url.port}"
     if match := re.search(r'role "(.*?)" does not exist', text):
@@ -130,8 +143,28 @@ def connection_problem(url: WarehouseURL, error: psycopg.OperationalError) -> Wa
             f"{ENV_VAR}: Postgres at {where} refused the login ({text}); check the user and password in the URL "
             f"({url.display}), or the server's pg_hba.conf"
         )
-    # libpq checks option values before it dials (`invalid sslmode value: "bogus"`), the server those in `options`.
-    if re.search(r"\binvalid\b", text):
+    # Before the option check below: the host name itself may hold "invalid" (db.invalid).
+    if re.search(r"(?i)failed to resolve host|could not translate host name|name or service not known", text):
+        return WarehouseConfigError(
+            f"{ENV_VAR}: the host name {url.host!r} does not resolve (no such host in DNS or /etc/hosts): fix the "
+            f"host in the URL ({url.display}), or this machine's name resolution"
+        )
+    if re.search(r"(?i)invalid response to SSL negotiation|received invalid response|unexpected response", text):
+        return WarehouseConfigError(
+            f"{ENV_VAR}: something answers at {where}, but not Postgres ({text}): fix the port in the URL "
+            f"({url.display}); Postgres listens on 5432 unless configured otherwise"
+        )
+    if _NOT_ANSWERING.search(text):
+        return WarehouseUnavailableError(
+            f"{UNAVAILABLE}: no Postgres answers at {where} ({text}). Check that Postgres is running there and "
+            f"accepting connections (`pg_isready -h {url.host} -p {url.port}`; a restart takes a few seconds), that "
+            f"this machine reaches it (firewall, VPN), and that the host and port in {ENV_VAR} are right "
+            f"({url.display}); then run the command again"
+        )
+    # libpq checks option values before it dials (`invalid sslmode value: "bogus"`, `invalid integer value "x" for
+    # connection option "port"`), the server those in `options` (`invalid value for parameter`, `unrecognized
+    # configuration parameter`).
+    if re.search(r"(?i)invalid \w+ value|invalid value for|connection option|unrecognized configuration", text):
         return WarehouseConfigError(
             f"{ENV_VAR}: a connection option is not valid ({text}); fix or remove it in the URL ({url.display}); "
             "see https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-PARAMKEYWORDS"
@@ -142,9 +175,10 @@ def connection_problem(url: WarehouseURL, error: psycopg.OperationalError) -> Wa
             f"{ENV_VAR}: Postgres at {where} refused the connection ({text}); fix what it names in the URL "
             f"({url.display}) or on the server"
         )
-    return WarehouseError(
-        f"{ENV_VAR}: no Postgres answers at {where} ({text}); start it, or fix the host and port in "
-        f"the URL ({url.display})"
+    return WarehouseUnavailableError(
+        f"{UNAVAILABLE}: Postgres at {where} could not be reached ({text}). Check that it is running and reachable "
+        f"from this machine (`pg_isready -h {url.host} -p {url.port}`), and the host and port in {ENV_VAR} "
+        f"({url.display}); then run the command again"
     )
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from haier_pipeline.warehouse import locking
-from haier_pipeline.warehouse.errors import ENV_VAR, WarehouseConfigError
+from haier_pipeline.warehouse.errors import ENV_VAR, WarehouseConfigError, WarehouseError
 
 ACCEPTED_FORMS = (
     "duckdb:///data/warehouse.duckdb (a DuckDB file, relative to the current directory; "
@@ -64,8 +64,12 @@ class WarehouseURL:
 
 def _error(url: str, problem: str, hint: str = "") -> WarehouseConfigError:
     forms = "\n".join(f"  {form}" for form in ACCEPTED_FORMS)
-    hint = f" {hint}" if hint else ""
-    return WarehouseConfigError(f"{ENV_VAR} is malformed ({problem}): {mask_url(url)!r}.{hint} Use one of:\n{forms}")
+    hint = f" {hint.rstrip('.')}." if hint else ""
+    shown = mask_url(url)
+    if "://" not in shown:
+        # A scheme a slash short (postgresql:/u:pw@h) escapes mask_url's patterns: what precedes an @ may be a password.
+        shown = re.sub(r":[^:@]*@", ":***@", shown)
+    return WarehouseConfigError(f"{ENV_VAR} is malformed ({problem}): {shown!r}.{hint} Use one of:\n{forms}")
 
 
 def parse_warehouse_url(url: str, cwd: Path | None = None, *, allow_memory: bool = False) -> WarehouseURL:
@@ -75,9 +79,9 @@ def parse_warehouse_url(url: str, cwd: Path | None = None, *, allow_memory: bool
     if not isinstance(url, str) or not url.strip():
         raise _error(str(url or ""), "empty")
     url = url.strip()
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        raise _error(url, "no scheme")
+    if mistake := _scheme_mistake(url):
+        raise _error(url, *mistake)
+    scheme, _, rest = url.partition("://")
     scheme = scheme.lower()
     if scheme == "duckdb":
         return _parse_duckdb(url, rest, cwd, allow_memory)
@@ -86,11 +90,55 @@ def parse_warehouse_url(url: str, cwd: Path | None = None, *, allow_memory: bool
     raise _error(url, f"unsupported scheme {scheme!r}")
 
 
+def _scheme_mistake(url: str) -> tuple[str, str] | None:
+    """(the problem, how to write it) for the mistakes people make before the path: quotes kept around the value, a
+    slash short (`duckdb:/x.db`, `duckdb:x.db`), a file path without the scheme, a JDBC URL, an async driver."""
+    if len(url) >= 2 and url[0] == url[-1] and url[0] in "'\"":
+        return "it is quoted", f"Remove the quotes: {mask_url(url[1:-1])}"
+    scheme, sep, rest = url.partition("://")
+    lowered = scheme.lower()
+    if sep and lowered.startswith("jdbc:"):
+        return "a JDBC URL", f"Drop the jdbc: prefix: {mask_url(url[5:])}"
+    if sep and lowered.startswith("postgresql+") and lowered not in _POSTGRES_SCHEMES:
+        return f"driver {lowered.partition('+')[2]!r} is not used here", f"Write {mask_url('postgresql://' + rest)}"
+    if sep:
+        return None
+    short = re.match(r"(?i)\A(duckdb|postgres(?:ql)?(?:\+psycopg2?)?):(/{0,2})(?!/)(.*)", url)
+    if short:
+        name, slashes, path = short.group(1).lower(), short.group(2), short.group(3)
+        if name != "duckdb":
+            return "a slash short: the scheme ends with ://", f"Write {mask_url(f'{name}://{path}')}"
+        if slashes == "/":
+            return (
+                "a slash short: duckdb:/ is not a DuckDB URL",
+                f"Write duckdb:///{path} for {path} in the current folder, or duckdb:////{path} for /{path}",
+            )
+        return "a slash short: the scheme ends with ://", f"Write duckdb:///{path} (relative to the current folder)"
+    if re.search(r"(?i)\.(duckdb|db)\Z", url) and "://" not in url:
+        # duckdb:/// then the path: relative as it is, absolute with its own leading slash (four in all).
+        return "no scheme: a file path", f"Write a DuckDB file as duckdb:///{url}"
+    return "no scheme", ""
+
+
 def _parse_duckdb(url: str, rest: str, cwd: Path | None, allow_memory: bool) -> WarehouseURL:
     # Same convention as SQLAlchemy: three slashes then a relative path, four for an absolute one.
     if not rest.startswith("/"):
-        raise _error(url, "a DuckDB URL has no host: write duckdb:///relative/path.duckdb")
+        raise _error(
+            url,
+            "a DuckDB URL has no host",
+            f"Write duckdb:///{rest} for {rest} in the current folder (three slashes), duckdb:////abs/path for an "
+            "absolute one.",
+        )
     path_text = rest[1:]
+    if path_text.startswith("~"):
+        home = os.path.expanduser(path_text.split("/", 1)[0])
+        raise _error(
+            url,
+            "~ is not expanded in a URL",
+            f"Write the absolute path: duckdb:///{os.path.expanduser(path_text)}"
+            if home != path_text.split("/", 1)[0]
+            else "Write the absolute path.",
+        )
     if not path_text or path_text.endswith("/"):
         raise _error(url, "no database file")
     if "?" in path_text or "#" in path_text:
@@ -185,12 +233,20 @@ def _check_libpq_accepts(url: str, conninfo: str) -> dict[str, Any]:
 def reachability_problem(url: str, timeout: float = 5.0) -> str | None:
     """Why a sync could not open the warehouse, named for the operator; None when it can. A DuckDB file need not
     exist yet (the first sync creates it), but its folder must be creatable, and an existing one writable."""
+    error = reachability_error(url, timeout)
+    return None if error is None else str(error)
+
+
+def reachability_error(url: str, timeout: float = 5.0) -> WarehouseError | None:
+    """`reachability_problem` as the error it is: a WarehouseConfigError for what the user must fix (exit 2), a
+    WarehouseUnavailableError when nobody answered (exit 1: Postgres down or restarting)."""
     try:
         parsed = parse_warehouse_url(url)
     except WarehouseConfigError as error:
-        return str(error)
+        return error
     if parsed.backend == "duckdb":
-        return None if parsed.path is None else _duckdb_path_problem(parsed.path)
+        problem = None if parsed.path is None else _duckdb_path_problem(parsed.path)
+        return None if problem is None else WarehouseConfigError(problem)
     return _postgres_problem(parsed, timeout)
 
 
@@ -249,7 +305,7 @@ def _existing_file_problem(path: Path) -> str | None:
     return None
 
 
-def _postgres_problem(parsed: WarehouseURL, timeout: float) -> str | None:
+def _postgres_problem(parsed: WarehouseURL, timeout: float) -> WarehouseError | None:
     import psycopg
 
     from haier_pipeline.warehouse.postgres_backend import connection_problem
@@ -258,4 +314,4 @@ def _postgres_problem(parsed: WarehouseURL, timeout: float) -> str | None:
         with psycopg.connect(parsed.conninfo, connect_timeout=max(1, int(timeout))):
             return None
     except psycopg.OperationalError as error:
-        return str(connection_problem(parsed, error))
+        return connection_problem(parsed, error)

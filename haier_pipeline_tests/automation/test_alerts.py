@@ -25,12 +25,14 @@ from haier_pipeline.warehouse.warehouse import Warehouse
 from haier_pipeline_tests.simulated import simulator_config
 
 
-def evaluate_alerts(env: dict[str, str], cursor: str | None) -> dg.SensorResult:
+def evaluate_alerts(env: dict[str, str], cursor: str | None, enabled_at: float | None = None) -> dg.SensorResult:
+    """One tick of the sensor; `enabled_at`: when it was started (its first tick alerts only what ended since)."""
     with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
         context = dg.build_sensor_context(
             instance=instance,
             cursor=cursor,
             resources={"warehouse": WarehouseResource(url=env["HAIER_WAREHOUSE_URL"])},
+            last_sensor_start_time=enabled_at,
         )
         result = run_failure_alert_sensor(context)
     assert isinstance(result, dg.SensorResult)
@@ -48,6 +50,7 @@ def last_run_id(out: str) -> str:
 def test_a_failing_cli_sync_is_alerted_exactly_once(
     cli_env: dict[str, str], simulator: RunningSimulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    enabled_at = time.time()  # the sensor was enabled before the failure
     assert main(["sync", "--only", "products"]) == 0
     simulator.config.empty_listing = True
     assert main(["sync", "--only", "products"]) == 1
@@ -57,7 +60,7 @@ def test_a_failing_cli_sync_is_alerted_exactly_once(
     with warehouse.transaction() as tx:
         tx.execute("DELETE FROM {schema}.sync_log WHERE run_id = :run_id", {"run_id": run_id})
 
-    first = evaluate_alerts(cli_env, None)
+    first = evaluate_alerts(cli_env, None, enabled_at)
     (line,) = alert_lines(capsys.readouterr().err)
     assert line.startswith(f"ALERT haier-pipeline: products failed in run {run_id}: ")
     assert "deactivation_guard" in line
@@ -85,12 +88,13 @@ def test_a_run_that_left_items_unanswered_exits_3_and_is_alerted_once(
         return result
 
     monkeypatch.setattr(sync_command, "run_assets", run_that_leaves_three_unanswered)
+    enabled_at = time.time()
     assert main(["sync", "--only", "balance"]) == 3
     captured = capsys.readouterr()
     assert "finished, but 3 items went unanswered; see rejected_rows" in captured.err
     run_id = last_run_id(captured.out)
 
-    first = evaluate_alerts(cli_env, None)
+    first = evaluate_alerts(cli_env, None, enabled_at)
     (line,) = alert_lines(capsys.readouterr().err)
     assert line.startswith("ALERT haier-pipeline: ") and f"in run {run_id}: " in line
     assert "3 items went unanswered" in line
@@ -102,6 +106,7 @@ def test_a_killed_cli_sync_is_marked_failed_by_the_next_sync_and_alerted_once(
     cli_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     command = [sys.executable, "-m", "haier_pipeline.cli.main", "sync", "--only", "products,stock"]
+    enabled_at = time.time()
     run, _ = killed_in_its_first_step(command, cli_env, tmp_path)
     with dg.DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
         assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED, "nobody noticed, yet"
@@ -117,7 +122,7 @@ def test_a_killed_cli_sync_is_marked_failed_by_the_next_sync_and_alerted_once(
     assert logged[["sync_type", "status"]].values.tolist() == [["products", "failed"]]
     assert "is gone (killed, or the machine restarted)" in logged["message"].iloc[0]
 
-    first = evaluate_alerts(cli_env, None)
+    first = evaluate_alerts(cli_env, None, enabled_at)
     (line,) = alert_lines(capsys.readouterr().err)
     assert line.startswith(f"ALERT haier-pipeline: products failed in run {run.run_id}: the process that ran")
     evaluate_alerts(cli_env, first.cursor)
@@ -165,6 +170,7 @@ def test_the_alert_for_a_run_whose_process_was_killed_says_so(
     home.mkdir()
     warehouse_url = f"duckdb:///{tmp_path}/w.duckdb"
     Warehouse.from_url(warehouse_url).ensure_schema()
+    enabled_at = time.time()
     with dg.DagsterInstance.from_config(str(home)) as instance:
         run = instance.add_run(dg.DagsterRun(job_name="__ephemeral_asset_job__", status=dg.DagsterRunStatus.STARTED))
         instance.report_engine_event(
@@ -173,7 +179,7 @@ def test_the_alert_for_a_run_whose_process_was_killed_says_so(
             run,
         )
         instance.report_run_failed(run)
-    evaluate_alerts({"DAGSTER_HOME": str(home), "HAIER_WAREHOUSE_URL": warehouse_url}, None)
+    evaluate_alerts({"DAGSTER_HOME": str(home), "HAIER_WAREHOUSE_URL": warehouse_url}, None, enabled_at)
     (line,) = alert_lines(capsys.readouterr().err)
     assert "its process was terminated by signal 9 (SIGKILL)." in line, line
     assert "marked as failed from outside the execution context" in line
@@ -196,6 +202,7 @@ def test_a_launched_run_whose_process_was_killed_is_marked_failed_by_the_alert_s
 ) -> None:
     """Dagster's run monitoring skips runs of the default run launcher: a UI run whose `dg dev` was killed stayed
     STARTED, its haier_api slot held, through restarts, and every later API step waited for it."""
+    enabled_at = time.time()
     run, pid = killed_in_its_first_step([sys.executable, "-c", RUN_WORKER], cli_env, tmp_path)
     with dg.DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
         run = instance.get_run_by_id(run.run_id)
@@ -203,7 +210,7 @@ def test_a_launched_run_whose_process_was_killed_is_marked_failed_by_the_alert_s
             "its first step recorded the process executing it"
         )
 
-    evaluate_alerts(cli_env, None)
+    evaluate_alerts(cli_env, None, enabled_at)
     (line,) = alert_lines(capsys.readouterr().err)
     assert line.startswith(f"ALERT haier-pipeline: products failed in run {run.run_id}: the process that ran")
     with dg.DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:

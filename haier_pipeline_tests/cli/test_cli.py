@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -218,6 +219,10 @@ def test_sync_exit_codes_and_the_failing_step_on_stderr(
     ("argv", "says"),
     [
         (["--only", "bogus"], "argument --only: unknown step 'bogus'; choose from products,prices,stock"),
+        # It said "unknown step none given".
+        (["--only", ""], "argument --only: no step given; choose from products,prices,stock,catalog,balance,logistics"),
+        (["--only", " , "], "argument --only: no step given; choose from"),
+        (["--only", "stocks,price"], "unknown steps 'stocks', 'price'; choose from"),
         (["--only", "stocks,prices"], "unknown step 'stocks'"),
         (["--date", "2026-13-40"], "argument --date: '2026-13-40' is not a date: use YYYY-MM-DD"),
         (["--date", "2026-02-30"], "is not a date"),
@@ -271,6 +276,23 @@ def test_every_subcommand_has_help_with_examples(command: str, capsys: pytest.Ca
         main([command, "--help"])
     assert exited.value.code == 0
     assert "examples:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("lookup", ["products", "prices", "stock", "logistics", "balance"])
+def test_every_query_lookup_has_help_with_an_example_of_each_option(
+    lookup: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`query` subcommands had no examples, and --delivery-record-code and --member-id no help text."""
+    with pytest.raises(SystemExit) as exited:
+        main(["query", lookup, "--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    options, _, examples = out.partition("\nexamples:\n")
+    assert examples.count(f"haier-pipeline query {lookup}") >= 2, out
+    for option in re.findall(r"^  (--[a-z-]+)", options, flags=re.MULTILINE):
+        assert option in examples, f"no example of {option}"
+        described = options.split(option, 1)[1].split("\n  --", 1)[0]
+        assert len(described.split()) >= 4, f"{option} has no help text"
 
 
 def test_demo_runs_every_asset_against_the_simulator_and_prints_a_summary(
@@ -411,3 +433,23 @@ def test_query_prices_prints_every_price_but_a_refused_products_and_names_that_o
     assert f"warning: the price of {codes[1]} was refused" in captured.err
     simulator.config.refused_products = tuple(codes)
     assert main(["query", "prices", *codes]) == 1, "nothing priced: the refusal is the answer"
+
+
+@pytest.mark.parametrize("argv", [["sync", "--only", "balance"], ["check"]])
+def test_a_warehouse_that_does_not_answer_is_an_operational_failure_exit_1_saying_what_to_check(
+    argv: list[str], cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Postgres down or restarting read as "Configuration is incomplete or malformed" (exit 2) in a scheduled job."""
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on: Postgres down
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("HAIER_WAREHOUSE_URL", f"postgresql://etl:pg-pass-789@127.0.0.1:{port}/warehouse")
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"haier-pipeline {argv[0]}: the warehouse did not answer: no Postgres answers at 127.0.0.1:{port}"
+    )
+    assert f"pg_isready -h 127.0.0.1 -p {port}" in err and "then run the command again" in err
+    assert "Configuration is incomplete" not in err and "pg-pass-789" not in err and "Traceback" not in err

@@ -113,6 +113,50 @@ def test_a_held_duckdb_file_fails_the_step_after_the_lock_timeout_naming_the_hol
     assert waited < 30, "waited the configured timeout, not the old 600 s"
 
 
+def test_a_held_duckdb_file_ends_a_whole_sync_after_one_lock_timeout_with_the_cause_in_the_run(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each step, and the summary, waited HAIER_WAREHOUSE_LOCK_TIMEOUT in turn: 243 s at the default 60 s. The waits
+    are counted, not timed: a wait is a poller that slept at least once."""
+    import dagster as dg
+
+    from haier_pipeline.warehouse import locking
+
+    timeout = 3.0
+    monkeypatch.setenv("HAIER_WAREHOUSE_LOCK_TIMEOUT", str(timeout))
+    slept: dict[int, float] = {}
+    real_wait = locking._Poller.wait
+
+    def counted_wait(poller: locking._Poller) -> bool:
+        waiting = real_wait(poller)
+        if waiting:
+            slept[id(poller)] = poller.waited
+        return waiting
+
+    monkeypatch.setattr(locking._Poller, "wait", counted_wait)
+    with held_by_another_program(cli_env["HAIER_WAREHOUSE_URL"]) as holder:
+        assert main(["sync"]) == 1
+    captured = capsys.readouterr()
+    assert len(slept) == 1, f"the held file was waited for {len(slept)} times"
+    assert sum(slept.values()) < 2 * timeout
+    failed = [line for line in captured.err.splitlines() if " failed: WarehouseLockTimeout: " in line]
+    assert len(failed) == 3, captured.err  # the steps that start first: products, balance, logistics
+    assert sum(f"Timed out after {timeout:.0f} s" in line for line in failed) == 1
+    assert all(
+        "Gave up waiting" in line and "not waited for again" in line for line in failed if "Timed out" not in line
+    )
+    assert all(f"PID {holder}" in line for line in failed), "each names the holder"
+
+    run_id = next(line.split()[1] for line in captured.out.splitlines() if line.startswith("run "))
+    with dg.DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
+        assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
+        causes = [
+            record.dagster_event.step_failure_data.error.to_string()
+            for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+        ]
+    assert len(causes) == 3 and all(f"PID {holder}" in cause for cause in causes), "the cause is in the run's log"
+
+
 def test_query_stock_answers_from_the_api_when_another_program_holds_the_warehouse_file(
     api_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

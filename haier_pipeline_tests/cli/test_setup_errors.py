@@ -189,7 +189,6 @@ def test_a_timings_file_that_cannot_be_written_is_refused_before_the_sync(
 
 def test_checking_a_timings_file_leaves_no_file_and_changes_none(tmp_path: Path) -> None:
     assert timings_file_argument(str(tmp_path / "new.json")) == tmp_path / "new.json"
-    assert timings_file_argument(str(tmp_path / "a" / "b" / "new.json")) == tmp_path / "a" / "b" / "new.json"
     assert sorted(tmp_path.iterdir()) == [], "the check created a file or a folder"
     kept = tmp_path / "old.json"
     kept.write_text("{}\n", encoding="utf-8")
@@ -202,3 +201,16 @@ def test_repeated_only_options_run_every_step_named(cli_env: dict[str, str], tmp
     assert done.returncode == 0, done.stderr
     ran = {line.split()[0] for line in done.stdout.splitlines() if line.startswith("  ")}
     assert ran == {"account_balances", "products"}, done.stdout
+
+
+def test_a_timings_file_in_a_missing_folder_is_an_argument_error_and_creates_nothing(
+    cli_env: dict[str, str], simulator: RunningSimulator, tmp_path: Path
+) -> None:
+    """It created the folder (a typo in it went unnoticed)."""
+    simulator.counters.reset()
+    done = haier_pipeline("sync", "--only", "balance", "--timings", str(tmp_path / "tmings" / "t.json"), cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("usage: haier-pipeline sync")
+    assert f"argument --timings: {tmp_path}/tmings/t.json: the folder {tmp_path}/tmings does not exist" in done.stderr
+    assert f"mkdir -p {tmp_path}/tmings" in done.stderr
+    assert not (tmp_path / "tmings").exists() and calls(simulator) == 0

@@ -15,7 +15,7 @@ from haier_pipeline.simulator import RunningSimulator
 def test_timings_place_each_step_s_api_phase_and_every_warehouse_operation_inside_the_sync(
     cli_env: dict[str, str], simulator: RunningSimulator, tmp_path: Path
 ) -> None:
-    path = tmp_path / "timings" / "sync.json"
+    path = tmp_path / "sync.json"
     before = time.time()
     assert main(["sync", "--only", "products,prices,stock", "--timings", str(path)]) == 0
     after = time.time()

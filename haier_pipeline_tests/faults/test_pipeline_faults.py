@@ -42,7 +42,7 @@ from haier_pipeline.cli.main import main
 from haier_pipeline.defs import resources as resources_module
 from haier_pipeline.defs.alerts.sensors import run_failure_alert_sensor
 from haier_pipeline.defs.haier_catalog.stock.checkpoint import CHECKPOINT_TABLES
-from haier_pipeline.defs.outcomes import INTERRUPTED
+from haier_pipeline.defs.outcomes import interrupted_message
 from haier_pipeline.defs.resources import WarehouseResource
 from haier_pipeline.haier.client import HaierClient
 from haier_pipeline.haier.senders import senders_for
@@ -588,6 +588,7 @@ def test_ctrl_c_mid_stock_step_exits_130_with_a_next_step_records_it_and_the_rer
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    enabled_at = time.time()
     warehouse, before, victim = stock_sync_in_a_terminal(cli_env, simulator, tmp_path, capsys)
     answered, stderr = interrupt(victim, sig, after=lambda: wait_until_the_stock_step_calls(victim, simulator))
     assert 20 <= answered < len(every_pair(simulator)), "interrupted while the stock step was calling"
@@ -596,13 +597,15 @@ def test_ctrl_c_mid_stock_step_exits_130_with_a_next_step_records_it_and_the_rer
     assert "Traceback" not in stderr, stderr
     assert contents(warehouse) == before, "no partial stock day"
     failed = warehouse.query("SELECT message FROM {schema}.sync_log WHERE status = 'failed'")
-    assert list(failed["message"]) == [INTERRUPTED]
+    assert list(failed["message"]) == [interrupted_message("stock_snapshots")]
     capsys.readouterr()
     with dg.DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
         resources = {"warehouse": WarehouseResource(url=cli_env["HAIER_WAREHOUSE_URL"])}
-        run_failure_alert_sensor(dg.build_sensor_context(instance=instance, resources=resources))
+        # Enabled before the sync started: its first tick alerts what failed since.
+        context = dg.build_sensor_context(instance=instance, resources=resources, last_sensor_start_time=enabled_at)
+        run_failure_alert_sensor(context)
     (alert,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ALERT haier-pipeline:")]
-    assert alert.endswith(f": {INTERRUPTED}"), "the alert said only DagsterExecutionInterruptedError"
+    assert alert.endswith(f": {interrupted_message('stock_snapshots')}"), "the alert said only the error's class"
     # Interrupted long before its first timed checkpoint (2 s), the step saved the answers it held on its way out.
     saved = int(warehouse.query("SELECT count(*) AS n FROM {schema}.stock_answers")["n"].iloc[0])
     assert saved >= answered - FAST_ANSWER_SENDERS, f"{answered} answered before the interrupt, {saved} saved"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from haier_pipeline.api_urls import insecure_http_problems
+from haier_pipeline.api_urls import http_url_problem, insecure_http_problems
 
 
 @pytest.mark.parametrize(
@@ -47,3 +47,38 @@ def test_credentials_in_a_url_never_appear_in_the_problem() -> None:
 @pytest.mark.parametrize("url", ["ftp://openplat.haier.net", "openplat.haier.net", "http://[::1"])
 def test_other_schemes_and_non_urls_are_refused_even_when_http_is_allowed(url: str) -> None:
     assert len(insecure_http_problems(url, None, True)) == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "used"),
+    [
+        ("HTTP://127.0.0.1:8765/", "http://127.0.0.1:8765"),
+        ("HTTPS://OpenPlat-BJ-Aliyun.Haier.NET", "https://openplat-bj-aliyun.haier.net"),
+        ("Https://openplat.haier.net/Gateway/", "https://openplat.haier.net/Gateway"),
+    ],
+)
+def test_scheme_and_host_are_case_insensitive(url: str, used: str) -> None:
+    """`HTTP://` in capitals got "is not an http(s) URL", then a refusal that named neither."""
+    assert http_url_problem(url) == (used, None)
+    assert insecure_http_problems(used, None, False) == []
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("openplat-bj-aliyun.haier.net", "no scheme: write https://openplat-bj-aliyun.haier.net"),
+        ("localhost:8765", "no scheme: write http://localhost:8765"),
+        ("htps://openplat.haier.net", "did you mean https://openplat.haier.net?"),
+        ("https:/openplat.haier.net", "did you mean https://openplat.haier.net?"),
+        ("http//127.0.0.1:8765", "did you mean http://127.0.0.1:8765?"),
+        ("https:///openplat.haier.net", "a slash too many after https: write https://openplat.haier.net"),
+        ("'https://openplat.haier.net'", "quoted: remove the quotes"),
+        ("https://openplat.haier.net:80a", "the port is not a number"),
+        ("https://", "no host"),
+        ("https://openplat.haier.net/?x=1", "a base URL takes none"),
+        ("ftp://openplat.haier.net", "scheme 'ftp'"),
+    ],
+)
+def test_each_url_mistake_gets_its_own_words(url: str, said: str) -> None:
+    _, problem = http_url_problem(url)
+    assert problem is not None and said in problem, problem

@@ -77,15 +77,28 @@ def test_reader_waits_for_a_writer_in_another_process(
 
 
 def test_writer_lock_timeout_says_which_file_and_what_to_do(duckdb_path: Path) -> None:
+    import threading
+
     warehouse = Warehouse.from_url(f"duckdb:///{duckdb_path}", lock_timeout=0.3)
     warehouse.ensure_schema()
-    # The flock taken here stands for another run's transaction.
-    with (
-        file_lock(duckdb_path, exclusive=True, timeout=1),
-        pytest.raises(WarehouseLockTimeout) as caught,
-        warehouse.transaction(),
-    ):
-        pass
+    # The flock another thread takes here stands for another run's transaction (one this thread held itself would
+    # be a session an interrupt left open: not waited for, see below).
+    taken, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with file_lock(duckdb_path, exclusive=True, timeout=1):
+            taken.set()
+            done.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert taken.wait(10)
+    try:
+        with pytest.raises(WarehouseLockTimeout) as caught, warehouse.transaction():
+            pass
+    finally:
+        done.set()
+        holder.join(10)
     message = str(caught.value)
     assert str(duckdb_path) in message and "Wait for the running sync" in message and "dagster dev" in message
     with warehouse.transaction() as tx:  # free again
@@ -141,3 +154,52 @@ def test_memory_warehouse(tmp_path: Path) -> None:
         tx.upsert("products", pd.DataFrame({"product_code": ["A"], "is_active": [True]}))
     assert warehouse.table_counts()["products"] == 1
     assert warehouse.describe() == "duckdb in memory schema haier"
+
+
+def test_a_session_an_interrupt_left_open_fails_its_thread_s_next_write_at_once(
+    duckdb_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C landing as a `with warehouse.query()` block ended, before its context manager's exit ran, left the read
+    session's flock held until the traceback went; the step's `failed` row, written meanwhile, waited the whole
+    HAIER_WAREHOUSE_LOCK_TIMEOUT (60 s) for this thread's own lock."""
+    from haier_pipeline.warehouse import locking
+
+    warehouse = Warehouse.from_url(f"duckdb:///{duckdb_path}", lock_timeout=30)
+    warehouse.ensure_schema()
+    leaked = warehouse._backend.read_session()
+    leaked.__enter__()  # as the interrupt leaves it: entered, its exit never run
+    try:
+
+        def never(poller: object) -> bool:
+            raise AssertionError("waited for a lock this thread holds itself")
+
+        monkeypatch.setattr(locking._Poller, "wait", never)
+        with pytest.raises(WarehouseLockTimeout, match="still locked by this thread itself"), warehouse.transaction():
+            pass
+    finally:
+        monkeypatch.undo()
+        leaked.__exit__(None, None, None)
+    with warehouse.transaction() as tx:  # free again
+        tx.upsert("products", pd.DataFrame({"product_code": ["A"], "is_active": [True]}))
+
+
+def test_another_thread_s_session_is_still_waited_for(duckdb_path: Path) -> None:
+    import threading
+
+    warehouse = Warehouse.from_url(f"duckdb:///{duckdb_path}", lock_timeout=30)
+    warehouse.ensure_schema()
+    entered, release = threading.Event(), threading.Event()
+
+    def read_a_while() -> None:
+        with warehouse._backend.read_session():
+            entered.set()
+            release.wait(10)
+
+    reader = threading.Thread(target=read_a_while)
+    reader.start()
+    assert entered.wait(10)
+    threading.Timer(0.5, release.set).start()
+    with warehouse.transaction() as tx:  # waits for the reader, then writes
+        tx.upsert("products", pd.DataFrame({"product_code": ["A"], "is_active": [True]}))
+    reader.join(10)
+    assert release.is_set(), "the write did not wait for the other thread's read"

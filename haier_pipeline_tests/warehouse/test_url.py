@@ -168,3 +168,38 @@ def test_reachability_names_a_missing_postgres_database() -> None:
     missing = POSTGRES_URL.rsplit("/", 1)[0] + "/no_such_database_4711"
     problem = reachability_problem(missing) or ""
     assert "database 'no_such_database_4711' does not exist" in problem and "createdb" in problem
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        # Called "no scheme", though it has one.
+        ("duckdb:/x.db", "a slash short: duckdb:/ is not a DuckDB URL"),
+        ("duckdb:/x.db", "Write duckdb:///x.db for x.db in the current folder, or duckdb:////x.db for /x.db"),
+        ("duckdb:x.db", "Write duckdb:///x.db"),
+        ("duckdb://x.db", "Write duckdb:///x.db for x.db in the current folder"),
+        ("data/warehouse.duckdb", "no scheme: a file path"),
+        ("data/warehouse.duckdb", "Write a DuckDB file as duckdb:///data/warehouse.duckdb"),
+        ("/srv/haier/w.duckdb", "duckdb:////srv/haier/w.duckdb"),
+        ("'duckdb:///x.duckdb'", "it is quoted"),
+        ("jdbc:postgresql://bob:s3cret@db/w", "Drop the jdbc: prefix: postgresql://bob:***@db/w"),
+        ("postgresql+asyncpg://bob:s3cret@db/w", "driver 'asyncpg' is not used here"),
+        ("postgresql:/bob:s3cret@db/w", "Write postgresql://bob:***@db/w"),
+        ("duckdb:///~/w.duckdb", "~ is not expanded in a URL"),
+    ],
+)
+def test_each_warehouse_url_mistake_gets_its_own_words(url: str, said: str) -> None:
+    with pytest.raises(WarehouseConfigError) as caught:
+        parse_warehouse_url(url)
+    message = str(caught.value)
+    assert said in message and "s3cret" not in message, message
+
+
+def test_a_host_name_with_invalid_in_it_is_named_as_a_host_that_does_not_resolve() -> None:
+    """`db.invalid` got "a connection option is not valid"."""
+    from haier_pipeline.warehouse.url import reachability_error
+
+    error = reachability_error("postgresql://bob:s3cret@db.invalid/warehouse")
+    assert isinstance(error, WarehouseConfigError), error
+    assert "the host name 'db.invalid' does not resolve" in str(error) and "connection option" not in str(error)
+    assert "s3cret" not in str(error)

@@ -12,12 +12,13 @@ from typing import Any, TextIO
 
 import dagster as dg
 
+from haier_pipeline.defs.alerts import webhook as alert_webhook
 from haier_pipeline.defs.outcomes import (
     ACCOUNT_TAG,
-    INTERRUPTED,
     UNANSWERED_TAG,
     asset_of,
     failure_cause,
+    interrupted_message,
     was_interrupted,
 )
 from haier_pipeline.redaction import redact, redacting_logger
@@ -83,7 +84,9 @@ def failure_alerts(instance: dg.DagsterInstance, run: dg.DagsterRun, run_message
     did not start), the steps it left unfinished (or the run itself) with the run's failure message."""
     found = [
         Alert(
-            run.run_id, record.step_key or "(run)", clean(step_failure_cause(record.dagster_event.event_specific_data))
+            run.run_id,
+            record.step_key or "(run)",
+            clean(step_failure_cause(record.dagster_event.event_specific_data, record.step_key or "")),
         )
         for record in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
         if record.dagster_event is not None
@@ -94,10 +97,10 @@ def failure_alerts(instance: dg.DagsterInstance, run: dg.DagsterRun, run_message
     return [Alert(run.run_id, step, cause) for step in unfinished_steps(instance, run.run_id) or ["(run)"]]
 
 
-def step_failure_cause(failure_data: Any) -> str:
+def step_failure_cause(failure_data: Any, step: str = "") -> str:
     """An interruption says so and what to do (Dagster's own error for it has no message: the alert read only
     `dagster._core.errors.DagsterExecutionInterruptedError`)."""
-    return INTERRUPTED if was_interrupted(failure_data) else failure_cause(failure_data)
+    return interrupted_message(step) if was_interrupted(failure_data) else failure_cause(failure_data)
 
 
 # Dagster's words for a run marked failed by whoever noticed its process was gone, which say nothing of why.
@@ -126,6 +129,17 @@ def unanswered_alert(run: dg.DagsterRun, assets: Sequence[str]) -> Alert | None:
     asset = ",".join(assets) or "(run)"
     cause = f"finished, but {count} items went unanswered after every retry; see rejected_rows"
     return Alert(run.run_id, asset, cause, failed=False)
+
+
+def webhook_body(run: dg.DagsterRun, alerts: Sequence[Alert], ui_url: str) -> dict[str, Any]:
+    """The one webhook body for a run's alerts (alert_webhook.py): its failed steps and their (redacted) causes."""
+    return alert_webhook.alert_body(
+        run_id=run.run_id,
+        tags=dict(run.tags),
+        failures=[(alert.asset, alert.cause) for alert in alerts],
+        failed=any(alert.failed for alert in alerts),
+        ui_url=ui_url,
+    )
 
 
 def raise_alert(alert: Alert) -> str:

@@ -20,7 +20,7 @@ import dagster as dg
 import pandas as pd
 
 from haier_pipeline.defs.haier_catalog.checks import field_anomalies_check, schema_gate
-from haier_pipeline.defs.outcomes import INTERRUPTED, INTERRUPTIONS, UNANSWERED_TAG, is_interruption
+from haier_pipeline.defs.outcomes import INTERRUPTIONS, UNANSWERED_TAG, interrupted_message, is_interruption
 from haier_pipeline.defs.resources import PipelineSettings, WarehouseResource
 from haier_pipeline.errors import HaierError
 from haier_pipeline.haier.client import HaierClient
@@ -29,6 +29,7 @@ from haier_pipeline.instance import PID_TAG, process_tags
 from haier_pipeline.records import Anomaly, Parsed
 from haier_pipeline.redaction import redact
 from haier_pipeline.shanghai_time import now_utc
+from haier_pipeline.signals import interrupt_received
 from haier_pipeline.sync_log import sync_log_row
 from haier_pipeline.validation import gate
 from haier_pipeline.warehouse.errors import WarehouseError
@@ -254,6 +255,8 @@ def running_step(
     account: str = DEFAULT_ACCOUNT,
 ) -> Iterator[Step]:
     """The step of the asset being materialized; `asset` is its endpoint's name (and so the table's)."""
+    if interrupt_received():  # Ctrl-C or SIGTERM came before this step, even if something on the way swallowed it
+        raise dg.DagsterExecutionInterruptedError()
     run_id = context.run.run_id
     # Launched by the UI or the daemon: its run worker executes it. `context.run` keeps the tags the run started with,
     # so the runs this process tagged are remembered, and each is tagged once, not at every step.
@@ -275,7 +278,9 @@ def running_step(
         try:
             yield step
         except (Exception, *INTERRUPTIONS) as error:
-            message = INTERRUPTED if is_interruption(error) else redact(f"{type(error).__name__}: {error}")
+            message = (
+                interrupted_message(asset) if is_interruption(error) else redact(f"{type(error).__name__}: {error}")
+            )
             context.log.error(f"{asset} failed: {message}")
             try:
                 step.record_failure(message)
