@@ -88,7 +88,7 @@ def failure_cause(failure_data: Any) -> str:
     while error.cls_name == "DagsterExecutionStepExecutionError" and error.cause is not None:
         error = error.cause
     message = " ".join(error.message.split())
-    # "haier_pipeline.defs.haier_catalog.step.StepFailed: products: ..." → "products: ..."; other errors keep their class.
+    # "haier_pipeline.defs.haier_catalog.step.StepFailed: products: ..." → "products: ..."; others keep their class.
     qualified, _, text = message.partition(": ")
     if text and re.fullmatch(r"[\w.]+", qualified):
         class_name = qualified.rsplit(".", 1)[-1]
