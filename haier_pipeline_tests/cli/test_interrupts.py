@@ -194,7 +194,7 @@ def test_an_interrupt_after_the_last_step_is_exit_130_not_a_silent_exit_1(capsys
 
     import dagster as dg
 
-    from haier_pipeline.cli import EXIT_INTERRUPTED
+    from haier_pipeline.cli.exit_codes import EXIT_INTERRUPTED
     from haier_pipeline.cli.sync import outcome
 
     run_failure = SimpleNamespace(

@@ -56,6 +56,7 @@ def test_composite_key_upsert(warehouse: Warehouse) -> None:
         {
             "fetched_at": [AT, AT, AT + timedelta(hours=1)],
             "sale_group_code": ["G1", "G2", "G1"],
+            "payer_account_code": ["P1", "P1", "P1"],
             "balance": [Decimal("10.5"), Decimal("-3"), Decimal("11")],
         }
     )
