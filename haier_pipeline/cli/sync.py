@@ -32,7 +32,8 @@ from haier_pipeline.instance import (
 from haier_pipeline.settings import Settings, load_settings
 from haier_pipeline.shanghai_time import today_in_shanghai
 from haier_pipeline.warehouse.errors import WarehouseError, WarehouseUnavailableError
-from haier_pipeline.warehouse.url import mask_url, reachability_error
+from haier_pipeline.warehouse.reachability import reachability_error
+from haier_pipeline.warehouse.url import mask_url
 from haier_pipeline.warehouse.warehouse import Warehouse
 
 

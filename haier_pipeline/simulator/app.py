@@ -95,7 +95,7 @@ class _Handlers:
 
     @property
     def dataset(self) -> ds.Dataset:
-        return ds.dataset_for(self.config)
+        return ds.dataset_for(self.config.seed, self.config.products)
 
     # ---- shared gateway behaviour --------------------------------------------------------------
     async def _gateway(

@@ -12,10 +12,7 @@ import threading
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from haier_pipeline.simulator.config import SimulatorConfig
+from typing import Any
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -459,9 +456,9 @@ _CACHE: dict[tuple[int, int], Dataset] = {}
 _CACHE_LOCK = threading.Lock()
 
 
-def dataset_for(config: SimulatorConfig) -> Dataset:
-    """The dataset a simulator with this config serves (shared and cached per seed and size)."""
-    key = (config.seed, config.products)
+def dataset_for(seed: int, products: int) -> Dataset:
+    """The dataset a simulator with this seed and catalog size serves (shared and cached)."""
+    key = (seed, products)
     with _CACHE_LOCK:
         found = _CACHE.get(key)
         if found is None:

@@ -68,7 +68,7 @@ class RunningSimulator:
 
     @property
     def dataset(self) -> Dataset:
-        return dataset_for(self.config)
+        return dataset_for(self.config.seed, self.config.products)
 
     def revoke_tokens(self) -> None:
         self.state.tokens.revoke_all()

@@ -337,7 +337,7 @@ def test_fast_answers_keep_the_senders_few() -> None:
 def test_a_fan_out_that_starts_without_a_token_sends_no_burst() -> None:
     """The threads wait for the token before they take pacing slots: holding slots while the token's own call
     queued behind them, they would all send at once when it arrived (the gateway throttled 3-14 of them)."""
-    codes = dataset_for(SimulatorConfig(products=60)).procurable_codes
+    codes = dataset_for(SimulatorConfig().seed, 60).procurable_codes
     pairs = [(code, county) for code in codes for county in ("110101", "310104", "440106")][:150]
     with simulator_process(products=60, latency_ms=20, rate=50) as base_url:
         client = HaierClient(base_url=base_url, rate_limit=50, **SIMULATOR_CREDENTIALS)

@@ -19,7 +19,7 @@ from haier_pipeline.simulator.state import RateLimiter
 
 
 def test_catalog_shape() -> None:
-    data = dataset_for(SimulatorConfig())
+    data = dataset_for(SimulatorConfig().seed, SimulatorConfig().products)
     assert len(data.codes) == len(set(data.codes)) == 120
     assert all(re.fullmatch(r"[A-Z0-9]{9}", code) for code in data.codes)
     assert data.codes[0] == "GA0SZC00U"
@@ -31,7 +31,7 @@ def test_catalog_shape() -> None:
 
 
 def test_dataset_is_stable_across_processes() -> None:
-    script = "from haier_pipeline.simulator import *; print(','.join(dataset_for(SimulatorConfig()).codes))"
+    script = "from haier_pipeline.simulator import *; c = SimulatorConfig(); print(','.join(dataset_for(c.seed, c.products).codes))"
     env = {**os.environ, "PYTHONHASHSEED": "123"}
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip().split(",") == Dataset(7, 120).codes

@@ -28,7 +28,8 @@ from haier_pipeline.warehouse.errors import (
     WarehouseStorageError,
 )
 from haier_pipeline.warehouse.postgres_backend import PostgresBackend, schema_lock_name
-from haier_pipeline.warehouse.url import mask_url, parse_warehouse_url, reachability_problem
+from haier_pipeline.warehouse.reachability import reachability_problem
+from haier_pipeline.warehouse.url import mask_url, parse_warehouse_url
 from haier_pipeline.warehouse.warehouse import Warehouse
 from haier_pipeline_tests.postgres import POSTGRES_URL, login_role, require_postgres
 from haier_pipeline_tests.warehouse.helpers import journal_on_a_full_disk, product_frame
@@ -453,7 +454,7 @@ def test_a_read_only_duckdb_file_is_a_named_configuration_error(read_only_file: 
         + """
 from haier_pipeline.warehouse.errors import WarehouseConfigError
 from haier_pipeline.warehouse.warehouse import Warehouse
-from haier_pipeline.warehouse.url import reachability_problem
+from haier_pipeline.warehouse.reachability import reachability_problem
 print("reachability:", reachability_problem(f"duckdb:///{sys.argv[1]}"))
 try:
     Warehouse.from_url(f"duckdb:///{sys.argv[1]}").ensure_schema()

@@ -151,7 +151,7 @@ def test_unreachable_postgres_error_hides_the_password() -> None:
 
 
 def test_reachability_names_what_to_fix(tmp_path: Path) -> None:
-    from haier_pipeline.warehouse.url import reachability_problem
+    from haier_pipeline.warehouse.reachability import reachability_problem
 
     assert reachability_problem(f"duckdb:///{tmp_path}/new/folder/warehouse.duckdb") is None, "created on first sync"
     assert "is a folder" in (reachability_problem(f"duckdb:///{tmp_path}") or "")
@@ -160,7 +160,7 @@ def test_reachability_names_what_to_fix(tmp_path: Path) -> None:
 
 
 def test_reachability_names_a_missing_postgres_database() -> None:
-    from haier_pipeline.warehouse.url import reachability_problem
+    from haier_pipeline.warehouse.reachability import reachability_problem
     from haier_pipeline_tests.postgres import POSTGRES_URL, require_postgres
 
     require_postgres()
@@ -197,7 +197,7 @@ def test_each_warehouse_url_mistake_gets_its_own_words(url: str, said: str) -> N
 
 def test_a_host_name_with_invalid_in_it_is_named_as_a_host_that_does_not_resolve() -> None:
     """`db.invalid` got "a connection option is not valid"."""
-    from haier_pipeline.warehouse.url import reachability_error
+    from haier_pipeline.warehouse.reachability import reachability_error
 
     error = reachability_error("postgresql://bob:s3cret@db.invalid/warehouse")
     assert isinstance(error, WarehouseConfigError), error
