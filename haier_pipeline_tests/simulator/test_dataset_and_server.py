@@ -31,7 +31,10 @@ def test_catalog_shape() -> None:
 
 
 def test_dataset_is_stable_across_processes() -> None:
-    script = "from haier_pipeline.simulator import *; c = SimulatorConfig(); print(','.join(dataset_for(c.seed, c.products).codes))"
+    script = (
+        "from haier_pipeline.simulator import *; c = SimulatorConfig(); "
+        "print(','.join(dataset_for(c.seed, c.products).codes))"
+    )
     env = {**os.environ, "PYTHONHASHSEED": "123"}
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip().split(",") == Dataset(7, 120).codes
