@@ -55,7 +55,7 @@ lock:
 # killed, and storage/, history/, schedules/ where a dagster.yaml without storage paths puts the instance. A
 # DAGSTER_HOME elsewhere is left alone: it may hold more than this project's runs.
 clean:
-	rm -rf $(VENV) data/dagster data/bench test-artifacts .pytest_cache .ruff_cache .hypothesis .haier-pacing *.egg-info
+	rm -rf $(VENV) data/dagster data/bench test-artifacts .pytest_cache .ruff_cache .hypothesis *.egg-info
 	rm -rf logs .logs_queue .tmp_dagster_home_* storage history schedules
 	rm -f data/warehouse.duckdb data/warehouse.duckdb.wal data/*.duckdb.lock
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,17 +1,20 @@
-"""The configuration files an operator writes by hand: the counties (data/counties.csv) and the orders to track
-(HAIER_ORDERS_FILE). Read by the settings, the assets, `check` and the sync's preflight alike, so they agree on what
-a good file is."""
+"""The configuration files an operator writes by hand: the accounts (HAIER_ACCOUNTS_FILE), the counties
+(data/counties.csv) and the orders to track (HAIER_ORDERS_FILE). Read by the settings, the assets, `check` and the
+sync's preflight alike, so they agree on what a good file is."""
 
 from __future__ import annotations
 
 import csv
 import difflib
 import re
+import tomllib
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from haier_pipeline.accounts import ACCOUNT_NAME
 from haier_pipeline.errors import HaierConfigurationError
 from haier_pipeline.records.kinds import COUNTY_CODE, MEMBER_ID
 
@@ -250,3 +253,90 @@ def columns_not_read(counties_file: Path | None, orders_file: str) -> str:
         if unread := unread_columns(table.columns, read):
             notes.append(f"{path}: {', '.join(unread)} not read (only {', '.join(read)})")
     return "".join(f"; {note}" for note in notes)
+
+
+# The accounts file (HAIER_ACCOUNTS_FILE): what an account may say of itself. Its secrets are never there: they come
+# from HAIER_<NAME>_<SECRET>, falling back to HAIER_<SECRET>.
+ACCOUNT_FIELDS = (
+    "base_url",
+    "token_url",
+    "customer_code",
+    "send_to_code",
+    "supplier_code",
+    "auth_scheme",
+    "rate_limit",
+    "counties",
+    "counties_file",
+    "orders_file",
+)
+ACCOUNT_SECRETS = ("client_id", "client_secret", "password", "seller_password", "customer_password")
+ACCOUNTS_EXAMPLE = (
+    '[defaults] (optional), then one [account.NAME] per account, e.g. [account.north] customer_code = "..."'
+)
+
+
+@dataclass(frozen=True)
+class AccountsFile:
+    """The accounts file as written: its [defaults] and each [account.NAME]'s fields, in the file's order; or every
+    problem found in it."""
+
+    defaults: dict[str, Any]
+    accounts: dict[str, dict[str, Any]]
+    problems: list[str]
+
+
+def read_accounts_file(path: Path) -> AccountsFile:
+    """Every problem is named at once: TOML it cannot read, a secret written in it (with its line), an unknown
+    table or key, an account name that cannot key the warehouse's rows."""
+    named = f"HAIER_ACCOUNTS_FILE={str(path)!r}"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return AccountsFile({}, {}, [f"{named} is not UTF-8 text: save it as UTF-8"])
+    except OSError as error:
+        return AccountsFile(
+            {},
+            {},
+            [
+                f"{named} cannot be read ({error.strerror}): make it readable, or point the "
+                "variable at the accounts file"
+            ],
+        )
+    problems = [
+        f"{named} line {number}: {key} is a secret and never goes in the accounts file: remove the line and set "
+        f"HAIER_<NAME>_{key.upper()} (or HAIER_{key.upper()} for every account) in the environment or .env"
+        for number, line in enumerate(text.splitlines(), start=1)
+        if (match := re.match(r"\s*['\"]?(\w+)['\"]?\s*=", line)) and (key := match.group(1)) in ACCOUNT_SECRETS
+    ]
+    try:
+        content = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        return AccountsFile({}, {}, [*problems, f"{named} is not valid TOML ({error}): {ACCOUNTS_EXAMPLE}"])
+    defaults = content.pop("defaults", {})
+    accounts = content.pop("account", {})
+    problems += [f"{named}: [{table}] is not a table this file has: {ACCOUNTS_EXAMPLE}" for table in content]
+    if not isinstance(defaults, dict) or not isinstance(accounts, dict):
+        return AccountsFile({}, {}, [*problems, f"{named}: {ACCOUNTS_EXAMPLE}"])
+    if not accounts:
+        problems.append(f"{named} names no account: {ACCOUNTS_EXAMPLE}")
+    for where, fields in [
+        ("[defaults]", defaults),
+        *((f"[account.{name}]", fields) for name, fields in accounts.items()),
+    ]:
+        if not isinstance(fields, dict):
+            problems.append(f"{named}: {where} must be a table of fields")
+            continue
+        problems += [
+            f"{named} {where}: {key} is not a field of an account (it has {', '.join(ACCOUNT_FIELDS)})"
+            for key in fields
+            if key not in ACCOUNT_FIELDS and key not in ACCOUNT_SECRETS
+        ]
+        if "counties" in fields and "counties_file" in fields:
+            problems.append(f"{named} {where}: give counties or counties_file, not both")
+    problems += [
+        f"{named} [account.{name}]: the account name {name!r} keys every row of the warehouse: use lowercase "
+        "letters, digits and _ (at most 40)"
+        for name in accounts
+        if not ACCOUNT_NAME.fullmatch(name)
+    ]
+    return AccountsFile(defaults, accounts, problems)

@@ -8,19 +8,28 @@ operator fixes the whole configuration in one pass instead of one variable per a
 from __future__ import annotations
 
 import io
+import os
 import re
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from dotenv import load_dotenv
+from dotenv import dotenv_values, load_dotenv
 from dotenv.parser import parse_stream
 from pydantic import Field, PrivateAttr, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from haier_pipeline.accounts import DEFAULT_ACCOUNT
 from haier_pipeline.api_urls import http_url_problem, insecure_http_problems, mask_webhook_url
-from haier_pipeline.config_files import COUNTIES_HINT, county_code_problem, read_county_file
+from haier_pipeline.config_files import (
+    ACCOUNT_SECRETS,
+    ACCOUNTS_EXAMPLE,
+    COUNTIES_HINT,
+    county_code_problem,
+    read_accounts_file,
+    read_county_file,
+)
 from haier_pipeline.errors import HaierConfigurationError
 from haier_pipeline.haier.envelopes import success_codes_from
 from haier_pipeline.warehouse.errors import WarehouseConfigError
@@ -33,6 +42,8 @@ FALLBACKS = {"send_to_code": "customer_code", "seller_password": "password", "cu
 DEFAULT_WAREHOUSE_URL = "duckdb:///data/warehouse.duckdb"
 DEFAULT_COUNTIES_FILE = "data/counties.csv"
 DEFAULT_ORDERS_FILE = "data/orders.csv"
+# Read when it exists and HAIER_ACCOUNTS_FILE is not set; without either, the variables describe one account.
+DEFAULT_ACCOUNTS_FILE = "data/accounts.toml"
 DOTENV_FILE = ".env"
 SECRET_FIELDS = ("client_secret", "password", "seller_password", "customer_password")
 CREDENTIAL_FIELDS = ("base_url", "client_id", "client_secret", "customer_code", "password")
@@ -84,7 +95,9 @@ class Settings(BaseSettings):
     auth_scheme: Literal["bare", "bearer"] | None = None
     # Unset: envelope codes the client does not know are read by meaning (haier.envelopes).
     success_codes: str | None = None
-    # County code -> weight (data/counties.csv's `weight` column; 1 each when HAIER_COUNTY_CODES names them).
+    # Declared before the counties: their validator reads it.
+    counties_file: str = DEFAULT_COUNTIES_FILE
+    # County code -> weight (the counties file's `weight` column; 1 each when HAIER_COUNTY_CODES names them).
     county_codes: Annotated[dict[str, float], NoDecode] = Field(default_factory=dict, validate_default=True)
     orders_file: str = DEFAULT_ORDERS_FILE
     rate_limit: float = Field(100.0, gt=0, le=10_000)
@@ -96,6 +109,8 @@ class Settings(BaseSettings):
     stock_cache_ttl: float = Field(300.0, ge=0, le=86_400 * 7)
     stock_call_budget: int | None = Field(None, gt=0)
     stock_deadline: float | None = Field(None, gt=0)
+    # The dealer accounts (contract: HAIER_ACCOUNTS_FILE); unset, data/accounts.toml when it exists.
+    accounts_file: str | None = None
     # Alerts: one JSON POST per failed run (defs/alerts/webhook.py), linking to the run in the UI at ui_url.
     alert_webhook_url: str | None = None
     ui_url: str = "http://127.0.0.1:3000"
@@ -160,13 +175,13 @@ class Settings(BaseSettings):
 
     @field_validator("county_codes", mode="before")
     @classmethod
-    def _counties(cls, value: Any) -> dict[str, float]:
+    def _counties(cls, value: Any, info: ValidationInfo) -> dict[str, float]:
         if isinstance(value, dict) and value:
             return value
         raw = ",".join(value) if isinstance(value, tuple | list) else str(value or "")
         if not raw and not _require_credentials.get():
             return {}
-        return county_weights(raw)
+        return county_weights(raw, info.data.get("counties_file", DEFAULT_COUNTIES_FILE))
 
     # HAIER_COUNTY_CODES unset: the counties (and their weights) are data/counties.csv's, read again where the stock
     # step runs, so the weights count and an edited file needs no reload of the code location.
@@ -183,6 +198,37 @@ class Settings(BaseSettings):
     @property
     def counties_from_file(self) -> bool:
         return self._counties_from_file
+
+    # The dealer account these settings describe, and every account of the configuration (see load_settings).
+    _name: str = PrivateAttr(DEFAULT_ACCOUNT)
+    _accounts: dict[str, Settings] | None = PrivateAttr(None)
+
+    # The variable each secret was read from when it is not HAIER_<SECRET> (an account's HAIER_<NAME>_<SECRET>).
+    _variables: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def variable_of(self, field_name: str) -> str:
+        """The variable a setting was read from: the code location passes that one on as an EnvVar."""
+        return self._variables.get(field_name, variable(field_name))
+
+    @property
+    def accounts(self) -> dict[str, Settings]:
+        """Each account's settings by name: the accounts file's, or this one alone (`default`)."""
+        return self._accounts if self._accounts is not None else {self._name: self}
+
+    def account(self, name: str) -> Settings:
+        if name not in self.accounts:
+            raise HaierConfigurationError(
+                [f"no account is named {name!r}: the accounts are {', '.join(self.accounts)} ({self.accounts_source})"]
+            )
+        return self.accounts[name]
+
+    @property
+    def accounts_source(self) -> str:
+        return f"HAIER_ACCOUNTS_FILE={self.accounts_file}" if self._accounts is not None else "the HAIER_* variables"
 
     @field_validator("warehouse_url")
     @classmethod
@@ -280,33 +326,100 @@ def dotenv_problems(path: Path) -> list[str]:
 
 
 def load_settings(environ: Mapping[str, str] | None = None, *, require_credentials: bool = True) -> Settings:
-    """The settings from `environ` (default: the process environment and `.env`), or one error naming every
-    problem. `require_credentials=False` is for loading the Dagster definitions: their secrets are EnvVars."""
+    """The settings from `environ` (default: the process environment and `.env`, real variables winning), each
+    account's included (`Settings.accounts`), or one error naming every problem of every account.
+    `require_credentials=False` is for loading the Dagster definitions: their secrets are EnvVars."""
     token = _require_credentials.set(require_credentials)
     try:
         if environ is None:
             if problems := dotenv_problems(Path.cwd() / DOTENV_FILE):
                 raise HaierConfigurationError(problems)
-            return Settings()
+            environ = {**dotenv_values(Path.cwd() / DOTENV_FILE), **os.environ}
         values = {
             key[len(PREFIX) :].lower(): value.strip()
             for key, value in environ.items()
-            if key.startswith(PREFIX) and value.strip()
+            if key.startswith(PREFIX) and value and value.strip()
         }
-        return Settings.model_validate(values)
-    except ValidationError as error:
-        raise HaierConfigurationError(describe_problems(error)) from None
+        path = values.get("accounts_file") or (DEFAULT_ACCOUNTS_FILE if Path(DEFAULT_ACCOUNTS_FILE).is_file() else None)
+        # With an accounts file, the variables are what every account falls back to: each account is validated
+        # whole below, so the shared settings may leave its credentials to the file.
+        shared = _require_credentials.set(require_credentials and path is None)
+        try:
+            settings = Settings.model_validate({**values, "accounts_file": path} if path else values)
+        except ValidationError as error:
+            raise HaierConfigurationError(describe_problems(error)) from None
+        finally:
+            _require_credentials.reset(shared)
+        if path is not None:
+            settings._accounts = load_accounts(Path(path), values, environ)
+        return settings
     finally:
         _require_credentials.reset(token)
 
 
-def describe_problems(error: ValidationError) -> list[str]:
-    """One line per bad variable, naming it; a secret's value is never repeated."""
+def load_accounts(path: Path, values: Mapping[str, str], environ: Mapping[str, str]) -> dict[str, Settings]:
+    """Each account of the accounts file: its fields, else [defaults]'s, else the HAIER_* variables'; its secrets from
+    HAIER_<NAME>_<SECRET>, else HAIER_<SECRET>. Every problem of every account at once."""
+    named = f"HAIER_ACCOUNTS_FILE={str(path)!r}"
+    if not path.is_file():
+        raise HaierConfigurationError([f"{named} does not exist: create it ({ACCOUNTS_EXAMPLE}) or unset the variable"])
+    written = read_accounts_file(path)
+    problems = list(written.problems)
+    accounts: dict[str, Settings] = {}
+    for name, fields in written.accounts.items():
+        if problems and not isinstance(fields, dict):
+            continue
+        prefixed = {secret: variable(f"{name}_{secret}") for secret in ACCOUNT_SECRETS}
+        own = {secret: held for secret, held in prefixed.items() if environ.get(held, "").strip()}
+        secrets = {secret: environ[held].strip() for secret, held in own.items()}
+        merged = {**values, **_as_settings(written.defaults), **_as_settings(fields), **secrets}
+        try:
+            account = Settings.model_validate(merged)
+        except ValidationError as error:
+            names = {
+                **{secret: f"{variable(f'{name}_{secret}')} (or {variable(secret)})" for secret in ACCOUNT_SECRETS},
+                **{field: f"{named} [defaults] {key}" for key, field in _fields_of(written.defaults)},
+                **{field: f"{named} [account.{name}] {key}" for key, field in _fields_of(fields)},
+            }
+            problems += [
+                problem if problem.startswith(f"{named} [defaults]") else f"account {name}: {problem}"
+                for problem in describe_problems(error, names)
+            ]
+            continue
+        account._name = name
+        account._variables = own
+        accounts[name] = account
+    if problems:
+        raise HaierConfigurationError(list(dict.fromkeys(problems)))
+    return accounts
+
+
+def _fields_of(fields: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """An accounts-file table's keys with the settings they set."""
+    return [(key, "county_codes" if key == "counties" else key) for key in fields]
+
+
+def _as_settings(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """An accounts-file table as settings: `counties` (a list) is what HAIER_COUNTY_CODES says; a counties_file
+    without counties drops the variable's, so the file's counties are read."""
+    found = {field: fields[key] for key, field in _fields_of(fields)}
+    if isinstance(found.get("county_codes"), list):
+        found["county_codes"] = [str(code) for code in found["county_codes"]]
+    if "counties_file" in fields and "counties" not in fields:
+        found["county_codes"] = ""
+    return found
+
+
+def describe_problems(error: ValidationError, names: Mapping[str, str] | None = None) -> list[str]:
+    """One line per bad setting, naming it (by its variable, or by `names`: where an account's setting was written);
+    a secret's value is never repeated."""
     problems = []
     for item in error.errors(include_url=False):
         field = str(item["loc"][0]) if item["loc"] else ""
-        name = variable(field)
+        name = (names or {}).get(field, variable(field))
         message = str(item["msg"]).removeprefix("Value error, ")
+        if field == "county_codes" and name != variable(field):
+            message = message.replace(variable(field), name)
         # An unset variable's input is its default (the counties' is `()`): the message names the file read instead.
         if message.startswith(name) or (field == "county_codes" and not item["input"]):
             problems.append(message)
@@ -321,11 +434,11 @@ def describe_problems(error: ValidationError) -> list[str]:
     return problems
 
 
-def county_weights(raw: str) -> dict[str, float]:
-    """County code -> weight (the optional `weight` column of data/counties.csv; 1 for every county of
+def county_weights(raw: str, counties_file: str = DEFAULT_COUNTIES_FILE) -> dict[str, float]:
+    """County code -> weight (the optional `weight` column of the counties file; 1 for every county of
     HAIER_COUNTY_CODES). A stock call budget asks heavier counties first. Raises ValueError naming the source."""
     if not raw.strip():
-        return counties_in_file(Path(DEFAULT_COUNTIES_FILE))
+        return counties_in_file(Path(counties_file))
     weights = {code.strip(): 1.0 for code in raw.split(",") if code.strip()}
     if bad := [problem for code in weights if (problem := county_code_problem(code))]:
         raise ValueError(f"HAIER_COUNTY_CODES: county codes are 6 ASCII digits (e.g. 110101): {'; '.join(bad)}")

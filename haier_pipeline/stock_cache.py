@@ -12,12 +12,12 @@ from datetime import timedelta
 
 import pandas as pd
 
+from haier_pipeline.accounts import DEFAULT_ACCOUNT
 from haier_pipeline.endpoints.stock_snapshots import NO_WAREHOUSE, STOCK_ROW
 from haier_pipeline.haier import HaierRequestError
 from haier_pipeline.haier.client import HaierClient
 from haier_pipeline.shanghai_time import now_utc, today_in_shanghai
 from haier_pipeline.warehouse.errors import WarehouseLockTimeout, WarehouseStorageError
-from haier_pipeline.warehouse.tables import DEFAULT_ACCOUNT
 from haier_pipeline.warehouse.warehouse import Warehouse
 
 CACHE_TABLE = "stock_lookups"

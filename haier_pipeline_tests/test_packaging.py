@@ -18,7 +18,6 @@ WRITTEN = [
     ".pytest_cache",
     ".ruff_cache",
     ".hypothesis",
-    ".haier-pacing",
     "__pycache__",
     # What the UI and its daemon write in DAGSTER_HOME (the project folder), and what a killed `dg dev` leaves.
     "logs",

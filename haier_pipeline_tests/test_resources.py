@@ -103,7 +103,7 @@ def test_a_code_location_missing_a_credential_alerts_at_load(tmp_path: Path) -> 
         "HAIER_CUSTOMER_CODE": "8800633175",
     }
     err = load_code_location(tmp_path, partial)
-    assert "ALERT haier-pipeline: the code location has no HAIER_PASSWORD: every run" in err
+    assert "ALERT haier-pipeline [default]: the code location has no HAIER_PASSWORD: every run" in err
     assert "secret-value-77" not in err
     assert "ALERT" not in load_code_location(tmp_path, {}), "a checkout nobody configured yet is no alert"
 

@@ -17,16 +17,23 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from haier_pipeline.cli.exit_codes import EXIT_FAILED, EXIT_OK
+from haier_pipeline.accounts import DEFAULT_ACCOUNT, for_account
+from haier_pipeline.cli.accounts import add_account_argument, chosen_accounts, worst
+from haier_pipeline.cli.exit_codes import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
 from haier_pipeline.cli.sync import open_warehouse, preflight
 from haier_pipeline.config_files import columns_not_read, read_orders
 from haier_pipeline.defs.resources import client_from_settings
 from haier_pipeline.endpoints.prices import prices as PRICES
-from haier_pipeline.errors import HaierAuthenticationError, HaierError, HaierUnavailableError
+from haier_pipeline.errors import (
+    HaierAuthenticationError,
+    HaierConfigurationError,
+    HaierError,
+    HaierUnavailableError,
+)
 from haier_pipeline.haier.client import HaierClient
 from haier_pipeline.haier.first_contact import FirstContactRecord
 from haier_pipeline.redaction import redact
-from haier_pipeline.settings import DEFAULT_COUNTIES_FILE, Settings, load_settings
+from haier_pipeline.settings import Settings, load_settings
 from haier_pipeline.warehouse.errors import WarehouseConfigError
 from haier_pipeline.warehouse.url import mask_url
 
@@ -35,6 +42,7 @@ STOPPING = (HaierAuthenticationError, HaierUnavailableError)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_account_argument(parser, repeatable=False)
     parser.add_argument("--no-warehouse", action="store_true", help="skip opening the warehouse")
     parser.add_argument(
         "--record",
@@ -45,18 +53,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Each account in turn (or the one named): one that fails is named, and the others are still checked."""
     settings = load_settings()
+    names = chosen_accounts(settings, [args.account] if args.account else None)
+    if names == [DEFAULT_ACCOUNT]:
+        return check_account(settings, args.record, warehouse=not args.no_warehouse)
+    codes = []
+    for number, name in enumerate(names):
+        print(f"account {name}:")
+        record = args.record / name if args.record else None
+        try:
+            codes.append(check_account(settings.account(name), record, warehouse=not args.no_warehouse and not number))
+        except HaierConfigurationError as error:
+            print(f"haier-pipeline check: account {name}: {error}", file=sys.stderr)
+            codes.append(EXIT_CONFIG)
+        except HaierError as error:
+            print(f"haier-pipeline check: account {name}: {error}", file=sys.stderr)
+            codes.append(EXIT_FAILED)
+    return worst(codes)
+
+
+def check_account(settings: Settings, record_directory: Path | None, *, warehouse: bool) -> int:
+    """One account's configuration, files, token and endpoints; the warehouse when `warehouse` (it is shared)."""
     print("configuration:")
     for name, value in settings.masked().items():
         print(f"  {name:<22} {value}")
-    preflight(settings, orders=True, warehouse=not args.no_warehouse)
-    counties_file = Path(DEFAULT_COUNTIES_FILE) if settings.counties_from_file else None
+    preflight(settings, orders=True, warehouse=warehouse)
+    counties_file = Path(settings.counties_file) if settings.counties_from_file else None
     notes = columns_not_read(counties_file, settings.orders_file)
     print(f"files:     ok ({len(settings.county_codes)} counties, orders in {settings.orders_file}{notes})")
-    if not args.no_warehouse:
+    if warehouse:
         check_warehouse(settings)
     client = client_from_settings(settings)
-    record = FirstContactRecord(args.record) if args.record else None
+    record = FirstContactRecord(record_directory) if record_directory else None
     results: dict[str, str] = {}
     try:
         with client.recording(record.keep) if record is not None else nullcontext():
@@ -111,7 +140,7 @@ def call_every_endpoint(client: HaierClient, settings: Settings, results: dict[s
             failed = True
             results[name] = f"failed: {redact(str(error))}"
             print(f"{name + ':':<10} FAILED (see below)")
-            print(f"haier-pipeline check: {error}", file=sys.stderr)
+            print(f"haier-pipeline check: {for_account(str(error), settings.name)}", file=sys.stderr)
             return
         if said is not None:
             results[name] = f"ok ({said})"

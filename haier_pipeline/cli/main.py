@@ -24,10 +24,12 @@ EXAMPLES = {
   haier-pipeline sync                              every asset, stock for today (Asia/Shanghai)
   haier-pipeline sync --only prices,catalog        just prices (and their history) and the catalog
   haier-pipeline sync --only stock                 today's stock (Asia/Shanghai) and nothing else
-  haier-pipeline sync --timings timings.json       also write where the time went (the folder must exist)""",
+  haier-pipeline sync --timings timings.json       also write where the time went (the folder must exist)
+  haier-pipeline sync --account north --account south   two accounts of HAIER_ACCOUNTS_FILE, side by side""",
     "check": """examples:
   haier-pipeline check                             configuration (secrets masked), warehouse, token, each endpoint
-  haier-pipeline check --record first-contact      the same, keeping each endpoint's first answers (secrets masked)""",
+  haier-pipeline check --record first-contact      the same, keeping each endpoint's first answers (secrets masked)
+  haier-pipeline check --account north             one account of HAIER_ACCOUNTS_FILE (default: each in turn)""",
     "query": """examples:
   haier-pipeline query products                    the whole listing (is_sales says what is procurable)
   haier-pipeline query products GA0SZC00U --json   one product as JSON

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
+from haier_pipeline.cli.accounts import add_account_argument, the_account
 from haier_pipeline.cli.exit_codes import EXIT_OK
 from haier_pipeline.cli.render import write_json, write_table
 from haier_pipeline.config_files import ascii_typed
@@ -60,23 +61,28 @@ LOOKUP_EXAMPLES = {
     "products": """examples:
   haier-pipeline query products                         the whole listing, procurable or not (is_sales says)
   haier-pipeline query products GA0SZC00U GA1AB2C3D     those products only
-  haier-pipeline query products GA0SZC00U --json        as a JSON array keyed by the warehouse's column names""",
+  haier-pipeline query products GA0SZC00U --json        as a JSON array keyed by the warehouse's column names
+  haier-pipeline query products --account north        as account north (HAIER_ACCOUNTS_FILE) sees it""",
     "prices": """examples:
   haier-pipeline query prices GA0SZC00U                 one product's dealer price
   haier-pipeline query prices GA0SZC00U GA1AB2C3D ...   any number of codes, 20 a call
-  haier-pipeline query prices GA0SZC00U --json          money as decimal strings, exact""",
+  haier-pipeline query prices GA0SZC00U --json          money as decimal strings, exact
+  haier-pipeline query prices GA0SZC00U --account north account north's price""",
     "stock": """examples:
   haier-pipeline query stock GA0SZC00U 110101           one row per warehouse; a recorded answer younger than
                                                         HAIER_STOCK_CACHE_TTL s, else the API (then cached)
-  haier-pipeline query stock GA0SZC00U 110101 --json    the same rows as JSON""",
+  haier-pipeline query stock GA0SZC00U 110101 --json    the same rows as JSON
+  haier-pipeline query stock GA0SZC00U 110101 --account north   account north's stock""",
     "logistics": """examples:
   haier-pipeline query logistics SO.20190106.000003
   haier-pipeline query logistics SO.20190106.000003 --delivery-record-code SO.20190106.000003.F1
   haier-pipeline query logistics SO.20190106.000003 --member-id 42
-  haier-pipeline query logistics SO.20190106.000003 --json""",
+  haier-pipeline query logistics SO.20190106.000003 --json
+  haier-pipeline query logistics SO.20190106.000003 --account north""",
     "balance": """examples:
   haier-pipeline query balance                          balance per sales organisation (HAIER_CUSTOMER_PASSWORD)
-  haier-pipeline query balance --json""",
+  haier-pipeline query balance --json
+  haier-pipeline query balance --account north          account north's balance""",
 }
 
 
@@ -116,10 +122,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     lookup("balance", "payer account balance per sales organisation")
     for sub in lookups.choices.values():
         sub.add_argument("--json", action="store_true", help="print a JSON array of row objects")
+        add_account_argument(sub, repeatable=False)
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings()
+    settings = the_account(load_settings(), args.account)
     client = client_from_settings(settings)
     frame = LOOKUPS[args.lookup](args, client, settings)
     (write_json if args.json else write_table)(frame, sys.stdout)
@@ -159,7 +166,7 @@ def _stock(args: argparse.Namespace, client: HaierClient, settings: Settings) ->
     # The warehouse is only this lookup's cache: a file held elsewhere is waited for briefly, then the API answers.
     wait = min(settings.warehouse_lock_timeout, LOOKUP_LOCK_WAIT)
     warehouse = Warehouse.from_url(settings.warehouse_url, lock_timeout=wait)
-    answer = cached_stock(client, warehouse, args.code, args.county, settings.stock_cache_ttl)
+    answer = cached_stock(client, warehouse, args.code, args.county, settings.stock_cache_ttl, settings.name)
     print(f"({answer.source})", file=sys.stderr)
     return answer.rows
 

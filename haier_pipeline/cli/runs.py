@@ -8,9 +8,10 @@ from typing import Any
 
 import dagster as dg
 
-from haier_pipeline.defs.haier_catalog.assets import catalog_assets, pool_of
+from haier_pipeline.accounts import DEFAULT_ACCOUNT
+from haier_pipeline.defs.haier_catalog.assets import asset_key, catalog_assets, pool_of
+from haier_pipeline.defs.outcomes import ACCOUNT_TAG, asset_of
 from haier_pipeline.endpoints import endpoint, steps
-from haier_pipeline.warehouse.tables import DEFAULT_ACCOUNT
 
 
 def unknown_steps(only: Sequence[str]) -> list[str]:
@@ -26,9 +27,9 @@ def selected_assets(only: Sequence[str] | None) -> list[str]:
     return [asset for name in declared if name in names for asset in declared[name]]
 
 
-def pools_of(assets: Sequence[str]) -> list[str]:
-    """The concurrency pools the steps of these assets take a slot of (dagster.yaml limits each)."""
-    return sorted({pool_of(endpoint(name), DEFAULT_ACCOUNT) for name in assets})
+def pools_of(assets: Sequence[str], account: str = DEFAULT_ACCOUNT) -> list[str]:
+    """The concurrency pools the account's steps of these assets take a slot of (dagster.yaml limits each)."""
+    return sorted({pool_of(endpoint(name), account) for name in assets})
 
 
 def run_assets(
@@ -37,18 +38,20 @@ def run_assets(
     instance: dg.DagsterInstance | None = None,
     tags: Mapping[str, str] | None = None,
     console_log_level: str = "DEBUG",
+    account: str = DEFAULT_ACCOUNT,
 ) -> dg.ExecuteInProcessResult:
-    """The console log level only changes what this process prints; the instance keeps every event.
+    """One account's assets, in one run tagged with it. The console log level only changes what this process prints;
+    the instance keeps every event.
 
     The resources are handed over as the objects they are, not as configuration: Dagster stores a configurable
     resource's values as config defaults in every run's job snapshot, secrets included, which the UI then shows."""
     return dg.materialize(
-        catalog_assets(resources["warehouse"].url),
-        selection=[dg.AssetKey(name) for name in assets],
+        catalog_assets(resources["warehouse"].url, [account]),
+        selection=[asset_key(account, name) for name in assets],
         resources={name: dg.ResourceDefinition.hardcoded_resource(value) for name, value in resources.items()},
         instance=instance,
         raise_on_error=False,
-        tags=dict(tags or {}),
+        tags={ACCOUNT_TAG: account, **(tags or {})},
         run_config={"loggers": {"console": {"config": {"log_level": console_log_level}}}},
     )
 
@@ -56,5 +59,9 @@ def run_assets(
 def steps_not_run(result: dg.ExecuteInProcessResult, assets: Sequence[str]) -> list[str]:
     """Selected steps that never started: a step they depend on failed. Dagster only logs a line for them (no
     event), and they write no sync_log row."""
-    started = {event.step_key for event in result.all_events if event.event_type == dg.DagsterEventType.STEP_START}
+    started = {
+        asset_of(event.step_key or "")
+        for event in result.all_events
+        if event.event_type == dg.DagsterEventType.STEP_START
+    }
     return [asset for asset in assets if asset not in started]

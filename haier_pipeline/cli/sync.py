@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
 from dagster import DagsterEventType, DagsterInstance, ExecuteInProcessResult
 
+from haier_pipeline.accounts import DEFAULT_ACCOUNT
+from haier_pipeline.cli.accounts import add_account_argument, chosen_accounts, sync_side_by_side
 from haier_pipeline.cli.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNANSWERED
 from haier_pipeline.cli.runs import pools_of, run_assets, selected_assets, steps_not_run, unknown_steps
 from haier_pipeline.cli.startup import resume_garbage_collection
@@ -114,6 +117,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=stock_date_argument,
         help="the stock day: only today (Asia/Shanghai) is accepted, the API answers current stock only",
     )
+    add_account_argument(parser, repeatable=True)
     parser.add_argument("-v", "--verbose", action="store_true", help="print Dagster's event log as it runs")
     parser.add_argument(
         "--timings",
@@ -146,12 +150,14 @@ def sync(
     source: str = "cli",
     verbose: bool = False,
     timings_file: Path | None = None,
+    account: str = DEFAULT_ACCOUNT,
 ) -> int:
-    """Run the selection and report each step; returns the exit code."""
+    """Run the selection for one account and report each step; returns the exit code."""
     timings = SyncTimings(timings_file)
     assets = selected_assets(only)
     selected = [endpoint(name) for name in assets]
-    preflight(settings, orders=any(isinstance(declared.items, FromOrdersFile) for declared in selected))
+    orders = any(isinstance(declared.items, FromOrdersFile) for declared in selected)
+    preflight(settings.account(account), orders=orders)
     instance = project_instance()
     if dead := mark_dead_runs(instance):
         for run_id in dead:
@@ -160,7 +166,7 @@ def sync(
             record_dead_runs(instance, warehouse_resource(settings).get_warehouse(), dead)
         except WarehouseError as error:  # bookkeeping: the sync itself still runs, and fails there if it must
             print(f"  (their sync_log rows were not written: {mask_url(str(error)).splitlines()[0]})", file=sys.stderr)
-    pools = pools_of(assets)
+    pools = pools_of(assets, account)
     for run_id in free_slots_of_finished_runs(instance, pools):
         print(f"run {run_id} had ended holding a pool slot: freed", file=sys.stderr)
     wait_for_pools(instance, pools, lambda message: print(message, file=sys.stderr))
@@ -172,16 +178,18 @@ def sync(
     timings.mark("run_started")
     result = run_assets(
         assets,
-        resources_from_settings(settings),
+        resources_from_settings(settings, account),
         instance=instance,
         tags=tags,
         console_log_level="DEBUG" if verbose else "CRITICAL",
+        account=account,
     )
     timings.mark("run_finished")
     elapsed = time.monotonic() - started
     quarantined = f"SELECT asset, reason, payload FROM haier.rejected_rows WHERE run_id = '{result.run_id}'"
     written = print_summary(settings, result.run_id, quarantined)
-    print(f"run {result.run_id} ({elapsed:.1f} s) — the Dagster UI shows its full log")
+    of_account = "" if account == DEFAULT_ACCOUNT else f"account {account}, "
+    print(f"run {result.run_id} ({of_account}{elapsed:.1f} s) — the Dagster UI shows its full log")
     command = "demo" if source == "demo" else "sync"
     exit_code = outcome(instance, result, assets, quarantined, command=command, written=written)
     timings.write(result.run_id, exit_code, result)
@@ -201,11 +209,11 @@ def outcome(
     if not result.success:
         failures = step_failures(result)
         if any(failure.interrupted for failure in failures) or (not failures and run_was_interrupted(result)):
-            interrupted = [failure.step for failure in failures if failure.interrupted]
+            interrupted = [asset_of(failure.step) for failure in failures if failure.interrupted]
             print(interruption_message(command, interrupted, written or set()), file=sys.stderr)
             return EXIT_INTERRUPTED
         for failure in failures:
-            print(f"haier-pipeline {command}: step {failure.step} failed: {failure.cause}", file=sys.stderr)
+            print(f"haier-pipeline {command}: step {asset_of(failure.step)} failed: {failure.cause}", file=sys.stderr)
         for step in steps_not_run(result, assets):
             print(f"haier-pipeline {command}: step {step} did not run: a step it depends on failed", file=sys.stderr)
         return EXIT_FAILED
@@ -283,7 +291,29 @@ def print_summary(settings: Settings, run_id: str, quarantined: str) -> set[str]
 
 
 def run(args: argparse.Namespace) -> int:
-    return sync(load_settings(), args.only, args.date, verbose=args.verbose, timings_file=args.timings)
+    settings = load_settings()
+    accounts = chosen_accounts(settings, args.account)
+    if len(accounts) > 1:
+        return sync_side_by_side(accounts, child_arguments(args))
+    return sync(settings, args.only, args.date, verbose=args.verbose, timings_file=args.timings, account=accounts[0])
+
+
+def child_arguments(args: argparse.Namespace) -> Callable[[str], list[str]]:
+    """The `sync` arguments of one account's process: this command's, for that account alone."""
+
+    def arguments(account: str) -> list[str]:
+        found = ["sync", "--account", account]
+        if args.only:
+            found += ["--only", ",".join(args.only)]
+        if args.date:
+            found += ["--date", args.date.isoformat()]
+        if args.verbose:
+            found.append("--verbose")
+        if args.timings:
+            found += ["--timings", str(args.timings.with_suffix(f".{account}{args.timings.suffix}"))]
+        return found
+
+    return arguments
 
 
 __all__ = ["run", "steps_argument", "stock_date_argument", "sync"]

@@ -4,12 +4,14 @@ items unanswered (a run tag). Read by the steps, the alerts and `sync` alike."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
 import duckdb
 
+from haier_pipeline.accounts import DEFAULT_ACCOUNT
 from haier_pipeline.endpoints import endpoint
 from haier_pipeline.endpoints.declaration import StockDay
 
@@ -23,6 +25,14 @@ ACCOUNT_TAG = "haier/account"
 def asset_of(step_key: str) -> str:
     """The endpoint a step materializes: an account's asset `north/products` runs as the step `north__products`."""
     return step_key.rsplit("__", 1)[-1]
+
+
+def account_of(tags: Mapping[str, str], step_key: str | None = None) -> str:
+    """The account a run or step works for: its tag, else its step's key (a run launched from the UI has no tag)."""
+    if tags.get(ACCOUNT_TAG):
+        return tags[ACCOUNT_TAG]
+    account, separator, _ = (step_key or "").rpartition("__")
+    return account if separator else DEFAULT_ACCOUNT
 
 
 INTERRUPTED = "interrupted (Ctrl-C or SIGTERM) before it finished; nothing of this step was written. Run the sync again"

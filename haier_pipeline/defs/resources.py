@@ -11,6 +11,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from haier_pipeline.accounts import DEFAULT_ACCOUNT, account_key
 from haier_pipeline.defs.alerts.audit import alerts
 from haier_pipeline.errors import HaierConfigurationError
 from haier_pipeline.haier.client import HaierClient
@@ -109,9 +110,9 @@ def client_from_settings(settings: Settings, *, secrets_in_the_environment: bool
         if secrets_in_the_environment and name in CREDENTIAL_FIELDS and not value:
             value = ""
         elif name in SECRET_FIELDS:
-            value = dg.EnvVar(variable(name)) if secrets_in_the_environment else settings.secret(name)
+            value = dg.EnvVar(settings.variable_of(name)) if secrets_in_the_environment else settings.secret(name)
         elif name in ENVIRONMENT_FIELDS and secrets_in_the_environment:
-            value = _kept_in_the_environment(value, name)
+            value = _kept_in_the_environment(value, settings.variable_of(name))
         fields[name] = value
     return HaierClient(**fields)
 
@@ -120,6 +121,7 @@ def pipeline_settings(settings: Settings) -> PipelineSettings:
     return PipelineSettings(
         # Empty: the step reads data/counties.csv itself, so an edited file counts without a reload.
         county_weights={} if settings.counties_from_file else settings.county_codes,
+        counties_file=settings.counties_file,
         orders_file=settings.orders_file,
         max_deactivate_ratio=settings.max_deactivate_ratio,
         max_rejected_ratio=settings.max_rejected_ratio,
@@ -132,43 +134,50 @@ def warehouse_resource(settings: Settings) -> WarehouseResource:
     return WarehouseResource(url=settings.warehouse_url, lock_timeout=settings.warehouse_lock_timeout)
 
 
-def resources_from_settings(settings: Settings) -> dict[str, dg.ConfigurableResource]:
-    """For the command line: the process already holds the validated values."""
+def resources_from_settings(settings: Settings, account: str = DEFAULT_ACCOUNT) -> dict[str, dg.ConfigurableResource]:
+    """For the command line, which runs one account per process: the process already holds the validated values."""
+    chosen = settings.account(account)
     return {
-        "haier": client_from_settings(settings),
         "warehouse": warehouse_resource(settings),
-        "pipeline": pipeline_settings(settings),
+        account_key("haier", account): client_from_settings(chosen),
+        account_key("pipeline", account): pipeline_settings(chosen),
     }
 
 
 def resources_for_definitions(settings: Settings) -> dict[str, dg.ConfigurableResource]:
-    """For the code location (`dg dev`, the daemon, run workers): the same validated values, except that secrets
-    stay in the environment (see client_from_settings and _kept_in_the_environment)."""
-    haier = client_from_settings(settings, secrets_in_the_environment=True)
+    """For the code location (`dg dev`, the daemon, run workers): every account's client and settings, with the
+    same validated values, except that secrets stay in the environment (see client_from_settings and
+    _kept_in_the_environment)."""
     warehouse = WarehouseResource(
-        url=_kept_in_the_environment(settings.warehouse_url, "warehouse_url"),
+        url=_kept_in_the_environment(settings.warehouse_url, variable("warehouse_url")),
         lock_timeout=settings.warehouse_lock_timeout,
     )
-    return {"haier": haier, "warehouse": warehouse, "pipeline": pipeline_settings(settings)}
+    resources: dict[str, dg.ConfigurableResource] = {"warehouse": warehouse}
+    for name, account in settings.accounts.items():
+        resources[account_key("haier", name)] = client_from_settings(account, secrets_in_the_environment=True)
+        resources[account_key("pipeline", name)] = pipeline_settings(account)
+    return resources
 
 
-def _kept_in_the_environment(value: str, field_name: str) -> str | dg.EnvVar:
+def _kept_in_the_environment(value: str, held_in: str) -> str | dg.EnvVar:
     """A value carrying a secret (a URL with a password in its userinfo or query: whatever mask_url masks) stays an
-    EnvVar: Dagster stores a resource's plain values with the code location and shows them in the UI."""
-    return dg.EnvVar(variable(field_name)) if mask_url(value) != value else value
+    EnvVar of the variable `held_in`: Dagster stores a resource's plain values with the code location and shows them
+    in the UI."""
+    return dg.EnvVar(held_in) if mask_url(value) != value else value
 
 
 def alert_on_missing_credentials(settings: Settings) -> None:
     """Missing credentials do not stop the load (the UI still shows the assets), but every run then fails at its
     first API step. A partial configuration is a mistake worth an alert before the first run; none at all is a
     checkout nobody configured yet."""
-    missing = [variable(name) for name in CREDENTIAL_FIELDS if not getattr(settings, name)]
-    if missing and len(missing) < len(CREDENTIAL_FIELDS):
-        alerts.error(
-            f"ALERT haier-pipeline: the code location has no {', '.join(missing)}: every run fails at its first API "
-            "step until it is set in the environment of `dg dev` or the daemon (or in .env) and the code location "
-            "is reloaded; `haier-pipeline check` lists it"
-        )
+    for name, account in settings.accounts.items():
+        missing = [account.variable_of(field) for field in CREDENTIAL_FIELDS if not getattr(account, field)]
+        if missing and len(missing) < len(CREDENTIAL_FIELDS):
+            alerts.error(
+                f"ALERT haier-pipeline [{name}]: the code location has no {', '.join(missing)}: every run of account "
+                f"{name} fails at its first API step until it is set in the environment of `dg dev` or the daemon (or "
+                "in .env) and the code location is reloaded; `haier-pipeline check` lists it"
+            )
 
 
 def code_location_settings() -> Settings:

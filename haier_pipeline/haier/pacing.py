@@ -4,8 +4,9 @@ The vendor's limit is per account, so every process using one account on one mac
 sync beside a run of the UI, `query` during a sync) draws its send slots from one small file: the next
 free slot, a float on CLOCK_MONOTONIC (`time.monotonic()`, one clock for the whole machine on Linux),
 read and advanced under an fcntl lock. The file is named by a hash of the base URL and client id (never
-the secret) and lives in `default_pacing_dir()` unless the client names another directory. Should the
-directory be unusable, the limiter falls back to pacing this process alone, with a warning.
+the secret: the gateway counts per application) and lives in one machine-wide directory, `default_pacing_dir()`,
+unless the client names another. Should the directory be unusable, the limiter falls back to pacing this process
+alone, with a warning.
 
 After the slot the file holds who changed it last (the time, on the same clock, and the process id): a limiter that
 finds another process there remembers it, so a step that stays throttled can say whether another caller on this
@@ -15,9 +16,11 @@ alone and is read as such; a reader that knows only the slot reads the first 8 b
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import struct
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -35,7 +38,7 @@ log = redacting_logger("haier_pipeline.haier")
 # Requests reach the gateway with a few milliseconds of jitter; pacing 3 % under the limit keeps a
 # sliding one-second window at the gateway from ever counting one request too many.
 HEADROOM = 0.03
-PACING_DIR_NAME = ".haier-pacing"
+PACING_DIR_NAME = "haier-pipeline-pacing"
 SLOT_SUFFIX = ".slot"
 # A slot file untouched this long holds only past slots: deleting it loses nothing.
 STALE_SECONDS = 3600.0
@@ -46,16 +49,9 @@ _SLOT_AND_TAKER = struct.Struct("<ddq")  # next free slot, when it was last chan
 
 
 def default_pacing_dir() -> Path:
-    """The Dagster instance directory, found the way `haier_pipeline.instance` finds it ($DAGSTER_HOME,
-    else the working directory when it holds dagster.yaml) so a `query` and a `sync` started in the
-    project folder share it; else a per-user cache directory."""
-    home = os.environ.get("DAGSTER_HOME")
-    if not home and (Path.cwd() / "dagster.yaml").exists():
-        home = str(Path.cwd())
-    if home:
-        return Path(home) / PACING_DIR_NAME
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "haier-pipeline" / "pacing"
+    """One directory for the whole machine, whatever the caller's DAGSTER_HOME or working directory: two Dagster
+    instances, a CLI sync and a `query` calling one account all draw from its one file."""
+    return Path(tempfile.gettempdir()) / PACING_DIR_NAME
 
 
 def slot_file(directory: Path, account: str) -> Path:
@@ -130,7 +126,7 @@ class RateLimiter:
         """(now, the old next slot, (process id, when) of the last change before this one, if the file says)."""
         while True:
             # Opened per slot, so a file deleted as stale is simply recreated by the next caller.
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)  # released by close
                 if os.fstat(fd).st_nlink == 0:
@@ -153,7 +149,11 @@ class RateLimiter:
     def _prepare(self, directory: Path) -> None:
         """Create the directory and delete slot files nobody has used for an hour (one per test server)."""
         try:
-            directory.mkdir(parents=True, exist_ok=True)
+            if not directory.is_dir():
+                directory.mkdir(parents=True, exist_ok=True)
+                # Every user's processes share the machine's budget; the sticky bit keeps each user's files their own.
+                with contextlib.suppress(OSError):
+                    directory.chmod(0o1777)
             entries = list(os.scandir(directory))
         except OSError as error:
             log.warning("pacing directory %s unusable (%s): pacing this process alone", directory, error.strerror)

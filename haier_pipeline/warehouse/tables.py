@@ -14,6 +14,7 @@ from sqlalchemy import CheckConstraint, Column, Index, MetaData, Table
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateIndex, CreateTable
 
+from haier_pipeline.accounts import DEFAULT_ACCOUNT
 from haier_pipeline.endpoints import Endpoint, endpoints
 from haier_pipeline.endpoints.stock_snapshots import STOCK_ROW
 from haier_pipeline.records import Record
@@ -43,7 +44,6 @@ SYNC_STATUSES = ("success", "partial", "failed")
 # Every table but schema_changes belongs to one dealer account: `account` leads its key and its indexes. Rows written
 # before accounts existed are the single account's, named DEFAULT_ACCOUNT (an upgrade fills them in: `fill`).
 ACCOUNT = "account"
-DEFAULT_ACCOUNT = "default"
 
 # Lower-case identifiers only, so names never need quoting or case folding on either backend.
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")

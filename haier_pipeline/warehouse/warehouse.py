@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 from sqlalchemy import Table
 
+from haier_pipeline.accounts import DEFAULT_ACCOUNT
 from haier_pipeline.settings import default
 from haier_pipeline.shanghai_time import now_utc
 from haier_pipeline.warehouse import sql
@@ -23,14 +24,7 @@ from haier_pipeline.warehouse.catalog import Upgrade, plan_upgrade, read_catalog
 from haier_pipeline.warehouse.convert import Columns, convert_frame, convert_values, python_values
 from haier_pipeline.warehouse.duckdb_backend import DuckDBBackend
 from haier_pipeline.warehouse.errors import WarehouseError
-from haier_pipeline.warehouse.tables import (
-    ACCOUNT,
-    DEFAULT_ACCOUNT,
-    DEFAULT_SCHEMA,
-    build_tables,
-    primary_key,
-    table_names,
-)
+from haier_pipeline.warehouse.tables import ACCOUNT, DEFAULT_SCHEMA, build_tables, primary_key, table_names
 from haier_pipeline.warehouse.url import WarehouseURL, parse_warehouse_url
 
 _SHOW_KEYS = 5

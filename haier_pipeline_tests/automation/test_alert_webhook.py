@@ -16,6 +16,7 @@ import pytest
 
 from haier_pipeline.cli.main import main
 from haier_pipeline.defs.alerts import webhook as alert_webhook
+from haier_pipeline.defs.outcomes import ACCOUNT_TAG
 from haier_pipeline.simulator import RunningSimulator
 from haier_pipeline_tests.automation.test_alerts import alert_lines, evaluate_alerts, last_run_id
 from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS
@@ -95,7 +96,7 @@ def test_a_failed_sync_posts_one_alert_with_account_step_cause_run_and_link(
     run_id = fail_a_sync(monkeypatch, capsys)
     evaluate_alerts(cli_env, enabled)
     (line,) = alert_lines(capsys.readouterr().err)
-    assert line.startswith(f"ALERT haier-pipeline: products failed in run {run_id}: ")
+    assert line.startswith(f"ALERT haier-pipeline [default]: products failed in run {run_id}: ")
 
     (body,) = receiver.bodies
     assert receiver.paths == ["/hooks/T0001/B0002/webhook-secret-path"]
@@ -126,7 +127,7 @@ def test_the_account_tag_and_the_ui_url_are_used(
     enabled = enable_sensor(cli_env)
     run_id = fail_a_sync(monkeypatch, capsys)
     with dg.DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
-        instance.add_run_tags(run_id, {alert_webhook.ACCOUNT_TAG: "north"})
+        instance.add_run_tags(run_id, {ACCOUNT_TAG: "north"})
     evaluate_alerts(cli_env, enabled)
     (body,) = receiver.bodies
     assert body["account"] == "north" and "(account north)" in body["text"]

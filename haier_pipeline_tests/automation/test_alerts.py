@@ -40,7 +40,7 @@ def evaluate_alerts(env: dict[str, str], cursor: str | None, enabled_at: float |
 
 
 def alert_lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line.startswith("ALERT haier-pipeline:")]
+    return [line for line in text.splitlines() if line.startswith("ALERT haier-pipeline [")]
 
 
 def last_run_id(out: str) -> str:
@@ -62,7 +62,7 @@ def test_a_failing_cli_sync_is_alerted_exactly_once(
 
     first = evaluate_alerts(cli_env, None, enabled_at)
     (line,) = alert_lines(capsys.readouterr().err)
-    assert line.startswith(f"ALERT haier-pipeline: products failed in run {run_id}: ")
+    assert line.startswith(f"ALERT haier-pipeline [default]: products failed in run {run_id}: ")
     assert "deactivation_guard" in line
     assert "demo-secret" not in line
 
@@ -96,7 +96,7 @@ def test_a_run_that_left_items_unanswered_exits_3_and_is_alerted_once(
 
     first = evaluate_alerts(cli_env, None, enabled_at)
     (line,) = alert_lines(capsys.readouterr().err)
-    assert line.startswith("ALERT haier-pipeline: ") and f"in run {run_id}: " in line
+    assert line.startswith("ALERT haier-pipeline [default]: ") and f"in run {run_id}: " in line
     assert "3 items went unanswered" in line
     evaluate_alerts(cli_env, first.cursor)
     assert alert_lines(capsys.readouterr().err) == []
@@ -124,7 +124,7 @@ def test_a_killed_cli_sync_is_marked_failed_by_the_next_sync_and_alerted_once(
 
     first = evaluate_alerts(cli_env, None, enabled_at)
     (line,) = alert_lines(capsys.readouterr().err)
-    assert line.startswith(f"ALERT haier-pipeline: products failed in run {run.run_id}: the process that ran")
+    assert line.startswith(f"ALERT haier-pipeline [default]: products failed in run {run.run_id}: the process that ran")
     evaluate_alerts(cli_env, first.cursor)
     assert alert_lines(capsys.readouterr().err) == []
     assert main(["sync", "--only", "balance"]) == 0
@@ -212,7 +212,7 @@ def test_a_launched_run_whose_process_was_killed_is_marked_failed_by_the_alert_s
 
     evaluate_alerts(cli_env, None, enabled_at)
     (line,) = alert_lines(capsys.readouterr().err)
-    assert line.startswith(f"ALERT haier-pipeline: products failed in run {run.run_id}: the process that ran")
+    assert line.startswith(f"ALERT haier-pipeline [default]: products failed in run {run.run_id}: the process that ran")
     with dg.DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
         assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
         holders = instance.event_log_storage.get_concurrency_info("haier_api").claimed_slots

@@ -11,7 +11,6 @@ import dagster as dg
 from haier_pipeline.definitions import defs as code_location
 from haier_pipeline.defs.automation.conditions import follows_parents, policy_for
 from haier_pipeline.defs.haier_catalog.sensors import orders_file_sensor
-from haier_pipeline.defs.resources import PipelineSettings
 from haier_pipeline.endpoints import endpoints
 from haier_pipeline.shanghai_time import SHANGHAI
 
@@ -167,8 +166,8 @@ def test_a_derived_table_a_run_did_not_reach_is_rebuilt_on_the_next_tick_and_onl
 
 
 def evaluate_orders_sensor(orders: Path, cursor: str | None) -> dg.SensorResult:
-    context = dg.build_sensor_context(cursor=cursor, resources={"pipeline": PipelineSettings(orders_file=str(orders))})
-    result = orders_file_sensor()(context)
+    context = dg.build_sensor_context(cursor=cursor)
+    result = orders_file_sensor(orders_file=str(orders))(context)
     assert isinstance(result, dg.SensorResult)
     return result
 

@@ -104,7 +104,6 @@ def make_clean_removes(written: list[str], project: Path) -> None:
         "data/warehouse.duckdb.wal",
         "data/warehouse.duckdb.lock",
         "data/dagster/storage/history",
-        ".haier-pacing/0123.slot",
         "test-artifacts/ui/page.png",
     ]
     for name in made:

@@ -1,7 +1,7 @@
 """One process of the two-process pacing test.
 
 Started before the simulator (importing the client takes a while); reads one JSON line
-{"base_url", "pacing_dir", "rate", "pairs"} on stdin, fetches its token, prints "ready", waits for a
+{"base_url", "pacing_dir" (optional), "rate", "pairs"} on stdin, fetches its token, prints "ready", waits for a
 "go" line, asks stock for its pairs and prints {"delivered": n, "asked": n}.
 """
 
@@ -17,7 +17,7 @@ from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS, stock_for_pair
 def main() -> None:
     task = json.loads(sys.stdin.readline())
     client = HaierClient(
-        base_url=task["base_url"], rate_limit=task["rate"], pacing_dir=task["pacing_dir"], **SIMULATOR_CREDENTIALS
+        base_url=task["base_url"], rate_limit=task["rate"], pacing_dir=task.get("pacing_dir"), **SIMULATOR_CREDENTIALS
     )
     client.token()
     print("ready", flush=True)

@@ -7,6 +7,7 @@ asserts the outcome: every pair delivered, or a typed failure that names the end
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -376,17 +377,27 @@ def gateway_process(rate: float) -> Iterator[str]:
         server.wait(10)
 
 
-def test_two_processes_share_one_rate_limit(tmp_path: Path) -> None:
-    """This process and a worker process, one account, against a gateway enforcing the limit."""
+def test_two_processes_share_one_rate_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process and a worker process, one account, each with its own Dagster instance and working directory
+    (as two syncs from two project folders), against a gateway enforcing the limit: the machine-wide pacing file
+    keeps them under it together."""
     rate = 100
+    for home in ("here", "there"):
+        (tmp_path / home).mkdir()
+        (tmp_path / home / "dagster.yaml").write_text("")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "here"))
+    monkeypatch.chdir(tmp_path / "here")
     command = [sys.executable, "-m", "haier_pipeline_tests.faults.pacing_worker"]
-    worker = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO)
+    environment = {**os.environ, "DAGSTER_HOME": str(tmp_path / "there"), "PYTHONPATH": str(REPO)}
+    worker = subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=tmp_path / "there", env=environment
+    )
     try:  # the worker imports the client while the simulator starts
         with gateway_process(rate) as base_url:
-            client = HaierClient(base_url=base_url, pacing_dir=str(tmp_path), **SIMULATOR_CREDENTIALS)
+            client = HaierClient(base_url=base_url, **SIMULATOR_CREDENTIALS)
             codes = dict.fromkeys(row["productCode"] for row in client.products() if row.get("isSales") == "1")
             pairs = [(code, county) for code in codes for county in ("110101", "310104", "440106")][:100]
-            say(worker, json.dumps({"base_url": base_url, "pacing_dir": str(tmp_path), "rate": rate, "pairs": pairs}))
+            say(worker, json.dumps({"base_url": base_url, "rate": rate, "pairs": pairs}))
             assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
             requests.post(f"{base_url}/_sim/reset", timeout=5).raise_for_status()
             say(worker, "go")

@@ -604,7 +604,7 @@ def test_ctrl_c_mid_stock_step_exits_130_with_a_next_step_records_it_and_the_rer
         # Enabled before the sync started: its first tick alerts what failed since.
         context = dg.build_sensor_context(instance=instance, resources=resources, last_sensor_start_time=enabled_at)
         run_failure_alert_sensor(context)
-    (alert,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ALERT haier-pipeline:")]
+    (alert,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ALERT haier-pipeline [")]
     assert alert.endswith(f": {interrupted_message('stock_snapshots')}"), "the alert said only the error's class"
     # Interrupted long before its first timed checkpoint (2 s), the step saved the answers it held on its way out.
     saved = int(warehouse.query("SELECT count(*) AS n FROM {schema}.stock_answers")["n"].iloc[0])

@@ -12,10 +12,11 @@ from typing import Any, TextIO
 
 import dagster as dg
 
+from haier_pipeline.accounts import DEFAULT_ACCOUNT
 from haier_pipeline.defs.alerts import webhook as alert_webhook
 from haier_pipeline.defs.outcomes import (
-    ACCOUNT_TAG,
     UNANSWERED_TAG,
+    account_of,
     asset_of,
     failure_cause,
     interrupted_message,
@@ -24,7 +25,6 @@ from haier_pipeline.defs.outcomes import (
 from haier_pipeline.redaction import redact, redacting_logger
 from haier_pipeline.shanghai_time import now_utc
 from haier_pipeline.sync_log import sync_log_row
-from haier_pipeline.warehouse.tables import DEFAULT_ACCOUNT
 from haier_pipeline.warehouse.warehouse import Warehouse
 
 
@@ -58,10 +58,11 @@ class Alert:
     asset: str
     cause: str
     failed: bool = True  # False: the run finished, but left items unanswered
+    account: str = DEFAULT_ACCOUNT
 
     @property
     def line(self) -> str:
-        return f"ALERT haier-pipeline: {self.asset} failed in run {self.run_id}: {self.cause}"
+        return f"ALERT haier-pipeline [{self.account}]: {self.asset} failed in run {self.run_id}: {self.cause}"
 
 
 def clean(text: str) -> str:
@@ -87,6 +88,7 @@ def failure_alerts(instance: dg.DagsterInstance, run: dg.DagsterRun, run_message
             run.run_id,
             record.step_key or "(run)",
             clean(step_failure_cause(record.dagster_event.event_specific_data, record.step_key or "")),
+            account=account_of(run.tags, record.step_key),
         )
         for record in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
         if record.dagster_event is not None
@@ -94,7 +96,10 @@ def failure_alerts(instance: dg.DagsterInstance, run: dg.DagsterRun, run_message
     if found:
         return found
     cause = clean(why_the_run_ended(instance, run.run_id, run_message))
-    return [Alert(run.run_id, step, cause) for step in unfinished_steps(instance, run.run_id) or ["(run)"]]
+    return [
+        Alert(run.run_id, step, cause, account=account_of(run.tags, step))
+        for step in unfinished_steps(instance, run.run_id) or ["(run)"]
+    ]
 
 
 def step_failure_cause(failure_data: Any, step: str = "") -> str:
@@ -128,7 +133,7 @@ def unanswered_alert(run: dg.DagsterRun, assets: Sequence[str]) -> Alert | None:
         return None
     asset = ",".join(assets) or "(run)"
     cause = f"finished, but {count} items went unanswered after every retry; see rejected_rows"
-    return Alert(run.run_id, asset, cause, failed=False)
+    return Alert(run.run_id, asset, cause, failed=False, account=account_of(run.tags, assets[0] if assets else None))
 
 
 def webhook_body(run: dg.DagsterRun, alerts: Sequence[Alert], ui_url: str) -> dict[str, Any]:
@@ -157,7 +162,7 @@ def record_failed_step(warehouse: Warehouse, run: dg.DagsterRun, alert: Alert) -
         return
     at = now_utc()
     row = sync_log_row(
-        account=run.tags.get(ACCOUNT_TAG, DEFAULT_ACCOUNT),
+        account=alert.account,
         run_id=alert.run_id,
         sync_type=asset_of(alert.asset),
         partition_key=run.tags.get("dagster/partition"),

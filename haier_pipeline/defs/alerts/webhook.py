@@ -25,11 +25,10 @@ from urllib.parse import urlsplit
 import requests
 
 from haier_pipeline.api_urls import mask_webhook_url
-from haier_pipeline.defs.outcomes import ACCOUNT_TAG
+from haier_pipeline.defs.outcomes import account_of
 from haier_pipeline.errors import HaierConfigurationError
 from haier_pipeline.redaction import redact, redacting_logger, register_secret
 from haier_pipeline.settings import SECRET_FIELDS, default, load_settings
-from haier_pipeline.warehouse.tables import DEFAULT_ACCOUNT
 
 POST_TIMEOUT = 5.0  # seconds per POST
 ATTEMPTS = 3  # per alert and tick
@@ -85,7 +84,7 @@ def alert_body(
 ) -> dict[str, Any]:
     """The JSON body for one run: `failures` is (step, cause) per failed step (or the steps that left items
     unanswered, when not `failed`)."""
-    account = tags.get(ACCOUNT_TAG) or DEFAULT_ACCOUNT
+    account = account_of(tags, failures[0][0] if failures else None)
     steps = [{"step": step, "cause": redact(cause)[:MAX_CAUSE]} for step, cause in failures]
     step = ", ".join(item["step"] for item in steps) or "(run)"
     joined = "; ".join(f"{item['step']}: {item['cause']}" for item in steps)

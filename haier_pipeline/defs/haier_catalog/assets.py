@@ -9,12 +9,13 @@ from typing import Any
 
 import dagster as dg
 
+from haier_pipeline.accounts import DEFAULT_ACCOUNT, account_key
 from haier_pipeline.defs.automation.conditions import condition_for, policy_for
 from haier_pipeline.defs.haier_catalog.checks import check_specs
 from haier_pipeline.defs.haier_catalog.runners import StepResources, runner_for
 from haier_pipeline.endpoints import Endpoint, endpoints
 from haier_pipeline.endpoints.declaration import Pool
-from haier_pipeline.warehouse.tables import DEFAULT_ACCOUNT, build_tables
+from haier_pipeline.warehouse.tables import build_tables
 from haier_pipeline.warehouse.url import parse_warehouse_url
 
 GROUP = "haier_catalog"
@@ -35,11 +36,6 @@ def asset_key(account: str, name: str) -> dg.AssetKey:
 
 def group_of(account: str) -> str:
     return GROUP if account == DEFAULT_ACCOUNT else f"haier_{account}"
-
-
-def account_key(prefix: str, account: str) -> str:
-    """A resource's or pool's name for the account."""
-    return prefix if account == DEFAULT_ACCOUNT else f"{prefix}_{account}"
 
 
 def pool_of(endpoint: Endpoint, account: str) -> str:

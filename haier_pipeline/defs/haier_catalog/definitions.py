@@ -1,4 +1,5 @@
-"""The Haier catalog: one asset per endpoint declaration, and the sensor that follows the orders file."""
+"""The Haier catalog: one asset per endpoint declaration and account, and the sensor that follows each account's
+orders file."""
 
 from __future__ import annotations
 
@@ -12,4 +13,8 @@ from haier_pipeline.defs.resources import code_location_settings
 @dg.definitions
 def haier_catalog() -> dg.Definitions:
     settings = code_location_settings()
-    return dg.Definitions(assets=catalog_assets(settings.warehouse_url), sensors=[orders_file_sensor()])
+    accounts = settings.accounts
+    return dg.Definitions(
+        assets=catalog_assets(settings.warehouse_url, list(accounts)),
+        sensors=[orders_file_sensor(name, account.orders_file) for name, account in accounts.items()],
+    )

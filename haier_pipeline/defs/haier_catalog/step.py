@@ -19,6 +19,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from haier_pipeline.accounts import DEFAULT_ACCOUNT, for_account
 from haier_pipeline.defs.haier_catalog.checks import field_anomalies_check, schema_gate
 from haier_pipeline.defs.outcomes import INTERRUPTIONS, UNANSWERED_TAG, interrupted_message, is_interruption
 from haier_pipeline.defs.resources import PipelineSettings, WarehouseResource
@@ -33,7 +34,6 @@ from haier_pipeline.signals import interrupt_received
 from haier_pipeline.sync_log import sync_log_row
 from haier_pipeline.validation import gate
 from haier_pipeline.warehouse.errors import WarehouseError
-from haier_pipeline.warehouse.tables import DEFAULT_ACCOUNT
 from haier_pipeline.warehouse.warehouse import Warehouse, WarehouseTransaction
 
 PREVIEW_ROWS = 5
@@ -279,7 +279,9 @@ def running_step(
             yield step
         except (Exception, *INTERRUPTIONS) as error:
             message = (
-                interrupted_message(asset) if is_interruption(error) else redact(f"{type(error).__name__}: {error}")
+                interrupted_message(asset)
+                if is_interruption(error)
+                else for_account(redact(f"{type(error).__name__}: {error}"), account)
             )
             context.log.error(f"{asset} failed: {message}")
             try:
