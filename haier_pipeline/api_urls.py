@@ -26,7 +26,7 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
-def insecure_http_problems(base_url: str, token_url: str | None, allow_insecure_http: bool) -> list[str]:
+def insecure_http_problems(base_url: str | None, token_url: str | None, allow_insecure_http: bool) -> list[str]:
     """One problem per URL that would carry secrets unencrypted; empty when both are acceptable.
 
     https is always accepted; plain http only to a loopback host, or anywhere when explicitly allowed."""

@@ -57,7 +57,7 @@ def read_csv(path: Path, named: str, column: str, header: str, unreadable: str) 
             rows, long_lines = [], []
             for row in reader:
                 # A short line's missing fields are None; a long line's extra ones a list under None.
-                if any(str(value).strip() for value in row.get(None) or []):  # type: ignore[call-overload]
+                if any(str(value).strip() for value in row.get(None) or []):
                     long_lines.append(reader.line_num)
                 values = {name: value.strip() for name, value in row.items() if isinstance(value, str)}
                 if any(values.values()):
@@ -339,4 +339,5 @@ def read_accounts_file(path: Path) -> AccountsFile:
         for name in accounts
         if not ACCOUNT_NAME.fullmatch(name)
     ]
-    return AccountsFile(defaults, accounts, problems)
+    tables = {name: fields for name, fields in accounts.items() if isinstance(fields, dict)}
+    return AccountsFile(defaults, tables, problems)

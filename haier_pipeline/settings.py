@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -239,7 +239,7 @@ class Settings(BaseSettings):
             raise ValueError(str(error).removeprefix("HAIER_WAREHOUSE_URL ")) from None
         return value
 
-    def __repr_args__(self):  # type: ignore[override]
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         # A Postgres URL may carry a password; pydantic builds both repr() and str() from this.
         for name, value in super().__repr_args__():
             if name == "alert_webhook_url" and value:
@@ -334,7 +334,8 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_credentia
         if environ is None:
             if problems := dotenv_problems(Path.cwd() / DOTENV_FILE):
                 raise HaierConfigurationError(problems)
-            environ = {**dotenv_values(Path.cwd() / DOTENV_FILE), **os.environ}
+            written = dotenv_values(Path.cwd() / DOTENV_FILE)
+            environ = {**{key: value for key, value in written.items() if value is not None}, **os.environ}
         values = {
             key[len(PREFIX) :].lower(): value.strip()
             for key, value in environ.items()
@@ -367,8 +368,6 @@ def load_accounts(path: Path, values: Mapping[str, str], environ: Mapping[str, s
     problems = list(written.problems)
     accounts: dict[str, Settings] = {}
     for name, fields in written.accounts.items():
-        if problems and not isinstance(fields, dict):
-            continue
         prefixed = {secret: variable(f"{name}_{secret}") for secret in ACCOUNT_SECRETS}
         own = {secret: held for secret, held in prefixed.items() if environ.get(held, "").strip()}
         secrets = {secret: environ[held].strip() for secret, held in own.items()}

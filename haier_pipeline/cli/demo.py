@@ -20,6 +20,7 @@ from haier_pipeline.settings import (
     load_settings,
 )
 from haier_pipeline.shanghai_time import today_in_shanghai
+from haier_pipeline.simulator.config import SimulatorConfig
 from haier_pipeline.warehouse.errors import WarehouseConfigError
 from haier_pipeline.warehouse.url import mask_url, parse_warehouse_url
 from haier_pipeline.warehouse.warehouse import Warehouse
@@ -56,7 +57,7 @@ def demo_warehouse_refusal(environment: Mapping[str, str]) -> str | None:
     )
 
 
-def simulator_environment(base_url: str, config: object) -> dict[str, str]:
+def simulator_environment(base_url: str, config: SimulatorConfig) -> dict[str, str]:
     return {
         "HAIER_BASE_URL": base_url,
         "HAIER_CLIENT_ID": config.client_id,
@@ -70,7 +71,8 @@ def simulator_environment(base_url: str, config: object) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from haier_pipeline.simulator import SimulatorConfig, start_simulator
+    # Imported here: the simulator's web server (starlette, uvicorn) would cost every other command's start-up.
+    from haier_pipeline.simulator import start_simulator
 
     load_dotenv_file()
     if refusal := demo_warehouse_refusal(os.environ):

@@ -35,7 +35,7 @@ def knob_type(knob: str, allowed: str, lowest: float | None = None) -> Callable[
 
     def parse(text: str) -> Any:
         given = [part.strip() for part in text.split(",") if part.strip()] if listed else text
-        value = getattr(SimulatorConfig(**{knob: given}), knob)
+        value = getattr(SimulatorConfig.model_validate({knob: given}), knob)
         if lowest is not None and value < lowest:
             raise ValueError(text)
         return value
@@ -115,6 +115,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here: the simulator's web server (starlette, uvicorn) would cost every other command's start-up.
     from haier_pipeline.simulator import serve
 
     knobs = {knob: getattr(args, knob) for _, knob, _, _ in OPTIONS + FAULTS}

@@ -188,6 +188,7 @@ def ui_environment() -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here: the simulator's web server (starlette, uvicorn) would cost every other command's start-up.
     from haier_pipeline.simulator import SimulatorConfig, start_simulator
 
     # Both checked before the simulator and dg dev start, so a refusal leaves nothing running.

@@ -6,7 +6,9 @@ passes every secret as an `EnvVar`, resolved in the run worker and never stored 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from pydantic import Field
@@ -50,7 +52,7 @@ class WarehouseResource(dg.ConfigurableResource):
         warehouse._backend.read_timeout = self.lock_timeout
         return warehouse
 
-    def __repr_args__(self):  # type: ignore[override]
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         # The URL may carry a Postgres password; pydantic builds both repr() and str() from this.
         for name, value in super().__repr_args__():
             yield name, (mask_url(value) if name == "url" and isinstance(value, str) else value)

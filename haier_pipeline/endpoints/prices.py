@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeGuard
 
 import pandas as pd
 
@@ -54,7 +54,7 @@ WORDING_EDGES = " \t\u3000。.!！"
 PERCENTAGE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*[%％]\s*")
 
 
-def is_not_in_effect_wording(value: Any) -> bool:
+def is_not_in_effect_wording(value: Any) -> TypeGuard[str]:
     """Whether a supply price is one of the declared not-in-effect wordings."""
     return isinstance(value, str) and value.strip(WORDING_EDGES) in NOT_IN_EFFECT_WORDINGS
 

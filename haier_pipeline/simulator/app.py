@@ -156,8 +156,7 @@ class _Handlers:
         if body["grant_type"] != "client_credentials":
             return json_response({"error": "unsupported_grant_type"}, 400)
         if body["client_id"] != config.client_id or body["client_secret"] != config.client_secret:
-            detail = {"code": 401, "msg": "invalid client credentials", "error": "invalid_client"}
-            return json_response(detail, 401)
+            return json_response({"code": 401, "msg": "invalid client credentials", "error": "invalid_client"}, 401)
         token = self.state.tokens.issue(
             config.client_id, config.advertised_expires_in, config.token_ttl, self.state.clock()
         )

@@ -125,6 +125,7 @@ class Warehouse:
         Evolution is additive only: columns are never dropped or retyped, and added ones are nullable."""
         with WAREHOUSE_CLOCK.measure("schema"), self._backend.write_session() as session:
             if self.backend == "postgres":
+                # Imported here for the same reason as PostgresBackend above.
                 from haier_pipeline.warehouse.postgres_backend import schema_lock_name
 
                 lock_name = schema_lock_name(self.schema)

@@ -31,7 +31,7 @@ from haier_pipeline.warehouse.warehouse import Warehouse
 class _StderrHandler(logging.StreamHandler):
     """Writes to whatever sys.stderr is when the alert is raised (the daemon's log, a test's capture)."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> TextIO:
         return sys.stderr
 

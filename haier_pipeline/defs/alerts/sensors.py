@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import dagster as dg
 
@@ -16,6 +16,8 @@ from haier_pipeline.instance import mark_dead_runs
 from haier_pipeline.shanghai_time import now_utc
 
 RUNS_PER_TICK = 100
+# The run status events the sensor reads.
+RunEnd = Literal[dg.DagsterEventType.RUN_FAILURE, dg.DagsterEventType.RUN_SUCCESS]
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class AlertCursor:
         return json.dumps(asdict(self), ensure_ascii=False)
 
 
-def _latest_event_id(instance: dg.DagsterInstance, event_type: dg.DagsterEventType) -> int:
+def _latest_event_id(instance: dg.DagsterInstance, event_type: RunEnd) -> int:
     records = instance.fetch_run_status_changes(
         dg.RunStatusChangeRecordsFilter(event_type=event_type), limit=1, ascending=False
     ).records
@@ -44,7 +46,7 @@ def _latest_event_id(instance: dg.DagsterInstance, event_type: dg.DagsterEventTy
 
 
 def _new_events(
-    context: dg.SensorEvaluationContext, event_type: dg.DagsterEventType, after: int | None
+    context: dg.SensorEvaluationContext, event_type: RunEnd, after: int | None
 ) -> tuple[list[dg.EventLogRecord], int | None]:
     """The events after `after` (a storage id); without one (the sensor's first tick, or a cursor an older version
     wrote when it had seen no such event), those since the sensor was started, or since its last tick: a sensor
@@ -103,10 +105,10 @@ def run_failure_alert_sensor(context: dg.SensorEvaluationContext, warehouse: War
     for record in successes:
         run = context.instance.get_run_by_id(record.run_id)
         if run is not None and audit.UNANSWERED_TAG in run.tags:
-            alert = audit.unanswered_alert(run, partial_steps(warehouse, run.run_id))
-            if alert is not None:
-                raised.append(audit.raise_alert(alert))
-                bodies.append(audit.webhook_body(run, [alert], webhook.ui_url))
+            unanswered = audit.unanswered_alert(run, partial_steps(warehouse, run.run_id))
+            if unanswered is not None:
+                raised.append(audit.raise_alert(unanswered))
+                bodies.append(audit.webhook_body(run, [unanswered], webhook.ui_url))
     # Last, once every alert is raised and recorded: a tick that failed before here is evaluated again, and must not
     # have posted twice. Delivery never raises; what it could not deliver is kept for the next ticks.
     pending = alert_webhook.load_pending(cursor.pending) + [alert_webhook.Pending(body) for body in bodies]

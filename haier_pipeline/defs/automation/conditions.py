@@ -12,8 +12,10 @@ from haier_pipeline.shanghai_time import TIMEZONE_NAME
 def on_cadence(cron: str) -> dg.AutomationCondition:
     """`on_cron` for an asset whose upstream changes on its own, slower cadence (stock at 11:00 must not wait for
     a products listing that only runs at 06:30): each tick requests it once, unless it is already running."""
+    # Annotated: Dagster types a tick as a condition on assets, and `since_last_handled` as one on assets or checks.
+    tick: dg.AutomationCondition = dg.AutomationCondition.cron_tick_passed(cron, TIMEZONE_NAME)
     return (
-        dg.AutomationCondition.cron_tick_passed(cron, TIMEZONE_NAME).since_last_handled()
+        tick.since_last_handled()
         & ~dg.AutomationCondition.any_deps_missing()
         & ~dg.AutomationCondition.in_progress()
     ).with_label(f"on_cadence({cron}, {TIMEZONE_NAME})")
