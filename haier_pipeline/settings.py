@@ -221,10 +221,11 @@ class Settings(BaseSettings):
 
     def account(self, name: str) -> Settings:
         if name not in self.accounts:
-            raise HaierConfigurationError(
-                [f"no account is named {name!r}: the accounts are {', '.join(self.accounts)} ({self.accounts_source})"]
-            )
+            raise HaierConfigurationError([self.unknown_account(name)])
         return self.accounts[name]
+
+    def unknown_account(self, name: str) -> str:
+        return f"no account is named {name!r}: the accounts are {', '.join(self.accounts)} ({self.accounts_source})"
 
     @property
     def accounts_source(self) -> str:

@@ -59,14 +59,8 @@ def chosen_accounts(settings: Settings, names: Sequence[str] | None) -> list[str
     """The accounts named (each once), or every account; an unknown name is a configuration error listing them."""
     if not names:
         return list(settings.accounts)
-    if unknown := [name for name in names if name not in settings.accounts]:
-        raise HaierConfigurationError(
-            [
-                f"no account is named {name!r}: the accounts are {', '.join(settings.accounts)} "
-                f"({settings.accounts_source})"
-                for name in unknown
-            ]
-        )
+    if unknown := [settings.unknown_account(name) for name in names if name not in settings.accounts]:
+        raise HaierConfigurationError(unknown)
     return list(dict.fromkeys(names))
 
 

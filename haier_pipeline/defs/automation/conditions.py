@@ -15,9 +15,7 @@ def on_cadence(cron: str) -> dg.AutomationCondition:
     # Annotated: Dagster types a tick as a condition on assets, and `since_last_handled` as one on assets or checks.
     tick: dg.AutomationCondition = dg.AutomationCondition.cron_tick_passed(cron, TIMEZONE_NAME)
     return (
-        tick.since_last_handled()
-        & ~dg.AutomationCondition.any_deps_missing()
-        & ~dg.AutomationCondition.in_progress()
+        tick.since_last_handled() & ~dg.AutomationCondition.any_deps_missing() & ~dg.AutomationCondition.in_progress()
     ).with_label(f"on_cadence({cron}, {TIMEZONE_NAME})")
 
 
