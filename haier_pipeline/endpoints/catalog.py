@@ -110,6 +110,18 @@ def covers_every_active_product(rows: pd.DataFrame, active: pd.DataFrame) -> Out
     )
 
 
+def headline(rows: pd.DataFrame) -> dict[str, int | float]:
+    """The catalog's numbers the UI plots: what can be bought, what is in stock, and the units."""
+    on_sale = rows["is_sales"].fillna(False).astype(bool)
+    stock = pd.to_numeric(rows["total_stock"], errors="coerce")
+    return {
+        "products_on_sale": int(on_sale.sum()),
+        "products_in_stock": int((stock > 0).sum()),
+        "products_never_checked": int(stock.isna().sum()),
+        "total_stock": int(stock.fillna(0).sum()),
+    }
+
+
 catalog = Endpoint(
     name="catalog",
     description="One row per active product: model, group, brand, whether it can be bought (listing and price row "
@@ -117,7 +129,7 @@ catalog = Endpoint(
     "configured counties, each as last checked (stock_snapshot_date: the oldest of those days), the total stock "
     "(null when never checked), counties in stock, counties checked and best delivery time; no stock for a product "
     "not procurable. Rebuilt in SQL, no API calls.",
-    write=Rebuild((BACKFILL_COVERAGE, REBUILD)),
+    write=Rebuild((BACKFILL_COVERAGE, REBUILD), figures=headline),
     table=Table(
         comment="One row per active product: products, current prices and the newest stock day, rebuilt in SQL.",
         key=("product_code",),
