@@ -27,7 +27,7 @@ from haier_pipeline.defs.resources import PipelineSettings, WarehouseResource
 from haier_pipeline.errors import HaierError
 from haier_pipeline.haier.client import HaierClient
 from haier_pipeline.haier.stats import CallStats
-from haier_pipeline.instance import PID_TAG, process_tags
+from haier_pipeline.instance import ACCOUNT_TAG, PID_TAG, WAREHOUSE_TAG, other_warehouse_refusal, process_tags
 from haier_pipeline.records import Anomaly, Parsed
 from haier_pipeline.redaction import redact
 from haier_pipeline.shanghai_time import now_utc
@@ -36,6 +36,7 @@ from haier_pipeline.sync_log import sync_log_row
 from haier_pipeline.validation import gate
 from haier_pipeline.warehouse.errors import WarehouseError
 from haier_pipeline.warehouse.tables import DEFAULT_ACCOUNT
+from haier_pipeline.warehouse.url import warehouse_label
 from haier_pipeline.warehouse.warehouse import Warehouse, WarehouseTransaction
 
 PREVIEW_ROWS = 5
@@ -266,6 +267,7 @@ class StepFailed(dg.Failure):
 
 
 _tagged_runs: set[str] = set()
+_run_accounts: dict[str, set[str]] = {}
 
 
 @contextmanager
@@ -282,9 +284,22 @@ def running_step(
     run_id = context.run.run_id
     # Launched by the UI or the daemon: its run worker executes it. `context.run` keeps the tags the run started with,
     # so the runs this process tagged are remembered, and each is tagged once, not at every step.
-    if PID_TAG not in context.run.tags and run_id not in _tagged_runs:
-        context.instance.add_run_tags(run_id, process_tags())
+    if run_id not in _tagged_runs:
+        label = warehouse_label(warehouse.url, warehouse.schema_name)
+        # One instance records one warehouse's runs: a run against another would show there as that one's.
+        if refusal := other_warehouse_refusal(context.instance, label):
+            context.log.error(f"{asset}: {refusal}")
+            raise dg.Failure(description=refusal)
+        tags = {} if PID_TAG in context.run.tags else process_tags()
+        if WAREHOUSE_TAG not in context.run.tags:
+            tags[WAREHOUSE_TAG] = label
+        if tags:
+            context.instance.add_run_tags(run_id, tags)
         _tagged_runs.add(run_id)
+    accounts = _run_accounts.setdefault(run_id, set(filter(None, context.run.tags.get(ACCOUNT_TAG, "").split(","))))
+    if account not in accounts:  # a run of several accounts names each
+        accounts.add(account)
+        context.instance.add_run_tags(run_id, {ACCOUNT_TAG: ",".join(sorted(accounts))})
     step = Step(
         asset=asset,
         account=account,
