@@ -4,14 +4,17 @@ their comments say, per account."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from haier_pipeline.warehouse.views import CURRENT_STOCK, PRICE_CHANGES, VIEWS
 from haier_pipeline.warehouse.warehouse import Warehouse
+from haier_pipeline_tests.postgres import POSTGRES_URL, login_role
 from haier_pipeline_tests.warehouse.test_accounts_upgrade import build_old
 
 # The types each backend reports for the declared ones (information_schema.columns.data_type).
@@ -205,3 +208,21 @@ def test_price_changes_compares_each_version_with_the_one_before_it_per_account(
         ("default", "B", D("0"), D("10"), D("10"), None, D("0"), D("10")),  # from 0: no percentage
     ]
     assert list(rows["changed_at"].dt.hour) == [10, 20, 6, 5]
+
+
+def test_a_role_that_does_not_own_a_stale_view_is_told_who_may_replace_it(postgres_warehouse: Warehouse) -> None:
+    """Only a view's owner may replace it: a data-only role's `check` names the view and its owner (as it does for
+    a table), instead of its sync failing on the DDL."""
+    schema = postgres_warehouse.schema
+    with login_role(f"haier_app_{uuid.uuid4().hex[:12]}") as role:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+            admin.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"')
+            admin.execute(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"')
+            admin.execute(f"COMMENT ON VIEW \"{schema}\".price_changes IS 'an older definition'")
+        as_role = Warehouse.from_url(POSTGRES_URL.replace("postgres@", f"{role}@", 1), schema=schema)
+        upgrade = as_role.pending_upgrade()
+        assert upgrade.stale_views == ["price_changes"]
+        assert upgrade.privilege_problem is not None
+        assert "only the owner (postgres) may change views price_changes" in upgrade.privilege_problem
+        postgres_warehouse.ensure_schema()  # the owner upgrades
+        assert as_role.pending_upgrade().privilege_problem is None
