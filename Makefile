@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: setup test demo ui bench lint lock clean
+.PHONY: setup test demo ui bench lint lock clean dictionary
 
 setup: $(STAMP)
 
@@ -40,6 +40,10 @@ ui: setup
 
 bench: setup
 	$(BIN)/python -m haier_pipeline_tests.bench
+
+# The data dictionary (every table, view and column) from the declarations; a test fails while it is stale.
+dictionary: setup
+	$(BIN)/python -m haier_pipeline.warehouse.dictionary > docs/data-dictionary.md
 
 lint: setup
 	$(BIN)/ruff check .

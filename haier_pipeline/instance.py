@@ -1,5 +1,15 @@
-"""The Dagster instance the CLI records its runs in (the same one `make ui` shows), and the sweep that marks runs
-whose process died as failed.
+"""The Dagster instance the CLI records its runs in (the same one `make ui` shows), one per warehouse, and the sweep
+that marks runs whose process died as failed.
+
+One instance records the runs of one warehouse, so the UI never shows one warehouse's results as another's. An
+instance remembers the warehouse it records (`bound_warehouse`, in its own key-value store) from its first run; a
+command run against another warehouse (`sync`, `demo`, `ui` with another HAIER_WAREHOUSE_URL) records its runs in an
+instance of that warehouse's own, kept under the first one's storage (`warehouses/<name>/`, with the same
+dagster.yaml). An instance whose storage is shared (Postgres, deploy/dagster.yaml) cannot be split that way: a
+command against another warehouse is refused, naming it. A run launched by the UI or the daemon against another
+warehouse than its instance's (the code location reloaded with another HAIER_WAREHOUSE_URL) fails at its first step,
+before it writes anything. Every run carries the warehouse (`haier/warehouse`) and the account (`haier/account`) as
+tags.
 
 Every run records the host and process that execute it (tags below: a CLI run when it starts, a run the UI or the
 daemon launched when its first step starts). Nothing else watches them: Dagster's run monitoring skips runs of the
@@ -12,7 +22,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
+import re
 import socket
 import sys
 import time
@@ -24,6 +36,12 @@ import yaml
 
 from haier_pipeline.errors import HaierConfigurationError, HaierError
 
+WAREHOUSE_TAG = "haier/warehouse"  # the warehouse the run wrote to (warehouse.url.warehouse_label: no secret)
+ACCOUNT_TAG = "haier/account"  # the dealer accounts whose steps it ran, comma-separated
+# The instance's own record of the warehouse whose runs it holds (its key-value store, kept with its runs).
+WAREHOUSE_KEY = "haier/warehouse"
+# Where an instance keeps the instances of other warehouses, under its storage folder.
+OTHER_WAREHOUSES = "warehouses"
 HOST_TAG = "haier/host"
 PID_TAG = "haier/pid"
 PROCESS_START_TAG = "haier/process_start"  # the pid's start time: a reused pid is not the same process
@@ -241,3 +259,134 @@ def wait_for_pools(
             said.add(message)
             say(f"waiting for {message} to finish; Ctrl-C stops waiting")
         time.sleep(poll_seconds)
+
+
+def bound_warehouse(instance: dg.DagsterInstance) -> str | None:
+    """The warehouse whose runs the instance records; None before its first run."""
+    return instance.run_storage.get_cursor_values({WAREHOUSE_KEY}).get(WAREHOUSE_KEY) or None
+
+
+def bind_warehouse(instance: dg.DagsterInstance, label: str) -> None:
+    instance.run_storage.set_cursor_values({WAREHOUSE_KEY: label})
+
+
+def other_warehouse_refusal(instance: dg.DagsterInstance, label: str) -> str | None:
+    """Why a run against warehouse `label` must not be recorded in `instance` (it records another warehouse's runs),
+    or None, the instance then bound to `label` if it was not yet."""
+    bound = bound_warehouse(instance)
+    if bound is None:
+        bind_warehouse(instance, label)
+        return None
+    if bound == label:
+        return None
+    return (
+        f"this Dagster instance records the runs of the warehouse {bound}, and this run's warehouse is {label}: its "
+        f"results would show in the UI as those of {bound}. Nothing was written. Run `haier-pipeline ui` (or `make "
+        f"ui`) with HAIER_WAREHOUSE_URL naming {label}: it keeps an instance per warehouse; or reload this code "
+        f"location with HAIER_WAREHOUSE_URL naming {bound}"
+    )
+
+
+def instance_for_warehouse(label: str, say: Callable[[str], None] | None = None) -> dg.DagsterInstance:
+    """The instance that records the runs of warehouse `label`: the project's (`project_instance`) when it records
+    that warehouse's runs or none yet, else that warehouse's own, beside it (see the module's description)."""
+    instance = project_instance()
+    if instance.is_ephemeral:
+        return instance
+    chosen, _ = _instance_of(instance, Path(os.environ["DAGSTER_HOME"]), label, say)
+    return chosen
+
+
+def home_for_warehouse(home: Path, label: str, say: Callable[[str], None] | None = None) -> Path:
+    """The DAGSTER_HOME whose instance records the runs of warehouse `label`: `home`, or that warehouse's own instance
+    under it (created when missing). For `haier-pipeline ui`, whose `dg dev` reads DAGSTER_HOME."""
+    instance = load_instance(home)
+    chosen, chosen_home = _instance_of(instance, home, label, say)
+    chosen.dispose()
+    return chosen_home
+
+
+def _instance_of(
+    instance: dg.DagsterInstance, home: Path, label: str, say: Callable[[str], None] | None
+) -> tuple[dg.DagsterInstance, Path]:
+    bound = bound_warehouse(instance)
+    if bound is None or bound == label:
+        if bound is None:
+            bind_warehouse(instance, label)
+        return instance, home
+    folder = separate_home(instance, home, label, bound)
+    instance.dispose()
+    other = load_instance(folder)
+    if other_warehouse_refusal(other, label) is not None:  # a folder someone reused: refuse rather than mix
+        raise InstanceConfigurationError(
+            f"the Dagster instance {folder} records the runs of another warehouse than {label} "
+            f"({bound_warehouse(other)}): move it away, and the next command creates it anew"
+        )
+    if say is not None:
+        say(
+            f"the runs of the warehouse {label} are recorded in the Dagster instance {folder} (DAGSTER_HOME={home} "
+            f"records those of {bound}); `haier-pipeline ui` with HAIER_WAREHOUSE_URL naming it shows them"
+        )
+    return other, folder
+
+
+def separate_home(instance: dg.DagsterInstance, home: Path, label: str, bound: str) -> Path:
+    """The folder of warehouse `label`'s own instance, under the storage of `instance` (whose runs are `bound`'s):
+    the same dagster.yaml with its storage in that folder. Refused for an instance whose storage is not its folder's
+    (a database: every instance configured alike would share it)."""
+    storages = (instance.run_storage, instance.event_log_storage, instance.schedule_storage)
+    if not all("Sqlite" in type(storage).__name__ for storage in storages):
+        raise InstanceConfigurationError(
+            f"the Dagster instance of DAGSTER_HOME={home} records the runs of the warehouse {bound}, and "
+            f"HAIER_WAREHOUSE_URL names {label}: its runs would show in the UI as those of {bound}. Its storage is a "
+            "database, so no instance of its own can be made beside it: set DAGSTER_HOME to the instance of "
+            f"{label} (a dagster.yaml with storage of its own; deploy/README.md), or sync {bound}"
+        )
+    root = Path(instance.root_directory)
+    folder = (root if root.is_absolute() else Path.cwd() / root) / OTHER_WAREHOUSES / warehouse_folder_name(label)
+    try:
+        config = yaml.safe_load((home / "dagster.yaml").read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        config = {}
+    config = _rebased(config, folder)
+    for legacy in ("run_storage", "event_log_storage", "schedule_storage"):
+        config.pop(legacy, None)
+    config["storage"] = {"sqlite": {"base_dir": str(folder / "storage")}}
+    config["local_artifact_storage"] = {
+        "module": "dagster._core.storage.root",
+        "class": "LocalArtifactStorage",
+        "config": {"base_dir": str(folder)},
+    }
+    text = (
+        f"# The Dagster instance of the warehouse {label}, written by haier-pipeline from {home / 'dagster.yaml'}\n"
+        "# (whose instance records another warehouse's runs). Storage paths are absolute: it is read from anywhere.\n"
+        + yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "dagster.yaml"
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+    return folder
+
+
+def warehouse_folder_name(label: str) -> str:
+    """A folder name for a warehouse: readable, and unique by a hash of the whole label."""
+    readable = re.sub(r"[^A-Za-z0-9.]+", "-", label.split("://", 1)[-1]).strip("-.")[-48:].lstrip("-.")
+    scheme = label.split(":", 1)[0]
+    return f"{scheme}-{readable}-{hashlib.sha256(label.encode()).hexdigest()[:8]}"
+
+
+def _rebased(node: object, folder: Path) -> object:
+    """The configuration with every relative `base_dir` made absolute under `folder`."""
+    if isinstance(node, dict):
+        return {
+            key: (
+                str(folder / value)
+                if key == "base_dir" and isinstance(value, str) and not os.path.isabs(os.path.expanduser(value))
+                else _rebased(value, folder)
+            )
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [_rebased(item, folder) for item in node]
+    return node

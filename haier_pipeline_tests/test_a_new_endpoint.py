@@ -54,7 +54,7 @@ promotions = Endpoint(
     write=Append(),
     table=Table(comment="Promotions per fetch (history).", key=("fetched_at", "promotion_code")),
     cadence=Cron("15 9 * * *"),
-    freshness=Freshness(warn_after=timedelta(hours=24), fail_after=timedelta(hours=26)),
+    freshness=Freshness(warn_after=timedelta(days=1), fail_after=timedelta(days=2)),
 )
 '''
 ANSWER = [

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -106,3 +107,33 @@ def test_the_first_query_an_analyst_writes_answers_on_both(duckdb_file: Path, po
     with psycopg.connect(postgres_url) as conn:
         (pg,) = conn.execute("SELECT count(*) FROM haier.catalog").fetchone()
     assert duck == pg > 0
+
+
+def _rows(rows: list[tuple]) -> list[tuple]:
+    """Rows as plain values (DuckDB and psycopg agree on Decimal, int, str and date), the fetch times left out: each
+    warehouse was filled by its own run."""
+    return sorted(tuple("(a time)" if isinstance(value, datetime) else str(value) for value in row) for row in rows)
+
+
+def test_the_readme_questions_over_the_views_answer_alike_on_both_backends(
+    duckdb_file: Path, postgres_url: str
+) -> None:
+    """Both warehouses were filled by the same simulated day: the questions over the catalog and current_stock (no
+    fetch time in their answers) answer the same rows, and the best-stocked are all products the account can buy."""
+    questions = [
+        s for s in readme_statements() if re.search(r"FROM haier\.(catalog|current_stock) WHERE account = ", s)
+    ]
+    assert len(questions) >= 3
+    assert all(statement.count("\n") == 0 for statement in questions), "one line each"
+    for statement in questions:
+        with duckdb.connect(str(duckdb_file), read_only=True) as con:
+            duck = con.execute(statement).fetchall()
+        with psycopg.connect(postgres_url) as conn:
+            pg = conn.execute(statement).fetchall()
+        assert duck, statement
+        assert _rows(duck) == _rows(pg), statement
+    best = next(s for s in questions if "is_sales" in s)
+    with duckdb.connect(str(duckdb_file), read_only=True) as con:
+        codes = [row[0] for row in con.execute(best).fetchall()]
+        flags = dict(con.execute("SELECT product_code, is_sales FROM haier.catalog").fetchall())
+    assert codes and all(flags[code] for code in codes)

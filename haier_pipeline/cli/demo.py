@@ -28,7 +28,7 @@ from haier_pipeline.warehouse.warehouse import Warehouse
 DEMO_WAREHOUSE = DEFAULT_WAREHOUSE_URL.removeprefix("duckdb:///")
 DEMO_QUERY = (
     "SELECT product_code, product_model, brand, supply_price, total_stock, counties_in_stock "
-    "FROM haier.catalog ORDER BY total_stock DESC LIMIT 10"
+    "FROM haier.catalog WHERE is_sales ORDER BY total_stock DESC NULLS LAST LIMIT 10"
 )
 
 

@@ -10,8 +10,10 @@ import dagster as dg
 
 from haier_pipeline.accounts import DEFAULT_ACCOUNT
 from haier_pipeline.defs.haier_catalog.assets import asset_key, catalog_assets, pool_of
-from haier_pipeline.defs.outcomes import ACCOUNT_TAG, asset_of
+from haier_pipeline.defs.outcomes import asset_of
 from haier_pipeline.endpoints import endpoint, steps
+from haier_pipeline.instance import ACCOUNT_TAG, WAREHOUSE_TAG
+from haier_pipeline.warehouse.url import warehouse_label
 
 
 def unknown_steps(only: Sequence[str]) -> list[str]:
@@ -45,13 +47,20 @@ def run_assets(
 
     The resources are handed over as the objects they are, not as configuration: Dagster stores a configurable
     resource's values as config defaults in every run's job snapshot, secrets included, which the UI then shows."""
+    warehouse = resources["warehouse"]
+    # What the UI shows of the run: the warehouse it wrote to and its account (a caller's tags win).
+    tags = {
+        WAREHOUSE_TAG: warehouse_label(warehouse.url, warehouse.schema_name),
+        ACCOUNT_TAG: account,
+        **(tags or {}),
+    }
     return dg.materialize(
-        catalog_assets(resources["warehouse"].url, [account]),
+        catalog_assets(warehouse.url, [account]),
         selection=[asset_key(account, name) for name in assets],
         resources={name: dg.ResourceDefinition.hardcoded_resource(value) for name, value in resources.items()},
         instance=instance,
         raise_on_error=False,
-        tags={ACCOUNT_TAG: account, **(tags or {})},
+        tags=tags,
         run_config={"loggers": {"console": {"config": {"log_level": console_log_level}}}},
     )
 

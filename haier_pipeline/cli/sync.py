@@ -27,16 +27,16 @@ from haier_pipeline.endpoints.declaration import FromOrdersFile, StockDay
 from haier_pipeline.haier import HaierConfigurationError
 from haier_pipeline.instance import (
     free_slots_of_finished_runs,
+    instance_for_warehouse,
     mark_dead_runs,
     process_tags,
-    project_instance,
     wait_for_pools,
 )
 from haier_pipeline.settings import Settings, load_settings
 from haier_pipeline.shanghai_time import today_in_shanghai
 from haier_pipeline.warehouse.errors import WarehouseError, WarehouseUnavailableError
 from haier_pipeline.warehouse.reachability import reachability_error
-from haier_pipeline.warehouse.url import mask_url
+from haier_pipeline.warehouse.url import mask_url, warehouse_label
 from haier_pipeline.warehouse.warehouse import Warehouse
 
 
@@ -158,7 +158,10 @@ def sync(
     selected = [endpoint(name) for name in assets]
     orders = any(isinstance(declared.items, FromOrdersFile) for declared in selected)
     preflight(settings.account(account), orders=orders)
-    instance = project_instance()
+    # The instance of this warehouse: the project's, or that warehouse's own (the UI never mixes two warehouses' runs).
+    instance = instance_for_warehouse(
+        warehouse_label(settings.warehouse_url), lambda line: print(line, file=sys.stderr)
+    )
     if dead := mark_dead_runs(instance):
         for run_id in dead:
             print(f"run {run_id} had lost its process (killed?): marked failed", file=sys.stderr)

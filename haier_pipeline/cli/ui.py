@@ -19,8 +19,10 @@ from types import FrameType
 from haier_pipeline.cli.demo import simulator_environment
 from haier_pipeline.cli.exit_codes import EXIT_CONFIG
 from haier_pipeline.cli.simulator import port_number
-from haier_pipeline.instance import absolute_dagster_home, instance_folder, load_instance
-from haier_pipeline.settings import load_dotenv_file
+from haier_pipeline.instance import absolute_dagster_home, home_for_warehouse, instance_folder, load_instance
+from haier_pipeline.settings import DEFAULT_WAREHOUSE_URL, load_dotenv_file
+from haier_pipeline.warehouse.errors import WarehouseConfigError
+from haier_pipeline.warehouse.url import warehouse_label
 
 UI_HOST = "127.0.0.1"
 SIMULATOR_PORT = 8765
@@ -187,6 +189,20 @@ def ui_environment() -> dict[str, str]:
     return environment
 
 
+def ui_home(home: Path, environment: dict[str, str]) -> Path:
+    """The DAGSTER_HOME `dg dev` gets: the instance that records the runs of the configured warehouse. A warehouse URL
+    that cannot be read is left to the code location, whose load error names it."""
+    try:
+        label = warehouse_label(environment.get("HAIER_WAREHOUSE_URL") or DEFAULT_WAREHOUSE_URL)
+    except WarehouseConfigError:
+        with load_instance(home):
+            return home
+    chosen = home_for_warehouse(home, label, say)
+    if chosen != home:
+        say(f"DAGSTER_HOME={chosen}")
+    return chosen
+
+
 def run(args: argparse.Namespace) -> int:
     # Imported here: the simulator's web server (starlette, uvicorn) would cost every other command's start-up.
     from haier_pipeline.simulator import SimulatorConfig, start_simulator
@@ -199,8 +215,9 @@ def run(args: argparse.Namespace) -> int:
     environment = ui_environment()
     home = Path(environment["DAGSTER_HOME"])
     instance_folder(home)
-    with load_instance(home):  # created here, under the lock a sync starting at the same moment takes too
-        pass
+    # Created here, under the lock a sync starting at the same moment takes too; the instance of the configured
+    # warehouse (this one's, or that warehouse's own beside it: the UI never shows one warehouse's runs as another's).
+    environment["DAGSTER_HOME"] = str(ui_home(home, environment))
     simulator = None
     if not environment.get("HAIER_BASE_URL"):
         config = SimulatorConfig(latency_ms=30, latency_jitter_ms=6, rate_limit=100)

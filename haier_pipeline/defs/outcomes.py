@@ -14,12 +14,11 @@ import duckdb
 from haier_pipeline.accounts import DEFAULT_ACCOUNT
 from haier_pipeline.endpoints import endpoint
 from haier_pipeline.endpoints.declaration import StockDay
+from haier_pipeline.instance import ACCOUNT_TAG
 
 # The run tag a step sets when items stayed unanswered after every retry (value: how many, as a string): `sync` exits 3
 # on it and the alert sensor alerts on it.
 UNANSWERED_TAG = "haier/unanswered"
-# The dealer account a run works for: every run of the automation, a sensor or `sync` carries it.
-ACCOUNT_TAG = "haier/account"
 
 
 def asset_of(step_key: str) -> str:
@@ -28,11 +27,12 @@ def asset_of(step_key: str) -> str:
 
 
 def account_of(tags: Mapping[str, str], step_key: str | None = None) -> str:
-    """The account a run or step works for: its tag, else its step's key (a run launched from the UI has no tag)."""
-    if tags.get(ACCOUNT_TAG):
-        return tags[ACCOUNT_TAG]
-    account, separator, _ = (step_key or "").rpartition("__")
-    return account if separator else DEFAULT_ACCOUNT
+    """The account a step works for, by its key (`north__products`: north; `products`: default); for the run itself
+    (no step, or "(run)"), its tag, which names each account of a run of several."""
+    if step_key and step_key != "(run)":
+        account, separator, _ = step_key.rpartition("__")
+        return account if separator else DEFAULT_ACCOUNT
+    return tags.get(ACCOUNT_TAG) or DEFAULT_ACCOUNT
 
 
 INTERRUPTED = "interrupted (Ctrl-C or SIGTERM) before it finished; nothing of this step was written. Run the sync again"

@@ -18,17 +18,29 @@ from haier_pipeline.endpoints.declaration import (
 from haier_pipeline.endpoints.prices import PRICE_ROW
 from haier_pipeline.endpoints.products import PRODUCT
 from haier_pipeline.endpoints.stock_snapshots import BACKFILL_COVERAGE, STOCK_DAY
-from haier_pipeline.records.kinds import BIG_COUNT, COUNT, DAY, JSON, MOMENT, PRICE
+from haier_pipeline.records.kinds import BIG_COUNT, COUNT, DAY, FLAG, JSON, MOMENT, PRICE
 
 COLUMNS = (
-    *columns_of(PRODUCT, "product_code", "product_model", "product_group", "brand", "is_sales"),
+    *columns_of(PRODUCT, "product_code", "product_model", "product_group", "brand"),
+    Column(
+        "is_sales",
+        FLAG,
+        "Procurable: false when the listing or the price row says the product is not procurable, or its price is not "
+        "in effect (a price row without a supply price); else the listing's flag (the price row's when the listing's "
+        "could not be read).",
+    ),
     *columns_of(PRICE_ROW, "supply_price", "invoice_price", "rebate_type"),
     Column(
         "sale_price",
         PRICE,
         "Selling price: the market price when the vendor gives one (0 counts as none), else the supply price.",
     ),
-    Column("total_stock", BIG_COUNT, "Units over every configured county and warehouse, each county as last checked."),
+    Column(
+        "total_stock",
+        BIG_COUNT,
+        "Units over every configured county and warehouse, each county as last checked; null when no configured "
+        "county was ever checked (and for a product the listing says is not procurable, whose stock is not asked).",
+    ),
     Column("counties_in_stock", COUNT, "Counties with stock when last checked."),
     Column(
         "counties_checked",
@@ -51,9 +63,12 @@ NAMES = ", ".join(column.name for column in COLUMNS)
 # counties to an earlier day); a county no longer configured is not asked any more, and its last answer would stay
 # in the sums for ever. The quantity for a county is the sum over its warehouse rows that day; a product is "in
 # stock" in a county when that sum is positive. Stock is asked only for products the account can buy: one that is
-# not procurable shows none checked rather than the stock it had when it last was. The selling price follows the
-# old system's rule: the market price when the vendor gives one, otherwise the supply price. Bound at run time:
-# :account, its :counties (the configured counties) and :updated_at.
+# not procurable shows none checked rather than the stock it had when it last was, and a product never checked has no
+# total (NULL, not 0: 0 is "checked, none"). A product is not for sale when the listing or its price row says so, or
+# when its price is not in effect (the price row has no supply price): the listing's flag alone ranked unbuyable
+# products among the best-stocked. The selling price follows the old system's rule: the market price when the vendor
+# gives one, otherwise the supply price. Bound at run time: :account, its :counties (the configured counties) and
+# :updated_at.
 REBUILD = f"""
 INSERT INTO {{schema}}.catalog (account, {NAMES})
 WITH per_county AS (
@@ -72,9 +87,12 @@ WITH per_county AS (
            || '}}' AS last_checked
     FROM per_county GROUP BY product_code
 )
-SELECT p.account, p.product_code, p.product_model, p.product_group, p.brand, p.is_sales,
+SELECT p.account, p.product_code, p.product_model, p.product_group, p.brand,
+       CASE WHEN p.is_sales IS FALSE OR pr.is_sales IS FALSE
+                 OR (pr.product_code IS NOT NULL AND pr.supply_price IS NULL) THEN FALSE
+            ELSE coalesce(p.is_sales, pr.is_sales) END,
        pr.supply_price, pr.invoice_price, pr.rebate_type, coalesce(nullif(pr.market_price, 0), pr.supply_price),
-       coalesce(s.total_stock, 0), coalesce(s.counties_in_stock, 0), coalesce(s.counties_checked, 0),
+       s.total_stock, coalesce(s.counties_in_stock, 0), coalesce(s.counties_checked, 0),
        s.oldest_day, s.best_delivery_hours, s.last_checked, :updated_at
 FROM {{schema}}.products p
 LEFT JOIN {{schema}}.prices pr ON pr.account = p.account AND pr.product_code = p.product_code
@@ -92,13 +110,26 @@ def covers_every_active_product(rows: pd.DataFrame, active: pd.DataFrame) -> Out
     )
 
 
+def headline(rows: pd.DataFrame) -> dict[str, int | float]:
+    """The catalog's numbers the UI plots: what can be bought, what is in stock, and the units."""
+    on_sale = rows["is_sales"].fillna(False).astype(bool)
+    stock = pd.to_numeric(rows["total_stock"], errors="coerce")
+    return {
+        "products_on_sale": int(on_sale.sum()),
+        "products_in_stock": int((stock > 0).sum()),
+        "products_never_checked": int(stock.isna().sum()),
+        "total_stock": int(stock.fillna(0).sum()),
+    }
+
+
 catalog = Endpoint(
     name="catalog",
-    description="One row per active product: model, group, brand, current price and selling price (market price, "
-    "else supply price), and over the configured counties, each as last checked (stock_snapshot_date: the oldest of "
-    "those days), the total stock, counties in stock, counties checked and best delivery time; no stock for a "
-    "product not procurable. Rebuilt in SQL, no API calls.",
-    write=Rebuild((BACKFILL_COVERAGE, REBUILD)),
+    description="One row per active product: model, group, brand, whether it can be bought (listing and price row "
+    "agree, price in effect), current price and selling price (market price, else supply price), and over the "
+    "configured counties, each as last checked (stock_snapshot_date: the oldest of those days), the total stock "
+    "(null when never checked), counties in stock, counties checked and best delivery time; no stock for a product "
+    "not procurable. Rebuilt in SQL, no API calls.",
+    write=Rebuild((BACKFILL_COVERAGE, REBUILD), figures=headline),
     table=Table(
         comment="One row per active product: products, current prices and the newest stock day, rebuilt in SQL.",
         key=("product_code",),

@@ -121,9 +121,12 @@ class Versions:
 @dataclass(frozen=True)
 class Rebuild:
     """The table is emptied and rebuilt from other tables by `statements` (the last an INSERT ... SELECT), in one
-    transaction. Bound for them: :counties (the account's configured counties) and :updated_at."""
+    transaction. Bound for them: :counties (the account's configured counties) and :updated_at. `figures`: the
+    headline numbers of the rebuilt rows (name -> int or float), recorded with each materialization, so the UI plots
+    them over time."""
 
     statements: tuple[str, ...]
+    figures: Callable[[pd.DataFrame], Mapping[str, int | float]] | None = None
 
 
 @dataclass(frozen=True)
@@ -156,9 +159,11 @@ Cadence = Cron | AfterParents
 
 @dataclass(frozen=True)
 class Freshness:
-    """Warn when the newest materialization is older than `warn_after`, fail past `fail_after`."""
+    """Warn when the newest materialization is older than `warn_after` (None: no warning), fail past `fail_after`.
+    The Dagster UI rounds a window to one unit ("13 hours", "a day"), so each must be one it says as it is: whole
+    minutes under 45, an hour, whole hours up to 21, a day, whole days up to 25 (the asset is refused otherwise)."""
 
-    warn_after: timedelta
+    warn_after: timedelta | None
     fail_after: timedelta
 
 

@@ -712,7 +712,8 @@ class HaierClient(ConfigurableResource):
         return self._post(endpoint, request.path, body)
 
     def products(self, codes: Sequence[str] | None = None) -> list[dict[str, Any]]:
-        """All procurable products of the account (no codes), or those codes, 20 a call."""
+        """The account's whole listing (no codes), procurable or not (each row's isSales says), or those codes, 20 a
+        call."""
         request = PRODUCTS.request
         if codes is None:
             return as_rows(self.fetch("products", request), "products")

@@ -1,5 +1,6 @@
 """What the database already holds of the warehouse's schema: whether it exists, its tables' columns (with their
-types and nullability), its indexes and its comments, and what it lacks of the declared tables (`plan_upgrade`).
+types and nullability), its indexes, its views and its comments, and what it lacks of the declared tables and views
+(`plan_upgrade`).
 `Warehouse.ensure_schema` runs only the DDL that is missing, so a warehouse that is up to date is checked without any
 DDL, by a role that may read and write its tables and nothing more (its owner, or a migration, made them); `check`
 names what is missing and runs nothing."""
@@ -24,6 +25,7 @@ from haier_pipeline.warehouse.tables import (
     create_table_sql,
     set_not_null_sql,
 )
+from haier_pipeline.warehouse.views import View, create_view_sql, drop_view_sql, view_comment_sql
 
 _DUCKDB_OURS = "schema_name = :schema AND database_name = current_database()"
 # Per backend: the schema's existence (pg_namespace also lists schemas this role may not use, unlike
@@ -60,11 +62,36 @@ WHERE con.contype = 'p' AND n.nspname = :schema
     "duckdb": (
         f"SELECT count(*) AS n FROM duckdb_schemas() WHERE {_DUCKDB_OURS}",
         f"SELECT table_name, column_name, comment, data_type, is_nullable FROM duckdb_columns() WHERE {_DUCKDB_OURS} "
+        f"AND table_oid IN (SELECT table_oid FROM duckdb_tables() WHERE {_DUCKDB_OURS}) "
         f"UNION ALL SELECT table_name, NULL, comment, NULL, NULL FROM duckdb_tables() WHERE {_DUCKDB_OURS}",
         f"SELECT index_name AS name, table_name, sql FROM duckdb_indexes() WHERE {_DUCKDB_OURS}",
         "SELECT table_name, 'primary key' AS name, array_to_string(constraint_column_names, ',') AS columns "
         f"FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY' AND {_DUCKDB_OURS}",
     ),
+}
+# Per backend: each view's columns in order (with type and comment), and the view's own comment (column NULL).
+_VIEW_QUERIES = {
+    "postgres": """
+SELECT c.relname AS view_name, a.attname AS column_name, col_description(c.oid, a.attnum) AS comment,
+       format_type(a.atttypid, a.atttypmod) AS data_type, a.attnum AS position
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+WHERE n.nspname = :schema AND c.relkind = 'v'
+UNION ALL
+SELECT c.relname, NULL, obj_description(c.oid, 'pg_class'), NULL, 0
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = :schema AND c.relkind = 'v'
+ORDER BY 1, 5
+""",
+    "duckdb": f"""
+SELECT v.view_name, c.column_name, c.comment, c.data_type, c.column_index AS position
+FROM duckdb_views() v JOIN duckdb_columns() c ON c.table_oid = v.view_oid
+WHERE v.schema_name = :schema AND v.database_name = current_database() AND NOT v.internal
+UNION ALL
+SELECT view_name, NULL, comment, NULL, 0 FROM duckdb_views() WHERE {_DUCKDB_OURS} AND NOT internal
+ORDER BY 1, 5
+""",
 }
 # Postgres only: what the current role may do here (the upgrade's DDL, then the steps' reads and writes).
 _PG_ROLE = """
@@ -81,6 +108,12 @@ SELECT c.relname AS table_name, pg_get_userbyid(c.relowner) AS owner, pg_has_rol
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = :schema AND c.relkind IN ('r', 'p')
 """
+# The views' owners: only a view's owner may replace it. The pipeline only creates them, so no data rights are asked.
+_PG_VIEWS = """
+SELECT c.relname AS view_name, pg_get_userbyid(c.relowner) AS owner, pg_has_role(c.relowner, 'USAGE') AS owned
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = :schema AND c.relkind = 'v'
+"""
 
 
 @dataclass
@@ -92,8 +125,10 @@ class Privileges:
     use_schema: bool
     create_table: bool
     schema_owner: str | None
-    owners: dict[str, str] = field(default_factory=dict)  # table -> its owner
-    owned: set[str] = field(default_factory=set)  # tables the role owns (directly or as a member of their owner)
+    owners: dict[str, str] = field(default_factory=dict)  # table or view -> its owner
+    owned: set[str] = field(
+        default_factory=set
+    )  # tables and views the role owns (directly or as a member of their owner)
     lacking: dict[str, list[str]] = field(default_factory=dict)  # table -> the data rights the role lacks on it
 
 
@@ -107,6 +142,10 @@ def _read_privileges(session: Session, schema: str) -> Privileges:
             found.owned.add(row.table_name)
         if lacking := [right for right, held in zip(DATA_RIGHTS, row[3:], strict=True) if not held]:
             found.lacking[row.table_name] = lacking
+    for row in session.query(_PG_VIEWS, params).itertuples(index=False):
+        found.owners[row.view_name] = row.owner
+        if row.owned:
+            found.owned.add(row.view_name)
     return found
 
 
@@ -134,6 +173,8 @@ class Catalog:
     nulls: dict[tuple[str, str], int] = field(default_factory=dict)
     primary_keys: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # table -> (constraint, columns)
     privileges: Privileges | None = None  # Postgres: what the current role may do
+    # view -> its columns in order, each (name, type as the database says); comments are in `comments`.
+    views: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
 
 def read_catalog(
@@ -159,6 +200,11 @@ def read_catalog(
         catalog.index_sql[name] = statement
     for table, name, columns in session.query(keys_sql, params).itertuples(index=False):
         catalog.primary_keys[table] = (name, str(columns).split(","))
+    for view, column, comment, data_type, _ in session.query(_VIEW_QUERIES[backend], params).itertuples(index=False):
+        columns = catalog.views.setdefault(view, [])
+        if column is not None:
+            columns.append((column, str(data_type)))
+        catalog.comments[(view, column)] = comment if isinstance(comment, str) else ""
     _count_nulls(session, catalog, tables, schema)
     return catalog
 
@@ -193,6 +239,8 @@ class Upgrade:
     descriptions: int = 0  # existing tables' and columns' descriptions to mend
     not_null: list[tuple[str, str]] = field(default_factory=list)  # (table, column) to constrain NOT NULL
     rekeyed: list[str] = field(default_factory=list)  # tables gaining the account in their key (every row kept)
+    views: list[str] = field(default_factory=list)  # to create
+    stale_views: list[str] = field(default_factory=list)  # existing views to replace: their definition changed
     # Not done, only reported: (table, column, NULLs it holds) declared NOT NULL; (table, column, found, declared).
     null_blocked: list[tuple[str, str, int]] = field(default_factory=list)
     retyped: list[tuple[str, str, str, str]] = field(default_factory=list)
@@ -213,6 +261,8 @@ class Upgrade:
             (self.indexes, "index", "to create"),
             ([f"{table}.{column}" for table, column in self.not_null], "NOT NULL constraint", "to add"),
             (self.rekeyed, "table", "to key by account, every row kept as account 'default'"),
+            (self.views, "view", "to create"),
+            (self.stale_views, "view", "to update"),
         ]
         parts = [f"{_count(len(names), noun)} {what} ({', '.join(names)})" for names, noun, what in named if names]
         if self.descriptions:
@@ -241,9 +291,10 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}{'es' if noun.endswith('x') else 's'}"
 
 
-def plan_upgrade(catalog: Catalog, tables: Iterable[Table], schema: str) -> Upgrade:
-    """Compare what the database holds with the declared tables. Additive only: nothing is dropped or retyped, and a
-    NOT NULL constraint is added only to a column holding no NULL (`Upgrade.warnings` names the others)."""
+def plan_upgrade(catalog: Catalog, tables: Iterable[Table], schema: str, views: Iterable[View] = ()) -> Upgrade:
+    """Compare what the database holds with the declared tables and views. Additive only for tables: nothing is
+    dropped or retyped, and a NOT NULL constraint is added only to a column holding no NULL (`Upgrade.warnings`
+    names the others). A view holds no data: one missing or out of date is created or replaced, after the tables."""
     upgrade = Upgrade(schema_missing=not catalog.schema_exists, schema=schema)
     if upgrade.schema_missing:
         upgrade.statements.append(f"CREATE SCHEMA IF NOT EXISTS {sql.ident(schema)}")
@@ -283,9 +334,37 @@ def plan_upgrade(catalog: Catalog, tables: Iterable[Table], schema: str) -> Upgr
                 upgrade.statements.append(comment_sql(table, column_name, text))
         if table.name in catalog.columns and len(upgrade.statements) > before:
             altered.add(table.name)
+    # After the tables: a view is bound to the tables as they are when it is created (DuckDB tracks no view's
+    # dependencies, so a table rebuilt under its name above keeps its views working).
+    for view in views:
+        _plan_view(catalog, view, schema, upgrade)
+    altered.update(upgrade.stale_views)
     if catalog.privileges is not None:
         upgrade.privilege_problem = _privilege_problem(catalog.privileges, upgrade, altered, schema)
     return upgrade
+
+
+def _plan_view(catalog: Catalog, view: View, schema: str, upgrade: Upgrade) -> None:
+    """Create a missing view, or replace one whose columns, types or comments (its definition's fingerprint among
+    them) differ from the declaration; a view that is as declared is left alone. Postgres replaces a view in place
+    (keeping its grants) only when its columns stay a prefix of the new ones, same names and types; otherwise the
+    view is dropped and created anew."""
+    found = catalog.views.get(view.name)
+    declared = [(column.name, view.column_type(column.name)) for column in view.columns]
+    if found is not None:
+        same_columns = [(name, _type_key(kind)) for name, kind in found] == [
+            (name, _type_key(kind)) for name, kind in declared
+        ]
+        described = all(catalog.comments.get((view.name, column)) == text for column, text in view.comments().items())
+        if same_columns and described:
+            return
+    (upgrade.stale_views if found is not None else upgrade.views).append(view.name)
+    if found is not None and catalog.backend == "postgres":
+        kept = [(name, _type_key(kind)) for name, kind in found]
+        if kept != [(name, _type_key(kind)) for name, kind in declared[: len(kept)]]:
+            upgrade.statements.append(drop_view_sql(view, schema))
+    upgrade.statements.append(create_view_sql(view, schema))
+    upgrade.statements += [view_comment_sql(view, schema, column, text) for column, text in view.comments().items()]
 
 
 def _privilege_problem(privileges: Privileges, upgrade: Upgrade, altered: set[str], schema: str) -> str | None:
@@ -308,13 +387,15 @@ def _privilege_problem(privileges: Privileges, upgrade: Upgrade, altered: set[st
             f"{ENV_VAR} to a role that may"
         )
     needs = []
+    stale = set(upgrade.stale_views)
     if not_owned := sorted(altered - privileges.owned):
         owners = sorted({privileges.owners[name] for name in not_owned})
-        needs.append(f"only the owner ({', '.join(owners)}) may change tables {', '.join(not_owned)}")
+        needs.append(f"only the owner ({', '.join(owners)}) may change {_objects(not_owned, stale)}")
     else:
         owners = []
-    if upgrade.tables and not privileges.create_table:
-        needs.append(f"it lacks CREATE on the schema, to create tables {', '.join(upgrade.tables)}")
+    if (upgrade.tables or upgrade.views) and not privileges.create_table:
+        created = _objects([*upgrade.tables, *upgrade.views], set(upgrade.views))
+        needs.append(f"it lacks CREATE on the schema, to create {created}")
         owners = sorted({*owners, privileges.schema_owner or ""} - {""})
     if needs:
         return (
@@ -330,6 +411,15 @@ def _privilege_problem(privileges: Privileges, upgrade: Upgrade, altered: set[st
             f"privileges on {named}. {advice}; or set {ENV_VAR} to a role that has them"
         )
     return None
+
+
+def _objects(names: list[str], views: set[str]) -> str:
+    """`tables a, b and views c`: the names, tables first."""
+    tables = [name for name in names if name not in views]
+    named = [
+        f"{noun} {', '.join(group)}" for noun, group in (("tables", tables), ("views", sorted(views & set(names))))
+    ]
+    return " and ".join(part for part, group in zip(named, (tables, views & set(names)), strict=True) if group)
 
 
 def _fills(catalog: Catalog, table: Table) -> list[str]:

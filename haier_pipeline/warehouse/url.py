@@ -226,3 +226,16 @@ def _check_libpq_accepts(url: str, conninfo: str) -> dict[str, Any]:
         raise _error(
             url, "libpq cannot read it, e.g. a '%' not followed by two hex digits", PERCENT_ENCODE_HINT
         ) from None
+
+
+def warehouse_label(url: str, schema: str = "haier") -> str:
+    """What names a warehouse to a person and to the Dagster instance that records its runs (the `haier/warehouse` run
+    tag): the DuckDB file's absolute path, or Postgres's host, port and database, plus the schema when it is not
+    `haier`. No user and no password: the same database reached as its owner or as the pipeline's role is one
+    warehouse. Passed through mask_url all the same."""
+    parsed = parse_warehouse_url(url, allow_memory=True)
+    if parsed.backend == "duckdb":
+        where = f"duckdb:///{parsed.path}" if parsed.path is not None else "duckdb:///:memory:"
+    else:
+        where = f"postgresql://{parsed.host}:{parsed.port}/{parsed.database}"
+    return mask_url(where + (f" (schema {schema})" if schema != "haier" else ""))

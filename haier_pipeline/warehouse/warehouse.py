@@ -26,6 +26,7 @@ from haier_pipeline.warehouse.duckdb_backend import DuckDBBackend
 from haier_pipeline.warehouse.errors import WarehouseError
 from haier_pipeline.warehouse.tables import ACCOUNT, DEFAULT_SCHEMA, build_tables, primary_key, table_names
 from haier_pipeline.warehouse.url import WarehouseURL, parse_warehouse_url
+from haier_pipeline.warehouse.views import VIEWS, View
 
 _SHOW_KEYS = 5
 _TEXT = pd.ArrowDtype(pa.string())
@@ -78,6 +79,7 @@ class Warehouse:
         self.url = url
         self._backend = backend
         self.tables: dict[str, Table] = build_tables(schema)
+        self.views: tuple[View, ...] = VIEWS
         self.schema = schema
 
     @classmethod
@@ -118,11 +120,12 @@ class Warehouse:
         return f"Warehouse({self.describe()})"
 
     def ensure_schema(self) -> None:
-        """Create the schema, tables and indexes if missing, add missing columns, and describe every column
-        (COMMENT ON). Idempotent, and runs only the DDL that is missing: an up-to-date warehouse is only read, so a
-        role that may read and write its tables and nothing more can use it.
+        """Create the schema, tables and indexes if missing, add missing columns, describe every column (COMMENT ON),
+        then create the analysts' views, or replace those out of date (`views.py`). Idempotent, and runs only the DDL
+        that is missing: an up-to-date warehouse is only read, so a role that may read and write its tables and
+        nothing more can use it.
 
-        Evolution is additive only: columns are never dropped or retyped, and added ones are nullable."""
+        Evolution is additive only for tables: columns are never dropped or retyped, and added ones are nullable."""
         with WAREHOUSE_CLOCK.measure("schema"), self._backend.write_session() as session:
             if self.backend == "postgres":
                 # Imported here for the same reason as PostgresBackend above.
@@ -131,7 +134,7 @@ class Warehouse:
                 lock_name = schema_lock_name(self.schema)
                 session.execute("SELECT pg_advisory_xact_lock(hashtext(:name))", {"name": lock_name})
             catalog = read_catalog(session, self.backend, self.schema, self.tables.values())
-            upgrade = plan_upgrade(catalog, self.tables.values(), self.schema)
+            upgrade = plan_upgrade(catalog, self.tables.values(), self.schema, self.views)
             for statement in upgrade.statements:
                 session.execute(statement)
             for table_name, column_name in upgrade.columns:
@@ -152,7 +155,7 @@ class Warehouse:
         and a DuckDB file that does not exist is not created (that raises, naming it)."""
         with WAREHOUSE_CLOCK.measure("schema"), self._backend.read_session() as session:
             catalog = read_catalog(session, self.backend, self.schema, self.tables.values(), with_privileges=True)
-            return plan_upgrade(catalog, self.tables.values(), self.schema)
+            return plan_upgrade(catalog, self.tables.values(), self.schema, self.views)
 
     @contextlib.contextmanager
     def transaction(self, account: str = DEFAULT_ACCOUNT) -> Iterator[WarehouseTransaction]:

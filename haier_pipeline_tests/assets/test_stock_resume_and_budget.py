@@ -331,5 +331,6 @@ def test_the_catalog_counts_only_configured_counties_and_no_stock_for_a_product_
         expected = sum(int(r["stock"]) for county in kept for r in sim.dataset.stock_rows(code, county, pipeline.today))
         assert row["total_stock"] == expected
     gone = catalog.loc[stocked]
-    assert (gone["total_stock"], gone["counties_in_stock"], gone["counties_checked"]) == (0, 0, 0)
+    assert (gone["counties_in_stock"], gone["counties_checked"]) == (0, 0)
+    assert pd.isna(gone["total_stock"]), "its stock is no longer asked: no total (NULL), not 'checked, none' (0)"
     assert gone["counties_last_checked"] is None and gone["stock_snapshot_date"] is None

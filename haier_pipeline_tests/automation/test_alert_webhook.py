@@ -16,7 +16,7 @@ import pytest
 
 from haier_pipeline.cli.main import main
 from haier_pipeline.defs.alerts import webhook as alert_webhook
-from haier_pipeline.defs.outcomes import ACCOUNT_TAG
+from haier_pipeline.instance import ACCOUNT_TAG
 from haier_pipeline.simulator import RunningSimulator
 from haier_pipeline_tests.automation.test_alerts import alert_lines, evaluate_alerts, last_run_id
 from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS

@@ -7,11 +7,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from haier_pipeline.definitions import defs as code_location
-from haier_pipeline.defs.automation.conditions import follows_parents, policy_for
+from haier_pipeline.defs.automation.conditions import follows_parents, policy_for, ui_reading
 from haier_pipeline.defs.haier_catalog.sensors import orders_file_sensor
 from haier_pipeline.endpoints import endpoints
+from haier_pipeline.endpoints.declaration import Freshness
 from haier_pipeline.shanghai_time import SHANGHAI
 
 defs = code_location()
@@ -202,3 +204,43 @@ def test_freshness_windows_cover_the_cadence() -> None:
     assert FRESHNESS["stock_snapshots"].fail_window.to_timedelta() > timedelta(hours=12)
     assert FRESHNESS["account_balances"].fail_window.to_timedelta() > timedelta(hours=1)
     assert FRESHNESS["logistics_events"].fail_window.to_timedelta() > timedelta(minutes=30)
+
+
+def test_every_freshness_policy_reads_in_the_ui_as_it_was_meant() -> None:
+    """The UI said "Fails if more than 13 hours / Warns if more than 13 hours" for 13 h and 12 h 30 min: it rounds a
+    window to one unit (moment's humanize). Every window now reads as what it is, and a warning never as its failure."""
+    said = {}
+    for name, policy in FRESHNESS.items():
+        warn = policy.warn_window.to_timedelta() if policy.warn_window else None
+        said[name] = (ui_reading(policy.fail_window.to_timedelta()), warn and ui_reading(warn))
+    assert said == {
+        "products": ("2 days", "a day"),
+        "prices": ("2 days", "a day"),
+        "price_history": ("2 days", "a day"),
+        "stock_snapshots": ("13 hours", None),
+        "catalog": ("13 hours", None),
+        "account_balances": ("2 hours", None),
+        "logistics_events": ("an hour", "40 minutes"),
+    }
+
+
+def test_the_ui_reading_is_moments_and_a_window_it_would_misstate_is_refused() -> None:
+    # moment.duration(x).humanize(), as the UI's freshness line calls it (dagster-webui, TimeWindowFreshnessPolicy)
+    for window, words in [
+        (timedelta(minutes=40), "40 minutes"),
+        (timedelta(minutes=45), "an hour"),
+        (timedelta(minutes=90), "2 hours"),
+        (timedelta(hours=12, minutes=30), "13 hours"),
+        (timedelta(hours=21), "21 hours"),
+        (timedelta(hours=22), "a day"),
+        (timedelta(hours=26), "a day"),
+        (timedelta(hours=36), "2 days"),
+        (timedelta(days=26), "a month"),
+    ]:
+        assert ui_reading(window) == words, window
+    with pytest.raises(ValueError, match=r"warn_after=12:30:00 would read as '13 hours' in the Dagster UI"):
+        policy_for(Freshness(warn_after=timedelta(hours=12, minutes=30), fail_after=timedelta(hours=13)))
+    with pytest.raises(ValueError, match=r"fail_after=1 day, 2:00:00 would read as 'a day'"):
+        policy_for(Freshness(warn_after=timedelta(days=1), fail_after=timedelta(hours=26)))
+    with pytest.raises(ValueError, match="must be shorter"):
+        policy_for(Freshness(warn_after=timedelta(hours=2), fail_after=timedelta(hours=2)))

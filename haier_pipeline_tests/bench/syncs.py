@@ -20,7 +20,9 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from haier_pipeline.instance import home_for_warehouse
 from haier_pipeline.shanghai_time import today_in_shanghai
+from haier_pipeline.warehouse.url import warehouse_label
 from haier_pipeline.warehouse.warehouse import Warehouse
 from haier_pipeline_tests.bench.gateway import Gateway
 from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS
@@ -36,7 +38,9 @@ KILL_POLL_SECONDS = 0.05
 class Workspace:
     """A user's setup: DAGSTER_HOME with the project's dagster.yaml (its storage under that folder, shared by every
     workspace of a benchmark run, as one user's instance is), the orders file, a DuckDB warehouse of the workspace's
-    own whose schema exists, and the variables pointing at the gateway."""
+    own whose schema exists, and the variables pointing at the gateway. One instance records one warehouse's runs:
+    the first workspace's are DAGSTER_HOME's, each other's its warehouse's own instance under it
+    (`instance_home`), created here as a user's daily sync finds it in place."""
 
     home: Path
     name: str
@@ -46,6 +50,7 @@ class Workspace:
     fork: bool = False  # the smoke test's launcher (see _fork_main); the benchmark starts the console script
     sync_timeout: float = 900.0  # a sync still running after this long is killed and reported (a hang, not a figure)
     runs: int = 0
+    instance_home: Path | None = None  # the instance that records this workspace's runs (default: DAGSTER_HOME's)
 
     @classmethod
     def create(
@@ -64,6 +69,7 @@ class Workspace:
                 pass
         workspace = cls(home, name, base_url, counties, rate_limit, fork, 120.0 if fork else 900.0)
         Warehouse.from_url(workspace.warehouse_url).ensure_schema()
+        workspace.instance_home = home_for_warehouse(home, warehouse_label(workspace.warehouse_url))
         return workspace
 
     @property
@@ -78,7 +84,7 @@ class Workspace:
         return Warehouse.from_url(self.warehouse_url)
 
     def instance(self) -> dg.DagsterInstance:
-        return dg.DagsterInstance.from_config(str(self.home))
+        return dg.DagsterInstance.from_config(str(self.instance_home or self.home))
 
     def env(self, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
         inherited = {

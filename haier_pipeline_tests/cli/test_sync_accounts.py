@@ -13,7 +13,8 @@ import pytest
 
 from haier_pipeline.cli.accounts import worst
 from haier_pipeline.cli.main import main
-from haier_pipeline.defs.outcomes import ACCOUNT_TAG, account_of
+from haier_pipeline.defs.outcomes import account_of
+from haier_pipeline.instance import ACCOUNT_TAG
 from haier_pipeline.simulator import RunningSimulator, start_simulator
 from haier_pipeline.warehouse.warehouse import Warehouse
 from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS, simulator_config

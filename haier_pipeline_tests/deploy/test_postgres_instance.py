@@ -29,7 +29,9 @@ from haier_pipeline.cli.runs import run_assets, selected_assets
 from haier_pipeline.defs.outcomes import step_failures
 from haier_pipeline.defs.resources import PipelineSettings, WarehouseResource
 from haier_pipeline.haier.client import HaierClient
+from haier_pipeline.instance import InstanceConfigurationError, bound_warehouse, home_for_warehouse
 from haier_pipeline.simulator import SimulatorConfig, start_simulator
+from haier_pipeline.warehouse.url import warehouse_label
 from haier_pipeline_tests.postgres import POSTGRES_URL, require_postgres
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -87,14 +89,6 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeployedInsta
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
 
 
-@pytest.fixture
-def warehouse_schema() -> Iterator[str]:
-    schema = f"haier_deploy_{uuid.uuid4().hex[:12]}"
-    yield schema
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
-
-
 def test_instance_settings_match_the_local_instance(deployed: DeployedInstance) -> None:
     deploy_config = yaml.safe_load(DEPLOY_YAML.read_text())
     local_config = yaml.safe_load(LOCAL_YAML.read_text())
@@ -124,7 +118,7 @@ def test_instance_settings_match_the_local_instance(deployed: DeployedInstance) 
         assert str(instance.root_directory) == deployed.env["DAGSTER_ARTIFACT_DIR"]
 
 
-def test_pipeline_run_is_stored_in_the_postgres_instance(deployed: DeployedInstance, warehouse_schema: str) -> None:
+def test_pipeline_run_is_stored_in_the_postgres_instance(deployed: DeployedInstance) -> None:
     with start_simulator(SimulatorConfig(products=20)) as sim, deployed.load() as instance:
         resources = {
             "haier": HaierClient(
@@ -134,8 +128,10 @@ def test_pipeline_run_is_stored_in_the_postgres_instance(deployed: DeployedInsta
                 customer_code="8800633175",
                 password="demo-password",
             ),
-            # The warehouse takes a plain postgresql:// URL (psycopg 3); only the instance needs psycopg2.
-            "warehouse": WarehouseResource(url=POSTGRES_URL, schema_name=warehouse_schema),
+            # The warehouse takes a plain postgresql:// URL (psycopg 3); only the instance needs psycopg2. Schema
+            # `haier` of the instance's database: the warehouse whose runs this instance records (the daemon's run
+            # below writes there too; one instance records one warehouse's runs).
+            "warehouse": WarehouseResource(url=database_url(deployed.database)),
             "pipeline": PipelineSettings(county_weights={"110101": 1.0, "310104": 1.0}),
         }
         result = run_assets(selected_assets(["products", "prices", "catalog"]), resources, instance=instance)
@@ -169,12 +165,18 @@ def test_pipeline_run_is_stored_in_the_postgres_instance(deployed: DeployedInsta
         assert set(pools) == {("haier_api", 1), ("warehouse_writer", 1)}
 
     # And the pipeline's data is in the warehouse schema.
-    with psycopg.connect(POSTGRES_URL) as conn:
+    with psycopg.connect(database_url(deployed.database)) as conn:
         for table in MATERIALIZED:
-            (count,) = conn.execute(
-                sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(warehouse_schema), sql.Identifier(table))
-            ).fetchone()
+            (count,) = conn.execute(sql.SQL("SELECT count(*) FROM haier.{}").format(sql.Identifier(table))).fetchone()
             assert count > 0, table
+
+    # The instance records that warehouse's runs; its storage is a database, so no instance of another warehouse can
+    # be made beside it: a sync against another warehouse is refused, naming both.
+    with deployed.load() as instance:
+        assert bound_warehouse(instance) == warehouse_label(database_url(deployed.database))
+    with pytest.raises(InstanceConfigurationError, match=r"Its storage is a database") as refused:
+        home_for_warehouse(deployed.home, warehouse_label(POSTGRES_URL))
+    assert f"set DAGSTER_HOME to the instance of {warehouse_label(POSTGRES_URL)}" in str(refused.value)
 
 
 def free_port() -> int:

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
-from haier_pipeline.defs.haier_catalog.step import markdown_table
+from haier_pipeline.defs.haier_catalog.step import metadata_table
 from haier_pipeline.endpoints.account_balances import BALANCE_ROW
 from haier_pipeline.endpoints.logistics_events import LOGISTICS_RECORD
 from haier_pipeline.endpoints.prices import NOT_IN_EFFECT_WORDINGS, PRICE_ROW
@@ -426,8 +426,8 @@ def test_a_secret_the_vendor_quotes_back_is_stored_masked_and_never_shown_in_run
     assert by_code["P1"]["no_sales_reason"] == "passWord ****** 无效"
     assert by_code["P2"]["product_model"] == "[******]"
     assert echoed not in json.dumps(parsed.unknown_examples, ensure_ascii=False)
-    assert "******" in markdown_table(pd.DataFrame({"vendor text": [f"quoted {echoed}"]}))
-    assert echoed not in markdown_table(pd.DataFrame({"vendor text": [f"quoted {echoed}"]}))
+    (shown,) = metadata_table(pd.DataFrame({"vendor text": [f"quoted {echoed}"]})).records
+    assert "******" in shown.data["vendor text"] and echoed not in shown.data["vendor text"]
 
 
 # ---- issue 25: prices are never wrong, and never withdrawn by a refusal -------------------------------------

@@ -94,6 +94,8 @@ def log_tail(path: Path, lines: int = 40) -> str:
 @dataclass
 class DagsterUI:
     base_url: str
+    warehouse_url: str
+    first_run_id: str
     cli_run_id: str
     stock_partition: str
     simulator: RunningSimulator
@@ -254,6 +256,9 @@ def dagster_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterUI]:
             HAIER_ORDERS_FILE=str(REPO_ROOT / "data" / "orders.csv"),
             HAIER_WAREHOUSE_URL=f"duckdb:///{home / 'haier.duckdb'}",
         )
+        # Two syncs: each numeric metadata entry of the latest materialization has a point before it, a series the UI
+        # plots. The second is the latest materialization of every asset.
+        first_run_id, _ = run_cli_sync(env)
         cli_run_id, stock_partition = run_cli_sync(env)
 
         port = free_port()
@@ -273,6 +278,8 @@ def dagster_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterUI]:
         try:
             ui = DagsterUI(
                 base_url=f"http://127.0.0.1:{port}",
+                warehouse_url=env["HAIER_WAREHOUSE_URL"],
+                first_run_id=first_run_id,
                 cli_run_id=cli_run_id,
                 stock_partition=stock_partition,
                 simulator=simulator,

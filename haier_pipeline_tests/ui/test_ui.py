@@ -6,12 +6,14 @@ part; in CI a missing browser fails, elsewhere it skips.
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import time
 from pathlib import Path
 from typing import Any
 
+from haier_pipeline.warehouse.url import warehouse_label
 from haier_pipeline_tests.ui.conftest import (
     LOCATION_NAME,
     REPOSITORY_NAME,
@@ -110,6 +112,77 @@ def test_every_asset_is_materialized_by_the_cli_run_and_has_checks(dagster_ui: D
     assert {"key": "haier/source", "value": "cli"} in cli_run["tags"], cli_run["tags"]
     # The day the stock snapshot stands for is on the run, as the step recorded it.
     assert {"key": "haier/stock_day", "value": dagster_ui.stock_partition} in cli_run["tags"], cli_run["tags"]
+    # The warehouse it wrote to (no secret in it) and its account.
+    label = warehouse_label(dagster_ui.warehouse_url)
+    assert {"key": "haier/warehouse", "value": label} in cli_run["tags"], cli_run["tags"]
+    assert {"key": "haier/account", "value": "default"} in cli_run["tags"], cli_run["tags"]
+
+
+METADATA_QUERY = """
+query Metadata($key: AssetKeyInput!) {
+  assetNodeOrError(assetKey: $key) {
+    __typename
+    ... on AssetNode {
+      assetMaterializations(limit: 2) {
+        runId
+        metadataEntries {
+          __typename
+          label
+          ... on IntMetadataEntry { intValue }
+          ... on FloatMetadataEntry { floatValue }
+          ... on TableMetadataEntry {
+            table { records schema { columns { name type description } } }
+          }
+        }
+      }
+    }
+  }
+}
+"""
+
+
+def materialization_entries(ui: DagsterUI, asset: str) -> list[tuple[str, dict[str, dict[str, Any]]]]:
+    """The asset's last two materializations as the UI reads them, newest first: (run id, entries by label)."""
+    node = ui.graphql(METADATA_QUERY, {"key": {"path": [asset]}})["assetNodeOrError"]
+    assert node["__typename"] == "AssetNode", node
+    return [
+        (event["runId"], {entry["label"]: entry for entry in event["metadataEntries"]})
+        for event in node["assetMaterializations"]
+    ]
+
+
+def test_the_ui_reads_a_table_preview_and_a_numeric_series(dagster_ui: DagsterUI) -> None:
+    """What the UI draws: a sortable table (a schema with types) and numbers it plots over the materializations."""
+    (latest_run, latest), (first_run, first) = materialization_entries(dagster_ui, "stock_snapshots")
+    assert (latest_run, first_run) == (dagster_ui.cli_run_id, dagster_ui.first_run_id)
+    by_county = latest["stock_by_county"]
+    assert by_county["__typename"] == "TableMetadataEntry", by_county
+    columns = by_county["table"]["schema"]["columns"]
+    assert [(column["name"], column["type"]) for column in columns] == [
+        ("county_code", "string"),
+        ("total_stock", "int"),
+        ("products_in_stock", "int"),
+        ("products_checked", "int"),
+    ]
+    rows = [json.loads(record) for record in by_county["table"]["records"]]
+    assert {row["county_code"] for row in rows} == set(dagster_ui.simulator.config.counties)
+    # A series: the same numeric entry at both materializations.
+    for entries in (first, latest):
+        assert entries["total_stock"]["__typename"] == "IntMetadataEntry", entries["total_stock"]
+        assert entries["pairs_in_stock"]["__typename"] == "IntMetadataEntry"
+        assert entries["coverage_pct"] == {
+            "__typename": "FloatMetadataEntry",
+            "label": "coverage_pct",
+            "floatValue": 100.0,
+        }
+    assert latest["total_stock"]["intValue"] == sum(row["total_stock"] for row in rows) > 0
+
+    ((_, catalog), _) = materialization_entries(dagster_ui, "catalog")
+    preview = catalog["preview"]
+    assert preview["__typename"] == "TableMetadataEntry"
+    types = {column["name"]: column["type"] for column in preview["table"]["schema"]["columns"]}
+    assert (types["product_code"], types["supply_price"], types["is_sales"]) == ("string", "float", "bool")
+    assert catalog["products_on_sale"]["__typename"] == "IntMetadataEntry"
 
 
 def test_no_schedules_and_the_sensors_are_running(dagster_ui: DagsterUI) -> None:
@@ -167,7 +240,8 @@ def test_asset_page_shows_the_latest_materialization(
     expect(status).to_contain_text(
         re.compile(r"Latest materialization\s*(a few seconds|\d+ seconds|a minute|\d+ minutes) ago")
     )
-    expect(status).to_contain_text(re.compile(r"Row count\s*20(?!\d)"))  # the simulator's 20 products, all active
+    active = len(dagster_ui.simulator.dataset.procurable_codes)  # the listing: the simulator's procurable products
+    expect(status).to_contain_text(re.compile(rf"Row count\s*{active}(?!\d)"))
     expect(page.get_by_text("haier.catalog", exact=True).first).to_be_visible()  # storage address
     page.wait_for_timeout(500)
     page.screenshot(path=str(artifacts / "asset-catalog.png"))
@@ -176,6 +250,34 @@ def test_asset_page_shows_the_latest_materialization(
     expect(page.get_by_text("Materialized in run").first).to_be_visible()
     expect(page.get_by_text(dagster_ui.cli_run_id[:8], exact=True).first).to_be_visible()
     page.screenshot(path=str(artifacts / "asset-catalog-events.png"))
+    assert not page_errors, page_errors
+
+
+def test_asset_page_shows_a_table_preview_and_plots_the_numeric_metadata(
+    page: Any, page_errors: list[str], dagster_ui: DagsterUI, artifacts: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    open_page(page, f"{dagster_ui.base_url}/assets/stock_snapshots")
+    metadata = page.locator("body")
+    # The per-county figures are a table with a schema (its "Show schema" toggle) and a header row, not Markdown.
+    expect(metadata).to_contain_text(
+        re.compile(r"stock_by_county\s*.*?Show schema\s*county_code\s*total_stock\s*products_in_stock", re.S)
+    )
+    counties = sorted(dagster_ui.simulator.config.counties)
+    expect(metadata).to_contain_text(re.compile(r"products_checked\s*(" + "|".join(counties) + r")\s*\d+"))
+    page.get_by_text("stock_by_county", exact=True).first.scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts / "asset-stock-table.png"))
+
+    # The Plots view draws each numeric entry over the materializations: two syncs, two points each.
+    page.get_by_text("Plots", exact=True).first.click()
+    for label in ("total_stock", "pairs_in_stock", "coverage_pct", "rows_rejected", "api_throttled"):
+        expect(page.get_by_text(label, exact=True).first).to_be_visible()
+    expect(page.locator("canvas").first).to_be_visible()
+    assert page.locator("canvas").count() >= 5, "one chart per numeric entry"
+    page.get_by_text("total_stock", exact=True).first.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(artifacts / "asset-stock-plots.png"))
     assert not page_errors, page_errors
 
 

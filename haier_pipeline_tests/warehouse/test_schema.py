@@ -204,9 +204,12 @@ def _comments(warehouse: Warehouse) -> dict[tuple[str, str], str | None]:
 
 def test_every_column_is_described_in_the_database(warehouse: Warehouse) -> None:
     comments = _comments(warehouse)
-    assert len(comments) == sum(len(table.columns) for table in warehouse.tables.values())
+    assert len(comments) == sum(len(table.columns) for table in warehouse.tables.values()) + sum(
+        len(view.columns) for view in warehouse.views
+    ), "every table's and every view's columns"
     undescribed = [key for key, comment in comments.items() if not comment]
     assert not undescribed
+    assert comments[("current_stock", "warehouses")].startswith("Warehouse rows (storage locations, sec_code)")
     assert comments[("stock_snapshots", "stock")] == "Available quantity in this warehouse."
     assert "普通供价" in comments[("prices", "supply_price")], "the declaration's text, unicode intact"
 

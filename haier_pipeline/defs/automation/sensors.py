@@ -8,8 +8,8 @@ import dagster as dg
 
 from haier_pipeline.accounts import account_key
 from haier_pipeline.defs.haier_catalog.assets import group_of
-from haier_pipeline.defs.outcomes import ACCOUNT_TAG
 from haier_pipeline.defs.resources import code_location_settings
+from haier_pipeline.instance import ACCOUNT_TAG
 
 
 def automation_sensor(account: str) -> dg.AutomationConditionSensorDefinition:

@@ -34,6 +34,7 @@ def write_versions(context: dg.AssetExecutionContext, endpoint: Endpoint, given:
         with step.transaction() as tx:
             adopted = adopt_columns_added_by_an_upgrade(tx, endpoint.name, source, key, tracked, context.log)
             opened, closed = tx.scd2(endpoint.name, current[[*key, *tracked]], key=key, tracked=tracked, at=observed_at)
+            changed = closed  # each version closed by a change was replaced by one opened now
             # A key withdrawn from the source (a product no longer procurable) is no longer current either.
             matches = " AND ".join(f"s.{column} = h.{column}" for column in [ACCOUNT, *key])
             closed += tx.execute_count(
@@ -52,7 +53,14 @@ def write_versions(context: dg.AssetExecutionContext, endpoint: Endpoint, given:
         yield one_open_version(open_versions)
         metadata = step.metadata(opened, step.table_rows(endpoint.name))
         metadata.update(
-            {"versions_opened": opened, "versions_closed": closed, "versions_adopting_new_columns": adopted}
+            {
+                "versions_opened": opened,
+                "versions_closed": closed,
+                # Versions that replaced another (for prices: the price changes, rows of the price_changes view);
+                # the other versions opened are keys seen for the first time.
+                "changes": changed,
+                "versions_adopting_new_columns": adopted,
+            }
         )
         yield dg.MaterializeResult(metadata=metadata)
 

@@ -32,4 +32,7 @@ def rebuild(context: dg.AssetExecutionContext, endpoint: Endpoint, given: StepRe
             step.total = len(rows)
             step.close(tx, loaded=len(rows), message=f"{len(rows)} {name} rows")
         yield from rule_results(endpoint, step, rows)
-        yield dg.MaterializeResult(metadata=step.metadata(len(rows), len(rows), rows.head(PREVIEW_ROWS)))
+        metadata = step.metadata(len(rows), len(rows), rows.head(PREVIEW_ROWS))
+        if disposition.figures is not None:
+            metadata.update(disposition.figures(rows))
+        yield dg.MaterializeResult(metadata=metadata)

@@ -9,9 +9,9 @@ import dagster as dg
 
 from haier_pipeline.accounts import DEFAULT_ACCOUNT, account_key
 from haier_pipeline.defs.haier_catalog.assets import asset_key
-from haier_pipeline.defs.outcomes import ACCOUNT_TAG
 from haier_pipeline.endpoints import endpoints
 from haier_pipeline.endpoints.declaration import FromOrdersFile
+from haier_pipeline.instance import ACCOUNT_TAG
 from haier_pipeline.settings import DEFAULT_ORDERS_FILE
 
 

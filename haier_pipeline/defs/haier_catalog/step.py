@@ -13,10 +13,12 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 
 from haier_pipeline.accounts import DEFAULT_ACCOUNT, for_account
@@ -26,7 +28,7 @@ from haier_pipeline.defs.resources import PipelineSettings, WarehouseResource
 from haier_pipeline.errors import HaierError
 from haier_pipeline.haier.client import HaierClient
 from haier_pipeline.haier.stats import CallStats
-from haier_pipeline.instance import PID_TAG, process_tags
+from haier_pipeline.instance import ACCOUNT_TAG, PID_TAG, WAREHOUSE_TAG, other_warehouse_refusal, process_tags
 from haier_pipeline.records import Anomaly, Parsed
 from haier_pipeline.redaction import redact
 from haier_pipeline.shanghai_time import now_utc
@@ -34,9 +36,24 @@ from haier_pipeline.signals import interrupt_received
 from haier_pipeline.sync_log import sync_log_row
 from haier_pipeline.validation import gate
 from haier_pipeline.warehouse.errors import WarehouseError
+from haier_pipeline.warehouse.url import warehouse_label
 from haier_pipeline.warehouse.warehouse import Warehouse, WarehouseTransaction
 
 PREVIEW_ROWS = 5
+UNKNOWN_KEY_COLUMNS = {
+    "vendor_key": "The endpoint and the key its answers carried that no declaration knows (a renamed field?).",
+    "rows": "Rows of this step that carried it.",
+    "example": "One value it had.",
+}
+API_COLUMNS = {
+    "endpoint": "The vendor endpoint.",
+    "calls": "HTTP requests sent, retries and token fetches included.",
+    "retries": "Requests that were retries.",
+    "throttled": "Answers that were 429 (rate limited).",
+    "failures": "Requests that failed (an error answer or no answer).",
+    "p50_ms": "Median latency, ms.",
+    "p95_ms": "95th percentile latency, ms.",
+}
 REFUSED_SAMPLE_ROWS = 20
 # How long rejected_rows and field_anomalies keep a run's rows (dagster.yaml keeps schedule ticks as long).
 QUARANTINE_DAYS = 90
@@ -210,6 +227,7 @@ class Step:
             "dagster/row_count": table_rows,
             "rows_loaded": loaded,
             "rows_rejected": len(self.rejected),
+            "anomalies": len(self.anomalies),
             "items_unanswered": self.unanswered,
             "duplicates_collapsed": self.collapsed,
             "status": self.status,
@@ -221,22 +239,27 @@ class Step:
             counts = Counter(anomaly.field for anomaly in self.anomalies)
             metadata["anomalies_by_field"] = dg.MetadataValue.json(dict(counts.most_common()))
         if self.unknown_keys:
-            metadata["unknown_vendor_keys"] = dg.MetadataValue.md(
-                markdown_table(
-                    pd.DataFrame(
-                        [(key, n, self.unknown_examples.get(key, "")) for key, n in self.unknown_keys.most_common()],
-                        columns=["vendor key", "rows", "example"],
-                    )
-                )
+            metadata["unknown_vendor_keys"] = metadata_table(
+                pd.DataFrame(
+                    [(key, n, self.unknown_examples.get(key, "")) for key, n in self.unknown_keys.most_common()],
+                    columns=["vendor_key", "rows", "example"],
+                ),
+                UNKNOWN_KEY_COLUMNS,
             )
         by_endpoint = self.api.by_endpoint()
         if by_endpoint:
-            metadata["api_by_endpoint"] = dg.MetadataValue.md(
-                markdown_table(pd.DataFrame([{"endpoint": name, **values} for name, values in by_endpoint.items()]))
+            metadata["api_by_endpoint"] = metadata_table(
+                pd.DataFrame([{"endpoint": name, **values} for name, values in by_endpoint.items()]),
+                API_COLUMNS,
             )
         if preview is not None and not preview.empty:
-            metadata["preview"] = dg.MetadataValue.md(markdown_table(preview.head(PREVIEW_ROWS)))
+            metadata["preview"] = metadata_table(preview.head(PREVIEW_ROWS), self.descriptions())
         return metadata
+
+    def descriptions(self) -> dict[str, str]:
+        """The step's table's column descriptions, for its preview's schema."""
+        table = self.warehouse.tables.get(self.asset)
+        return {column.name: column.comment or "" for column in table.columns} if table is not None else {}
 
 
 class StepFailed(dg.Failure):
@@ -244,6 +267,7 @@ class StepFailed(dg.Failure):
 
 
 _tagged_runs: set[str] = set()
+_run_accounts: dict[str, set[str]] = {}
 
 
 @contextmanager
@@ -260,9 +284,22 @@ def running_step(
     run_id = context.run.run_id
     # Launched by the UI or the daemon: its run worker executes it. `context.run` keeps the tags the run started with,
     # so the runs this process tagged are remembered, and each is tagged once, not at every step.
-    if PID_TAG not in context.run.tags and run_id not in _tagged_runs:
-        context.instance.add_run_tags(run_id, process_tags())
+    if run_id not in _tagged_runs:
+        label = warehouse_label(warehouse.url, warehouse.schema_name)
+        # One instance records one warehouse's runs: a run against another would show there as that one's.
+        if refusal := other_warehouse_refusal(context.instance, label):
+            context.log.error(f"{asset}: {refusal}")
+            raise dg.Failure(description=refusal)
+        tags = {} if PID_TAG in context.run.tags else process_tags()
+        if WAREHOUSE_TAG not in context.run.tags:
+            tags[WAREHOUSE_TAG] = label
+        if tags:
+            context.instance.add_run_tags(run_id, tags)
         _tagged_runs.add(run_id)
+    accounts = _run_accounts.setdefault(run_id, set(filter(None, context.run.tags.get(ACCOUNT_TAG, "").split(","))))
+    if account not in accounts:  # a run of several accounts names each
+        accounts.add(account)
+        context.instance.add_run_tags(run_id, {ACCOUNT_TAG: ",".join(sorted(accounts))})
     step = Step(
         asset=asset,
         account=account,
@@ -303,15 +340,47 @@ def running_step(
 ANTICIPATED: tuple[type[Exception], ...] = (HaierError, WarehouseError)
 
 
-def markdown_table(frame: pd.DataFrame) -> str:
-    def cell(value: Any) -> str:
-        text = "" if value is None or (isinstance(value, float) and value != value) else str(value)
-        return text.replace("|", "\\|").replace("\n", " ")[:60]
+# A cell of a table shown in the UI: longer text is cut (the warehouse keeps it whole).
+CELL_CHARACTERS = 200
 
-    header = "| " + " | ".join(map(str, frame.columns)) + " |"
-    rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
-    rows = ["| " + " | ".join(cell(value) for value in row) + " |" for row in frame.itertuples(index=False)]
-    return redact("\n".join([header, rule, *rows]))  # run metadata: vendor text may quote a secret back
+
+def _cell(value: Any) -> tuple[str, str | int | float | bool | None]:
+    """A frame's value as a table record's cell, with its column type: numbers stay numbers (so the UI sorts them;
+    a Decimal is shown as the float nearest it, which prints the same digits up to 15 of them), times and days as
+    ISO text, text redacted (vendor text may quote a secret back) and cut."""
+    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value):
+        return "", None
+    if isinstance(value, bool | np.bool_):
+        return "bool", bool(value)
+    if isinstance(value, int | np.integer):
+        return "int", int(value)
+    if isinstance(value, float | np.floating | Decimal):
+        return "float", float(value)
+    if isinstance(value, datetime | pd.Timestamp):
+        return "timestamp", value.isoformat()
+    if isinstance(value, date):
+        return "date", value.isoformat()
+    return "string", redact(str(value))[:CELL_CHARACTERS]
+
+
+def metadata_table(frame: pd.DataFrame, descriptions: dict[str, str] | None = None) -> dg.TableMetadataValue:
+    """A frame as the UI's table (`MetadataValue.table`, sortable), with its schema: each column's type as its values
+    show it (a column of no value is text), and its description when given."""
+    columns = [str(column) for column in frame.columns]
+    records, types = [], {column: "" for column in columns}
+    for row in frame.itertuples(index=False):
+        data = {}
+        for column, value in zip(columns, row, strict=True):
+            kind, data[column] = _cell(value)
+            types[column] = types[column] or kind
+        records.append(dg.TableRecord(data=data))
+    schema = dg.TableSchema(
+        columns=[
+            dg.TableColumn(name=column, type=types[column] or "string", description=(descriptions or {}).get(column))
+            for column in columns
+        ]
+    )
+    return dg.MetadataValue.table(records=records, schema=schema)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import pandas as pd
 
 from haier_pipeline import shanghai_time
 from haier_pipeline.defs.haier_catalog.checks import coverage_check, every_pair_answered
-from haier_pipeline.defs.haier_catalog.step import Step, StepFailed, StepResources, markdown_table, running_step
+from haier_pipeline.defs.haier_catalog.step import Step, StepFailed, StepResources, metadata_table, running_step
 from haier_pipeline.defs.haier_catalog.stock.checkpoint import (
     Checkpoint,
     clear_checkpoints,
@@ -92,6 +92,7 @@ def write_stock_day(context: dg.AssetExecutionContext, endpoint: Endpoint, given
             {**step.bound, "day": day},
         )
         metadata = step.metadata(loaded, len(day_rows))
+        per_pair = day_rows.groupby(["county_code", "product_code"])["stock"].sum()
         metadata.update(
             {
                 "pairs": plan.total,
@@ -99,8 +100,12 @@ def write_stock_day(context: dg.AssetExecutionContext, endpoint: Endpoint, given
                 "pairs_resumed": plan.resumed,
                 "pairs_skipped": len(plan.skipped()),
                 "coverage": round(covered / plan.total, 4) if plan.total else 1.0,
+                # The headline numbers, plotted over time by the UI: floats and ints every time.
+                "coverage_pct": round(100.0 * covered / plan.total, 2) if plan.total else 100.0,
+                "total_stock": int(per_pair.sum()),
+                "pairs_in_stock": int((per_pair > 0).sum()),
                 "calls_per_second": round(plan.handed_out / elapsed, 1) if elapsed else 0.0,
-                "stock_by_county": dg.MetadataValue.md(markdown_table(stock_by_county(day_rows))),
+                "stock_by_county": metadata_table(stock_by_county(day_rows), BY_COUNTY_COLUMNS),
             }
         )
         yield dg.MaterializeResult(metadata=metadata)
@@ -180,12 +185,26 @@ def stop_when(plan: Plan, api: CallStats, budget: int | None, deadline: float | 
     )
 
 
+BY_COUNTY_COLUMNS = {
+    "county_code": "The county.",
+    "total_stock": "Units over its warehouses and products that day.",
+    "products_in_stock": "Products with stock there that day.",
+    "products_checked": "Products answered there that day.",
+}
+
+
 def stock_by_county(stock: pd.DataFrame) -> pd.DataFrame:
+    """The day's stock per county (the step's `stock_by_county` table), the best-stocked county first."""
     if stock.empty:
-        return pd.DataFrame(columns=["county_code", "total_stock", "products_in_stock"])
+        return pd.DataFrame(columns=list(BY_COUNTY_COLUMNS))
     per_pair = stock.groupby(["county_code", "product_code"], as_index=False)["stock"].sum()
     return (
         per_pair.groupby("county_code")
-        .agg(total_stock=("stock", "sum"), products_in_stock=("stock", lambda values: int((values > 0).sum())))
+        .agg(
+            total_stock=("stock", "sum"),
+            products_in_stock=("stock", lambda values: int((values > 0).sum())),
+            products_checked=("product_code", "count"),
+        )
         .reset_index()
+        .sort_values(["total_stock", "county_code"], ascending=[False, True], ignore_index=True)
     )
