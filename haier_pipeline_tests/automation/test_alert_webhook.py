@@ -16,7 +16,6 @@ import pytest
 
 from haier_pipeline.cli.main import main
 from haier_pipeline.defs.alerts import webhook as alert_webhook
-from haier_pipeline.instance import ACCOUNT_TAG
 from haier_pipeline.simulator import RunningSimulator
 from haier_pipeline_tests.automation.test_alerts import alert_lines, evaluate_alerts, last_run_id
 from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS
@@ -114,21 +113,25 @@ def test_a_failed_sync_posts_one_alert_with_account_step_cause_run_and_link(
     assert "webhook-secret-path" not in raw
 
 
-def test_the_account_tag_and_the_ui_url_are_used(
+def test_the_account_and_the_ui_url_are_used(
     cli_env: dict[str, str],
     simulator: RunningSimulator,
     receiver: Receiver,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
-    import dagster as dg
-
+    accounts = tmp_path / "accounts.toml"
+    accounts.write_text(f'[account.north]\nbase_url = "{simulator.base_url}"\n', encoding="utf-8")
+    monkeypatch.setenv("HAIER_ACCOUNTS_FILE", str(accounts))
     monkeypatch.setenv("HAIER_UI_URL", "https://dagster.example.com/")
     enabled = enable_sensor(cli_env)
-    run_id = fail_a_sync(monkeypatch, capsys)
-    with dg.DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
-        instance.add_run_tags(run_id, {ACCOUNT_TAG: "north"})
+    monkeypatch.setenv("HAIER_PASSWORD", WRONG_PASSWORD)
+    assert main(["sync", "--only", "products"]) == 1
+    run_id = last_run_id(capsys.readouterr().out)
     evaluate_alerts(cli_env, enabled)
+    (line,) = alert_lines(capsys.readouterr().err)
+    assert line.startswith(f"ALERT haier-pipeline [north]: north__products failed in run {run_id}: ")
     (body,) = receiver.bodies
     assert body["account"] == "north" and "(account north)" in body["text"]
     assert body["url"] == f"https://dagster.example.com/runs/{run_id}"

@@ -117,7 +117,8 @@ def test_the_code_location_has_each_accounts_assets_pools_and_sensors(accounts_e
 def test_a_run_launched_without_the_account_tag_is_still_named_by_its_steps() -> None:
     assert account_of({}, "north__products") == "north"
     assert account_of({}, "products") == "default"
-    assert account_of({ACCOUNT_TAG: "south"}, "products") == "south"
+    assert account_of({ACCOUNT_TAG: "south"}, "products") == "default", "a step is named by its key"
+    assert account_of({ACCOUNT_TAG: "north,south"}, "(run)") == "north,south", "the run by its tag"
 
 
 def test_the_exit_code_of_several_accounts_is_the_worst_of_theirs() -> None:
