@@ -62,7 +62,7 @@ class AccountSizes:
 
 # Full: about 2,500 stock calls per account, 26 s at 97/s. Quick: about 1,000. Smoke: a shape, no figure.
 ACCOUNT_SIZES = {
-    "full": AccountSizes(products=270, counties=10, counts=(1, 2, 4), most=12),
+    "full": AccountSizes(products=270, counties=10, counts=(1, 2, 4), most=10),
     "quick": AccountSizes(products=110, counties=10, counts=(1, 2, 4), most=8),
     "smoke": AccountSizes(products=12, counties=2, counts=(1, 2), most=2),
 }
