@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -29,7 +30,7 @@ from haier_pipeline.haier.pacing import HEADROOM
 from haier_pipeline_tests.bench.gateway import COUNTIES, JITTER_SHARE, answered, throttled
 from haier_pipeline_tests.bench.report import Figure, Row, count, seconds
 from haier_pipeline_tests.bench.sizes import Sizes
-from haier_pipeline_tests.bench.syncs import HAIER_PIPELINE, Workspace, _fork_main
+from haier_pipeline_tests.bench.syncs import HAIER_PIPELINE, POLL_SECONDS, Workspace, _fork_main
 from haier_pipeline_tests.simulated import SIMULATOR_CREDENTIALS
 
 ACCOUNTS_TITLE = "several accounts side by side (one `sync`, a process and a gateway per account)"
@@ -309,12 +310,7 @@ def side_by_side(sizes: Sizes, root: Path, count_: int) -> SideBySide:
                 pid = subprocess.Popen(
                     argv, cwd=workspace.home, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
                 ).pid
-        try:
-            _, status, usage = os.wait4(pid, 0)
-        except BaseException:  # Ctrl-C: the sync (and, through its own Ctrl-C, its accounts) must not outlive us
-            os.kill(pid, 2)
-            os.waitpid(pid, 0)
-            raise
+        status, usage = reap(pid, launched, workspace.sync_timeout)
         wall = time.time() - launched
         busy_after, _ = machine_busy()
         cpu_after = [gate.cpu_seconds() for gate in gates]
@@ -347,6 +343,26 @@ def side_by_side(sizes: Sizes, root: Path, count_: int) -> SideBySide:
             )
         )
     return run
+
+
+def reap(pid: int, launched: float, timeout: float) -> tuple[int, Any]:
+    """Wait for the sync and take its resource usage (its account processes it reaped included). A sync still running
+    `timeout` seconds after its launch, or a Ctrl-C here, is interrupted as a user would (its accounts stop in order);
+    a hang raises."""
+    deadline = launched + timeout
+    try:
+        while time.time() < deadline:
+            reaped, status, usage = os.wait4(pid, os.WNOHANG)
+            if reaped:
+                return status, usage
+            time.sleep(POLL_SECONDS)
+    except BaseException:  # the sync, and through its own Ctrl-C its accounts, must not outlive the benchmark
+        os.kill(pid, signal.SIGINT)
+        os.waitpid(pid, 0)
+        raise
+    os.kill(pid, signal.SIGINT)
+    os.waitpid(pid, 0)
+    raise RuntimeError(f"the sync was still running {timeout:.0f} s after its launch: interrupted")
 
 
 def accounts_figure(sizes: Sizes, root: Path) -> Figure:
