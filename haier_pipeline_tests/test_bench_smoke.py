@@ -34,7 +34,8 @@ def test_the_benchmark_produces_every_figure_in_the_documented_shape(
         if figure["status"] == NOT_AVAILABLE:
             assert "has not landed" in figure["reason"], f"{key} is not available for another reason: {figure}"
     # The figures that need nothing unmerged are measured, with a reference and a ratio.
-    for key in ("fan_out", "one_at_a_time", "sync", "sync_2000_products", "memory", "linear_time", "client_ceiling"):
+    measured = ("fan_out", "one_at_a_time", "sync", "sync_2000_products", "memory", "linear_time", "client_ceiling")
+    for key in (*measured, "accounts"):
         assert figures[key]["status"] == MEASURED, f"{key}: {figures[key]['reason']}"
         assert any(row["ratio"] is not None and row["compared_to"] for row in figures[key]["rows"]), key
     split = figures["sync"]["details"]["breakdown"]
@@ -48,6 +49,12 @@ def test_the_benchmark_produces_every_figure_in_the_documented_shape(
     # Dagster alone, then with the libraries the steps load: each a fresh process, each a bound below 1.
     bare = [row for row in figures["sync"]["rows"] if row["measure"].startswith("the best whole-process ratio any")]
     assert len(bare) == 2 and all(0 < row["ratio"] < 1 for row in bare)
+
+    # Several accounts side by side: each account's own gateway and stock phase, the process tree's CPU.
+    side_by_side = figures["accounts"]["details"]["runs"]
+    assert [run["accounts"] for run in side_by_side][:2] == [1, 2]
+    assert all(len(run["per_account"]) == run["accounts"] and run["sync_cpu_seconds"] > 0 for run in side_by_side)
+    assert all(account["stock_calls"] > 0 for run in side_by_side for account in run["per_account"])
 
     table = captured.out
     assert table.count("\n| ") >= len(FIGURE_KEYS) + 1, "a header and at least one row per figure"

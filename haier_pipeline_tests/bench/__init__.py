@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from haier_pipeline_tests.bench import machine
+from haier_pipeline_tests.bench.accounts import ACCOUNTS_TITLE, accounts_figure
 from haier_pipeline_tests.bench.client_figures import client_ceiling, fan_out_figures
 from haier_pipeline_tests.bench.gateway import Gateway, gateway
 from haier_pipeline_tests.bench.report import FIGURE_KEYS, SCHEMA_VERSION, Figure
@@ -30,6 +31,7 @@ TITLES = {
     "client_ceiling": "the client's own ceiling (no limit, no latency)",
     "memory": MEMORY_TITLE,
     "linear_time": LINEAR_TITLE,
+    "accounts": ACCOUNTS_TITLE,
 }
 
 
@@ -77,6 +79,7 @@ class Bench:
         )
         self.group(("memory", "linear_time"), lambda: self._scale())
         self.group(("client_ceiling",), lambda: [client_ceiling(sizes, gate)])
+        self.group(("accounts",), lambda: [accounts_figure(sizes, root)])
 
     def _scale(self) -> list[Figure]:
         measured = measure_sizes(self.sizes, self.gate, self.root)

@@ -18,6 +18,7 @@ FIGURE_KEYS = (
     "memory",
     "linear_time",
     "client_ceiling",
+    "accounts",
 )
 MEASURED, NOT_AVAILABLE, FAILED = "measured", "not available", "failed"
 STATUSES = (MEASURED, NOT_AVAILABLE, FAILED)
