@@ -17,6 +17,7 @@ from haier_pipeline.warehouse import sql
 from haier_pipeline.warehouse.backend import Session
 from haier_pipeline.warehouse.errors import DATA_RIGHTS, ENV_VAR, data_grants_advice, owner_upgrade_advice
 from haier_pipeline.warehouse.tables import (
+    RETIRED_INDEXES,
     add_column_sql,
     column_type_sql,
     comment_sql,
@@ -236,6 +237,7 @@ class Upgrade:
     tables: list[str] = field(default_factory=list)  # to create
     columns: list[tuple[str, str]] = field(default_factory=list)  # (table, column) to add to an existing table
     indexes: list[str] = field(default_factory=list)
+    retired_indexes: list[str] = field(default_factory=list)  # replaced by an account-led one: dropped
     descriptions: int = 0  # existing tables' and columns' descriptions to mend
     not_null: list[tuple[str, str]] = field(default_factory=list)  # (table, column) to constrain NOT NULL
     rekeyed: list[str] = field(default_factory=list)  # tables gaining the account in their key (every row kept)
@@ -259,6 +261,7 @@ class Upgrade:
             (self.tables, "table", "to create"),
             ([f"{table}.{column}" for table, column in self.columns], "column", "to add"),
             (self.indexes, "index", "to create"),
+            (self.retired_indexes, "index", "to drop, replaced by one led by the account"),
             ([f"{table}.{column}" for table, column in self.not_null], "NOT NULL constraint", "to add"),
             (self.rekeyed, "table", "to key by account, every row kept as account 'default'"),
             (self.views, "view", "to create"),
@@ -316,6 +319,13 @@ def plan_upgrade(catalog: Catalog, tables: Iterable[Table], schema: str, views: 
                     upgrade.statements += add_column_sql(table, column)
             _plan_key(catalog, table, upgrade)
             rebuilt = _plan_constraints(catalog, table, upgrade)
+        retired = sorted(name for name, on in catalog.index_tables.items() if RETIRED_INDEXES.get(name) == table.name)
+        upgrade.retired_indexes += retired
+        upgrade.statements += [
+            f"DROP INDEX IF EXISTS {sql.ident(table.schema or '')}.{sql.ident(name)}"
+            for name in retired
+            if name not in rebuilt
+        ]
         # A table or column created above comes with its indexes and descriptions: only an existing table's missing
         # index and stale description are named apart.
         for name, statement in create_index_sql(table).items():
@@ -481,7 +491,14 @@ def _rebuild(catalog: Catalog, table: Table, upgrade: Upgrade) -> set[str]:
         f"SELECT {', '.join(values)} FROM {sql.ident(schema)}.{sql.ident(old)}"
     )
     upgrade.statements.append(f"DROP TABLE {sql.ident(schema)}.{sql.ident(old)}")
-    return set(create_index_sql(table))
+    ours = create_index_sql(table)
+    # Another index (an analyst's) is created again as the database recorded it; a retired one of ours is not.
+    upgrade.statements += [
+        catalog.index_sql[name]
+        for name, on in sorted(catalog.index_tables.items())
+        if on == table.name and name not in ours and name not in RETIRED_INDEXES
+    ]
+    return set(ours) | {name for name, on in catalog.index_tables.items() if on == table.name}
 
 
 def _plan_constraints(catalog: Catalog, table: Table, upgrade: Upgrade) -> set[str]:
@@ -512,5 +529,7 @@ def _plan_constraints(catalog: Catalog, table: Table, upgrade: Upgrade) -> set[s
     upgrade.statements += adding
     # Created again as they were: ours as declared (by the caller), any other as the database recorded it.
     ours = create_index_sql(table)
-    upgrade.statements += [catalog.index_sql[name] for name in dropped if name not in ours]
+    upgrade.statements += [
+        catalog.index_sql[name] for name in dropped if name not in ours and name not in RETIRED_INDEXES
+    ]
     return set(dropped)

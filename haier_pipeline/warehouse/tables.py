@@ -44,6 +44,13 @@ SYNC_STATUSES = ("success", "partial", "failed")
 # Every table but schema_changes belongs to one dealer account: `account` leads its key and its indexes. Rows written
 # before accounts existed are the single account's, named DEFAULT_ACCOUNT (an upgrade fills them in: `fill`).
 ACCOUNT = "account"
+# Indexes of earlier versions, each replaced by one the account leads: an upgrade drops them (index -> its table).
+RETIRED_INDEXES = {
+    "ix_stock_snapshots_day_product_county": "stock_snapshots",
+    "ix_logistics_events_order_code": "logistics_events",
+    "ix_stock_lookups_product_county": "stock_lookups",
+    "ix_stock_staged_rows_day_product_county": "stock_staged_rows",
+}
 
 # Lower-case identifiers only, so names never need quoting or case folding on either backend.
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")

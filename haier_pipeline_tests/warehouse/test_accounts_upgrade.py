@@ -11,7 +11,7 @@ import pandas as pd
 import psycopg
 import pytest
 
-from haier_pipeline.warehouse.tables import table_names
+from haier_pipeline.warehouse.tables import RETIRED_INDEXES, table_names
 from haier_pipeline.warehouse.warehouse import Warehouse
 from haier_pipeline_tests.postgres import POSTGRES_URL
 
@@ -39,6 +39,8 @@ ROWS = [
     "('A', '110101', DATE '2026-12-01', 35)",
     "INSERT INTO {s}.stock_answers (snapshot_date, product_code, county_code, answer) VALUES "
     "(DATE '2026-12-07', 'A', '440106', '[]')",
+    # An analyst's own index on a table the upgrade re-keys.
+    "CREATE INDEX ix_analyst_stock_by_county ON {s}.stock_snapshots (county_code)",
 ]
 KEYS = {
     "products": ["account", "product_code"],
@@ -118,6 +120,29 @@ def test_an_old_warehouse_is_keyed_by_account_and_keeps_every_row_as_account_def
     assert keyed.values.tolist() == [["default", "A"], ["default", "B"], ["north", "A"]]
     for table, key in KEYS.items():
         assert old.tables[table].primary_key.columns.keys() == key, table
+
+
+def index_names(warehouse: Warehouse) -> set[str]:
+    if warehouse.backend == "duckdb":
+        found = warehouse.query(
+            "SELECT index_name AS name FROM duckdb_indexes() WHERE schema_name = :schema", {"schema": warehouse.schema}
+        )
+    else:
+        found = warehouse.query(
+            "SELECT indexname AS name FROM pg_catalog.pg_indexes WHERE schemaname = :schema",
+            {"schema": warehouse.schema},
+        )
+    return set(found["name"])
+
+
+def test_the_upgrade_replaces_the_old_indexes_by_account_led_ones_and_keeps_an_analysts(old: Warehouse) -> None:
+    assert "4 indexes to drop, replaced by one led by the account" in old.pending_upgrade().describe()
+    old.ensure_schema()
+    indexes = index_names(old)
+    assert "ix_stock_snapshots_account_day_product_county" in indexes
+    assert "ix_logistics_events_account_order_code" in indexes
+    assert not indexes & set(RETIRED_INDEXES), "an index the account does not lead would only slow the writes"
+    assert "ix_analyst_stock_by_county" in indexes, "an index the pipeline did not make is kept"
 
 
 def test_an_upgraded_warehouse_holds_what_a_fresh_one_would(old: Warehouse, tmp_path: Path) -> None:
