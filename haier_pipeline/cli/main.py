@@ -25,7 +25,8 @@ EXAMPLES = {
   haier-pipeline sync --only prices,catalog        just prices (and their history) and the catalog
   haier-pipeline sync --only stock                 today's stock (Asia/Shanghai) and nothing else
   haier-pipeline sync --timings timings.json       also write where the time went (the folder must exist)
-  haier-pipeline sync --account north --account south   two accounts of HAIER_ACCOUNTS_FILE, side by side""",
+  haier-pipeline sync --account north --account south   two accounts of HAIER_ACCOUNTS_FILE, side by side
+  haier-pipeline sync --accounts-at-once 2          every account, two at a time""",
     "check": """examples:
   haier-pipeline check                             configuration (secrets masked), warehouse, token, each endpoint
   haier-pipeline check --record first-contact      the same, keeping each endpoint's first answers (secrets masked)

@@ -12,7 +12,7 @@ from pathlib import Path
 from dagster import DagsterEventType, DagsterInstance, ExecuteInProcessResult
 
 from haier_pipeline.accounts import DEFAULT_ACCOUNT
-from haier_pipeline.cli.accounts import add_account_argument, chosen_accounts, sync_side_by_side
+from haier_pipeline.cli.accounts import add_account_argument, chosen_accounts, default_at_once, sync_side_by_side
 from haier_pipeline.cli.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNANSWERED
 from haier_pipeline.cli.runs import pools_of, run_assets, selected_assets, steps_not_run, unknown_steps
 from haier_pipeline.cli.startup import resume_garbage_collection
@@ -62,6 +62,12 @@ def stock_date_argument(raw: str) -> date:
             "stock only. Past days stay in stock_snapshots as they were recorded."
         )
     return day
+
+
+def positive_integer(raw: str) -> int:
+    if not raw.strip().isdigit() or int(raw) < 1:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number of 1 or more")
+    return int(raw)
 
 
 def timings_file_argument(raw: str) -> Path:
@@ -118,6 +124,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the stock day: only today (Asia/Shanghai) is accepted, the API answers current stock only",
     )
     add_account_argument(parser, repeatable=True)
+    parser.add_argument(
+        "--accounts-at-once",
+        metavar="N",
+        type=positive_integer,
+        help="accounts synced at the same time, each in its own process; the others wait their turn (default: twice "
+        "the CPU cores, about what keeps each account at its rate limit)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="print Dagster's event log as it runs")
     parser.add_argument(
         "--timings",
@@ -297,7 +310,7 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     accounts = chosen_accounts(settings, args.account)
     if len(accounts) > 1:
-        return sync_side_by_side(accounts, child_arguments(args))
+        return sync_side_by_side(accounts, child_arguments(args), args.accounts_at_once or default_at_once())
     return sync(settings, args.only, args.date, verbose=args.verbose, timings_file=args.timings, account=accounts[0])
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import ExitStack
+from itertools import pairwise
 from pathlib import Path
 
 import dagster as dg
@@ -85,6 +86,22 @@ def test_accounts_sync_side_by_side_and_a_wrong_password_fails_only_its_account(
     with dg.DagsterInstance.get() as instance:
         tagged = sorted(run.tags[ACCOUNT_TAG] for run in instance.get_runs())
     assert tagged == sorted(ACCOUNTS)
+
+
+def test_accounts_at_once_bounds_how_many_run_together(
+    accounts_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["sync", "--only", "products", "--accounts-at-once", "1"]) == 0
+    assert capsys.readouterr().out.count(": ok (exit 0") == 3
+    with dg.DagsterInstance.get() as instance:
+        runs = [
+            (stats.start_time, stats.end_time)
+            for run in instance.get_runs()
+            if (stats := instance.get_run_stats(run.run_id))
+        ]
+    assert len(runs) == 3
+    ordered = sorted(runs)
+    assert all(end <= next_start for (_, end), (next_start, _) in pairwise(ordered)), "one after another"
 
 
 def test_one_named_account_syncs_in_this_process(
