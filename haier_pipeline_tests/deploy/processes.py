@@ -4,6 +4,7 @@ containers of deploy/docker-compose.yaml would be."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -12,7 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,6 +119,31 @@ def stop(process: subprocess.Popen) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+def stop_all(processes: Sequence[subprocess.Popen], grace: float = 5) -> None:
+    """`stop` for several at once: each gets SIGTERM, then the survivors SIGKILL after one shared grace period."""
+    running = [process for process in processes if process.poll() is None]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for process in running:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, sig)
+        deadline = time.monotonic() + grace
+        for process in running:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(max(0.0, deadline - time.monotonic()))
+        running = [process for process in running if process.poll() is None]
+        if not running:
+            return
+
+
+def graphql(url: str, query: str, variables: Mapping[str, object] | None = None) -> dict:
+    """One GraphQL request to the webserver, as the UI sends it; its `data`, or a failure naming the errors."""
+    answer = requests.post(f"{url}/graphql", json={"query": query, "variables": variables or {}}, timeout=60)
+    answer.raise_for_status()
+    body = answer.json()
+    assert not body.get("errors"), body["errors"]
+    return body["data"]
 
 
 def tails(logs: Mapping[str, Path], chars: int = 3000) -> str:
