@@ -268,23 +268,23 @@ def test_accounts_run_side_by_side_and_each_account_one_api_step_at_a_time(topol
 
         wait_until("a products step of each account was in progress", lambda: len(in_progress()) == 3, topology)
         held = {run: f"{account}__products" for account, run in in_progress().items()}
-        first, second = ("A", "B") if "A" in held else ("B", "A")
+        leader, follower = ("A", "B") if "A" in held else ("B", "A")
         # Meanwhile that north run holds north's one API slot, and the other has started no step: it waits for the
         # slot, in the queue (the daemon keeps a run queued while its first step's pool is full) or, launched, in its
         # step. C waits in the queue for A's run to end (the run limit per account): its pool is free.
         pool = instance.event_log_storage.get_concurrency_info(north_pool)
         holders = [(slot.run_id, slot.step_key) for slot in pool.claimed_slots]
         writers = instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots
-        status = {run: instance.get_run_by_id(runs[run]).status for run in (second, "C")}
-        second_waited = not has_started(instance, runs[second], "north__products")
+        status = {run: instance.get_run_by_id(runs[run]).status for run in (follower, "C")}
+        follower_waited = not has_started(instance, runs[follower], "north__products")
         for sim in topology.simulators.values():
             sim.config.held_endpoints = ()
         released = time.time()
 
-        assert (pool.slot_count, holders) == (1, [(runs[first], "north__products")])
-        assert second_waited, f"{second} called north's API beside {first}"
+        assert (pool.slot_count, holders) == (1, [(runs[leader], "north__products")])
+        assert follower_waited, f"{follower} called north's API beside {leader}"
         waiting = (dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED)
-        assert status[second] in waiting
+        assert status[follower] in waiting
         # (c) The run limit per account: C stays queued, its pool free, although S and W, queued after it, were
         # launched. The daemon takes queued runs in order and stops at max_concurrent_runs, so a later run launched
         # past an earlier one means the earlier was held back by a limit of its own: here only the account's run
