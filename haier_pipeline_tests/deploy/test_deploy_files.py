@@ -160,6 +160,18 @@ def test_compose_and_the_docker_instance_agree_on_network_volumes_and_variables(
     assert not [name for name in spec["services"]["webserver"]["environment"] if name.startswith("HAIER_")]
 
 
+def test_every_value_compose_requires_is_in_the_env_example() -> None:
+    """Compose fills `${NAME}` from deploy/.env: a name without a default (`${NAME}`, `${NAME:?...}`) must be one
+    .env.example lists, or `up` stops (or passes an empty value) on a fresh checkout."""
+    text = COMPOSE.read_text().replace("$$", "")
+    without_default = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)(?:\}|:\?)", text))
+    listed = set(re.findall(r"^#? ?([A-Z_][A-Z0-9_]*)=", (DEPLOY / ".env.example").read_text(), re.MULTILINE))
+    assert without_default, "the password at least has no default"
+    assert without_default <= listed, without_default - listed
+    every = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)", text))
+    assert listed <= every, f"listed but never used: {listed - every}"
+
+
 def test_the_docker_instance_is_the_deploy_instance_but_for_its_launcher() -> None:
     docker, reference = load(DOCKER_YAML), load(DEPLOY_YAML)
     assert docker.pop("run_launcher") != reference.pop("run_launcher")
