@@ -50,7 +50,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 lock:
-	$(UV) pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+	$(UV) pip compile pyproject.toml --extra dev --extra deploy --python-version 3.11 -o requirements.lock
 
 # Everything the project writes, and nothing else: tracked files (data/counties.csv, data/orders.csv) and a warehouse
 # kept under another name (e.g. the old data/haier.duckdb) stay. What the UI and the daemon write: the instance under

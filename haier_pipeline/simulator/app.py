@@ -112,6 +112,8 @@ class _Handlers:
                 codes = body.get("productCodes")
                 if isinstance(codes, list):
                     counters.record_batch(len(codes))
+            while endpoint in self.config.held_endpoints:
+                await asyncio.sleep(0.01)
             if self.state.chance(self.config.hang_rate) or (endpoint == "token" and self.config.token_hang):
                 response = await _hang(request)
                 status = response.status_code

@@ -65,6 +65,9 @@ class SimulatorConfig(BaseModel):
     retry_after: Seconds = 1.0  # seconds in the Retry-After header of every 429
     hang_rate: Share = 0.0  # share of calls (token included) left unanswered until the client hangs up
     token_hang: bool = False  # every token call left unanswered: the token endpoint down, the data gateway up
+    # Calls to these endpoints wait, counted as arrived, until the knob no longer names them: a gateway stalled for
+    # exactly as long as a test needs (e.g. until several clients are all mid-call), then answering as usual.
+    held_endpoints: tuple[Endpoint, ...] = ()
     refused_products: tuple[str, ...] = ()  # product codes whose calls get a failure envelope
     unavailable_products: tuple[str, ...] = ()  # product codes whose calls are always answered 503
     account_refusal: str = ""  # when set, every data call gets a failure envelope with this message

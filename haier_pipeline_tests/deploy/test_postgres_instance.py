@@ -5,25 +5,17 @@ server, the processes sharing nothing but Postgres and gRPC."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import psycopg
 import pytest
 import yaml
-from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus, QueuedRunCoordinator
+from dagster import AssetKey, DagsterEventType, DagsterRunStatus, QueuedRunCoordinator
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
 
 from haier_pipeline.cli.runs import run_assets, selected_assets
 from haier_pipeline.defs.outcomes import step_failures
@@ -32,61 +24,33 @@ from haier_pipeline.haier.client import HaierClient
 from haier_pipeline.instance import InstanceConfigurationError, bound_warehouse, home_for_warehouse
 from haier_pipeline.simulator import SimulatorConfig, start_simulator
 from haier_pipeline.warehouse.url import warehouse_label
-from haier_pipeline_tests.postgres import POSTGRES_URL, require_postgres
+from haier_pipeline_tests.deploy.processes import (
+    BIN,
+    DEPLOY_WORKSPACE,
+    DEPLOY_YAML,
+    LOCAL_YAML,
+    DeployedInstance,
+    database_url,
+    deployed_instance,
+    free_port,
+    process_env,
+    start,
+    stop,
+    tails,
+    wait_for_code_server,
+)
+from haier_pipeline_tests.postgres import POSTGRES_URL
 
-PROJECT = Path(__file__).resolve().parents[2]
-DEPLOY_YAML = PROJECT / "deploy" / "dagster.yaml"
-DEPLOY_WORKSPACE = PROJECT / "deploy" / "workspace.yaml"
-LOCAL_YAML = PROJECT / "dagster.yaml"
-BIN = Path(sys.executable).parent
 MATERIALIZED = ("products", "prices", "price_history", "catalog")
-
-
-def database_url(database: str) -> str:
-    """HAIER_TEST_POSTGRES_URL with its database swapped (a plain postgresql:// URL: psycopg, the warehouse)."""
-    return urlsplit(POSTGRES_URL)._replace(path=f"/{database}").geturl()
-
-
-@dataclass
-class DeployedInstance:
-    home: Path
-    database: str
-    env: dict[str, str]
-
-    def load(self) -> DagsterInstance:
-        """What the webserver, daemon and run workers each do: read $DAGSTER_HOME/dagster.yaml."""
-        return DagsterInstance.from_config(str(self.home))
 
 
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeployedInstance]:
     """deploy/dagster.yaml, unchanged, in a temp DAGSTER_HOME; its env vars point at a fresh database."""
-    require_postgres()
-    database = f"haier_instance_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-    try:
-        home = tmp_path_factory.mktemp("dagster_home")
-        shutil.copy(DEPLOY_YAML, home / "dagster.yaml")
-        shared = tmp_path_factory.mktemp("shared_volume")
-        params = conninfo_to_dict(POSTGRES_URL)
-        env = {
-            "DAGSTER_HOME": str(home),
-            "DAGSTER_PG_HOST": str(params.get("host") or "127.0.0.1"),
-            "DAGSTER_PG_PORT": str(params.get("port") or 5432),
-            "DAGSTER_PG_USER": str(params.get("user") or "postgres"),
-            "DAGSTER_PG_PASSWORD": str(params.get("password") or ""),
-            "DAGSTER_PG_DB": database,
-            "DAGSTER_ARTIFACT_DIR": str(shared / "artifacts"),
-            "DAGSTER_COMPUTE_LOG_DIR": str(shared / "logs"),
-        }
-        with pytest.MonkeyPatch.context() as patch:
-            for name, value in env.items():
-                patch.setenv(name, value)
-            yield DeployedInstance(home=home, database=database, env=env)
-    finally:
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
+    with deployed_instance(tmp_path_factory) as instance, pytest.MonkeyPatch.context() as patch:
+        for name, value in instance.env.items():
+            patch.setenv(name, value)
+        yield instance
 
 
 def test_instance_settings_match_the_local_instance(deployed: DeployedInstance) -> None:
@@ -115,6 +79,10 @@ def test_instance_settings_match_the_local_instance(deployed: DeployedInstance) 
             concurrency.run_queue_config.max_concurrent_runs
             == local_config["concurrency"]["runs"]["max_concurrent_runs"]
         )
+        # One queued run per account in progress: each value of the tag is limited by itself.
+        assert concurrency.run_queue_config.tag_concurrency_limits == [
+            {"key": "haier/account", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
+        ]
         assert str(instance.root_directory) == deployed.env["DAGSTER_ARTIFACT_DIR"]
 
 
@@ -179,69 +147,25 @@ def test_pipeline_run_is_stored_in_the_postgres_instance(deployed: DeployedInsta
     assert f"set DAGSTER_HOME to the instance of {warehouse_label(POSTGRES_URL)}" in str(refused.value)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start(command: list[str], env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen:
-    with log.open("wb") as out:
-        # Own session: stopped below by its process group, the code server's run workers included.
-        return subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    for sig, grace in ((signal.SIGTERM, 5), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(grace)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-def wait_for_code_server(port: int, code_server: subprocess.Popen, log: Path, timeout: float = 30) -> None:
-    from dagster._grpc.client import DagsterGrpcClient  # what `dagster api grpc-health-check` uses
-
-    client = DagsterGrpcClient(port=port, host="127.0.0.1")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert code_server.poll() is None, f"code server exited:\n{log.read_text()[-3000:]}"
-        try:
-            client.ping("up")
-            return
-        except Exception:
-            time.sleep(0.25)
-    pytest.fail(f"code server not up after {timeout:g} s:\n{log.read_text()[-3000:]}")
-
-
 def test_daemon_launches_a_queued_run_through_the_code_server(deployed: DeployedInstance, tmp_path: Path) -> None:
     """The production topology as separate processes sharing only Postgres and gRPC: a code server, the daemon
     (deploy/workspace.yaml), and `dagster job launch` standing in for the webserver. The run is queued, dequeued
     by the daemon and executed by the default launcher in a run worker under the code server."""
     with start_simulator(SimulatorConfig(products=20)) as sim:
         port = free_port()
-        env = {
-            # The developer's own HAIER_* (a real API, a DuckDB file) must not leak into the code server.
-            **{name: value for name, value in os.environ.items() if not name.startswith("HAIER_")},
-            **deployed.env,
-            "DAGSTER_CODE_SERVER_HOST": "127.0.0.1",
-            "DAGSTER_CODE_SERVER_PORT": str(port),
-            "HAIER_BASE_URL": sim.base_url,
-            "HAIER_CLIENT_ID": "demo-client",
-            "HAIER_CLIENT_SECRET": "demo-secret",
-            "HAIER_CUSTOMER_CODE": "8800633175",
-            "HAIER_PASSWORD": "demo-password",
-            "HAIER_COUNTY_CODES": "110101,310104",
+        env = process_env(
+            deployed,
+            DAGSTER_CODE_SERVER_HOST="127.0.0.1",
+            DAGSTER_CODE_SERVER_PORT=str(port),
+            HAIER_BASE_URL=sim.base_url,
+            HAIER_CLIENT_ID="demo-client",
+            HAIER_CLIENT_SECRET="demo-secret",
+            HAIER_CUSTOMER_CODE="8800633175",
+            HAIER_PASSWORD="demo-password",
+            HAIER_COUNTY_CODES="110101,310104",
             # Schema `haier` of the throwaway instance database, dropped with it.
-            "HAIER_WAREHOUSE_URL": database_url(deployed.database),
-        }
+            HAIER_WAREHOUSE_URL=database_url(deployed.database),
+        )
         logs = {name: tmp_path / f"{name}.log" for name in ("code_server", "daemon")}
         serve = ["code-server", "start", "-m", "haier_pipeline.definitions", "-h", "127.0.0.1", "-p", str(port)]
         code_server = start([str(BIN / "dagster"), *serve], env, tmp_path, logs["code_server"])
@@ -270,9 +194,7 @@ def test_daemon_launches_a_queued_run_through_the_code_server(deployed: Deployed
                 deadline = time.monotonic() + 60
                 run = instance.get_run_by_id(run_id)
                 while run is None or not run.is_finished:
-                    assert time.monotonic() < deadline, f"run still {run and run.status}:\n" + "\n".join(
-                        f"--- {name}\n{path.read_text()[-3000:]}" for name, path in logs.items()
-                    )
+                    assert time.monotonic() < deadline, f"run still {run and run.status}:\n{tails(logs)}"
                     time.sleep(0.25)
                     run = instance.get_run_by_id(run_id)
                 assert run.status == DagsterRunStatus.SUCCESS, logs["code_server"].read_text()[-5000:]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 
 import pytest
@@ -75,6 +76,26 @@ def test_hang_rate_one_is_the_api_down_token_included(sim: RunningSimulator, api
     with pytest.raises(requests.Timeout):
         api.session.post(sim.base_url + "/oauth2/auth", json={}, timeout=0.3)
     assert answered(sim, 2) == {"balance": {"504": 1}, "token": {"504": 1}}
+
+
+def test_held_endpoints_hold_their_calls_until_released_and_then_answer(sim: RunningSimulator, api: Api) -> None:
+    api.token()
+    knobs(sim, held_endpoints=["balance"])
+    sim.reset_counters()
+    answers: list[int] = []
+    caller = threading.Thread(target=lambda: answers.append(api.post("balance").status_code))
+    caller.start()
+    deadline = time.monotonic() + 10
+    while sim.counters.calls("balance") < 1:
+        assert time.monotonic() < deadline, "the held call arrives"
+        time.sleep(0.01)
+    assert api.post("stock", productCode=sim.dataset.procurable_codes[0]).status_code == 200, "others are answered"
+    assert api.token_response().status_code == 200, "and so are tokens"
+    caller.join(0.3)
+    assert caller.is_alive() and not answers and sim.counters.statuses("balance") == {}, "still held"
+    knobs(sim, held_endpoints=[])
+    caller.join(10)
+    assert answers == [200] and sim.counters.statuses("balance") == {"200": 1}
 
 
 def answered(sim: RunningSimulator, calls: int) -> dict[str, dict[str, int]]:
