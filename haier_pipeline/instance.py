@@ -30,6 +30,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import yaml
@@ -376,7 +377,7 @@ def warehouse_folder_name(label: str) -> str:
     return f"{scheme}-{readable}-{hashlib.sha256(label.encode()).hexdigest()[:8]}"
 
 
-def _rebased(node: object, folder: Path) -> object:
+def _rebased(node: Any, folder: Path) -> Any:
     """The configuration with every relative `base_dir` made absolute under `folder`."""
     if isinstance(node, dict):
         return {

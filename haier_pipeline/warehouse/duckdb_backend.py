@@ -163,7 +163,8 @@ class DuckDBSession:
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
         text, used = self._bind(sql, params)
-        relation = self._con.sql(text, params=used)
+        # None for a statement that returns no rows (the stubs say otherwise).
+        relation: duckdb.DuckDBPyRelation | None = self._con.sql(text, params=used)
         if relation is None:
             return pd.DataFrame()
         return arrow_to_frame(relation.to_arrow_table())
@@ -287,13 +288,13 @@ class DuckDBBackend:
         assert path is not None
         with _writers_guard:
             writer = _writers.get(path)
-            cursor = writer.cursor() if writer is not None else None
-            if cursor is not None:
+            borrowed = writer.cursor() if writer is not None else None
+            if borrowed is not None:
                 _borrowed[path] = _borrowed.get(path, 0) + 1
-        if cursor is not None:
+        if borrowed is not None:
             try:
-                with contextlib.closing(cursor):
-                    yield cursor
+                with contextlib.closing(borrowed):
+                    yield borrowed
             finally:
                 with _writers_guard:
                     if _writers.get(path) is writer:

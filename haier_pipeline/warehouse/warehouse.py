@@ -272,7 +272,7 @@ class WarehouseTransaction:
         target = self._table(table)
         return self._insert(target, convert_frame(target, self._accounted(target, frame)))
 
-    def replace(self, table: str, frame: pd.DataFrame, match: Mapping[str, list[Any]]) -> int:
+    def replace(self, table: str, frame: pd.DataFrame, match: Mapping[str, Any]) -> int:
         """Delete the rows whose columns are each in `match`'s values, then insert `frame`.
 
         Every frame row must fall inside `match`, so running the same replace twice changes nothing.

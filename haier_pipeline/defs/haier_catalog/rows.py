@@ -79,14 +79,14 @@ def fetch(step: Step, endpoint: Endpoint, client: HaierClient, orders_file: str)
     fetched.items = items_of(endpoint, step, orders_file)
     if request.batch is not None:
         column = request.batch.column
-        for outcome in client.batched(label, request, [item[column] for item in fetched.items]):
-            if outcome.error is not None:
-                for value in outcome.item:
-                    step.item_failed({column: value}, outcome.error)
+        for batch in client.batched(label, request, [item[column] for item in fetched.items]):
+            if batch.error is not None:
+                for value in batch.item:
+                    step.item_failed({column: value}, batch.error)
                 continue
-            fetched.answered += outcome.item
-            rows = rows_asked_for(step, record, column, outcome.item, outcome.value)
-            for value in outcome.item if not isinstance(rows, list) else ():
+            fetched.answered += batch.item
+            rows = rows_asked_for(step, record, column, batch.item, batch.value)
+            for value in batch.item if not isinstance(rows, list) else ():
                 step.refuse("the answer is not rows", {column: value}, f": {label} answered {type(rows).__name__}")
             if isinstance(rows, list):
                 read(step, fetched.parsed, {None: rows}, context, {})
@@ -104,7 +104,7 @@ def fetch(step: Step, endpoint: Endpoint, client: HaierClient, orders_file: str)
     return fetched
 
 
-def answer_rows(label: str, endpoint: Endpoint, payload: Any) -> Mapping[str | None, Any]:
+def answer_rows(label: str, endpoint: Endpoint, payload: Any) -> Mapping[Any, Any]:
     """The answer's rows by the list they came from (None: the answer is one list); the keys of a list answer that the
     document does not name are its `unknown_keys`."""
     assert endpoint.request is not None
@@ -114,7 +114,11 @@ def answer_rows(label: str, endpoint: Endpoint, payload: Any) -> Mapping[str | N
 
 
 def read(
-    step: Step, parsed: Parsed, answers: Mapping[str | None, Any], context: dict[str, Any], item: dict[str, Any]
+    step: Step,
+    parsed: Parsed,
+    answers: Mapping[Any, Any],
+    context: dict[str, Any],
+    item: dict[str, Any],
 ) -> None:
     # Keys of an answer made of lists that the document does not name keep the item: counted as drift, as unknown keys
     # of rows are.

@@ -270,6 +270,10 @@ _tagged_runs: set[str] = set()
 _run_accounts: dict[str, set[str]] = {}
 
 
+# What a step records before it ends: its own failures, and an interruption (which stops the run).
+CAUGHT: tuple[type[BaseException], ...] = (Exception, *INTERRUPTIONS)
+
+
 @contextmanager
 def running_step(
     context: dg.AssetExecutionContext,
@@ -314,7 +318,7 @@ def running_step(
             step.api = stack.enter_context(haier.track())
         try:
             yield step
-        except (Exception, *INTERRUPTIONS) as error:
+        except CAUGHT as error:
             message = (
                 interrupted_message(asset)
                 if is_interruption(error)

@@ -125,7 +125,7 @@ def ask_and_checkpoint(
     checkpoint = Checkpoint(step, day)
     try:
         for outcome in haier.stream_stock(plan.pending(), progress.update, stop):
-            if outcome.unanswered:
+            if outcome.error is not None and outcome.unanswered:
                 step.item_failed({"product_code": outcome.item[0], "county_code": outcome.item[1]}, outcome.error)
             else:
                 refusal = None if outcome.error is None else str(outcome.error)
