@@ -48,6 +48,7 @@ dictionary: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 lock:
 	$(UV) pip compile pyproject.toml --extra dev --extra deploy --python-version 3.11 -o requirements.lock

@@ -157,7 +157,7 @@ def call_every_endpoint(client: HaierClient, settings: Settings, results: dict[s
     def prices() -> str | None:
         if not listed:
             return None
-        codes = listed[: PRICES.request.batch.size if PRICES.request and PRICES.request.batch else 20]
+        codes = listed[: PRICES.call.batch.size if PRICES.call.batch else 20]
         rows = client.price_batch(codes)
         return f"{len(rows)} rows for {len(codes)} codes asked"
 

@@ -246,5 +246,12 @@ class Endpoint:
         return self.step or self.name
 
     @property
+    def call(self) -> Request:
+        """The request of an endpoint that calls the API (a derived one, such as the catalog, has none)."""
+        if self.request is None:
+            raise TypeError(f"{self.name} is derived from other tables: it calls no endpoint of the API")
+        return self.request
+
+    @property
     def columns(self) -> tuple[Column, ...]:
         return self.table.columns or (columns_of(self.record) if self.record else ())

@@ -54,7 +54,7 @@ def read_body(response: requests.Response, deadline: float, timeout: float) -> N
         raise requests.exceptions.SSLError(error, request=response.request) from error
     # With the body read, urllib3 has already handed the connection back to the pool.
     response._content = b"".join(chunks)
-    response._content_consumed = True
+    response._content_consumed = True  # type: ignore[attr-defined]  # requests' own flag, not in its stubs
 
 
 class NoRedirectSession(requests.Session):

@@ -714,15 +714,18 @@ class HaierClient(ConfigurableResource):
     def products(self, codes: Sequence[str] | None = None) -> list[dict[str, Any]]:
         """The account's whole listing (no codes), procurable or not (each row's isSales says), or those codes, 20 a
         call."""
-        request = PRODUCTS.request
+        request = PRODUCTS.call
         if codes is None:
             return as_rows(self.fetch("products", request), "products")
 
         def batch_rows(batch: list[str]) -> list[dict[str, Any]]:
             return as_rows(self._post("products", request.path, {**self.body(request), "productCodes": batch}))
 
+        # Codes are asked as many at a time as the prices endpoint takes: the vendor documents one limit for both.
+        batch = PRICES.call.batch
+        assert batch is not None, "prices declares its batch"
         rows: list[dict[str, Any]] = []
-        for outcome in self.fan_out(batch_rows, batches(list(codes), PRICES.request.batch.size)):
+        for outcome in self.fan_out(batch_rows, batches(list(codes), batch.size)):
             if outcome.error is not None:
                 raise outcome.error
             rows.extend(outcome.value or [])
@@ -765,11 +768,11 @@ class HaierClient(ConfigurableResource):
         return payload
 
     def price_batch(self, codes: Sequence[str]) -> list[dict[str, Any]]:
-        return as_rows(self.fetch("prices", PRICES.request, batch=codes), "prices")
+        return as_rows(self.fetch("prices", PRICES.call, batch=codes), "prices")
 
     def prices(self, codes: Sequence[str]) -> list[Outcome[list[str], list[dict[str, Any]]]]:
         """Prices for any number of codes (see `batched`)."""
-        return self.batched("prices", PRICES.request, codes)
+        return self.batched("prices", PRICES.call, codes)
 
     def batched(
         self, endpoint: str, request: Request, values: Sequence[Any]
@@ -805,7 +808,7 @@ class HaierClient(ConfigurableResource):
     def stock(self, product_code: str, county_code: str) -> list[dict[str, Any]]:
         """Warehouse rows able to serve one county with one product; empty means none can."""
         item = {"product_code": product_code, "county_code": county_code}
-        return as_rows(self.fetch("stock", STOCK.request, item), "stock")
+        return as_rows(self.fetch("stock", STOCK.call, item), "stock")
 
     def stream_stock(
         self,
@@ -822,7 +825,7 @@ class HaierClient(ConfigurableResource):
         """The order's records from the three logistics lists, keyed by the list's name (and any other list of
         records under its own name: see `named_lists`)."""
         item = {"order_code": order_code, "delivery_record_code": delivery_record_code, "member_id": member_id}
-        answer = named_lists("logistics", self.fetch("logistics", LOGISTICS.request, item), LOGISTICS.request.lists)
+        answer = named_lists("logistics", self.fetch("logistics", LOGISTICS.call, item), LOGISTICS.call.lists)
         if answer.unknown_keys:
             log.warning(
                 "logistics: the answer for %s carries keys the vendor's document does not name: %s",
@@ -832,7 +835,7 @@ class HaierClient(ConfigurableResource):
         return answer
 
     def balance(self) -> list[dict[str, Any]]:
-        return as_rows(self.fetch("balance", BALANCE.request), "balance")
+        return as_rows(self.fetch("balance", BALANCE.call), "balance")
 
 
 def batches(codes: list[str], size: int) -> list[list[str]]:

@@ -143,9 +143,12 @@ class FanOut:
             while in_flight:
                 (index, item), value, error = finished.get()
                 in_flight -= 1
-                if error is not None and not _is_item_error(error):
+                if error is None:
+                    outcome = Outcome(item, value=value)
+                elif isinstance(error, HaierError) and _is_item_error(error):
+                    outcome = Outcome(item, error=error)
+                else:
                     raise error
-                outcome = Outcome(item, value=value) if error is None else Outcome(item, error=error)
                 if streak.refuses_the_account(index if subject is None else subject(item), error):
                     raise _account_refusal(error)
                 done += 1

@@ -107,9 +107,8 @@ def fetch(step: Step, endpoint: Endpoint, client: HaierClient, orders_file: str)
 def answer_rows(label: str, endpoint: Endpoint, payload: Any) -> Mapping[Any, Any]:
     """The answer's rows by the list they came from (None: the answer is one list); the keys of a list answer that the
     document does not name are its `unknown_keys`."""
-    assert endpoint.request is not None
-    if endpoint.request.lists:
-        return named_lists(label, payload, endpoint.request.lists)
+    if endpoint.call.lists:
+        return named_lists(label, payload, endpoint.call.lists)
     return {None: as_rows(payload, label)}
 
 
