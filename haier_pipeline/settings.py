@@ -20,7 +20,7 @@ from dotenv.parser import parse_stream
 from pydantic import Field, PrivateAttr, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from haier_pipeline.accounts import DEFAULT_ACCOUNT
+from haier_pipeline.accounts import ACCOUNT_NAME, DEFAULT_ACCOUNT
 from haier_pipeline.api_urls import http_url_problem, insecure_http_problems, mask_webhook_url
 from haier_pipeline.config_files import (
     ACCOUNT_SECRETS,
@@ -369,6 +369,8 @@ def load_accounts(path: Path, values: Mapping[str, str], environ: Mapping[str, s
     problems = list(written.problems)
     accounts: dict[str, Settings] = {}
     for name, fields in written.accounts.items():
+        if not ACCOUNT_NAME.fullmatch(name):
+            continue  # its name is the problem (named above): its HAIER_<NAME>_* variables could not even be set
         prefixed = {secret: variable(f"{name}_{secret}") for secret in ACCOUNT_SECRETS}
         own = {secret: held for secret, held in prefixed.items() if environ.get(held, "").strip()}
         secrets = {secret: environ[held].strip() for secret, held in own.items()}

@@ -135,6 +135,15 @@ colour = "red"
     assert "[account.south] counties: county codes are 6 ASCII digits" in problems
 
 
+def test_a_name_that_cannot_be_an_account_is_named_alone_not_with_variables_no_shell_can_set(tmp_path: Path) -> None:
+    environment = {name: value for name, value in SHARED.items() if name != "HAIER_PASSWORD"}
+    environment["HAIER_ACCOUNTS_FILE"] = str(accounts_file(tmp_path, "[account.West-1]\n[account.north]\n"))
+    problems = "\n".join(problems_of(environment))
+    assert "the account name 'West-1' keys every row" in problems
+    assert "HAIER_WEST-1_" not in problems
+    assert "account north: HAIER_NORTH_PASSWORD (or HAIER_PASSWORD) is not set" in problems
+
+
 def test_an_account_missing_a_credential_names_both_variables_it_could_come_from(tmp_path: Path) -> None:
     environment = {name: value for name, value in SHARED.items() if name != "HAIER_PASSWORD"}
     environment["HAIER_ACCOUNTS_FILE"] = str(accounts_file(tmp_path))
