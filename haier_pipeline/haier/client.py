@@ -51,7 +51,7 @@ from haier_pipeline.haier.auth import (
     shared_token_cache,
 )
 from haier_pipeline.haier.breaker import BREAKER_CALLS, BREAKER_SECONDS, CircuitBreaker
-from haier_pipeline.haier.discovery import LISTING_EMPTY_LIST, LISTING_OMITTED, Discovery, shared_discovery
+from haier_pipeline.haier.discovery import LISTING_EMPTY_LIST, LISTING_OMITTED, SCHEMES, Discovery, shared_discovery
 from haier_pipeline.haier.envelopes import StatusInBody, as_rows, read_envelope, success_codes_from
 from haier_pipeline.haier.fan_out import FanOut, Outcome
 from haier_pipeline.haier.no_answer import may_be_restarting, no_answer_cause
@@ -549,6 +549,19 @@ class HaierClient(ConfigurableResource):
 
         return ask
 
+    def _answered_elsewhere(self, endpoint: str, token: str, schemes: tuple[str, ...]) -> tuple[str, str] | None:
+        """The endpoint and scheme, if any, that take `token` refused by `endpoint` before anything answered: the
+        listing asked for a code no product has (a small answer, or a refusal past the token check), or the balance
+        when the listing is the one refusing."""
+        other, request = ("balance", BALANCE.call) if endpoint == "products" else ("products", PRODUCTS.call)
+        body = self.body(request)
+        if request.everything is not None:
+            body[request.everything] = ["0"]
+        for scheme in schemes:
+            if self._works_elsewhere(token, scheme)(other, request.path, body):
+                return other, scheme
+        return None
+
     def _refused_token(
         self, endpoint: str, tokens: TokenCache, token: str, scheme: str, sent_at: float, detail: str
     ) -> None:
@@ -556,8 +569,19 @@ class HaierClient(ConfigurableResource):
         when the endpoint refuses tokens the others accept, else the token layer's refresh (or stop)."""
         discovery = self.discovery
         detecting = not self.auth_scheme
-        if detecting and tokens.unproven(token) and discovery.switch_scheme(scheme):
+        if detecting and tokens.unproven(token) and discovery.switch_scheme(scheme, token):
             return
+        if tokens.is_current(token):
+            schemes = (scheme, *(other for other in SCHEMES if other != scheme)) if detecting else (scheme,)
+            found = discovery.refused_at_first_contact(
+                endpoint, lambda: self._answered_elsewhere(endpoint, token, schemes)
+            )
+            if found is not None:
+                other, working = found
+                tokens.accepted(token)
+                if detecting:
+                    discovery.scheme_found(working)
+                raise HaierPermissionError(endpoint, 401, detail, unauthorized_hint(endpoint, [other]))
         # Only the current token says anything of the endpoint: an older one may simply have been replaced.
         works_elsewhere = self._works_elsewhere(token, scheme)
         if tokens.is_current(token) and discovery.lacks_permission(endpoint, token, works_elsewhere):

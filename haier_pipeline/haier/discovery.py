@@ -5,12 +5,14 @@ by `haier-pipeline check`.
 - the listing's form: without `productCodes` (haier-api.md §1), or with `productCodes: []` when the gateway refuses
   the first as a bad request;
 - the Authorization scheme, when HAIER_AUTH_SCHEME does not pin it: the bare token first (the last working production
-  client sent it), Bearer when a fresh token is refused at its first use, kept once a request is answered with it;
+  client sent it), the other one when a fresh token is refused at its first use (each token tries both), kept once a
+  request is answered with it;
 - the token answer's shape (where the token and its lifetime were);
 - the envelopes seen per endpoint (style and code), and the codes read as success by meaning, each warned once;
 - which endpoints accepted a token, and which refused tokens the others accepted: a 401 there is a missing
   permission, not a dead token, once another endpoint answers the very token the endpoint refused (the client asks
-  one, the cheapest it has seen answer).
+  one, the cheapest it has seen answer); before any endpoint has answered, another endpoint is asked the refused
+  token under each scheme, once, so a first call to an endpoint the client may not use is not taken for a dead token.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ class Discovery:
     # kept in memory only, never shown (its body carries a password).
     requests: dict[str, tuple[str, dict[str, Any], int]] = field(default_factory=dict, repr=False)
     probes: dict[tuple[str, int], bool] = field(default_factory=dict, repr=False)
+    first_contact: dict[str, tuple[str, str] | None] = field(default_factory=dict, repr=False)
+    schemes_tried: dict[int, set[str]] = field(default_factory=dict, repr=False)
     _probe_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     envelopes: dict[str, Counter[str]] = field(default_factory=dict)
     codes_read_by_meaning: set[str] = field(default_factory=set)
@@ -55,18 +59,33 @@ class Discovery:
 
     # ---- the Authorization scheme -------------------------------------------------------------------
 
-    def switch_scheme(self, sent_with: str) -> bool:
+    def switch_scheme(self, sent_with: str, token: str) -> bool:
         """After a fresh token was refused at its first use under `sent_with`: whether to try again (True), because the
-        scheme was switched to the other one now or by another thread already. The other scheme is tried once."""
+        scheme was switched to the other one now or by another thread already. Each token tries each scheme once: a
+        token refused under both may have been revoked, and its successor tries both again."""
         with self._lock:
             if self.scheme != sent_with:
                 return True  # another thread switched: the request goes again with the new scheme
-            if self.scheme_confirmed or self.scheme_switched:
+            if self.scheme_confirmed:
                 return False
-            self.scheme = SCHEMES[1 - SCHEMES.index(sent_with)]
+            tried = self.schemes_tried.setdefault(hash(token), set())
+            tried.add(sent_with)
+            other = SCHEMES[1 - SCHEMES.index(sent_with)]
+            if other in tried:
+                return False
+            self.scheme = other
             self.scheme_switched = True
-        log.info("a fresh token was refused with the %s scheme: trying %s", sent_with, self.scheme)
+        log.info("a fresh token was refused with the %s scheme: trying %s", sent_with, other)
         return True
+
+    def scheme_found(self, scheme: str) -> None:
+        """Another endpoint answered with `scheme`: it is the gateway's, whatever the refusing endpoint said."""
+        with self._lock:
+            if self.scheme_confirmed:
+                return
+            self.scheme_switched = self.scheme_switched or scheme != SCHEMES[0]
+            self.scheme = scheme
+        self.scheme_works(scheme)
 
     def scheme_works(self, scheme: str) -> None:
         if not self.scheme_confirmed and scheme == self.scheme:
@@ -111,6 +130,19 @@ class Discovery:
             if key not in self.probes:
                 self.probes[key] = works_elsewhere(other, path, body)
             return self.probes[key]
+
+    def refused_at_first_contact(
+        self, endpoint: str, probe: Callable[[], tuple[str, str] | None]
+    ) -> tuple[str, str] | None:
+        """A 401 on `endpoint` before any endpoint answered: the (endpoint, scheme) that answers the same token, asked
+        once per endpoint by `probe`, if one does; then the 401 is a missing permission, not a dead token or a wrong
+        scheme. None once an endpoint has answered (`lacks_permission` tells from then on)."""
+        if self.accepted:
+            return None
+        with self._probe_lock:
+            if endpoint not in self.first_contact:
+                self.first_contact[endpoint] = probe()
+            return self.first_contact[endpoint]
 
     def others_accepting(self, endpoint: str) -> list[str]:
         with self._lock:

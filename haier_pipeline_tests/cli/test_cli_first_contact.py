@@ -205,6 +205,25 @@ def test_check_tells_a_missing_permission_from_a_dead_token_and_asks_every_other
     assert simulator.counters.calls("token") == 2, "one refresh, no churn"
 
 
+@pytest.mark.parametrize("accepted", ["bare", "bearer"])
+def test_a_sync_whose_first_call_is_refused_a_permission_names_it_and_writes_every_other_step(
+    cli_env: dict[str, str], simulator: RunningSimulator, capsys: pytest.CaptureFixture[str], accepted: str
+) -> None:
+    """A sync calls the balance first: its 401 was taken for the wrong scheme, and on a bare-only gateway the switch
+    to Bearer failed every step after it."""
+    simulator.config.update({"unauthorized_endpoints": ["balance"], "auth_scheme": accepted})
+    assert main(["sync"]) == 1
+    err = capsys.readouterr().err
+    assert "step account_balances failed" in err
+    assert "HAIER_CLIENT_ID lacks permission for the balance interface" in err and "HAIER_AUTH_SCHEME" not in err
+    failed = [line for line in err.splitlines() if "failed" in line and "step" in line]
+    assert len(failed) == 1, failed
+    counts = warehouse_of(cli_env).table_counts()
+    assert counts["account_balances"] == 0
+    assert counts["products"] and counts["prices"] and counts["stock_snapshots"] and counts["logistics_events"]
+    assert simulator.counters.calls("token") == 1
+
+
 # ---- prices (DuckDB and Postgres) -------------------------------------------------------------------
 
 

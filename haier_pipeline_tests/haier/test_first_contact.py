@@ -344,6 +344,41 @@ def test_a_401_on_one_endpoint_for_tokens_another_takes_is_a_permission_error_wi
     assert client.products(), "the other endpoints go on"
 
 
+@pytest.mark.parametrize("accepted", ["bare", "bearer"])
+def test_a_401_on_the_first_call_of_a_process_is_a_permission_error_when_another_endpoint_takes_the_token(
+    simulator: RunningSimulator, make_client: ClientFactory, accepted: str
+) -> None:
+    """A sync, the hourly balance run and the logistics run call the balance first. Its permission-only 401 was taken
+    for the wrong scheme: the client switched, fetched three tokens, said "check HAIER_AUTH_SCHEME", and on a
+    bare-only gateway kept Bearer, so every endpoint after it failed too."""
+    simulator.config.update({"unauthorized_endpoints": ["balance"], "auth_scheme": accepted})
+    client = make_client()
+    with pytest.raises(HaierPermissionError) as raised:
+        client.balance()
+    message = str(raised.value)
+    assert raised.value.status == 401 and "products" in message and "HAIER_AUTH_SCHEME" not in message
+    assert calls(simulator, "token") == 1, "the token was never dead"
+    assert client.detected()["auth_scheme"].startswith(accepted)
+    assert client.products() and client.logistics(simulator.dataset.order_codes[0])
+    assert calls(simulator, "token") == 1
+    with pytest.raises(HaierPermissionError):
+        client.balance()
+
+
+def test_a_token_revoked_before_its_first_use_finds_the_scheme_with_the_next_token(
+    simulator: RunningSimulator, make_client: ClientFactory
+) -> None:
+    """Both schemes refused the revoked token; the new one was only tried with the second scheme, so a bare-only
+    gateway failed the call saying both schemes were tried."""
+    simulator.config.auth_scheme = "bare"
+    client = make_client()
+    client.token()
+    simulator.revoke_tokens()
+    assert client.products()
+    assert calls(simulator, "token") == 2
+    assert client.detected()["auth_scheme"].startswith("bare")
+
+
 def test_a_403_with_a_trace_id_in_every_body_stops_the_fan_out_at_its_first_answer(
     simulator: RunningSimulator, make_client: ClientFactory
 ) -> None:
