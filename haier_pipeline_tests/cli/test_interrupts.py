@@ -141,6 +141,55 @@ def test_no_step_starts_after_an_interrupt_even_one_something_swallowed(
     assert [record.step_key for record in materialized] == ["prices"]
 
 
+# The same sync, where Ctrl-C reaches the prices step after its transaction committed, while it reads its metadata.
+AFTER_COMMIT = """
+import os, signal, sys, time
+from haier_pipeline.cli import console
+from haier_pipeline.defs.haier_catalog import step as step_module
+
+real_metadata = step_module.Step.metadata
+
+def interrupted_while_reading_metadata(self, *args, **kwargs):
+    if self.asset == "prices":
+        os.killpg(os.getpgid(0), signal.SIGINT)
+        time.sleep(5)
+    return real_metadata(self, *args, **kwargs)
+
+step_module.Step.metadata = interrupted_while_reading_metadata
+sys.argv = ["haier-pipeline", "sync", "--only", "prices"]
+sys.exit(console())
+"""
+
+
+def test_a_step_interrupted_after_its_commit_keeps_its_success_row_alone(cli_env: dict[str, str]) -> None:
+    """3 of 30 real interrupts: the committed step got a second sync_log row, failed, saying nothing was written."""
+    import os
+
+    from haier_pipeline.cli.main import main
+    from haier_pipeline.warehouse.warehouse import Warehouse
+    from haier_pipeline_tests.ui.conftest import write_instance_config
+
+    home = Path(cli_env["DAGSTER_HOME"])
+    home.mkdir(parents=True)
+    write_instance_config(home)
+    assert main(["sync", "--only", "products"]) == 0
+    done = subprocess.run(
+        [sys.executable, "-c", AFTER_COMMIT],
+        env={**os.environ, **cli_env},
+        cwd=home,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        start_new_session=True,
+    )
+    assert done.returncode == 130, done.stdout + done.stderr
+    assert "prices had already written its data" in done.stderr, done.stderr
+    logged = Warehouse.from_url(cli_env["HAIER_WAREHOUSE_URL"]).query(
+        "SELECT sync_type, status FROM {schema}.sync_log WHERE sync_type LIKE 'price%' ORDER BY completed_at"
+    )
+    assert logged.values.tolist() == [["prices", "success"]]
+
+
 @pytest.mark.parametrize(
     ("interrupted", "written", "said"),
     [

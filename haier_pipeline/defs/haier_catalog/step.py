@@ -81,6 +81,9 @@ class Step:
     total: int = 0
     unanswered_items: list[str] = field(default_factory=list)
     collapsed: int = 0
+    # The transaction holding the step's data and its sync_log row committed: from then on an interrupt loses nothing.
+    written: bool = False
+    _closing: bool = False
 
     @property
     def unanswered(self) -> int:
@@ -154,6 +157,7 @@ class Step:
             message += f"; {self.unanswered} unanswered after every retry: {shown}"
         self._write_quarantine(tx, at)
         tx.append("sync_log", self._sync_row(self.status, loaded, message, at))
+        self._closing = True
         if self.unanswered and self.instance is not None:
             run = self.instance.get_run_by_id(self.run_id)
             before = int(run.tags.get(UNANSWERED_TAG, "0")) if run is not None else 0
@@ -193,9 +197,13 @@ class Step:
         """The `:account` parameter the step's reads select its account's rows with."""
         return {"account": self.account}
 
-    def transaction(self) -> contextlib.AbstractContextManager[WarehouseTransaction]:
-        """A transaction whose writes are the step's account's rows."""
-        return self.warehouse.transaction(account=self.account)
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[WarehouseTransaction]:
+        """A transaction whose writes are the step's account's rows; the one that `close`s the step marks it written
+        once it commits."""
+        with self.warehouse.transaction(account=self.account) as tx:
+            yield tx
+        self.written = self.written or self._closing
 
     def _sync_row(self, status: str, loaded: int, message: str, at: datetime) -> pd.DataFrame:
         return sync_log_row(
@@ -319,6 +327,10 @@ def running_step(
         try:
             yield step
         except CAUGHT as error:
+            if step.written and is_interruption(error):
+                # Its data and its success row are in: a `failed` row saying nothing was written would be false.
+                context.log.warning(f"{asset}: interrupted after its data and its sync_log row were written")
+                raise
             message = (
                 interrupted_message(asset)
                 if is_interruption(error)
