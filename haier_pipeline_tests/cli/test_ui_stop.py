@@ -6,14 +6,17 @@ was killed only after a 20 s grace period (22 s in all, silently)."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
+from haier_pipeline.cli import ui
 from haier_pipeline.cli.ui import GRACE_SECONDS
 from haier_pipeline_tests.ui.conftest import (
     REPO_ROOT,
@@ -34,6 +37,27 @@ MARGIN = 4.0
 
 def test_the_grace_period_keeps_the_stop_within_5_s() -> None:
     assert GRACE_SECONDS + 0.5 <= 5
+
+
+def test_a_killed_dg_dev_is_said_to_have_run_past_the_grace_period_as_it_is(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The 3.5 s grace was rounded: `stopped in 3.6 s (still running after 4 s: killed)`."""
+    monkeypatch.setattr(ui, "GRACE_SECONDS", 0.5)  # rounded, it read "still running after 0 s"
+    ignores_sigterm = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print(flush=True); time.sleep(60)"
+    )
+    process = subprocess.Popen([sys.executable, "-c", ignores_sigterm], stdout=subprocess.PIPE, start_new_session=True)
+    assert process.stdout is not None
+    process.stdout.readline()  # SIGTERM is ignored from here on
+    try:
+        assert ui.stop(process, [signal.SIGTERM]) == -signal.SIGKILL
+    finally:
+        stop_process_group(process)
+        process.stdout.close()
+    said = capsys.readouterr().err
+    took = re.search(r"haier-pipeline ui: stopped in (\d+\.\d) s \(still running after 0\.5 s: killed\)", said)
+    assert took and float(took[1]) >= 0.5, said
 
 
 @pytest.mark.parametrize(
