@@ -20,11 +20,13 @@ from haier_pipeline.cli.demo import simulator_environment
 from haier_pipeline.cli.exit_codes import EXIT_CONFIG
 from haier_pipeline.cli.simulator import port_number
 from haier_pipeline.instance import absolute_dagster_home, home_for_warehouse, instance_folder, load_instance
-from haier_pipeline.settings import DEFAULT_WAREHOUSE_URL, load_dotenv_file
+from haier_pipeline.settings import DEFAULT_WAREHOUSE_URL, load_dotenv_file, variable
 from haier_pipeline.warehouse.errors import WarehouseConfigError
 from haier_pipeline.warehouse.url import warehouse_label
 
 UI_HOST = "127.0.0.1"
+DEFAULT_PORT = 3000
+UI_URL_VARIABLE = variable("ui_url")
 SIMULATOR_PORT = 8765
 # Seconds dg dev gets to stop on SIGTERM or Ctrl-C before its group is killed: within 5 s in all. In 10 of 10 measured
 # stops it did not stop by itself within them and was killed, 3.8 to 4.2 s after the signal.
@@ -37,8 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--port",
         type=port_number(1, "a port number from 1 to 65535"),
-        default=3000,
-        help="port of the UI (default 3000)",
+        default=DEFAULT_PORT,
+        help=f"port of the UI (default {DEFAULT_PORT}); the alerts link to it unless HAIER_UI_URL is set",
     )
 
 
@@ -180,13 +182,17 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
-def ui_environment() -> dict[str, str]:
+def ui_environment(port: int = DEFAULT_PORT) -> dict[str, str]:
     """dg dev's environment: this one with .env's variables, and DAGSTER_HOME absolute (a relative one from .env
-    means the folder in the working directory; dg dev would refuse it), the project folder when unset."""
+    means the folder in the working directory; dg dev would refuse it), the project folder when unset. The alerts its
+    daemon sends link to this UI (HAIER_UI_URL=http://127.0.0.1:<port>) unless HAIER_UI_URL says where it is."""
     load_dotenv_file()
     absolute_dagster_home()
     environment = dict(os.environ)
     environment.setdefault("DAGSTER_HOME", str(Path.cwd()))
+    # As the settings read it: in any case, an empty value as unset.
+    if not any(name.upper() == UI_URL_VARIABLE and value.strip() for name, value in environment.items()):
+        environment[UI_URL_VARIABLE] = f"http://{UI_HOST}:{port}"
     return environment
 
 
@@ -213,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         print(f"haier-pipeline ui: {problem}", file=sys.stderr)
         return EXIT_CONFIG
-    environment = ui_environment()
+    environment = ui_environment(args.port)
     home = Path(environment["DAGSTER_HOME"])
     instance_folder(home)
     # Created here, under the lock a sync starting at the same moment takes too; the instance of the configured

@@ -14,6 +14,8 @@ import haier_pipeline
 import haier_pipeline.simulator
 from haier_pipeline.cli import ui
 from haier_pipeline.cli.main import main
+from haier_pipeline.defs.alerts.webhook import run_link
+from haier_pipeline.settings import load_settings
 from haier_pipeline.simulator.quirks import QUIRKS
 from haier_pipeline_tests.cli.usage import usage_error
 
@@ -33,12 +35,21 @@ def nothing_served(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def launched(monkeypatch: pytest.MonkeyPatch, nothing_served: None) -> Iterator[list[list[str]]]:
+def environments() -> list[dict[str, str]]:
+    """The environment of each command `ui` would have started (see launched)."""
+    return []
+
+
+@pytest.fixture
+def launched(
+    monkeypatch: pytest.MonkeyPatch, nothing_served: None, environments: list[dict[str, str]]
+) -> Iterator[list[list[str]]]:
     """The commands `ui` would have started; none is started. An API is configured, so `ui` needs no simulator."""
     commands: list[list[str]] = []
 
     def supervise(command: list[str], environment: dict[str, str]) -> int:
         commands.append(command)
+        environments.append(environment)
         return 0
 
     monkeypatch.setattr(ui, "supervise", supervise)
@@ -129,6 +140,56 @@ def test_ui_on_a_free_port_starts_dg_dev_on_it(launched: list[list[str]]) -> Non
         port = probe.getsockname()[1]
     assert main(["ui", "--port", str(port)]) == 0
     assert launched == [ui.dg_dev_command(port)]
+
+
+@pytest.mark.parametrize("configured", [None, "", "  "])
+def test_the_alerts_of_a_ui_on_another_port_link_to_that_port(
+    configured: str | None,
+    launched: list[list[str]],
+    environments: list[dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Under `ui --port 3126` a failed run's alert linked to http://127.0.0.1:3000/runs/..., where no UI was: the
+    daemon dg dev starts read HAIER_UI_URL's default. An empty HAIER_UI_URL is unset, as the settings read it."""
+    if configured is None:
+        monkeypatch.delenv("HAIER_UI_URL", raising=False)
+    else:
+        monkeypatch.setenv("HAIER_UI_URL", configured)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    assert main(["ui", "--port", str(port)]) == 0
+    [environment] = environments
+    assert environment["HAIER_UI_URL"] == f"http://127.0.0.1:{port}"
+    ui_url = load_settings(environment, require_credentials=False).ui_url
+    assert run_link(ui_url, "c735f42a") == f"http://127.0.0.1:{port}/runs/c735f42a"
+
+
+@pytest.mark.parametrize("name", ["HAIER_UI_URL", "haier_ui_url"])
+def test_a_ui_url_set_explicitly_is_the_alerts_link_whatever_the_port(
+    name: str, launched: list[list[str]], environments: list[dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The UI behind a proxy or another name: HAIER_UI_URL (in any case, as the settings read it) stays as set."""
+    monkeypatch.delenv("HAIER_UI_URL", raising=False)
+    monkeypatch.setenv(name, "https://dagster.example.com")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    assert main(["ui", "--port", str(port)]) == 0
+    [environment] = environments
+    assert environment.get("HAIER_UI_URL", environment.get(name)) == "https://dagster.example.com"
+    assert load_settings(environment, require_credentials=False).ui_url == "https://dagster.example.com"
+
+
+def test_a_ui_url_in_env_file_is_the_alerts_link_whatever_the_port(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`.env` is read as the variables are: a HAIER_UI_URL written there is not replaced by the port's."""
+    monkeypatch.setenv("HAIER_UI_URL", "set, so that the teardown restores what was there before .env's value")
+    monkeypatch.delenv("HAIER_UI_URL")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("HAIER_UI_URL=https://dagster.example.com\n", encoding="utf-8")
+    assert ui.ui_environment(3126)["HAIER_UI_URL"] == "https://dagster.example.com"
 
 
 def test_ui_outside_the_project_folder_says_where_to_run_it(
