@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ _POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg", "postgresql
 # A string that is one URL (a setting's value): the password runs from `://user:` to the LAST `@`, blanks included,
 # so an unencoded `/`, `?`, `#`, `@` or space in it is masked whole.
 _WHOLE_URL_PASSWORD = re.compile(r"\A([A-Za-z][A-Za-z0-9+.-]*://[^:\n]*:)(.*)(@)", re.DOTALL)
+# A URL whose scheme lost a slash or its colon (postgresql:/u:pw@h, postgresql//u:pw@h): the same, to the LAST `@`.
+_SCHEMELESS_PASSWORD = re.compile(r"\A([A-Za-z][A-Za-z0-9+.-]*:?/*[^:/\n]*:)(.*)(@)", re.DOTALL)
 # A URL inside free text (an error message) ends at a blank.
 _TEXT_URL_PASSWORD = re.compile(r"(://[^\s:]*:)(\S*)(@)")
 # `?password=…`, `&sslpassword=…`, `token=…`, libpq's `password=…` keyword form: any parameter whose name says secret.
@@ -65,8 +68,10 @@ def _error(url: str, problem: str, hint: str = "") -> WarehouseConfigError:
     hint = f" {hint.rstrip('.')}." if hint else ""
     shown = mask_url(url)
     if "://" not in shown:
-        # A scheme a slash short (postgresql:/u:pw@h) escapes mask_url's patterns: what precedes an @ may be a password.
-        shown = re.sub(r":[^:@]*@", ":***@", shown)
+        # A scheme a slash short (postgresql:/u:pw@h) or without its colon (postgresql//u:pw@h) escapes mask_url's
+        # patterns: as there, the password runs from the user's colon to the LAST @ (an unencoded @ is part of it).
+        masked = _SCHEMELESS_PASSWORD.sub(r"\1***\3", shown, count=1)
+        shown = masked if masked != shown else re.sub(r":[^:@]*@", ":***@", shown)
     return WarehouseConfigError(f"{ENV_VAR} is malformed ({problem}): {shown!r}.{hint} Use one of:\n{forms}")
 
 
@@ -90,7 +95,8 @@ def parse_warehouse_url(url: str, cwd: Path | None = None, *, allow_memory: bool
 
 def _scheme_mistake(url: str) -> tuple[str, str] | None:
     """(the problem, how to write it) for the mistakes people make before the path: quotes kept around the value, a
-    slash short (`duckdb:/x.db`, `duckdb:x.db`), a file path without the scheme, a JDBC URL, an async driver."""
+    slash short (`duckdb:/x.db`, `duckdb:x.db`), the colon missing (`duckdb//x.db`), a misspelt scheme
+    (`postgress://`), a file path without the scheme, a JDBC URL, an async driver."""
     if len(url) >= 2 and url[0] == url[-1] and url[0] in "'\"":
         return "it is quoted", f"Remove the quotes: {mask_url(url[1:-1])}"
     scheme, sep, rest = url.partition("://")
@@ -99,8 +105,26 @@ def _scheme_mistake(url: str) -> tuple[str, str] | None:
         return "a JDBC URL", f"Drop the jdbc: prefix: {mask_url(url[5:])}"
     if sep and lowered.startswith("postgresql+") and lowered not in _POSTGRES_SCHEMES:
         return f"driver {lowered.partition('+')[2]!r} is not used here", f"Write {mask_url('postgresql://' + rest)}"
+    if sep and lowered != "duckdb" and lowered not in _POSTGRES_SCHEMES:
+        # A misspelt scheme (postgress://, duckbd://): the URL to write; another database's is refused as unsupported.
+        close = difflib.get_close_matches(lowered, ("duckdb", *_POSTGRES_SCHEMES), n=1, cutoff=0.75)
+        if not close:
+            return None
+        meant = "duckdb" if close[0] == "duckdb" else "postgresql"
+        fixed = f"duckdb:///{rest}" if meant == "duckdb" and not rest.startswith("/") else f"{meant}://{rest}"
+        return f"unsupported scheme {lowered!r}: did you mean {meant}?", f"Write {mask_url(fixed)}"
     if sep:
         return None
+    colonless = re.match(r"(?i)\A(duckdb|postgres(?:ql)?(?:\+psycopg2?)?)(//+)(.*)", url)
+    if colonless:
+        # duckdb//x.db: the scheme without its colon, not a file path in a folder called duckdb.
+        name, slashes, path = colonless.group(1).lower(), colonless.group(2), colonless.group(3)
+        if name != "duckdb":
+            return "the colon is missing: the scheme ends with ://", f"Write {mask_url(f'{name}:{slashes}{path}')}"
+        if slashes == "//":
+            slashes = "///"  # duckdb:// then a host is no DuckDB URL: the path was meant
+        where = "relative to the current folder" if slashes == "///" else "an absolute path"
+        return "the colon is missing: the scheme ends with ://", f"Write duckdb:{slashes}{path} ({where})"
     short = re.match(r"(?i)\A(duckdb|postgres(?:ql)?(?:\+psycopg2?)?):(/{0,2})(?!/)(.*)", url)
     if short:
         name, slashes, path = short.group(1).lower(), short.group(2), short.group(3)

@@ -186,6 +186,19 @@ def test_reachability_names_a_missing_postgres_database() -> None:
         ("postgresql+asyncpg://bob:s3cret@db/w", "driver 'asyncpg' is not used here"),
         ("postgresql:/bob:s3cret@db/w", "Write postgresql://bob:***@db/w"),
         ("duckdb:///~/w.duckdb", "~ is not expanded in a URL"),
+        # The colon missing: was told to write duckdb:///duckdb//x.db.
+        ("duckdb//x.db", "the colon is missing: the scheme ends with ://"),
+        ("duckdb//x.db", "Write duckdb:///x.db (relative to the current folder)"),
+        ("duckdb////srv/haier/w.duckdb", "Write duckdb:////srv/haier/w.duckdb (an absolute path)"),
+        ("postgresql//bob:s3cret@db/w", "Write postgresql://bob:***@db/w"),
+        # A misspelt scheme: was given the accepted forms only.
+        ("postgress://bob:s3cret@db:5432/w", "unsupported scheme 'postgress': did you mean postgresql?"),
+        ("postgress://bob:s3cret@db:5432/w", "Write postgresql://bob:***@db:5432/w"),
+        ("duckbd://x.db", "Write duckdb:///x.db"),
+        ("mysql://bob:s3cret@db/w", "unsupported scheme 'mysql'): 'mysql://bob:***@db/w'. Use one of"),
+        # An unencoded @ in the password: the URL as given was masked only to the first @.
+        ("postgresql//bob:pre@s3cret@db/w", "'postgresql//bob:***@db/w'. Write postgresql://bob:***@db/w"),
+        ("postgresql:/bob:pre@s3cret@db/w", "'postgresql:/bob:***@db/w'. Write postgresql://bob:***@db/w"),
     ],
 )
 def test_each_warehouse_url_mistake_gets_its_own_words(url: str, said: str) -> None:
