@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import os
 import struct
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from haier_pipeline.haier.pacing import STALE_SECONDS, RateLimiter, shared_limiter, slot_file
+from haier_pipeline.haier.pacing import (
+    MACHINE_WIDE_DIR,
+    PACING_DIR_NAME,
+    STALE_SECONDS,
+    RateLimiter,
+    default_pacing_dir,
+    shared_limiter,
+    slot_file,
+)
 
 SLOW = 0.01  # requests per second: one slot every ~100 s, so a second acquire would visibly wait
 
@@ -89,3 +98,13 @@ def test_the_client_paces_through_its_accounts_file(tmp_path: Path) -> None:
     path = client._pacer().path
     assert path == slot_file(tmp_path, "https://openplat.haier.net|client-1")
     assert "secret" not in str(path)
+
+
+@pytest.mark.skipif(not Path(MACHINE_WIDE_DIR).is_dir(), reason="no /dev/shm on this system")
+def test_every_process_of_the_machine_paces_in_one_place_whatever_its_temporary_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two syncs of one account whose TMPDIRs differed (a systemd PrivateTmp daemon beside a shell) paced apart: 22 % of
+    their calls were throttled."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    assert default_pacing_dir() == Path(MACHINE_WIDE_DIR) / PACING_DIR_NAME
