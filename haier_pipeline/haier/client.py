@@ -599,9 +599,7 @@ class HaierClient(ConfigurableResource):
         once the timeout has passed. A read under way still runs out its own timeout, so a call whose headers arrive
         in time ends within about twice HAIER_TIMEOUT. A redirect is answered to the caller, never followed (see
         NoRedirectSession)."""
-        response = self._http().post(
-            url, json=body, headers=headers, timeout=self.timeout, stream=True, allow_redirects=False
-        )
+        response = self._http().post_json(url, body, headers or {}, self.timeout)
         try:
             read_body(response, started + self.timeout, self.timeout)
         except BaseException:
