@@ -229,16 +229,21 @@ class HaierClient(ConfigurableResource):
                 state.session = session
             return state.session
 
+    def _wired(self) -> _State:
+        """The state, with the session and what is set beside it (see _http)."""
+        state = self._state
+        if state.session is None:
+            self._http()
+        return state
+
     def _pacer(self) -> RateLimiter:
-        self._http()
-        limiter = self._state.limiter
+        limiter = self._wired().limiter
         assert limiter is not None
         return limiter
 
     def _tokens(self) -> TokenCache:
         """The account's token cache, looked up each time: a test may make the process forget every token."""
-        self._http()
-        key = self._state.token_key
+        key = self._wired().token_key
         assert key is not None
         return token_cache(key)
 
@@ -419,10 +424,11 @@ class HaierClient(ConfigurableResource):
         tokens the others accept, is a missing permission (HaierPermissionError): never retried. A 429 is waited
         out: by a call alone for up to THROTTLE_TIMEOUTS x HAIER_TIMEOUT, by a fan-out's item for max_retries (the
         fan-out's second pass asks it again after the storm)."""
-        limiter = self._pacer()
+        state = self._wired()
+        limiter, success_codes = state.limiter, state.success_codes
+        assert limiter is not None
         tokens = self._tokens()
         breaker = self._breaker(endpoint)
-        success_codes = self._state.success_codes
         alone = not getattr(_fan_out_item, "active", False)
         url = f"{self.api_root}{path}"
         attempt = 0
