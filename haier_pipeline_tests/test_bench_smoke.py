@@ -34,7 +34,16 @@ def test_the_benchmark_produces_every_figure_in_the_documented_shape(
         if figure["status"] == NOT_AVAILABLE:
             assert "has not landed" in figure["reason"], f"{key} is not available for another reason: {figure}"
     # The figures that need nothing unmerged are measured, with a reference and a ratio.
-    measured = ("fan_out", "one_at_a_time", "sync", "sync_2000_products", "memory", "linear_time", "client_ceiling")
+    measured = (
+        "fan_out",
+        "one_at_a_time",
+        "sync",
+        "sync_2000_products",
+        "memory",
+        "linear_time",
+        "client_ceiling",
+        "client_cpu",
+    )
     for key in (*measured, "accounts"):
         assert figures[key]["status"] == MEASURED, f"{key}: {figures[key]['reason']}"
         assert any(row["ratio"] is not None and row["compared_to"] for row in figures[key]["rows"]), key

@@ -239,15 +239,24 @@ class TokenCache:
         self.fetches += 1
 
 
-_caches: dict[tuple[str, str, str], TokenCache] = {}
+# (token URL, client id, the secret's SHA-256): one cache per credentials.
+TokenKey = tuple[str, str, str]
+_caches: dict[TokenKey, TokenCache] = {}
 _registry_lock = threading.Lock()
 
 
-def shared_token_cache(token_url: str, client_id: str, client_secret: str) -> TokenCache:
+def token_cache_key(token_url: str, client_id: str, client_secret: str) -> TokenKey:
     """One cache per credentials: a client with another secret must never borrow a token it could not get."""
-    fingerprint = hashlib.sha256(client_secret.encode()).hexdigest()
-    with _registry_lock:
-        return _caches.setdefault((token_url, client_id, fingerprint), TokenCache())
+    return token_url, client_id, hashlib.sha256(client_secret.encode()).hexdigest()
+
+
+def token_cache(key: TokenKey) -> TokenCache:
+    """The credentials' cache, without the registry's lock once it exists: every call asks."""
+    cache = _caches.get(key)
+    if cache is None:
+        with _registry_lock:
+            cache = _caches.setdefault(key, TokenCache())
+    return cache
 
 
 def forget_cached_tokens() -> None:

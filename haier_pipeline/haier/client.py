@@ -45,10 +45,12 @@ from haier_pipeline.haier.answers import (
 from haier_pipeline.haier.auth import (
     TokenCache,
     TokenGrant,
+    TokenKey,
     describe_token_failure,
     fallback_token_url,
     parse_token_answer,
-    shared_token_cache,
+    token_cache,
+    token_cache_key,
 )
 from haier_pipeline.haier.breaker import BREAKER_CALLS, BREAKER_SECONDS, CircuitBreaker
 from haier_pipeline.haier.discovery import LISTING_EMPTY_LIST, LISTING_OMITTED, SCHEMES, Discovery, shared_discovery
@@ -102,6 +104,27 @@ def as_fan_out_item(call: Callable[[T], R]) -> Callable[[T], R]:
     return item
 
 
+class _State:
+    """The client's state, in a plain object: every call reads it, and each read of a pydantic private attribute (a
+    ConfigurableResource's) costs microseconds, a dozen of them a call."""
+
+    def __init__(self) -> None:
+        self.init_lock = threading.Lock()
+        self.session: NoRedirectSession | None = None
+        self.limiter: RateLimiter | None = None
+        self.breakers: dict[str, CircuitBreaker] = {}
+        self.stats = CallStats()
+        self.trackers: list[CallStats] = []
+        self.latency = Latency()
+        # The URL that served this client's last token: HAIER_TOKEN_URL, or its /oauth2/token fallback.
+        self.token_served_by: str | None = None
+        # `check --record`: called with (endpoint, url, request body, response) for every answer (first_contact).
+        self.recorder: Callable[[str, str, dict[str, Any], requests.Response], None] | None = None
+        # Set with the session, from the configuration: the token cache's key, HAIER_SUCCESS_CODES read.
+        self.token_key: TokenKey | None = None
+        self.success_codes: frozenset[str] | None = None
+
+
 class HaierClient(ConfigurableResource):
     """The Haier dealer open platform. Secrets come from EnvVar; every request shares one limiter."""
 
@@ -136,17 +159,7 @@ class HaierClient(ConfigurableResource):
     # Quiet time before a fan-out's second pass over its unanswered items, after any 429 hold-off.
     second_pass_pause: float = 2.0
 
-    _session: requests.Session | None = PrivateAttr(default=None)
-    _limiter: RateLimiter | None = PrivateAttr(default=None)
-    _breakers: dict[str, CircuitBreaker] = PrivateAttr(default_factory=dict)
-    _stats: CallStats = PrivateAttr(default_factory=CallStats)
-    _trackers: list[CallStats] = PrivateAttr(default_factory=list)
-    _init_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
-    _latency: Latency = PrivateAttr(default_factory=Latency)
-    # The URL that served this client's last token: HAIER_TOKEN_URL, or its /oauth2/token fallback.
-    _token_served_by: str | None = PrivateAttr(default=None)
-    # `check --record`: called with (endpoint, url, request body, response) for every answer (haier.first_contact).
-    _recorder: Callable[[str, str, dict[str, Any], requests.Response], None] | None = PrivateAttr(default=None)
+    _state: _State = PrivateAttr(default_factory=_State)
 
     # ---- configuration ------------------------------------------------------------------------------
 
@@ -188,10 +201,13 @@ class HaierClient(ConfigurableResource):
         if problems:
             raise HaierConfigurationError(problems)
 
-    def _http(self) -> requests.Session:
+    def _http(self) -> NoRedirectSession:
         """The session, created once after the configuration passed: nothing is sent before that."""
-        with self._init_lock:
-            if self._session is None:
+        state = self._state
+        if state.session is not None:
+            return state.session
+        with state.init_lock:
+            if state.session is None:
                 self._validate()
                 for secret in (
                     self.client_secret,
@@ -203,70 +219,89 @@ class HaierClient(ConfigurableResource):
                 ):
                     register_secret(secret)
                 directory = Path(self.pacing_dir) if self.pacing_dir else None
-                self._limiter = shared_limiter(self._account, self.rate_limit, directory)
+                state.limiter = shared_limiter(self._account, self.rate_limit, directory)
+                state.token_key = token_cache_key(self.resolved_token_url, self.client_id, self.client_secret)
+                state.success_codes = success_codes_from(self.success_codes)
                 session = NoRedirectSession()
                 adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self.max_workers + 4, max_retries=0)
                 session.mount("http://", adapter)
                 session.mount("https://", adapter)
-                self._session = session
-            return self._session
+                state.session = session
+            return state.session
+
+    def _wired(self) -> _State:
+        """The state, with the session and what is set beside it (see _http)."""
+        state = self._state
+        if state.session is None:
+            self._http()
+        return state
 
     def _pacer(self) -> RateLimiter:
-        self._http()
-        assert self._limiter is not None
-        return self._limiter
+        limiter = self._wired().limiter
+        assert limiter is not None
+        return limiter
 
     def _tokens(self) -> TokenCache:
-        return shared_token_cache(self.resolved_token_url, self.client_id, self.client_secret)
+        """The account's token cache, looked up each time: a test may make the process forget every token."""
+        key = self._wired().token_key
+        assert key is not None
+        return token_cache(key)
 
     def _breaker(self, endpoint: str) -> CircuitBreaker:
-        with self._init_lock:
-            if endpoint not in self._breakers:
-                self._breakers[endpoint] = CircuitBreaker(endpoint, self.breaker_calls, self.breaker_seconds)
-            return self._breakers[endpoint]
+        state = self._state
+        breaker = state.breakers.get(endpoint)
+        if breaker is None:
+            with state.init_lock:
+                breaker = state.breakers.get(endpoint) or CircuitBreaker(
+                    endpoint, self.breaker_calls, self.breaker_seconds
+                )
+                state.breakers[endpoint] = breaker
+        return breaker
 
     # ---- statistics ---------------------------------------------------------------------------------
 
     @property
     def stats(self) -> CallStats:
         """Everything this client sent since it was created."""
-        return self._stats
+        return self._state.stats
 
     @contextmanager
     def track(self) -> Iterator[CallStats]:
         """Statistics of just the calls made inside the block (one asset step, one CLI query)."""
         tracker = CallStats()
-        self._trackers.append(tracker)
+        trackers = self._state.trackers
+        trackers.append(tracker)
         try:
             yield tracker
         finally:
-            self._trackers.remove(tracker)
+            trackers.remove(tracker)
 
     def _record(
         self, endpoint: str, started: float, *, retry: bool, throttled: bool, failed: bool, status: int | None = None
     ) -> None:
         latency_ms = (time.monotonic() - started) * 1000
+        state = self._state
         if status is not None:  # an answer: a call that never got one says nothing of how long answers take
-            self._latency.observe(latency_ms / 1000)
+            state.latency.observe(latency_ms / 1000)
         # The vendor asks for every call to be logged; at DEBUG, so a run's event log keeps the summary only.
         log.debug("%s %s in %.0f ms%s", endpoint, status or "no answer", latency_ms, " (retry)" if retry else "")
-        for stats in (self._stats, *self._trackers):
+        for stats in (state.stats, *state.trackers):
             stats.record(endpoint, latency_ms, retry=retry, throttled=throttled, failed=failed)
 
     def _record_senders(self, peak: int) -> None:
-        for stats in (self._stats, *self._trackers):
+        state = self._state
+        for stats in (state.stats, *state.trackers):
             stats.record_senders(peak)
 
     # ---- token --------------------------------------------------------------------------------------
 
     def token(self) -> str:
-        self._http()
         return self._tokens().get(self._fetch_token)
 
     @property
     def token_served_by(self) -> str | None:
         """The URL that served the token this client fetched (None: it used one another client fetched)."""
-        return self._token_served_by
+        return self._state.token_served_by
 
     def _fetch_token(self) -> TokenGrant:
         """Try the token URL, then its /oauth2/token fallback; throttling and server trouble are retried.
@@ -321,7 +356,7 @@ class HaierClient(ConfigurableResource):
                     continue
                 self._keep_answer("token", url, body, response)  # once the token is registered: recorded masked
                 log.info("token fetched from %s, valid %.0f s", url, grant.lifetime)
-                self._token_served_by = url
+                self._state.token_served_by = url
                 self.discovery.token_fetched(url, grant.shape, grant.expires_from)
                 return grant
             self._keep_answer("token", url, body, response)
@@ -366,15 +401,16 @@ class HaierClient(ConfigurableResource):
     @contextmanager
     def recording(self, recorder: Callable[[str, str, dict[str, Any], requests.Response], None]) -> Iterator[None]:
         """Hand every answer received inside the block to `recorder` (endpoint, url, request body, response)."""
-        self._recorder = recorder
+        self._state.recorder = recorder
         try:
             yield
         finally:
-            self._recorder = None
+            self._state.recorder = None
 
     def _keep_answer(self, endpoint: str, url: str, body: dict[str, Any], response: requests.Response) -> None:
-        if self._recorder is not None:
-            self._recorder(endpoint, url, body, response)
+        recorder = self._state.recorder
+        if recorder is not None:
+            recorder(endpoint, url, body, response)
 
     # ---- one request --------------------------------------------------------------------------------
 
@@ -388,10 +424,11 @@ class HaierClient(ConfigurableResource):
         tokens the others accept, is a missing permission (HaierPermissionError): never retried. A 429 is waited
         out: by a call alone for up to THROTTLE_TIMEOUTS x HAIER_TIMEOUT, by a fan-out's item for max_retries (the
         fan-out's second pass asks it again after the storm)."""
-        limiter = self._pacer()
+        state = self._wired()
+        limiter, success_codes = state.limiter, state.success_codes
+        assert limiter is not None
         tokens = self._tokens()
         breaker = self._breaker(endpoint)
-        success_codes = success_codes_from(self.success_codes)
         alone = not getattr(_fan_out_item, "active", False)
         url = f"{self.api_root}{path}"
         attempt = 0
@@ -623,9 +660,7 @@ class HaierClient(ConfigurableResource):
         once the timeout has passed. A read under way still runs out its own timeout, so a call whose headers arrive
         in time ends within about twice HAIER_TIMEOUT. A redirect is answered to the caller, never followed (see
         NoRedirectSession)."""
-        response = self._http().post(
-            url, json=body, headers=headers, timeout=self.timeout, stream=True, allow_redirects=False
-        )
+        response = self._http().post_json(url, body, headers or {}, self.timeout)
         try:
             read_body(response, started + self.timeout, self.timeout)
         except BaseException:
@@ -698,8 +733,9 @@ class HaierClient(ConfigurableResource):
             yield outcome
 
     def _fan_out(self) -> FanOut:
+        latency, rate, most = self._state.latency, self.rate_limit, self.max_workers  # asked at every item
         return FanOut(
-            lambda: senders_for(self.rate_limit, self._latency.seconds, self.max_workers),
+            lambda: senders_for(rate, latency.seconds, most),
             self._record_senders,
             self.second_pass_pause,
         )

@@ -203,9 +203,13 @@ _registry_lock = threading.Lock()
 
 
 def shared_discovery(account: str) -> Discovery:
-    """One Discovery per account (base URL and client id) in this process."""
-    with _registry_lock:
-        return _discoveries.setdefault(account, Discovery())
+    """One Discovery per account (base URL and client id) in this process; without the registry's lock once it exists:
+    every call asks."""
+    discovery = _discoveries.get(account)
+    if discovery is None:
+        with _registry_lock:
+            discovery = _discoveries.setdefault(account, Discovery())
+    return discovery
 
 
 def forget_discoveries() -> None:

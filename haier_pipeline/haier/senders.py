@@ -18,6 +18,10 @@ from typing import Generic, TypeVar
 # Senders beyond rate x latency: answers vary around the average, and a sender waking late for its slot gives it up.
 LATENCY_MARGIN = 1.25
 SPARE_SENDERS = 4
+# A sender retires only while alive senders exceed those wanted by SPARE_SENDERS and this share of them: the latency
+# estimate wavers by a few milliseconds, which at a high limit (10,000/s) moves the senders wanted by dozens, and
+# senders retired at every dip were started again at the next rise (a thread started for every third call).
+RETIRE_MARGIN = 0.25
 # More than the circuit breaker's streak (haier.breaker.BREAKER_CALLS): when the API stops answering, one round of
 # timeouts then trips it, after one HAIER_TIMEOUT instead of two.
 FEWEST_SENDERS = 16
@@ -50,7 +54,7 @@ class Senders(Generic[E]):
     """The threads of one fan-out pass. Each takes entries from a queue and runs `handle` on them. Their number
     follows `wanted()`: senders are started (by the consumer as it submits, by a sender as it finishes an entry) while
     fewer are alive than wanted and than entries pending, and a sender retires after an entry while clearly more are
-    alive than wanted.
+    alive than wanted (RETIRE_MARGIN).
 
     The consumer (the main thread) holds a lock only in `with` blocks, which a Ctrl-C leaves with the lock released:
     a lock left taken would block a sender for good, and the interpreter's exit, which joins every sender, would wait
@@ -119,7 +123,8 @@ class Senders(Generic[E]):
             self._handle(entry)
             with self._counts:
                 self._handled += 1
-                if self.alive > self._wanted() + SPARE_SENDERS:
+                wanted = self._wanted()
+                if self.alive > wanted + max(SPARE_SENDERS, int(wanted * RETIRE_MARGIN)):
                     self._retired += 1
                     self._threads.discard(threading.current_thread())
                     return

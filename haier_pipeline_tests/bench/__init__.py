@@ -17,7 +17,12 @@ from typing import Any
 
 from haier_pipeline_tests.bench import machine
 from haier_pipeline_tests.bench.accounts import ACCOUNTS_TITLE, accounts_figure
-from haier_pipeline_tests.bench.client_figures import client_ceiling, fan_out_figures
+from haier_pipeline_tests.bench.client_figures import (
+    CLIENT_CPU_TITLE,
+    client_ceiling,
+    client_cpu_figure,
+    fan_out_figures,
+)
 from haier_pipeline_tests.bench.gateway import Gateway, gateway
 from haier_pipeline_tests.bench.report import FIGURE_KEYS, SCHEMA_VERSION, Figure
 from haier_pipeline_tests.bench.scale import LINEAR_TITLE, MEMORY_TITLE, linear_figure, measure_sizes, memory_figure
@@ -32,6 +37,7 @@ TITLES = {
     "memory": MEMORY_TITLE,
     "linear_time": LINEAR_TITLE,
     "accounts": ACCOUNTS_TITLE,
+    "client_cpu": CLIENT_CPU_TITLE,
 }
 
 
@@ -80,6 +86,7 @@ class Bench:
         self.group(("memory", "linear_time"), lambda: self._scale())
         self.group(("client_ceiling",), lambda: [client_ceiling(sizes, gate)])
         self.group(("accounts",), lambda: [accounts_figure(sizes, root)])
+        self.group(("client_cpu",), lambda: [client_cpu_figure(sizes, gate)])
 
     def _scale(self) -> list[Figure]:
         measured = measure_sizes(self.sizes, self.gate, self.root)

@@ -51,7 +51,12 @@ def parser() -> argparse.ArgumentParser:
     )
     sizes.add_argument("--budget-calls", type=int, help="HAIER_STOCK_CALL_BUDGET of figure 5 (1000)")
     sizes.add_argument("--scale-products", type=sizes_argument, help="catalog sizes of figures 6-7 (5000,50000)")
-    sizes.add_argument("--ceiling-calls", type=int, help="calls of figure 8 (3000)")
+    sizes.add_argument("--ceiling-calls", type=int, help="calls of figure 9 (3000)")
+    sizes.add_argument("--cpu-calls", type=int, help="calls of each fresh process of figure 11 (3000)")
+    sizes.add_argument("--cpu-runs", type=int, help="fresh processes of figure 11 (5)")
+    sizes.add_argument(
+        "--latency-jitter", type=float, help="figures 1-2: the gateway's jitter, a share of its latency (0.5: ±50 %%)"
+    )
     return parse
 
 
@@ -78,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         budget_calls=args.budget_calls,
         scale_products=args.scale_products,
         ceiling_calls=args.ceiling_calls,
+        cpu_calls=args.cpu_calls,
+        cpu_runs=args.cpu_runs,
+        latency_jitter=args.latency_jitter,
     )
     only = {name.strip() for name in args.only.split(",") if name.strip()} if args.only else None
     command = "python -m haier_pipeline_tests.bench " + shlex.join(sys.argv[1:] if argv is None else argv)

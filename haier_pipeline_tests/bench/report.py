@@ -19,6 +19,7 @@ FIGURE_KEYS = (
     "linear_time",
     "client_ceiling",
     "accounts",
+    "client_cpu",
 )
 MEASURED, NOT_AVAILABLE, FAILED = "measured", "not available", "failed"
 STATUSES = (MEASURED, NOT_AVAILABLE, FAILED)

@@ -14,6 +14,8 @@ class Sizes:
     # The vendor's gateway: its limit (the client paces 3 % under it) and its latency.
     rate_limit: float = 100.0
     latency_ms: float = 30.0
+    # Figures 1-2 at latency_ms: the answers' latency varies by this share of it either way (30 ms +-50 %: 15 to 45 ms).
+    latency_jitter: float = 0.5
     slow_latency_ms: float = 150.0  # a real gateway across the internet
     # 1-2: the stock fan-out (pooled) and the one-at-a-time pattern on the same pairs.
     fan_out_calls: int = 3000
@@ -40,6 +42,9 @@ class Sizes:
     scale_rate_limit: float = 10000.0
     # 8: the client alone, no limit, no latency.
     ceiling_calls: int = 3000
+    # 11: the client's CPU per call beyond start-up, each run a fresh process (no limit, no latency).
+    cpu_calls: int = 3000
+    cpu_runs: int = 5
     # The smoke test forks this process to run each sync (no start-up, meaningless timings); the benchmark never.
     fork_syncs: bool = False
 
@@ -64,6 +69,8 @@ QUICK = Sizes(
     budget_calls=300,
     scale_products=(2000, 10000),
     ceiling_calls=1000,
+    cpu_calls=1000,
+    cpu_runs=3,
 )
 SMOKE = Sizes(
     preset="smoke",
@@ -83,6 +90,8 @@ SMOKE = Sizes(
     budget_calls=8,
     scale_products=(20, 60),
     ceiling_calls=60,
+    cpu_calls=40,
+    cpu_runs=1,
     fork_syncs=True,
 )
 PRESETS = {sizes.preset: sizes for sizes in (FULL, QUICK, SMOKE)}

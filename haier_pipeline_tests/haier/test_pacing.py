@@ -1,6 +1,6 @@
 """The machine-wide pacing budget: one slot file per account, read and advanced under a lock.
 
-Two RateLimiter objects on one file stand for two processes: each opens the file for every slot, so
+Two RateLimiter objects on one file stand for two processes: each opens the file for itself, so
 they share it through the file and its lock exactly as separate processes do (the two-process test
 against the simulator is in haier_pipeline_tests/faults)."""
 
@@ -39,6 +39,22 @@ def test_two_limiters_on_one_file_share_the_slots(tmp_path: Path) -> None:
     assert next_slot(second) >= time.monotonic() + 90, "the other process sees the slot taken"
     alone = RateLimiter(SLOW, slot_file(tmp_path, "https://openplat.haier.net|another-client"))
     assert alone.acquire() < 1.0, "another account has its own budget"
+
+
+def test_a_forked_child_opens_the_slot_file_for_itself(tmp_path: Path) -> None:
+    """A lock on the parent's open file would be the parent's too: the child would take slots beside it unlocked."""
+    limiter = RateLimiter(SLOW, slot_file(tmp_path, "account"))
+    limiter.acquire()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child reports and exits, whatever happens
+        try:
+            fresh = limiter._fd is None and next_slot(limiter) >= time.monotonic() + 90
+            os.write(write, b"1" if fresh else b"0")
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(read, 1) == b"1", "the child reopened the file and saw the parent's slot taken"
 
 
 def test_a_429_hold_off_is_shared(tmp_path: Path) -> None:
