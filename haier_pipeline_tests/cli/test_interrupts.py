@@ -99,24 +99,20 @@ sys.exit(console())
 """
 
 
-def test_no_step_starts_after_an_interrupt_even_one_something_swallowed(
-    cli_env: dict[str, str], tmp_path: Path
-) -> None:
-    """In 1 of 4 interrupts sent to a sync's process group, price_history started 0.1 s after SIGINT and committed."""
+def sync_interrupted_by(script: str, cli_env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`script` (a sync that interrupts itself) in a session of its own, after a sync of the products: the project's
+    instance, without log capture, so the process is alone in its group."""
     import os
 
-    import dagster as dg
-
     from haier_pipeline.cli.main import main
-    from haier_pipeline.warehouse.warehouse import Warehouse
     from haier_pipeline_tests.ui.conftest import write_instance_config
 
     home = Path(cli_env["DAGSTER_HOME"])
     home.mkdir(parents=True)
-    write_instance_config(home)  # the project's instance: no log capture, so the process is alone in its group
+    write_instance_config(home)
     assert main(["sync", "--only", "products"]) == 0
-    done = subprocess.run(
-        [sys.executable, "-c", SWALLOWED],
+    return subprocess.run(
+        [sys.executable, "-c", script],
         env={**os.environ, **cli_env},
         cwd=home,
         capture_output=True,
@@ -124,6 +120,23 @@ def test_no_step_starts_after_an_interrupt_even_one_something_swallowed(
         timeout=120,
         start_new_session=True,
     )
+
+
+def price_steps_logged(cli_env: dict[str, str]) -> list[list[str]]:
+    from haier_pipeline.warehouse.warehouse import Warehouse
+
+    return (
+        Warehouse.from_url(cli_env["HAIER_WAREHOUSE_URL"])
+        .query("SELECT sync_type, status FROM {schema}.sync_log WHERE sync_type LIKE 'price%' ORDER BY completed_at")
+        .values.tolist()
+    )
+
+
+def test_no_step_starts_after_an_interrupt_even_one_something_swallowed(cli_env: dict[str, str]) -> None:
+    """In 1 of 4 interrupts sent to a sync's process group, price_history started 0.1 s after SIGINT and committed."""
+    import dagster as dg
+
+    done = sync_interrupted_by(SWALLOWED, cli_env)
     assert "swallowed: DagsterExecutionInterruptedError" in done.stderr, done.stderr
     assert done.returncode == 130, done.stdout + done.stderr
     # One step, not "those steps"; and no advice about stock, which was not interrupted.
@@ -131,11 +144,8 @@ def test_no_step_starts_after_an_interrupt_even_one_something_swallowed(
         "haier-pipeline sync: interrupted during price_history; what that step did was not written. Run the sync "
         "again.\n"
     ), done.stderr
-    logged = Warehouse.from_url(cli_env["HAIER_WAREHOUSE_URL"]).query(
-        "SELECT sync_type, status FROM {schema}.sync_log WHERE sync_type LIKE 'price%' ORDER BY completed_at"
-    )
-    assert logged.values.tolist() == [["prices", "success"]], "price_history wrote nothing, not even a row"
-    with dg.DagsterInstance.from_config(str(home)) as instance:
+    assert price_steps_logged(cli_env) == [["prices", "success"]], "price_history wrote nothing, not even a row"
+    with dg.DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
         (run,) = instance.get_runs(limit=1)
         materialized = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
     assert [record.step_key for record in materialized] == ["prices"]
@@ -163,31 +173,10 @@ sys.exit(console())
 
 def test_a_step_interrupted_after_its_commit_keeps_its_success_row_alone(cli_env: dict[str, str]) -> None:
     """3 of 30 real interrupts: the committed step got a second sync_log row, failed, saying nothing was written."""
-    import os
-
-    from haier_pipeline.cli.main import main
-    from haier_pipeline.warehouse.warehouse import Warehouse
-    from haier_pipeline_tests.ui.conftest import write_instance_config
-
-    home = Path(cli_env["DAGSTER_HOME"])
-    home.mkdir(parents=True)
-    write_instance_config(home)
-    assert main(["sync", "--only", "products"]) == 0
-    done = subprocess.run(
-        [sys.executable, "-c", AFTER_COMMIT],
-        env={**os.environ, **cli_env},
-        cwd=home,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        start_new_session=True,
-    )
+    done = sync_interrupted_by(AFTER_COMMIT, cli_env)
     assert done.returncode == 130, done.stdout + done.stderr
     assert "prices had already written its data" in done.stderr, done.stderr
-    logged = Warehouse.from_url(cli_env["HAIER_WAREHOUSE_URL"]).query(
-        "SELECT sync_type, status FROM {schema}.sync_log WHERE sync_type LIKE 'price%' ORDER BY completed_at"
-    )
-    assert logged.values.tolist() == [["prices", "success"]]
+    assert price_steps_logged(cli_env) == [["prices", "success"]]
 
 
 @pytest.mark.parametrize(
