@@ -609,9 +609,10 @@ class HaierClient(ConfigurableResource):
         if detecting and tokens.unproven(token) and discovery.switch_scheme(scheme, token):
             return
         if tokens.is_current(token):
-            schemes = (scheme, *(other for other in SCHEMES if other != scheme)) if detecting else (scheme,)
+            # Each scheme in its order, the default first: the one that answers is the gateway's.
+            schemes = SCHEMES if detecting else (scheme,)
             found = discovery.refused_at_first_contact(
-                endpoint, lambda: self._answered_elsewhere(endpoint, token, schemes)
+                endpoint, token, lambda: self._answered_elsewhere(endpoint, token, schemes)
             )
             if found is not None:
                 other, working = found

@@ -50,7 +50,7 @@ class Discovery:
     # kept in memory only, never shown (its body carries a password).
     requests: dict[str, tuple[str, dict[str, Any], int]] = field(default_factory=dict, repr=False)
     probes: dict[tuple[str, int], bool] = field(default_factory=dict, repr=False)
-    first_contact: dict[str, tuple[str, str] | None] = field(default_factory=dict, repr=False)
+    first_contact: dict[tuple[str, int], tuple[str, str] | None] = field(default_factory=dict, repr=False)
     schemes_tried: dict[int, set[str]] = field(default_factory=dict, repr=False)
     _probe_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     envelopes: dict[str, Counter[str]] = field(default_factory=dict)
@@ -83,7 +83,8 @@ class Discovery:
         with self._lock:
             if self.scheme_confirmed:
                 return
-            self.scheme_switched = self.scheme_switched or scheme != SCHEMES[0]
+            # Switched only when the default was refused by an endpoint that takes the token, not by the one refusing.
+            self.scheme_switched = scheme != SCHEMES[0]
             self.scheme = scheme
         self.scheme_works(scheme)
 
@@ -132,17 +133,19 @@ class Discovery:
             return self.probes[key]
 
     def refused_at_first_contact(
-        self, endpoint: str, probe: Callable[[], tuple[str, str] | None]
+        self, endpoint: str, token: str, probe: Callable[[], tuple[str, str] | None]
     ) -> tuple[str, str] | None:
-        """A 401 on `endpoint` before any endpoint answered: the (endpoint, scheme) that answers the same token, asked
-        once per endpoint by `probe`, if one does; then the 401 is a missing permission, not a dead token or a wrong
-        scheme. None once an endpoint has answered (`lacks_permission` tells from then on)."""
+        """A 401 on `endpoint` for `token` before any endpoint answered: the (endpoint, scheme) that answers the same
+        token, asked once per token by `probe`, if one does; then the 401 is a missing permission, not a dead token or a
+        wrong scheme. None once an endpoint has answered (`lacks_permission` tells from then on). Per token: a token
+        revoked before its first use is refused everywhere, and its successor must be asked again."""
         if self.accepted:
             return None
         with self._probe_lock:
-            if endpoint not in self.first_contact:
-                self.first_contact[endpoint] = probe()
-            return self.first_contact[endpoint]
+            key = (endpoint, hash(token))
+            if key not in self.first_contact:
+                self.first_contact[key] = probe()
+            return self.first_contact[key]
 
     def others_accepting(self, endpoint: str) -> list[str]:
         with self._lock:

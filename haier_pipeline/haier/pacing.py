@@ -216,7 +216,8 @@ def _forget_inherited_limiters() -> None:
         limiter._forget_inherited()
 
 
-os.register_at_fork(after_in_child=_forget_inherited_limiters)
+if hasattr(os, "register_at_fork"):  # POSIX only, as fcntl: elsewhere each process paces itself anyway
+    os.register_at_fork(after_in_child=_forget_inherited_limiters)
 
 
 def shared_limiter(account: str, rate: float, directory: Path | None = None) -> RateLimiter:

@@ -365,6 +365,32 @@ def test_a_401_on_the_first_call_of_a_process_is_a_permission_error_when_another
         client.balance()
 
 
+def test_a_missing_permission_is_told_even_when_the_first_token_was_revoked_before_its_first_use(
+    simulator: RunningSimulator, make_client: ClientFactory
+) -> None:
+    """The probe's answer was kept per endpoint: the revoked token's "nothing answers" stood for its successor too,
+    and the missing permission was reported as a dead token."""
+    simulator.config.update({"unauthorized_endpoints": ["balance"], "auth_scheme": "bare"})
+    client = make_client()
+    client.token()
+    simulator.revoke_tokens()
+    with pytest.raises(HaierPermissionError):
+        client.balance()
+    assert calls(simulator, "token") == 2
+
+
+def test_a_gateway_taking_both_schemes_keeps_the_default_one_after_a_missing_permission(
+    simulator: RunningSimulator, make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only the endpoint refusing every token had refused the bare token, yet Bearer was said to be the gateway's."""
+    simulator.config.unauthorized_endpoints = ("balance",)
+    client = make_client()
+    with pytest.raises(HaierPermissionError):
+        client.balance()
+    assert client.detected()["auth_scheme"] == "bare"
+    assert "HAIER_AUTH_SCHEME" not in caplog.text
+
+
 def test_a_token_revoked_before_its_first_use_finds_the_scheme_with_the_next_token(
     simulator: RunningSimulator, make_client: ClientFactory
 ) -> None:
