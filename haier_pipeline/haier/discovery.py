@@ -49,8 +49,7 @@ class Discovery:
     # A request each endpoint answered (path, body, size of the answer), to ask whether a token works elsewhere;
     # kept in memory only, never shown (its body carries a password).
     requests: dict[str, tuple[str, dict[str, Any], int]] = field(default_factory=dict, repr=False)
-    probes: dict[tuple[str, int], bool] = field(default_factory=dict, repr=False)
-    first_contact: dict[tuple[str, int], tuple[str, str] | None] = field(default_factory=dict, repr=False)
+    probes: dict[tuple[str, str, int], Any] = field(default_factory=dict, repr=False)
     schemes_tried: dict[int, set[str]] = field(default_factory=dict, repr=False)
     _probe_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     envelopes: dict[str, Counter[str]] = field(default_factory=dict)
@@ -126,11 +125,7 @@ class Discovery:
                 return False
             other = min(self.accepted - {endpoint}, key=lambda name: self.requests[name][2])
             path, body, _ = self.requests[other]
-        with self._probe_lock:  # one probe per token; the other threads refused it wait for its answer
-            key = (endpoint, hash(token))
-            if key not in self.probes:
-                self.probes[key] = works_elsewhere(other, path, body)
-            return self.probes[key]
+        return bool(self._asked_once(("elsewhere", endpoint, hash(token)), lambda: works_elsewhere(other, path, body)))
 
     def refused_at_first_contact(
         self, endpoint: str, token: str, probe: Callable[[], tuple[str, str] | None]
@@ -141,11 +136,16 @@ class Discovery:
         revoked before its first use is refused everywhere, and its successor must be asked again."""
         if self.accepted:
             return None
+        found: tuple[str, str] | None = self._asked_once(("first contact", endpoint, hash(token)), probe)
+        return found
+
+    def _asked_once(self, key: tuple[str, str, int], ask: Callable[[], Any]) -> Any:
+        """`ask`ed once per key (a probe, per endpoint and token): the other threads refused the same token wait for
+        its answer instead of asking again."""
         with self._probe_lock:
-            key = (endpoint, hash(token))
-            if key not in self.first_contact:
-                self.first_contact[key] = probe()
-            return self.first_contact[key]
+            if key not in self.probes:
+                self.probes[key] = ask()
+            return self.probes[key]
 
     def others_accepting(self, endpoint: str) -> list[str]:
         with self._lock:

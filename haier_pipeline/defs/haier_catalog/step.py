@@ -201,6 +201,7 @@ class Step:
     def transaction(self) -> Iterator[WarehouseTransaction]:
         """A transaction whose writes are the step's account's rows; the one that `close`s the step marks it written
         once it commits."""
+        self._closing = False  # a closing transaction rolled back leaves nothing written
         with self.warehouse.transaction(account=self.account) as tx:
             yield tx
         self.written = self.written or self._closing
